@@ -1,0 +1,178 @@
+"""Settings in one place.
+
+The SDK reads its settings from ``llmpulse.init(...)`` arguments first, then from these
+environment variables, then from the defaults below. Every variable is a documented constant
+here, so this file answers "what can I set?".
+
+=============================  =============================================  ==========================
+variable                       meaning                                        default
+=============================  =============================================  ==========================
+``LLMPULSE_ENABLED``           ``false`` turns recording off (no-op SDK)      ``true``
+``LLMPULSE_DATABASE_URL``      where the embedded exporter writes             ``sqlite:///./llmpulse.db``
+``LLMPULSE_SAMPLE_RATE``       share of traces kept, 0.0 to 1.0               ``1.0``
+``LLMPULSE_REDACT``            ``true`` drops prompt and response text        ``false``
+``LLMPULSE_MAX_CONTENT_CHARS`` prompt/response longer than this is truncated  ``16384``
+``LLMPULSE_QUEUE_SIZE``        records held in memory before drops            ``100000``
+``LLMPULSE_BATCH_SIZE``        records per exported batch                     ``2000``
+``LLMPULSE_FLUSH_INTERVAL``    seconds between background flushes             ``0.5``
+``LLMPULSE_SHUTDOWN_TIMEOUT``  seconds ``shutdown()`` waits at exit           ``5.0``
+``LLMPULSE_SERVICE_NAME``      service name put on every span                 ``None``
+``LLMPULSE_PRICES_FILE``       YAML price overrides (see llmpulse.pricing)    ``None``
+=============================  =============================================  ==========================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from llmpulse.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "ENV_BATCH_SIZE",
+    "ENV_DATABASE_URL",
+    "ENV_ENABLED",
+    "ENV_FLUSH_INTERVAL",
+    "ENV_MAX_CONTENT_CHARS",
+    "ENV_PRICES_FILE",
+    "ENV_QUEUE_SIZE",
+    "ENV_REDACT",
+    "ENV_SAMPLE_RATE",
+    "ENV_SERVICE_NAME",
+    "ENV_SHUTDOWN_TIMEOUT",
+    "SdkConfig",
+    "normalize_database_url",
+]
+
+ENV_ENABLED = "LLMPULSE_ENABLED"
+ENV_DATABASE_URL = "LLMPULSE_DATABASE_URL"
+ENV_SAMPLE_RATE = "LLMPULSE_SAMPLE_RATE"
+ENV_REDACT = "LLMPULSE_REDACT"
+ENV_MAX_CONTENT_CHARS = "LLMPULSE_MAX_CONTENT_CHARS"
+ENV_QUEUE_SIZE = "LLMPULSE_QUEUE_SIZE"
+ENV_BATCH_SIZE = "LLMPULSE_BATCH_SIZE"
+ENV_FLUSH_INTERVAL = "LLMPULSE_FLUSH_INTERVAL"
+ENV_SHUTDOWN_TIMEOUT = "LLMPULSE_SHUTDOWN_TIMEOUT"
+ENV_SERVICE_NAME = "LLMPULSE_SERVICE_NAME"
+ENV_PRICES_FILE = "LLMPULSE_PRICES_FILE"
+
+DEFAULT_DATABASE_URL = "sqlite:///./llmpulse.db"
+
+_ENV_OF = {
+    "enabled": ENV_ENABLED,
+    "database_url": ENV_DATABASE_URL,
+    "sample_rate": ENV_SAMPLE_RATE,
+    "redact": ENV_REDACT,
+    "max_content_chars": ENV_MAX_CONTENT_CHARS,
+    "queue_size": ENV_QUEUE_SIZE,
+    "batch_size": ENV_BATCH_SIZE,
+    "flush_interval": ENV_FLUSH_INTERVAL,
+    "shutdown_timeout": ENV_SHUTDOWN_TIMEOUT,
+    "service_name": ENV_SERVICE_NAME,
+    "prices_file": ENV_PRICES_FILE,
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class SdkConfig:
+    """The SDK's resolved settings (arguments > environment > defaults)."""
+
+    enabled: bool = True
+    database_url: str = DEFAULT_DATABASE_URL
+    sample_rate: float = 1.0
+    redact: bool = False
+    max_content_chars: int = 16384
+    queue_size: int = 100_000
+    batch_size: int = 2000
+    flush_interval: float = 0.5
+    shutdown_timeout: float = 5.0
+    service_name: str | None = None
+    prices_file: str | None = None
+
+    @classmethod
+    def resolve(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> SdkConfig:
+        """Build settings from keyword overrides (``None`` = not given), then ``env``, then defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            given = overrides.pop(f.name, None)
+            if given is not None:
+                values[f.name] = _coerce(f.name, given, f"argument {f.name}")
+            elif _ENV_OF[f.name] in env:
+                values[f.name] = _coerce(f.name, env[_ENV_OF[f.name]], f"environment variable {_ENV_OF[f.name]}")
+        if overrides:
+            raise ConfigError(f"unknown setting(s): {sorted(overrides)}")
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming the first out-of-range setting."""
+        if not 0.0 <= self.sample_rate <= 1.0:
+            raise ConfigError(f"sample_rate must be between 0.0 and 1.0, got {self.sample_rate}")
+        if self.max_content_chars < 0:
+            raise ConfigError(f"max_content_chars must be >= 0, got {self.max_content_chars}")
+        for name in ("queue_size", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("flush_interval", "shutdown_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
+
+
+_KIND = {
+    "enabled": bool,
+    "redact": bool,
+    "sample_rate": float,
+    "flush_interval": float,
+    "shutdown_timeout": float,
+    "max_content_chars": int,
+    "queue_size": int,
+    "batch_size": int,
+}
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    kind = _KIND.get(name, str)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        expected = {bool: "true/false", int: "a whole number", float: "a number"}.get(kind, "text")
+        raise ConfigError(f"{where} must be {expected}, got {value!r}") from None
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the URL spellings people use onto the drivers llmpulse installs.
+
+    ``postgres://`` and ``postgresql://`` use psycopg 3; a bare file path becomes SQLite.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError("database URL is empty; use e.g. sqlite:///./llmpulse.db or postgresql://user@host/db")
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    return url

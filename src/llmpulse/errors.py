@@ -1,0 +1,84 @@
+"""The one exception hierarchy of llmpulse.
+
+Callers catch one base class; foreign errors are translated at the boundary with
+``raise X(...) from exc`` so the cause survives::
+
+    LlmpulseError
+     ├── ConfigError              a setting is missing, malformed or contradictory
+     │    └── PriceTableError     a price file or price override is malformed
+     ├── StoreError               anything the database layer could not do
+     │    ├── StoreUnavailableError   the database cannot be reached or opened
+     │    └── MigrationError          the schema could not be brought up to date
+     ├── ExportError              a batch could not be delivered by an exporter
+     ├── DetectionInputError      a series given to detection is unusable (with the reason)
+     ├── SimulatorError           the LLM simulator was misconfigured or failed to start
+     └── RecoveryError            recovery gave up (carries the last underlying error)
+          └── CircuitOpenError    the circuit breaker for a model refused the call
+
+The SDK never lets any of these escape into user code once ``init`` returned; they surface
+from library calls (the store, detection, the CLI) where the caller asked for the work.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CircuitOpenError",
+    "ConfigError",
+    "DetectionInputError",
+    "ExportError",
+    "LlmpulseError",
+    "MigrationError",
+    "PriceTableError",
+    "RecoveryError",
+    "SimulatorError",
+    "StoreError",
+    "StoreUnavailableError",
+]
+
+
+class LlmpulseError(Exception):
+    """Base class of every error llmpulse raises on purpose."""
+
+
+class ConfigError(LlmpulseError):
+    """A setting is missing, malformed or contradictory; the message names it and the fix."""
+
+
+class PriceTableError(ConfigError):
+    """A price file or a price override is malformed; the message names the entry."""
+
+
+class StoreError(LlmpulseError):
+    """The store could not do what was asked."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached or opened."""
+
+
+class MigrationError(StoreError):
+    """The database schema could not be brought up to date."""
+
+
+class ExportError(LlmpulseError):
+    """A batch of records could not be delivered by an exporter."""
+
+
+class DetectionInputError(LlmpulseError, ValueError):
+    """A series passed to detection cannot be analysed; the message says why."""
+
+
+class SimulatorError(LlmpulseError):
+    """The LLM simulator was misconfigured or could not start."""
+
+
+class RecoveryError(LlmpulseError):
+    """Recovery gave up; ``last_error`` is the final underlying exception, if any."""
+
+    def __init__(self, message: str, *, last_error: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.last_error = last_error
+
+
+class CircuitOpenError(RecoveryError):
+    """The circuit breaker for a model or provider is open and refused the call."""

@@ -1,0 +1,84 @@
+"""Shared fixtures: a clean environment, and databases for both backends.
+
+The ``database_url`` fixture runs a test on SQLite (a temp file) and on PostgreSQL (a fresh
+schema per test in the server named by LLMPULSE_TEST_POSTGRES_URL). When PostgreSQL is not
+reachable the PostgreSQL half skips and says why, unless LLMPULSE_REQUIRE_SERVICES=1 (set by
+.ci/run), which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from functools import cache
+
+import pytest
+
+POSTGRES_URL = os.environ.get("LLMPULSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_SERVICES = os.environ.get("LLMPULSE_REQUIRE_SERVICES", "") in ("1", "true", "yes")
+
+_KEEP_ENV = {"LLMPULSE_TEST_POSTGRES_URL", "LLMPULSE_REQUIRE_SERVICES", "LLMPULSE_TEST_REDIS_URL"}
+
+
+@pytest.fixture(autouse=True)
+def _clean_llmpulse_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without LLMPULSE_* settings from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith("LLMPULSE_") and name not in _KEEP_ENV:
+            monkeypatch.delenv(name, raising=False)
+
+
+def service_missing(name: str, why: str) -> None:
+    """Skip (or, under LLMPULSE_REQUIRE_SERVICES=1, fail) a test whose real service is absent."""
+    message = f"{name} not available: {why}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (LLMPULSE_REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(message)
+
+
+@cache
+def _postgres_problem() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install 'llmpulse[postgres]')"
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
+            conn.execute("select 1")
+    except Exception as exc:  # any failure means "not here"
+        return f"cannot connect to {POSTGRES_URL}: {exc}"
+    return None
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    """A SQLite database in a fresh temp file."""
+    return f"sqlite:///{tmp_path / 'llmpulse.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+    problem = _postgres_problem()
+    if problem:
+        service_missing("PostgreSQL", problem)
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'create schema "{schema}"')
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'drop schema if exists "{schema}" cascade')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The same test against SQLite and against PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_url")
