@@ -1,0 +1,61 @@
+"""The ``llmpulse`` command: one Typer app; each command group lives in its own module.
+
+A command module exposes ``register(app: typer.Typer) -> None`` and imports anything heavy
+inside its command functions, so ``llmpulse --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# Modules under llmpulse.cli that add commands, in the order --help lists them.
+COMMAND_MODULES = [
+    "demo",
+    "simulate",
+    "db",
+    "check",
+]
+
+app = typer.Typer(
+    name="llmpulse",
+    help=(
+        "Monitoring and maintenance for LLM pipelines: record every LLM call, chain step and "
+        "tool call; store it in SQLite or PostgreSQL; detect anomalies and regressions.\n\n"
+        "Start with `llmpulse demo`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the llmpulse version and exit.", is_eager=True),
+) -> None:
+    if version:
+        from llmpulse import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"llmpulse.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"llmpulse.cli.{name}":
+                continue  # that command group is not built yet
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
