@@ -1,0 +1,85 @@
+"""Retention: delete raw spans and metric points after N days, rollups after M days.
+
+Deletes go in small chunks, each its own short transaction, so that a cleanup of millions of
+rows never holds the write lock for long and writers keep flowing in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, func, select
+
+from llmpulse.store.models import MetricPointRow, RollupHistogramRow, RollupRow, SpanRow
+
+__all__ = ["CleanupResult", "DEFAULT_CHUNK_ROWS", "cleanup"]
+
+DEFAULT_CHUNK_ROWS = 5000
+_ROLLUP_CHUNK_SECONDS = 3600  # rollups are deleted one hour of buckets per transaction
+
+WriteTx = Callable[[], AbstractContextManager[Connection]]
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupResult:
+    """Rows deleted by ``Store.cleanup``, per table."""
+
+    spans: int = 0
+    metric_points: int = 0
+    rollups: int = 0
+    rollup_histogram: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts as a plain dict (for JSON output)."""
+        return {
+            "spans": self.spans,
+            "metric_points": self.metric_points,
+            "rollups": self.rollups,
+            "rollup_histogram": self.rollup_histogram,
+        }
+
+
+def _delete_by_id(
+    write_tx: WriteTx, table: object, time_column: str, cutoff: float, chunk: int
+) -> int:
+    t = table.__table__  # type: ignore[attr-defined]
+    total = 0
+    while True:
+        ids = select(t.c.id).where(t.c[time_column] < cutoff).limit(chunk).scalar_subquery()
+        with write_tx() as conn:
+            deleted = conn.execute(delete(t).where(t.c.id.in_(ids))).rowcount
+        total += deleted
+        if deleted < chunk:
+            return total
+
+
+def _delete_rollups(write_tx: WriteTx, table: object, cutoff: int) -> int:
+    t = table.__table__  # type: ignore[attr-defined]
+    total = 0
+    while True:
+        with write_tx() as conn:
+            oldest = conn.execute(select(func.min(t.c.bucket_start))).scalar()
+            if oldest is None or oldest >= cutoff:
+                return total
+            bound = min(
+                cutoff,
+                int(oldest) // _ROLLUP_CHUNK_SECONDS * _ROLLUP_CHUNK_SECONDS
+                + _ROLLUP_CHUNK_SECONDS,
+            )
+            total += conn.execute(delete(t).where(t.c.bucket_start < bound)).rowcount
+
+
+def cleanup(
+    write_tx: WriteTx, raw_cutoff: float, rollup_cutoff: float, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> CleanupResult:
+    """Delete raw rows older than ``raw_cutoff`` and rollup rows older than ``rollup_cutoff``."""
+    # A rollup bucket goes only when all of it is older than the cutoff.
+    rollup_bound = int(rollup_cutoff) // 3600 * 3600
+    return CleanupResult(
+        spans=_delete_by_id(write_tx, SpanRow, "start_time", raw_cutoff, chunk_rows),
+        metric_points=_delete_by_id(write_tx, MetricPointRow, "timestamp", raw_cutoff, chunk_rows),
+        rollups=_delete_rollups(write_tx, RollupRow, rollup_bound),
+        rollup_histogram=_delete_rollups(write_tx, RollupHistogramRow, rollup_bound),
+    )

@@ -1,0 +1,343 @@
+"""``Store``: the one object the rest of llmpulse asks for records and aggregates."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from llmpulse.errors import StoreError, StoreUnavailableError
+from llmpulse.schema import MetricPoint, Run, Span
+from llmpulse.store import _health, _migrate, _retention
+from llmpulse.store._writer import WriteResult, write_batch
+from llmpulse.store.engine import WRITE_BEGIN, build_engine, mask_url
+from llmpulse.store.queries import records, rollups, spans
+
+__all__ = ["Store"]
+
+log = logging.getLogger(__name__)
+
+_WRITE_ATTEMPTS = 5
+_RETRY_BASE_SECONDS = 0.05
+_DAY = 86400.0
+
+# One writer per process and SQLite file, shared by every Store opened on that file.
+_sqlite_locks: dict[str, threading.Lock] = {}
+_sqlite_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    key = (
+        os.path.abspath(engine.url.database)
+        if engine.url.database not in (None, "", ":memory:")
+        else f"mem:{id(engine)}"
+    )
+    with _sqlite_locks_guard:
+        return _sqlite_locks.setdefault(key, threading.Lock())
+
+
+def _connect_hint(message: str) -> str:
+    lowered = message.lower()
+    if "refused" in lowered:
+        return " — is the server running?"
+    if "password" in lowered or "authentication" in lowered:
+        return " — check the user name and password"
+    if "does not exist" in lowered:
+        return " — create the database first (createdb) or fix its name"
+    if "unable to open database file" in lowered:
+        return " — does the directory exist, and may this user write to it?"
+    return ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Lock contention or a dropped connection: the transaction rolled back, try it again."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if sqlstate in ("40001", "40P01"):  # serialization failure, deadlock detected
+        return True
+    message = str(getattr(exc, "orig", exc)).lower()
+    return isinstance(exc, OperationalError) and ("locked" in message or "busy" in message)
+
+
+class Store:
+    """Spans, metric points and runs in SQLite or PostgreSQL, with rollups for fast windows.
+
+    Example::
+
+        store = Store.open("sqlite:///./llmpulse.db")
+        store.write(spans=[...])
+        rows = store.span_stats(time.time() - 86400, time.time(), group_by=("model",))
+        store.close()
+
+    Safe to share between threads. On SQLite every write goes through one lock per process
+    and database file (plus ``BEGIN IMMEDIATE`` and a busy timeout across processes).
+    """
+
+    def __init__(self, engine: Engine, shown_url: str, *, sleep: Any = time.sleep) -> None:
+        self._engine = engine
+        self._url = shown_url
+        self._lock = _writer_lock(engine)
+        self._sleep = sleep
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` (``sqlite:///path`` or ``postgresql://...``) and, by default, migrate.
+
+        Raises ``StoreUnavailableError`` (naming the URL, password masked) when the database
+        cannot be reached, ``MigrationError`` when its schema cannot be brought up to date.
+        ``migrate=False`` leaves the schema as it is (for ``health`` and read-only tools).
+        """
+        from llmpulse.config import normalize_database_url
+        from llmpulse.errors import ConfigError
+
+        try:
+            normalized = normalize_database_url(url)
+        except ConfigError as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        shown = mask_url(normalized)
+        engine = build_engine(normalized, shown_url=shown)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            reason = _first_line(exc)
+            raise StoreUnavailableError(
+                f"cannot connect to {shown}: {reason}{_connect_hint(reason)}"
+            ) from exc
+        store = cls(engine, shown)
+        if migrate:
+            try:
+                store.upgrade()
+            except BaseException:
+                engine.dispose()
+                raise
+        return store
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password masked."""
+        return self._url
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Migrate the schema to the newest revision; returns (revision before, after)."""
+        return _migrate.upgrade(self._engine, self._url)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self._url!r})"
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write_tx(self) -> Iterator[Connection]:
+        """One write transaction, holding this process's SQLite write lock."""
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(**{WRITE_BEGIN: True})
+                with conn.begin():
+                    yield conn
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def write(
+        self,
+        spans: Sequence[Span] = (),
+        points: Sequence[MetricPoint] = (),
+        runs: Sequence[Run] = (),
+    ) -> WriteResult:
+        """Store a batch in ONE transaction: raw rows plus the rollups of the spans.
+
+        Records that cannot be stored are skipped and counted (``rejected``, ``reasons``);
+        the rest commit together. Lock contention and dropped connections are retried; other
+        failures raise ``StoreError`` (cause attached) and store nothing of the batch.
+        """
+        spans, points, runs = list(spans), list(points), list(runs)
+        if not (spans or points or runs):
+            return WriteResult()
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self._write_tx() as conn:
+                    return write_batch(conn, spans, points, runs)
+            except SQLAlchemyError as exc:
+                if attempt + 1 < _WRITE_ATTEMPTS and _retryable(exc):
+                    log.info("Write retry %d after %s", attempt + 1, _first_line(exc))
+                    self._sleep(_RETRY_BASE_SECONDS * 2**attempt)
+                    continue
+                raise self._error("write", exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def cleanup(
+        self,
+        older_than_days: float,
+        *,
+        rollup_days: float = 90.0,
+        now: float | None = None,
+        chunk_rows: int = 5000,
+    ) -> _retention.CleanupResult:
+        """Delete raw spans and metric points older than ``older_than_days`` days and rollups
+        older than ``rollup_days``, in small transactions. Returns the rows deleted per table."""
+        if older_than_days < 0 or rollup_days < 0:
+            raise ValueError("older_than_days and rollup_days must be >= 0")
+        now = time.time() if now is None else now
+        try:
+            return _retention.cleanup(
+                self._write_tx, now - older_than_days * _DAY, now - rollup_days * _DAY, chunk_rows
+            )
+        except SQLAlchemyError as exc:
+            raise self._error("cleanup", exc) from exc
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise self._error(what, exc) from exc
+
+    def _error(self, what: str, exc: SQLAlchemyError) -> StoreError:
+        reason = _first_line(exc)
+        if isinstance(exc, OperationalError) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        ):
+            return StoreUnavailableError(
+                f"{what} failed: cannot use {self._url}: {reason}{_connect_hint(reason)}"
+            )
+        return StoreError(f"{what} failed on {self._url}: {reason}")
+
+    def span_stats(
+        self, start: float, end: float, *, group_by: Sequence[str] = (), **filters: rollups.Filter
+    ) -> list[rollups.SpanStats]:
+        """Span aggregates over ``[start, end)`` from rollups, one row per group.
+
+        ``group_by`` and the keyword filters (a value or a list of values) take any of
+        model, kind, name, prompt_version, provider, branch; ``''`` matches spans without
+        that key. Minute-precise: the window covers every minute it overlaps.
+        """
+        with self._read("span_stats") as conn:
+            return rollups.span_stats(conn, start, end, group_by, filters)
+
+    def span_series(
+        self,
+        start: float,
+        end: float,
+        step_seconds: int,
+        *,
+        group_by: Sequence[str] = (),
+        **filters: rollups.Filter,
+    ) -> list[rollups.SpanStats]:
+        """Like ``span_stats``, per bucket of ``step_seconds`` (a multiple of 60) from ``start``'s minute."""
+        with self._read("span_series") as conn:
+            return rollups.span_series(conn, start, end, step_seconds, group_by, filters)
+
+    def branch_counts(
+        self,
+        start: float,
+        end: float,
+        *,
+        step_seconds: int | None = None,
+        name: rollups.Filter = None,
+    ) -> list[rollups.BranchCount]:
+        """How often each branch span went each way, per bucket (whole window if no step)."""
+        with self._read("branch_counts") as conn:
+            return rollups.branch_counts(conn, start, end, step_seconds, name)
+
+    def get_trace(self, trace_id: str) -> list[Span]:
+        """Every stored span of ``trace_id``, in start order."""
+        with self._read("get_trace") as conn:
+            return spans.get_trace(conn, trace_id)
+
+    def get_span(self, span_id: str) -> Span | None:
+        """The span with ``span_id``, or ``None``."""
+        with self._read("get_span") as conn:
+            return spans.get_span(conn, span_id)
+
+    def list_spans(
+        self,
+        start: float,
+        end: float,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        newest_first: bool = True,
+        **filters: Any,
+    ) -> list[Span]:
+        """Raw spans started in ``[start, end)``, filtered by exact match on any of
+        kind, model, status, name, trace_id, session_id, user_id, prompt_version, provider, service."""
+        with self._read("list_spans") as conn:
+            return spans.list_spans(conn, start, end, limit, offset, newest_first, filters)
+
+    def metric_series(
+        self,
+        name: str,
+        start: float,
+        end: float,
+        *,
+        labels: Mapping[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> list[MetricPoint]:
+        """Points of metric ``name`` in ``[start, end)``, oldest first, optionally by labels/run."""
+        with self._read("metric_series") as conn:
+            return records.metric_series(conn, name, start, end, labels, run_id)
+
+    def metric_names(self, start: float, end: float) -> list[str]:
+        """Names of metrics with points in ``[start, end)``."""
+        with self._read("metric_names") as conn:
+            return records.metric_names(conn, start, end)
+
+    def get_run(self, run_id: str) -> Run | None:
+        """The run with ``run_id``, or ``None``."""
+        with self._read("get_run") as conn:
+            return records.get_run(conn, run_id)
+
+    def list_runs(
+        self,
+        *,
+        kind: str | None = None,
+        experiment: str | None = None,
+        model: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
+        """Runs matching every given filter, oldest first (``since``/``until`` bound ``started_at``)."""
+        with self._read("list_runs") as conn:
+            return records.list_runs(conn, kind, experiment, model, since, until, limit)
+
+    def health(self) -> dict[str, Any]:
+        """Backend, masked URL, reachability, schema revision vs head, row counts, size, WAL."""
+        return _health.health(self._engine, self._url)

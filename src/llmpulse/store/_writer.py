@@ -1,0 +1,225 @@
+"""One batch, one transaction: raw rows, then rollups of the rows that were stored.
+
+The hot path is plain driver calls: ``executemany`` with tuples on SQLite, ``COPY`` on
+PostgreSQL. Each bulk insert runs inside a savepoint; if the database still refuses it (a row
+the Python checks could not foresee, such as a span id that is already stored), the batch falls
+back to one savepoint per row, so the poison rows are counted and skipped and the rest commit.
+Rollups are computed from the rows actually stored, so they always equal the raw data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, column, table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from llmpulse.schema import MetricPoint, Run, Span
+from llmpulse.store import _validate as v
+from llmpulse.store._rollup import (
+    HIST_COLUMNS,
+    KEY_COLUMNS,
+    ROLLUP_COLUMNS,
+    VALUE_COLUMNS,
+    aggregate,
+)
+from llmpulse.store.models import RollupHistogramRow, RollupRow
+
+__all__ = ["WriteResult", "write_batch"]
+
+log = logging.getLogger(__name__)
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one ``Store.write`` did: records stored, records rejected, and why (reason -> count)."""
+
+    stored: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    spans: int = 0
+    points: int = 0
+    runs: int = 0
+
+
+def write_batch(
+    conn: Connection, spans: Sequence[Span], points: Sequence[MetricPoint], runs: Sequence[Run]
+) -> WriteResult:
+    """Write everything inside the caller's transaction; returns the counts."""
+    reasons: Counter[str] = Counter()
+    span_rows, branches = _checked_spans(spans, reasons)
+    kept = _insert(conn, span_rows, _bulk_spans, _one_row("spans", v.SPAN_COLUMNS), reasons)
+    if kept:
+        stored_rows = [span_rows[i] for i in kept]
+        _upsert_rollups(conn, stored_rows, [branches[i] for i in kept])
+    point_rows = _checked(points, v.point_row, reasons)
+    kept_points = _insert(
+        conn,
+        point_rows,
+        _bulk("metric_points", v.POINT_COLUMNS),
+        _one_row("metric_points", v.POINT_COLUMNS),
+        reasons,
+    )
+    run_rows = list(
+        {r[0]: r for r in _checked(runs, v.run_row, reasons)}.values()
+    )  # last state wins
+    kept_runs = _insert(conn, run_rows, _upsert_runs, _upsert_runs, reasons)
+    n_spans, n_points, n_runs = len(kept), len(kept_points), len(kept_runs)
+    return WriteResult(
+        stored=n_spans + n_points + n_runs,
+        rejected=sum(reasons.values()),
+        reasons=dict(reasons),
+        spans=n_spans,
+        points=n_points,
+        runs=n_runs,
+    )
+
+
+def _checked_spans(spans: Sequence[Span], reasons: Counter[str]) -> tuple[list[Row], list[str]]:
+    rows: list[Row] = []
+    branches: list[str] = []
+    span_row = v.span_row
+    for span in spans:
+        try:
+            row, branch = span_row(span)
+        except v.Rejected as exc:
+            reasons[exc.reason] += 1
+            continue
+        rows.append(row)
+        branches.append(branch)
+    return rows, branches
+
+
+def _checked(
+    records: Sequence[Any], to_row: Callable[[Any], Row], reasons: Counter[str]
+) -> list[Row]:
+    rows: list[Row] = []
+    for record in records:
+        try:
+            rows.append(to_row(record))
+        except v.Rejected as exc:
+            reasons[exc.reason] += 1
+    return rows
+
+
+InsertFn = Callable[[Connection, Sequence[Row]], None]
+
+
+def _insert(
+    conn: Connection, rows: list[Row], bulk: InsertFn, single: InsertFn, reasons: Counter[str]
+) -> list[int]:
+    """Insert ``rows`` in bulk; on failure, row by row. Returns the indexes stored."""
+    if not rows:
+        return []
+    try:
+        with conn.begin_nested():
+            bulk(conn, rows)
+        return list(range(len(rows)))
+    except (DBAPIError, UnicodeError) as exc:
+        if _is_transient(exc):
+            raise
+        log.warning("Bulk insert refused (%s); storing the batch row by row", type(exc).__name__)
+    kept: list[int] = []
+    for i, row in enumerate(rows):
+        try:
+            with conn.begin_nested():
+                single(conn, [row])
+            kept.append(i)
+        except (DBAPIError, UnicodeError) as exc:
+            if _is_transient(exc):
+                raise
+            reasons[_reason(exc)] += 1
+    return kept
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Errors that concern the connection or locking, not a row: retry the batch instead."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError) and not isinstance(exc, IntegrityError)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, IntegrityError) and "span_id" in str(exc.orig):
+        return "duplicate span_id"
+    if isinstance(exc, IntegrityError):
+        return "constraint violated"
+    if isinstance(exc, UnicodeError):
+        return "invalid text encoding"
+    return f"refused by database ({type(getattr(exc, 'orig', exc)).__name__})"
+
+
+def _placeholders(conn: Connection, n: int) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * n)
+
+
+def _bulk(table: str, columns: Sequence[str]) -> InsertFn:
+    def insert(conn: Connection, rows: Sequence[Row]) -> None:
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_placeholders(conn, len(columns))})"
+        conn.exec_driver_sql(sql, list(rows))
+
+    return insert
+
+
+_one_row = _bulk
+_span_executemany = _bulk("spans", v.SPAN_COLUMNS)
+_COPY_SPANS = f"COPY spans ({', '.join(v.SPAN_COLUMNS)}) FROM STDIN"
+
+
+def _bulk_spans(conn: Connection, rows: Sequence[Row]) -> None:
+    if conn.dialect.name != "postgresql":
+        _span_executemany(conn, rows)
+        return
+    # COPY is several times faster than INSERT on PostgreSQL; same transaction as the rest.
+    import psycopg
+
+    dbapi_conn: Any = conn.connection.dbapi_connection
+    try:
+        with dbapi_conn.cursor() as cur, cur.copy(_COPY_SPANS) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        # Raw driver errors, as SQLAlchemy would have wrapped them (IntegrityError, ...).
+        raise DBAPIError.instance(_COPY_SPANS, None, exc, psycopg.Error) from exc
+
+
+def _dialect_insert(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _additive_upsert(
+    conn: Connection, table: Any, columns: Sequence[str], values: Sequence[str], rows: Sequence[Row]
+) -> None:
+    stmt = _dialect_insert(conn)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS) + [c for c in columns if c == "bin"],
+        set_={c: table.c[c] + stmt.excluded[c] for c in values},
+    )
+    conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+def _upsert_rollups(conn: Connection, rows: Sequence[Row], branches: Sequence[str]) -> None:
+    rollups = aggregate(rows, branches)
+    _additive_upsert(conn, RollupRow.__table__, ROLLUP_COLUMNS, VALUE_COLUMNS, rollups.rows)
+    _additive_upsert(conn, RollupHistogramRow.__table__, HIST_COLUMNS, ("count",), rollups.hist)
+
+
+# Untyped columns: the JSON documents arrive already encoded by _validate.
+_RUNS = table("runs", *(column(c) for c in v.RUN_COLUMNS))
+
+
+def _upsert_runs(conn: Connection, rows: Sequence[Row]) -> None:
+    stmt = _dialect_insert(conn)(_RUNS)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id"],
+        set_={c: stmt.excluded[c] for c in v.RUN_COLUMNS if c != "run_id"},
+    )
+    conn.execute(stmt, [dict(zip(v.RUN_COLUMNS, row, strict=True)) for row in rows])

@@ -1,0 +1,116 @@
+"""Engines for SQLite and PostgreSQL, configured the same way everywhere.
+
+SQLite gets WAL (readers never block the writer), ``synchronous=NORMAL`` (durable at each WAL
+checkpoint and safe against application crashes), ``foreign_keys=ON`` and a 30 s busy timeout.
+The driver's own transaction handling is switched off so that the store decides how a
+transaction begins: ``BEGIN IMMEDIATE`` for writes, which takes the write lock up front, so a
+writer waits for another (through the busy timeout) instead of failing with "database is
+locked" when it upgrades a read lock.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
+from llmpulse.errors import StoreUnavailableError
+
+__all__ = ["BUSY_TIMEOUT_SECONDS", "WRITE_BEGIN", "build_engine", "mask_url"]
+
+BUSY_TIMEOUT_SECONDS = 30.0
+# Execution option a connection sets to begin its transaction with BEGIN IMMEDIATE on SQLite.
+WRITE_BEGIN = "llmpulse_begin_immediate"
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (safe to print or log)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    if parsed.password is None:
+        text = parsed.render_as_string(hide_password=False)
+    else:
+        text = parsed.set(password="***").render_as_string(hide_password=False)
+    # Show the URL as the user wrote it, not with the driver name we added.
+    return text.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def build_engine(url: str, *, shown_url: str) -> Engine:
+    """An engine for the normalized ``url``; ``shown_url`` is the masked form for messages."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreUnavailableError(
+            f"cannot parse database URL {shown_url!r}; use sqlite:///path/to/file.db or "
+            "postgresql://user:password@host:5432/dbname"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    if backend == "postgresql":
+        return _postgres_engine(url, parsed.get_driver_name(), shown_url)
+    raise StoreUnavailableError(
+        f"unsupported database {shown_url!r}: llmpulse stores to sqlite:/// or postgresql:// URLs"
+    )
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    memory = database in (None, "", ":memory:")
+    kwargs: dict[str, Any] = {
+        "connect_args": {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+    }
+    if memory:
+        # Every connection to :memory: is a new empty database: share one.
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the store issues BEGIN itself (see below)
+        cur = dbapi_conn.cursor()
+        try:
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
+            cur.execute("PRAGMA temp_store=MEMORY")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(WRITE_BEGIN, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: str, driver: str, shown_url: str) -> Engine:
+    if driver != "psycopg":
+        raise StoreUnavailableError(
+            f"{shown_url}: llmpulse talks to PostgreSQL through psycopg 3; write the URL as "
+            "postgresql://user:password@host/dbname"
+        )
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise StoreUnavailableError(
+            f"cannot use {shown_url}: the PostgreSQL driver is not installed; "
+            "pip install 'llmpulse[postgres]'"
+        ) from exc
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": 10, "application_name": "llmpulse"},
+    )

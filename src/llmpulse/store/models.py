@@ -1,0 +1,173 @@
+"""The tables llmpulse keeps, as SQLAlchemy 2 ``Mapped`` models.
+
+One ``MetaData`` with a naming convention (constraint names are stable across SQLite and
+PostgreSQL, which Alembic needs). Types that differ per backend use ``with_variant``: JSONB on
+PostgreSQL, and ``INTEGER PRIMARY KEY`` (the rowid alias) for surrogate keys on SQLite.
+
+* ``spans``: raw spans, one row each (deleted after the raw retention).
+* ``metric_points``: raw metric points (same retention as spans).
+* ``runs``: experiment and benchmark runs, upserted by ``run_id``.
+* ``rollups`` and ``rollup_histogram``: per-minute and per-hour aggregates of spans, maintained
+  on ingest in the same transaction. Absent key parts are stored as ``''`` (never NULL) so the
+  primary key doubles as the upsert target. Kept longer than raw rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Double, Index, Integer, MetaData, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "MetricPointRow",
+    "RollupHistogramRow",
+    "RollupRow",
+    "RunRow",
+    "SpanRow",
+    "metadata",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+# Surrogate keys: BIGINT identity on PostgreSQL, the rowid alias on SQLite.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base bound to the shared ``metadata``."""
+
+    metadata = metadata
+
+
+class SpanRow(Base):
+    """One raw span."""
+
+    __tablename__ = "spans"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    span_id: Mapped[str] = mapped_column(String(64), unique=True)
+    trace_id: Mapped[str] = mapped_column(String(64), index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    start_time: Mapped[float] = mapped_column(Double, index=True)
+    end_time: Mapped[float] = mapped_column(Double)
+    latency_ms: Mapped[float] = mapped_column(Double)
+    status: Mapped[str] = mapped_column(String(16))
+    error_type: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(Text)
+    prompt_version: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    total_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_usd: Mapped[float | None] = mapped_column(Double)
+    ttft_ms: Mapped[float | None] = mapped_column(Double)
+    session_id: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[str | None] = mapped_column(Text)
+    service: Mapped[str | None] = mapped_column(Text)
+    input: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    events: Mapped[list[Any]] = mapped_column(JsonDoc)
+
+
+class MetricPointRow(Base):
+    """One raw metric point."""
+
+    __tablename__ = "metric_points"
+    __table_args__ = (
+        Index(None, "name", "timestamp"),
+        Index(None, "run_id", "name", "step"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text)
+    value: Mapped[float] = mapped_column(Double)
+    timestamp: Mapped[float] = mapped_column(Double, index=True)
+    labels: Mapped[dict[str, str]] = mapped_column(JsonDoc)
+    run_id: Mapped[str | None] = mapped_column(String(128))
+    step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RunRow(Base):
+    """One experiment or benchmark run (upserted by ``run_id``)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index(None, "started_at"),)
+
+    run_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(64))
+    experiment: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double)
+    params: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    metrics: Mapped[dict[str, float]] = mapped_column(JsonDoc)
+    tags: Mapped[dict[str, str]] = mapped_column(JsonDoc)
+
+
+class RollupRow(Base):
+    """Additive aggregates of the spans of one key in one minute or hour."""
+
+    __tablename__ = "rollups"
+    # Clustered by (resolution, bucket_start, ...) on SQLite: a window is one contiguous range.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    provider: Mapped[str] = mapped_column(Text, primary_key=True)
+    prompt_version: Mapped[str] = mapped_column(Text, primary_key=True)
+    branch: Mapped[str] = mapped_column(Text, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[float] = mapped_column(Double)
+    priced_count: Mapped[int] = mapped_column(BigInteger)
+    latency_ms_sum: Mapped[float] = mapped_column(Double)
+    ttft_ms_sum: Mapped[float] = mapped_column(Double)
+    ttft_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupHistogramRow(Base):
+    """Latency histogram of one rollup key: one row per non-empty log-spaced bin, additive."""
+
+    __tablename__ = "rollup_histogram"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    provider: Mapped[str] = mapped_column(Text, primary_key=True)
+    prompt_version: Mapped[str] = mapped_column(Text, primary_key=True)
+    branch: Mapped[str] = mapped_column(Text, primary_key=True)
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
