@@ -1,3 +1,72 @@
-"""llmpulse: monitoring and maintenance for LLM pipelines."""
+"""llmpulse: monitoring and maintenance for LLM pipelines.
+
+Record what your LLM application does::
+
+    import llmpulse
+
+    llmpulse.init("sqlite:///./llmpulse.db")      # or LLMPULSE_DATABASE_URL
+
+    @llmpulse.observe()
+    def answer(question: str) -> str:
+        ...                                        # openai calls inside are recorded too
+
+Recording never raises into your code and never blocks it: records go to a bounded in-memory
+queue that a background thread exports in batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmpulse.sdk import (
+    Client,
+    flush,
+    get_client,
+    get_current_span,
+    init,
+    observe,
+    record_llm_call,
+    record_metric,
+    shutdown,
+    span,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Client",
+    "__version__",
+    "flush",
+    "get_client",
+    "get_current_span",
+    "init",
+    "instrument_openai",
+    "observe",
+    "record_llm_call",
+    "record_metric",
+    "shutdown",
+    "span",
+    "uninstrument_openai",
+]
+
+
+def instrument_openai() -> bool:
+    """Record every OpenAI chat completion; ``False`` if the openai package is not installed."""
+    from llmpulse.sdk.instrumentation.openai import instrument_openai as _instrument
+
+    return _instrument()
+
+
+def uninstrument_openai() -> None:
+    """Stop recording OpenAI chat completions."""
+    from llmpulse.sdk.instrumentation.openai import uninstrument_openai as _uninstrument
+
+    _uninstrument()
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def __getattr__(name: str) -> Any:
+    raise AttributeError(f"module 'llmpulse' has no attribute {name!r}")

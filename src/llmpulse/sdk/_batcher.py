@@ -1,0 +1,349 @@
+"""The bounded queue between the application's threads and the export thread.
+
+The hot path (``llmpulse.record_llm_call``) reads ``queue``, ``capacity`` and ``wake_at``
+directly and does a length check and a ``deque.append``: atomic under the GIL, no lock, no
+``queue.Queue``. Everything else happens on one daemon thread: conversion to records, batching
+by count and by ``flush_interval``, export with bounded retries and backoff.
+
+Accounting is exact: every record that reached the SDK is, after a flush, either exported
+(stored) or counted in exactly one drop reason. Counters written by many threads take a lock;
+counters written only by the export thread do not need one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmpulse.sdk._logonce import LogOnce
+
+__all__ = ["DROP_REASONS", "Batcher", "SdkStats"]
+
+log = logging.getLogger("llmpulse.sdk")
+
+DROP_REASONS = ("queue_full", "export_failed", "rejected_by_store", "shutdown", "invalid")
+
+_SKIP = object()  # what the converter returns for a record whose trace is sampled out
+
+
+@dataclass(frozen=True, slots=True)
+class SdkStats:
+    """The SDK's own numbers: what it was given, delivered, dropped (by reason) and holds."""
+
+    recorded: int
+    exported: int
+    dropped: dict[str, int]
+    sampled_out: int
+    queue_depth: int
+    in_flight: int
+    export_failures: int
+    export_batches: int
+    dropped_total: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dropped_total", sum(self.dropped.values()))
+
+
+class _Marker:
+    """Put on the queue by ``flush()``; set once everything before it is exported or dropped."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class Batcher:
+    """A bounded in-memory queue drained in batches by a lazily started daemon thread."""
+
+    def __init__(
+        self,
+        exporter: Any,
+        convert: Callable[[Any], Any],
+        *,
+        capacity: int,
+        batch_size: int,
+        flush_interval: float,
+        export_attempts: int = 4,
+        retry_backoff: float = 0.5,
+        now: Callable[[], float] = time.time,
+        refuse: str | None = None,
+    ) -> None:
+        self.exporter = exporter
+        self.now = now  # the hot path stamps records with this clock
+        self.refuse = refuse  # None when recording; "disabled" / "uninitialised" otherwise
+        self.convert = convert
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.export_attempts = max(1, export_attempts)
+        self.retry_backoff = retry_backoff
+        self._capacity = capacity
+        self.closed = False
+        self._warn = LogOnce(log)
+        self._reset()
+
+    def _reset(self) -> None:
+        """Fresh queue, locks, thread slot and counters (at construction and in a forked child)."""
+        self.queue: deque[Any] = deque()
+        self.capacity = 0 if self.closed else self._capacity
+        self.wake_at = 0  # the first record starts the thread (lazily, also after a fork)
+        self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._taken = 0  # records popped by the export thread
+        self._skipped = 0  # of those, sampled out there
+        self._exported = 0
+        self._in_flight = 0
+        self._failures = 0
+        self._batches = 0
+        self._sampled_out = 0
+        self._dropped = dict.fromkeys(DROP_REASONS, 0)
+
+    # -- producer side ----------------------------------------------------------------------
+    def put(self, item: Any) -> None:
+        """Enqueue one item, or count a drop when the queue is full or closed."""
+        q = self.queue
+        n = len(q)
+        if n < self.capacity:
+            q.append(item)
+            if n == self.wake_at:
+                self.wake()
+        else:
+            self.overflow()
+
+    def overflow(self) -> None:
+        """Count one record refused at the door (queue full, or after shutdown)."""
+        if self.refuse is not None:
+            if self.refuse == "uninitialised" and not _uninit_warned:
+                _warn_uninitialised()
+            return
+        reason = "shutdown" if self.closed else "queue_full"
+        with self._lock:
+            self._dropped[reason] += 1
+        if reason == "queue_full":
+            self._warn(
+                "queue_full",
+                "Queue full: %d records are waiting for the exporter; new records are dropped "
+                "and counted (raise queue_size or check the exporter).",
+                self._capacity,
+            )
+
+    def count_sampled_out(self) -> None:
+        """Count one trace not kept by sampling (not a drop)."""
+        with self._lock:
+            self._sampled_out += 1
+
+    def wake(self) -> None:
+        """Start the export thread if needed and make it drain now."""
+        self.wake_at = min(self.batch_size, max(0, self._capacity // 2))
+        self._ensure_thread()
+        self._wakeup.set()
+
+    def _ensure_thread(self) -> bool:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return True
+        with self._start_lock:
+            if self._thread is not None and self._thread.is_alive():
+                return True
+            if self._stop.is_set():
+                return False
+            thread = threading.Thread(target=self._run, name="llmpulse-export", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # interpreter shutting down: no new threads allowed
+                return False
+            self._thread = thread
+            return True
+
+    # -- flush / shutdown -------------------------------------------------------------------
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything enqueued before this call is exported or dropped."""
+        thread = self._thread
+        if not self.queue and (thread is None or not thread.is_alive()):
+            return True
+        marker = _Marker()
+        self.queue.append(marker)  # markers pass the capacity check on purpose
+        if not self._ensure_thread():
+            self._drain()  # no thread possible (exit time): do it here
+        self._wakeup.set()
+        return marker.done.wait(timeout)
+
+    def shutdown(self, timeout: float) -> bool:
+        """Flush within ``timeout``, stop the thread, count leftovers as dropped (shutdown)."""
+        if self.closed:
+            return True
+        deadline = time.monotonic() + timeout
+        self.capacity = 0  # from now on new records are refused and counted
+        self.closed = True
+        flushed = self.flush(timeout)
+        self._stop.set()
+        self._wakeup.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        left = self._discard_queue()
+        if left:
+            with self._lock:
+                self._dropped["shutdown"] += left
+        if thread is None or not thread.is_alive():
+            try:
+                self.exporter.shutdown()
+            except Exception as exc:
+                log.warning("Exporter shutdown failed: %s", exc)
+        return flushed and not left
+
+    def _discard_queue(self) -> int:
+        count = 0
+        while True:
+            try:
+                item = self.queue.popleft()
+            except IndexError:
+                return count
+            if type(item) is _Marker:
+                item.done.set()
+            else:
+                count += 1
+
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's queue and thread: the parent exports its own records."""
+        self._reset()
+        after_fork = getattr(self.exporter, "after_fork", None)
+        if after_fork is not None:
+            after_fork()
+
+    # -- stats ------------------------------------------------------------------------------
+    def stats(self) -> SdkStats:
+        """A consistent-enough snapshot of the counters."""
+        with self._lock:
+            dropped = dict(self._dropped)
+            sampled_out = self._sampled_out
+        depth = sum(1 for item in list(self.queue) if type(item) is not _Marker)
+        in_flight = self._in_flight
+        # Every record was refused at the door, discarded at shutdown (both counted in
+        # queue_full/shutdown), is still queued, or was taken by the export thread.
+        refused = dropped["queue_full"] + dropped["shutdown"]
+        recorded = self._taken - self._skipped + depth + refused
+        return SdkStats(
+            recorded=recorded,
+            exported=self._exported,
+            dropped=dropped,
+            sampled_out=sampled_out + self._skipped,
+            queue_depth=depth,
+            in_flight=in_flight,
+            export_failures=self._failures,
+            export_batches=self._batches,
+        )
+
+    # -- the export thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            if len(self.queue) < self.batch_size:
+                self._wakeup.wait(self.flush_interval)
+            self._wakeup.clear()
+            try:
+                self._drain()
+            except Exception:  # one bad drain must never kill the thread
+                log.exception("Export loop error: continuing")
+            if self._stop.is_set() and not self.queue:
+                return
+
+    def _drain(self) -> None:
+        q = self.queue
+        batch: list[Any] = []
+        while True:
+            try:
+                item = q.popleft()
+            except IndexError:
+                break
+            if type(item) is _Marker:
+                if batch:
+                    self._export(batch)
+                    batch = []
+                item.done.set()
+                continue
+            self._taken += 1
+            record = self._convert(item)
+            if record is None:
+                continue
+            batch.append(record)
+            self._in_flight = len(batch)
+            if len(batch) >= self.batch_size:
+                self._export(batch)
+                batch = []
+        if batch:
+            self._export(batch)
+
+    def _convert(self, item: Any) -> Any:
+        try:
+            record = self.convert(item)
+        except Exception as exc:
+            with self._lock:
+                self._dropped["invalid"] += 1
+            self._warn("invalid", "Invalid record: dropped and counted (%s: %s)", type(exc).__name__, exc)
+            return None
+        if record is _SKIP:
+            self._skipped += 1
+            return None
+        return record
+
+    def _export(self, batch: list[Any]) -> None:
+        self._in_flight = len(batch)
+        for attempt in range(1, self.export_attempts + 1):
+            try:
+                result = self.exporter.export(batch)
+            except Exception as exc:
+                self._failures += 1
+                self._warn(
+                    "export_failed",
+                    "Export failed: %s: %s (attempt %d of %d; records are kept and retried)",
+                    type(exc).__name__, exc, attempt, self.export_attempts,
+                )  # fmt: skip
+                if attempt == self.export_attempts or self._stop.is_set():
+                    break
+                if self._stop.wait(self.retry_backoff * 2 ** (attempt - 1)):
+                    break
+                continue
+            rejected = _rejected(result, len(batch))
+            with self._lock:
+                self._dropped["rejected_by_store"] += rejected
+            self._exported += len(batch) - rejected
+            self._batches += 1
+            self._in_flight = 0
+            return
+        with self._lock:
+            self._dropped["export_failed"] += len(batch)
+        self._in_flight = 0
+
+
+_uninit_warned = False
+
+
+def _warn_uninitialised() -> None:
+    global _uninit_warned
+    _uninit_warned = True
+    log.warning(
+        "Not initialised: llmpulse.init() was not called, so nothing is recorded. Call "
+        "llmpulse.init() (or llmpulse.init(enabled=False) to silence this)."
+    )
+
+
+def _rejected(result: Any, size: int) -> int:
+    """How many records of a batch the exporter refused (from a ``WriteResult`` or an int)."""
+    if result is None:
+        return 0
+    value = result if isinstance(result, int) else getattr(result, "rejected", 0)
+    try:
+        return max(0, min(int(value or 0), size))
+    except (TypeError, ValueError):
+        return 0
+
+
+SKIP = _SKIP

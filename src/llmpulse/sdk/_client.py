@@ -1,0 +1,243 @@
+"""The recording client: settings, the export queue and the exporter, wired once by ``init``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from llmpulse.config import SdkConfig
+from llmpulse.errors import ConfigError, PriceTableError
+from llmpulse.pricing import ModelPrice, PriceTable, default_price_table
+from llmpulse.schema import Run
+from llmpulse.sdk._batcher import Batcher, SdkStats
+from llmpulse.sdk._context import current_span, sample_threshold
+from llmpulse.sdk._convert import LLM, METRIC, Converter
+from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
+
+__all__ = ["INSTRUMENTATIONS", "Client", "build_client"]
+
+log = logging.getLogger("llmpulse.sdk")
+
+INSTRUMENTATIONS = ("openai",)
+
+
+class Client:
+    """Records spans, llm calls, metric points and runs, and exports them in the background.
+
+    Made by ``llmpulse.init(...)``; the module-level functions (``llmpulse.span``,
+    ``llmpulse.record_llm_call``, ...) use the client of the last ``init``.
+
+    >>> import llmpulse
+    >>> from llmpulse.testing import InMemoryExporter
+    >>> client = llmpulse.init(exporter=InMemoryExporter(), instrument=())
+    >>> client.record_llm_call("gpt-4o-mini", input_tokens=10, output_tokens=2)
+    >>> client.flush(5.0)
+    True
+    """
+
+    def __init__(
+        self,
+        config: SdkConfig,
+        *,
+        exporter: Any,
+        prices: PriceTable | None = None,
+        redact_text: Callable[[str], str] | None = None,
+        clock: Any = None,
+        export_attempts: int = 4,
+        retry_backoff: float = 0.5,
+        initialised: bool = True,
+    ) -> None:
+        self.config = config
+        self.enabled = config.enabled and exporter is not None
+        self.initialised = initialised
+        self._now: Callable[[], float] = clock.time if clock is not None else time.time
+        self._threshold = sample_threshold(config.sample_rate)
+        self._mp_registered = False
+        converter = Converter(
+            prices=prices or default_price_table(),
+            threshold=self._threshold,
+            max_content_chars=config.max_content_chars,
+            redact=config.redact,
+            redact_text=redact_text,
+            service=config.service_name,
+        )
+        self._batcher = Batcher(
+            exporter,
+            converter,
+            capacity=config.queue_size if self.enabled else 0,
+            batch_size=config.batch_size,
+            flush_interval=config.flush_interval,
+            export_attempts=export_attempts,
+            retry_backoff=retry_backoff,
+            now=self._now,
+            refuse=None if self.enabled else ("uninitialised" if not initialised else "disabled"),
+        )
+
+    @property
+    def exporter(self) -> Any:
+        """The exporter batches are handed to."""
+        return self._batcher.exporter
+
+    def record_llm_call(
+        self,
+        model: str | None,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        latency_ms: float | None = None,
+        **fields: Any,
+    ) -> None:
+        """Record one LLM call (see ``llmpulse.record_llm_call`` for the fields)."""
+        try:
+            parent = current_span.get()
+            if parent is not None and not parent.sampled:
+                return
+            item = (LLM, self._now(), parent, model, input_tokens, output_tokens, latency_ms, snapshot(fields))
+            self._batcher.put(item)
+        except Exception:  # never raise into user code
+            log.debug("record_llm_call failed", exc_info=True)
+
+    def record_metric(
+        self,
+        name: str,
+        value: float,
+        *,
+        labels: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        step: int | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        """Record one metric point (a gauge value, a training loss at a step, ...)."""
+        try:
+            labels = dict(labels) if labels else None
+            self._batcher.put((METRIC, self._now(), name, value, labels, run_id, step, timestamp))
+        except Exception:
+            log.debug("record_metric failed", exc_info=True)
+
+    def record_run(self, run: Run) -> None:
+        """Record (or update) a run: an experiment or benchmark job with params and metrics."""
+        self._batcher.put(run)
+
+    def span(self, name: str, *, kind: str = "span", **attributes: Any) -> SpanHandle | NoopSpan:
+        """A span context manager (``with`` or ``async with``) yielding its handle."""
+        if not self.enabled:
+            self._batcher.overflow()  # counts nothing; warns once if init was never called
+            return NOOP_SPAN
+        return SpanHandle(self, name, kind, attributes)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Export everything recorded so far; ``False`` if that took longer than ``timeout``."""
+        if not self.enabled:
+            return True
+        try:
+            return self._batcher.flush(self._timeout(timeout))
+        except Exception:
+            log.warning("Flush failed", exc_info=True)
+            return False
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush (bounded by ``timeout``), stop the export thread and close the exporter."""
+        if not self.enabled:
+            return True
+        try:
+            return self._batcher.shutdown(self._timeout(timeout))
+        except Exception:
+            log.warning("Shutdown failed", exc_info=True)
+            return False
+
+    def stats(self) -> SdkStats:
+        """Self-metrics: recorded, exported, dropped by reason, queue depth, export failures."""
+        return self._batcher.stats()
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.config.shutdown_timeout if timeout is None else max(0.0, float(timeout))
+
+
+def snapshot(fields: dict[str, Any]) -> dict[str, Any]:
+    """Copy mutable prompt/attribute containers, so later changes by the caller do not leak in."""
+    for key in ("input", "output", "attributes"):
+        value = fields.get(key)
+        if isinstance(value, list):
+            fields[key] = list(value)
+        elif isinstance(value, dict):
+            fields[key] = dict(value)
+    return fields
+
+
+def build_client(
+    database_url: str | None = None,
+    *,
+    exporter: Any = None,
+    redact: bool | Callable[[str], str] | None = None,
+    prices: PriceTable | Mapping[str, Any] | str | Path | None = None,
+    instrument: Iterable[str] | str | None = INSTRUMENTATIONS,
+    clock: Any = None,
+    export_attempts: int = 4,
+    retry_backoff: float = 0.5,
+    **settings: Any,
+) -> tuple[Client, tuple[str, ...]]:
+    """Validate everything ``init`` was given and build the client (raises ``ConfigError``)."""
+    redact_text = redact if callable(redact) else None
+    config = SdkConfig.resolve(
+        database_url=database_url, redact=None if callable(redact) else redact, **settings
+    )
+    if exporter is not None and database_url is not None:
+        raise ConfigError("give either database_url or exporter to init(), not both")
+    if exporter is not None and not (callable(getattr(exporter, "export", None)) and callable(getattr(exporter, "shutdown", None))):
+        raise ConfigError(
+            f"exporter must have export(batch) and shutdown() methods; got {type(exporter).__name__}"
+        )
+    if isinstance(export_attempts, bool) or not isinstance(export_attempts, int) or export_attempts < 1:
+        raise ConfigError(f"export_attempts must be a whole number >= 1, got {export_attempts!r}")
+    if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
+        raise ConfigError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
+    names = _instrumentations(instrument)
+    table = _price_table(prices, config.prices_file)
+    if exporter is None and config.enabled:
+        from llmpulse.sdk.exporters.store import StoreExporter
+
+        exporter = StoreExporter(config.database_url)
+    client = Client(
+        config, exporter=exporter if config.enabled else None, prices=table, redact_text=redact_text,
+        clock=clock, export_attempts=export_attempts, retry_backoff=retry_backoff,
+    )  # fmt: skip
+    return client, names
+
+
+def _instrumentations(instrument: Iterable[str] | str | None) -> tuple[str, ...]:
+    if instrument is None:
+        return ()
+    names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
+    unknown = [n for n in names if n not in INSTRUMENTATIONS]
+    if unknown:
+        raise ConfigError(f"unknown instrumentation(s) {unknown}; available: {list(INSTRUMENTATIONS)}")
+    return names
+
+
+def _price_table(prices: Any, prices_file: str | None) -> PriceTable:
+    if prices is None and prices_file is None:
+        return default_price_table()
+    if isinstance(prices, PriceTable):
+        return prices.merged_with_yaml(prices_file) if prices_file else prices
+    base = PriceTable.default()
+    if prices_file:
+        base = base.merged_with_yaml(prices_file)
+    if prices is None:
+        return base
+    if isinstance(prices, (str, Path)):
+        return base.merged_with_yaml(prices)
+    if not isinstance(prices, Mapping):
+        raise PriceTableError(
+            f"prices must be a PriceTable, a mapping of model -> ModelPrice, or a YAML path; got {type(prices).__name__}"
+        )
+    for model, price in prices.items():
+        if isinstance(price, Mapping):
+            try:
+                price = ModelPrice(**price)
+            except TypeError as exc:
+                raise PriceTableError(f"price of {model!r}: {exc}; use keys input, output, cache_read, cache_write, reasoning") from exc
+        base.set(model, price)
+    return base

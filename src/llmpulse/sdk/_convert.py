@@ -1,0 +1,289 @@
+"""Turn queued items into records, on the export thread: ids, sampling, times, text, cost.
+
+What the caller's thread enqueued is raw (a tuple of arguments, or an ended span handle); all
+the work that makes a ``schema.Span`` or ``schema.MetricPoint`` out of it happens here, off the
+hot path: hex ids, the sampling decision for records without a parent, JSON of structured
+prompts, redaction, truncation with a visible marker, cost from the price table, and the
+``gen_ai.*`` attribute names filling their columns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from llmpulse.pricing import PriceTable
+from llmpulse.schema import GENAI_FIELDS, MetricPoint, Run, Span, SpanEvent, SpanKind, SpanStatus
+from llmpulse.sdk._batcher import SKIP
+from llmpulse.sdk._context import new_span_id, new_trace_id, span_hex, trace_hex, trace_sampled
+from llmpulse.sdk._logonce import LogOnce
+from llmpulse.sdk._spans import SpanHandle
+
+__all__ = ["LLM", "LLM_FIELDS", "METRIC", "Converter", "PartialText", "truncate"]
+
+log = logging.getLogger("llmpulse.sdk")
+
+LLM, METRIC = 0, 1  # first element of a queued tuple
+
+# Keyword arguments of record_llm_call beyond model / input_tokens / output_tokens / latency_ms.
+LLM_FIELDS = frozenset({
+    "start_time", "end_time", "provider", "prompt_version", "cache_read_tokens",
+    "cache_write_tokens", "reasoning_tokens", "ttft_ms", "status", "error_type", "error_message",
+    "input", "output", "session_id", "user_id", "name", "attributes", "cost_usd",
+})  # fmt: skip
+
+_INT_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_STR_COLUMNS = ("model", "provider", "prompt_version", "session_id", "user_id", "error_type")
+# Attributes that carry prompt or response text: dropped when redact=True.
+_TEXT_ATTRIBUTE_PREFIXES = (
+    "gen_ai.prompt", "gen_ai.completion", "gen_ai.input.messages", "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+)  # fmt: skip
+
+
+def truncate(text: str, limit: int, dropped: int = 0) -> str:
+    """``text`` cut to ``limit`` characters plus a marker saying how much was cut."""
+    total = len(text) + dropped
+    if total <= limit:
+        return text
+    return f"{text[:limit]}…[truncated {total - limit} chars]"
+
+
+class PartialText(str):
+    """Text whose tail was not kept by whoever collected it; ``dropped_chars`` says how much."""
+
+    dropped_chars: int = 0
+
+
+class Converter:
+    """Callable turning one queued item into a record (or ``SKIP`` when sampled out)."""
+
+    def __init__(
+        self,
+        *,
+        prices: PriceTable,
+        threshold: int,
+        max_content_chars: int,
+        redact: bool = False,
+        redact_text: Callable[[str], str] | None = None,
+        service: str | None = None,
+    ) -> None:
+        self.prices = prices
+        self.threshold = threshold
+        self.max_chars = max_content_chars
+        self.redact = redact
+        self.redact_text = redact_text
+        self.service = service
+        self._warn = LogOnce(log)
+
+    def __call__(self, item: Any) -> Any:
+        kind = type(item)
+        if kind is tuple:
+            if item[0] == LLM:
+                return self._llm(item)
+            if item[0] == METRIC:
+                return self._metric(item)
+        elif kind is SpanHandle:
+            return self._span(item)
+        elif isinstance(item, Run):
+            return item
+        raise TypeError(f"cannot export a {kind.__name__}")
+
+    # -- llm calls from record_llm_call -------------------------------------------------------
+    def _llm(self, item: tuple[Any, ...]) -> Any:
+        _, now, parent, model, input_tokens, output_tokens, latency_ms, extra = item
+        unknown = extra.keys() - LLM_FIELDS
+        if unknown:
+            self._warn(f"field:{sorted(unknown)}", "Invalid record_llm_call field(s) %s ignored; known fields: %s",
+                       sorted(unknown), sorted(LLM_FIELDS))  # fmt: skip
+        if parent is not None:
+            trace, parent_span = parent._trace, parent._span
+        else:
+            trace, parent_span = new_trace_id(), 0
+            if not trace_sampled(trace, self.threshold):
+                return SKIP
+        start, end = _times(now, latency_ms, extra.get("start_time"), extra.get("end_time"))
+        status = _status(extra.get("status", "ok"))
+        span = Span(
+            trace_id=trace_hex(trace),
+            span_id=span_hex(new_span_id()),
+            parent_id=span_hex(parent_span) if parent_span else None,
+            name=str(extra.get("name") or "llm"),
+            kind=SpanKind.LLM.value,
+            start_time=start,
+            end_time=end,
+            status=status,
+            error_message=_opt_str(extra.get("error_message")),
+            ttft_ms=_opt_float(extra.get("ttft_ms")),
+            cost_usd=_opt_float(extra.get("cost_usd")),
+            attributes=dict(extra.get("attributes") or {}),
+        )
+        columns = dict(extra, model=model, input_tokens=input_tokens, output_tokens=output_tokens)
+        self._fill(span, columns)
+        return span
+
+    # -- spans from span() / observe ---------------------------------------------------------
+    def _span(self, h: SpanHandle) -> Span:
+        fields = h.fields or {}
+        span = Span(
+            trace_id=trace_hex(h._trace),
+            span_id=span_hex(h._span),
+            parent_id=span_hex(h._parent) if h._parent else None,
+            name=str(h.name),
+            kind=str(getattr(h.kind, "value", h.kind)),
+            start_time=h.start_time,
+            end_time=max(h.end_time, h.start_time),
+            status=h.status,
+            error_message=h.error_message,
+            ttft_ms=_opt_float(fields.get("ttft_ms")),
+            cost_usd=_opt_float(fields.get("cost_usd")),
+            attributes=h.attributes,
+            events=[SpanEvent(e.name, e.time, self._attributes(e.attributes)) for e in h.events],
+        )
+        columns = dict(fields, error_type=h.error_type)
+        self._fill(span, columns)
+        return span
+
+    def _fill(self, span: Span, columns: dict[str, Any]) -> None:
+        """Columns, gen_ai.* attributes, total tokens, cost, texts and clean attributes."""
+        for name in _STR_COLUMNS:
+            setattr(span, name, _opt_str(columns.get(name)))
+        for name in _INT_COLUMNS:
+            setattr(span, name, self._int(name, columns.get(name)))
+        for key, column in GENAI_FIELDS.items():
+            if key in span.attributes and getattr(span, column) is None:
+                value = span.attributes[key]
+                setattr(span, column, self._int(key, value) if column in _INT_COLUMNS else _opt_str(value))
+        if span.input_tokens is not None or span.output_tokens is not None:
+            span.total_tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
+        if span.cost_usd is None and span.model and span.total_tokens is not None:
+            span.cost_usd = self._cost(span)
+        span.input = self._text(columns.get("input"))
+        span.output = self._text(columns.get("output"))
+        span.attributes = self._attributes(span.attributes)
+        span.service = self.service
+
+    def _cost(self, span: Span) -> float | None:
+        try:
+            return self.prices.cost(
+                span.model, span.input_tokens, span.output_tokens,
+                span.cache_read_tokens, span.cache_write_tokens, span.reasoning_tokens,
+            )  # fmt: skip
+        except Exception as exc:  # a broken custom price table must not lose the span
+            self._warn("cost", "Cost failed: %s; cost recorded as null", exc)
+            return None
+
+    # -- metric points -----------------------------------------------------------------------
+    def _metric(self, item: tuple[Any, ...]) -> MetricPoint:
+        _, now, name, value, labels, run_id, step, timestamp = item
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"metric name must be a non-empty string, got {name!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            value = float(value)  # numpy scalars and numeric strings; anything else raises
+        return MetricPoint(
+            name=name,
+            value=float(value),
+            timestamp=now if timestamp is None else float(timestamp),
+            labels={str(k): str(v) for k, v in (labels or {}).items()},
+            run_id=None if run_id is None else str(run_id),
+            step=None if step is None else int(step),
+        )
+
+    # -- values ------------------------------------------------------------------------------
+    def _text(self, value: Any) -> str | None:
+        if value is None or self.redact:
+            return None
+        text = value if isinstance(value, str) else _to_json(value)
+        if self.redact_text is not None:
+            try:
+                text = self.redact_text(text)
+            except Exception as exc:  # failing closed: no text rather than unredacted text
+                self._warn("redact", "Redaction failed: %s; the text was not stored", exc)
+                return None
+        return truncate(text, self.max_chars, getattr(value, "dropped_chars", 0))
+
+    def _attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in attributes.items():
+            key = str(key)
+            if self.redact and key.startswith(_TEXT_ATTRIBUTE_PREFIXES):
+                continue
+            out[key] = self._value(value)
+        return out
+
+    def _value(self, value: Any) -> Any:
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, str):
+            return truncate(value, self.max_chars)
+        if isinstance(value, (list, tuple)) and all(v is None or isinstance(v, (bool, int, float, str)) for v in value):
+            return [truncate(v, self.max_chars) if isinstance(v, str) else v for v in value]
+        return truncate(_to_json(value), self.max_chars)
+
+    def _int(self, name: str, value: Any) -> int | None:
+        if value is None:
+            return None
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            self._warn(f"int:{name}", "Invalid %s: %.80r is not a whole number; stored as null", name, value)
+            return None
+        return number if number >= 0 else None
+
+
+def _times(now: float, latency_ms: Any, start: Any, end: Any) -> tuple[float, float]:
+    """Start and end from whatever subset of (start, end, latency) the caller gave."""
+    seconds = None if latency_ms is None else max(0.0, float(latency_ms)) / 1000.0
+    if end is None:
+        end = start + seconds if start is not None and seconds is not None else now
+    if start is None:
+        start = end - seconds if seconds is not None else end
+    start, end = float(start), float(end)
+    return start, max(start, end)
+
+
+def _status(value: Any) -> str:
+    text = str(getattr(value, "value", value)).lower()
+    return text if text in (SpanStatus.OK.value, SpanStatus.ERROR.value) else SpanStatus.ERROR.value
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def _opt_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _to_json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=_jsonable, ensure_ascii=False)
+    except (TypeError, ValueError, RuntimeError):  # cycles, or changed while we read it
+        return _safe_repr(value)
+
+
+def _jsonable(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)  # pydantic models (openai's types)
+    if callable(dump):
+        return dump(mode="json", exclude_none=True)
+    if isinstance(value, (set, frozenset)):
+        return sorted(map(str, value))
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return _safe_repr(value)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"

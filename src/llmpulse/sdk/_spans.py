@@ -1,0 +1,281 @@
+"""Span handles: what ``llmpulse.span()`` yields and ``get_current_span()`` returns.
+
+A handle lives on the caller's thread while its span is open. Ending it puts the handle itself
+on the export queue; the export thread turns it into a ``schema.Span``. After ``end()`` every
+setter is a no-op, so the export thread never reads a handle that is still changing. No method
+raises: a bad attribute is logged once and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from llmpulse.schema import BRANCH_ATTRIBUTE, SpanEvent, SpanStatus
+from llmpulse.sdk._context import (
+    current_span,
+    new_span_id,
+    new_trace_id,
+    span_hex,
+    trace_hex,
+    trace_sampled,
+)
+
+if TYPE_CHECKING:
+    from llmpulse.sdk._client import Client
+
+__all__ = ["NOOP_SPAN", "NoopSpan", "SpanHandle"]
+
+log = logging.getLogger("llmpulse.sdk")
+
+_CREATED, _OPEN, _ENDED = 0, 1, 2
+
+
+class SpanHandle:
+    """An open span: add attributes, events, errors, model and usage, then end it.
+
+    >>> import llmpulse
+    >>> with llmpulse.span("retrieve", kind="retriever", top_k=5) as s:
+    ...     s.set_attribute("hits", 3)
+    """
+
+    __slots__ = (
+        "_client", "name", "kind", "_trace", "_span", "_parent", "start_time", "end_time",
+        "attributes", "events", "status", "error_type", "error_message", "fields", "sampled",
+        "_token", "_state",
+    )  # fmt: skip
+
+    def __init__(self, client: Client, name: str, kind: str, attributes: dict[str, Any]) -> None:
+        self._client = client
+        self.name = name
+        self.kind = kind
+        self.attributes = attributes
+        self.events: list[SpanEvent] = []
+        self.status = SpanStatus.OK.value
+        self.error_type: str | None = None
+        self.error_message: str | None = None
+        self.fields: dict[str, Any] | None = None  # llm columns (model, tokens, input, ...)
+        self._trace = 0
+        self._span = 0
+        self._parent = 0
+        self.start_time = 0.0
+        self.end_time = 0.0
+        self.sampled = False
+        self._token: Any = None
+        self._state = _CREATED
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SpanHandle:
+        """Open the span under the current one (or as a new trace) and make it current."""
+        if self._state != _CREATED:
+            return self
+        client = self._client
+        parent = current_span.get()
+        if parent is not None:
+            self._trace, self._parent, self.sampled = parent._trace, parent._span, parent.sampled
+        else:
+            self._trace = new_trace_id()
+            self.sampled = trace_sampled(self._trace, client._threshold)
+            if not self.sampled:
+                client._batcher.count_sampled_out()
+        self._span = new_span_id()
+        self.start_time = client._now()
+        self._state = _OPEN
+        self._token = current_span.set(self)
+        return self
+
+    def end(self) -> None:
+        """Close the span and hand it to the export queue (once; later calls do nothing)."""
+        if self._state != _OPEN:
+            return
+        self._state = _ENDED
+        self.end_time = self._client._now()
+        try:
+            current_span.reset(self._token)
+        except ValueError:  # ended in another context than it started in (another task)
+            pass
+        self._token = None
+        if self.sampled:
+            self._client._batcher.put(self)
+
+    def __enter__(self) -> SpanHandle:
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and not isinstance(exc, GeneratorExit):
+            self.set_status_error(exc)
+        self.end()
+
+    async def __aenter__(self) -> SpanHandle:
+        return self.start()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # -- identity --------------------------------------------------------------------------
+    @property
+    def trace_id(self) -> str | None:
+        """The trace id (32 hex digits), or ``None`` before the span started."""
+        return trace_hex(self._trace) if self._trace else None
+
+    @property
+    def span_id(self) -> str | None:
+        """The span id (16 hex digits), or ``None`` before the span started."""
+        return span_hex(self._span) if self._span else None
+
+    @property
+    def parent_id(self) -> str | None:
+        """The parent span's id, or ``None`` for a trace's root span."""
+        return span_hex(self._parent) if self._parent else None
+
+    @property
+    def is_recording(self) -> bool:
+        """Whether what is set on this handle will be exported (open and sampled)."""
+        return self._state == _OPEN and self.sampled
+
+    # -- setters ---------------------------------------------------------------------------
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Set one free attribute (``gen_ai.*`` names also fill the matching column)."""
+        if self._state == _ENDED:
+            return
+        try:
+            self.attributes[str(key)] = value
+        except Exception:  # never raise into user code
+            _bad("attribute", key)
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        """Set several free attributes at once."""
+        try:
+            for key, value in attributes.items():
+                self.set_attribute(key, value)
+        except Exception:
+            _bad("attributes", attributes)
+
+    def add_event(self, name: str, **attributes: Any) -> None:
+        """Record that something happened now inside this span (a retry, a fallback, ...)."""
+        if self._state == _ENDED:
+            return
+        try:
+            self.events.append(SpanEvent(str(name), self._client._now(), attributes))
+        except Exception:
+            _bad("event", name)
+
+    def set_status_error(self, error: BaseException | str, *, error_type: str | None = None) -> None:
+        """Mark the span failed, from an exception (its class names the type) or a message."""
+        if self._state == _ENDED:
+            return
+        self.status = SpanStatus.ERROR.value
+        try:
+            if isinstance(error, BaseException):
+                self.error_type = error_type or type(error).__name__
+                self.error_message = str(error)
+            else:
+                self.error_type = error_type or self.error_type
+                self.error_message = str(error)
+        except Exception:  # str(exc) itself can fail
+            self.error_message = f"<unprintable {type(error).__name__}>"
+
+    def set_branch(self, value: Any) -> None:
+        """Record which way a branch decision went."""
+        self.set_attribute(BRANCH_ATTRIBUTE, value)
+
+    def set_model(
+        self, model: str | None, *, provider: str | None = None, prompt_version: str | None = None
+    ) -> None:
+        """Set the model (and optionally provider and prompt version) of an llm span."""
+        self._set_fields(model=model, provider=provider, prompt_version=prompt_version)
+
+    def set_usage(
+        self,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        *,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        cost_usd: float | None = None,
+    ) -> None:
+        """Set token counts (input includes cache tokens, output includes reasoning) and cost."""
+        self._set_fields(
+            input_tokens=input_tokens, output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens, cost_usd=cost_usd,
+        )  # fmt: skip
+
+    def set_input(self, value: Any) -> None:
+        """Set the prompt / input (subject to redaction and truncation)."""
+        self._set_fields(input=value)
+
+    def set_output(self, value: Any) -> None:
+        """Set the response / output (subject to redaction and truncation)."""
+        self._set_fields(output=value)
+
+    def set_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
+        """Tie the span to a conversation session and/or an end user."""
+        self._set_fields(session_id=session_id, user_id=user_id)
+
+    def set_ttft(self, ttft_ms: float) -> None:
+        """Set the time to first token of a streamed llm call, in milliseconds."""
+        self._set_fields(ttft_ms=ttft_ms)
+
+    def _set_fields(self, **values: Any) -> None:
+        if self._state == _ENDED:
+            return
+        if self.fields is None:
+            self.fields = {}
+        for key, value in values.items():
+            if value is not None:
+                self.fields[key] = value
+
+
+class NoopSpan:
+    """The handle returned when nothing is recording: every method accepts and ignores."""
+
+    __slots__ = ()
+    trace_id = None
+    span_id = None
+    parent_id = None
+    is_recording = False
+    sampled = False
+    _trace = 0
+    _span = 0
+
+    def start(self) -> NoopSpan:
+        """Do nothing."""
+        return self
+
+    def end(self) -> None:
+        """Do nothing."""
+
+    def __enter__(self) -> NoopSpan:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    async def __aenter__(self) -> NoopSpan:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        # set_attribute, add_event, set_usage, ...: accept anything, do nothing.
+        if name.startswith("set_") or name == "add_event":
+            return _ignore
+        raise AttributeError(name)
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+NOOP_SPAN = NoopSpan()
+
+_warned: set[str] = set()
+
+
+def _bad(what: str, value: Any) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        log.warning("Invalid span %s: %.80r could not be set and was ignored.", what, value)

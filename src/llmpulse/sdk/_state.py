@@ -1,0 +1,220 @@
+"""The process-wide client, the module-level recording functions, and exit/fork hooks.
+
+``record_llm_call`` is the hot path: it captures its arguments, the time and the current span,
+and appends one tuple to the active client's queue. Nothing else happens on the caller's
+thread (see ``_batcher`` and ``_convert`` for where the rest happens).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmpulse.config import SdkConfig
+from llmpulse.pricing import PriceTable
+from llmpulse.sdk._client import Client, build_client, snapshot
+from llmpulse.sdk._context import current_span
+from llmpulse.sdk._convert import LLM
+from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from llmpulse.sdk._types import LlmCallFields
+
+__all__ = [
+    "flush",
+    "get_client",
+    "get_current_span",
+    "init",
+    "record_llm_call",
+    "record_metric",
+    "shutdown",
+    "span",
+]
+
+log = logging.getLogger("llmpulse.sdk")
+
+_lock = threading.RLock()
+_default = Client(SdkConfig(enabled=False), exporter=None, initialised=False)
+_client: Client = _default
+_sink = _default._batcher  # what the hot path appends to: the active client's queue
+_hooks_installed = False
+_get_current = current_span.get
+
+
+def init(
+    database_url: str | None = None,
+    *,
+    exporter: Any = None,
+    sample_rate: float | None = None,
+    redact: bool | Callable[[str], str] | None = None,
+    max_content_chars: int | None = None,
+    queue_size: int | None = None,
+    batch_size: int | None = None,
+    flush_interval: float | None = None,
+    shutdown_timeout: float | None = None,
+    service_name: str | None = None,
+    prices: PriceTable | Mapping[str, Any] | str | Path | None = None,
+    instrument: Iterable[str] | str | None = ("openai",),
+    enabled: bool | None = None,
+    clock: Any = None,
+    export_attempts: int = 4,
+    retry_backoff: float = 0.5,
+) -> Client:
+    """Start recording: settings come from arguments, then LLMPULSE_* variables, then defaults.
+
+    Raises ``ConfigError`` for bad settings (the only place the SDK raises). Calling it again
+    replaces the client: the old one is flushed and shut down.
+    """
+    global _client, _sink
+    client, names = build_client(
+        database_url, exporter=exporter, sample_rate=sample_rate, redact=redact,
+        max_content_chars=max_content_chars, queue_size=queue_size, batch_size=batch_size,
+        flush_interval=flush_interval, shutdown_timeout=shutdown_timeout,
+        service_name=service_name, prices=prices, instrument=instrument, enabled=enabled,
+        clock=clock, export_attempts=export_attempts, retry_backoff=retry_backoff,
+    )  # fmt: skip
+    with _lock:
+        old, _client, _sink = _client, client, client._batcher
+        _install_hooks()
+    if old is not _default:
+        old.shutdown(old.config.shutdown_timeout)
+    _apply_instrumentation(names if client.enabled else ())
+    return client
+
+
+def _apply_instrumentation(names: tuple[str, ...]) -> None:
+    from llmpulse.sdk.instrumentation import openai as openai_instrumentation
+
+    if "openai" in names:
+        openai_instrumentation.instrument_openai()
+    else:
+        openai_instrumentation.uninstrument_openai()
+
+
+def get_client() -> Client:
+    """The client of the last ``init`` (a disabled one if ``init`` was never called)."""
+    return _client
+
+
+def record_llm_call(
+    model: str | None,
+    *,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    latency_ms: float | None = None,
+    **fields: Unpack[LlmCallFields],
+) -> None:
+    """Record one LLM call, parented to the current span if any; never raises, never blocks.
+
+    Other keyword fields: start_time, end_time (Unix seconds), provider, prompt_version,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, ttft_ms, status ("ok"/"error"),
+    error_type, error_message, input, output, session_id, user_id, name, attributes, cost_usd.
+    """
+    # Only the few common fields are named parameters: every missing keyword-only parameter
+    # costs a dict lookup per call in CPython, and this function must stay nearly free.
+    try:
+        b = _sink
+        q = b.queue
+        n = len(q)
+        if n < b.capacity:
+            p = _get_current()
+            if p is not None and not p.sampled:
+                return
+            q.append((LLM, b.now(), p, model, input_tokens, output_tokens, latency_ms, snapshot(fields) if fields else fields))
+            if n == b.wake_at:
+                b.wake()
+        else:
+            b.overflow()
+    except Exception:  # never raise into user code
+        log.debug("record_llm_call failed", exc_info=True)
+
+
+def record_metric(
+    name: str,
+    value: float,
+    *,
+    labels: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    step: int | None = None,
+    timestamp: float | None = None,
+) -> None:
+    """Record one metric point (name, value, labels, optional run id and step)."""
+    _client.record_metric(name, value, labels=labels, run_id=run_id, step=step, timestamp=timestamp)
+
+
+def span(name: str, *, kind: str = "span", **attributes: Any) -> SpanHandle | NoopSpan:
+    """A span context manager (``with`` or ``async with``) that nests under the current span."""
+    return _client.span(name, kind=kind, **attributes)
+
+
+def get_current_span() -> SpanHandle | NoopSpan:
+    """The open span of this thread or task, or a no-op handle (never ``None``)."""
+    handle = _get_current()
+    return NOOP_SPAN if handle is None else handle
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait (at most ``timeout`` seconds) until everything recorded so far is exported."""
+    return _client.flush(timeout)
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush within ``timeout`` and stop the active client; later records are dropped."""
+    return _client.shutdown(timeout)
+
+
+# -- process lifecycle -------------------------------------------------------------------------
+def _install_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+def _at_exit() -> None:
+    client = _client
+    client.shutdown(client.config.shutdown_timeout)
+
+
+def _before_fork() -> None:
+    # multiprocessing children leave through os._exit, skipping atexit: ask multiprocessing
+    # to run our flush in the child (util.Finalize) via its own after-fork registry.
+    client = _client
+    if client.enabled and not client._mp_registered and "multiprocessing" in sys.modules:
+        try:
+            import multiprocessing.util as mp_util
+
+            mp_util.register_after_fork(client, _register_mp_finalizer)
+            client._mp_registered = True
+        except Exception:
+            log.debug("cannot register with multiprocessing", exc_info=True)
+
+
+def _after_fork_in_child() -> None:
+    # The parent still exports what it queued; the child starts empty, with its own thread
+    # started lazily on its first record, and its own exporter connections.
+    client = _client
+    if client.enabled:
+        client._batcher.after_fork_in_child()
+
+
+def _register_mp_finalizer(client: Client) -> None:
+    import multiprocessing.util as mp_util
+
+    mp_util.Finalize(None, _mp_child_exit, args=(client,), exitpriority=100)
+
+
+def _mp_child_exit(client: Client) -> None:
+    if client is _client:
+        client.shutdown(client.config.shutdown_timeout)

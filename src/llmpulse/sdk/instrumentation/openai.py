@@ -1,0 +1,329 @@
+"""Record every OpenAI chat completion (sync, async, streamed) as an llm span.
+
+``instrument_openai()`` patches ``Completions.create`` and ``AsyncCompletions.create`` of the
+installed ``openai`` package (v1 and later). The wrapper records model, tokens (cached and
+reasoning tokens included), latency, errors by exception class, the prompt and the response
+(redacted / truncated by the client's settings) and ``gen_ai.*`` request attributes. The user's
+call, its arguments, its result and its exceptions pass through untouched; a failure inside
+the recording is swallowed. Streams are observed in place: chunks pass through as they are,
+and the span ends when the stream is exhausted, closed or garbage collected.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from llmpulse.sdk import _state
+from llmpulse.sdk._context import current_span
+from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
+
+__all__ = ["instrument_openai", "uninstrument_openai"]
+
+log = logging.getLogger("llmpulse.sdk")
+
+_lock = threading.Lock()
+_originals: dict[str, Any] = {}
+_MARK = "__llmpulse_wrapped__"
+
+# request keyword -> gen_ai attribute
+_REQUEST_ATTRIBUTES = {
+    "temperature": "gen_ai.request.temperature",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "max_completion_tokens": "gen_ai.request.max_tokens",
+    "top_p": "gen_ai.request.top_p",
+    "frequency_penalty": "gen_ai.request.frequency_penalty",
+    "presence_penalty": "gen_ai.request.presence_penalty",
+    "seed": "gen_ai.request.seed",
+    "n": "gen_ai.request.choice.count",
+    "reasoning_effort": "gen_ai.request.reasoning_effort",
+    "service_tier": "gen_ai.request.service_tier",
+}
+
+
+def instrument_openai() -> bool:
+    """Patch the openai client so chat completions are recorded; ``False`` if openai is absent."""
+    try:
+        from openai.resources.chat.completions import AsyncCompletions, Completions
+    except ImportError:
+        log.debug("openai is not installed: nothing to instrument")
+        return False
+    with _lock:
+        if getattr(Completions.create, _MARK, False):
+            return True
+        _originals["sync"], _originals["async"] = Completions.create, AsyncCompletions.create
+        Completions.create = _wrap_sync(Completions.create)  # type: ignore[method-assign]
+        AsyncCompletions.create = _wrap_async(AsyncCompletions.create)  # type: ignore[method-assign]
+    return True
+
+
+def uninstrument_openai() -> None:
+    """Undo ``instrument_openai`` (does nothing if it was not applied)."""
+    with _lock:
+        if not _originals:
+            return
+        from openai.resources.chat.completions import AsyncCompletions, Completions
+
+        Completions.create = _originals.pop("sync")  # type: ignore[method-assign]
+        AsyncCompletions.create = _originals.pop("async")  # type: ignore[method-assign]
+
+
+def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = _LlmCall.begin(self, kwargs)
+        if call is None:
+            return original(self, *args, **kwargs)
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        if call.stream:
+            return observe_stream(result, call)
+        call.finish(result)
+        return result
+
+    setattr(create, _MARK, True)
+    return create
+
+
+def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = _LlmCall.begin(self, kwargs)
+        if call is None:
+            return await original(self, *args, **kwargs)
+        try:
+            result = await original(self, *args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        if call.stream:
+            return observe_async_stream(result, call)
+        call.finish(result)
+        return result
+
+    setattr(create, _MARK, True)
+    return create
+
+
+class _LlmCall:
+    """One chat completion being recorded; every method swallows its own failures."""
+
+    def __init__(self, resource: Any, kwargs: dict[str, Any]) -> None:
+        self.start = time.time()
+        self.t0 = time.perf_counter()
+        self.parent = current_span.get()
+        self.model = _str(kwargs.get("model"))
+        self.stream = kwargs.get("stream") is True
+        messages = kwargs.get("messages")
+        self.messages = list(messages) if isinstance(messages, (list, tuple)) else messages
+        self.user_id = _str(kwargs.get("user")) or _str(kwargs.get("safety_identifier"))
+        metadata = kwargs.get("metadata")
+        self.session_id = _str(metadata.get("session_id")) if isinstance(metadata, dict) else None
+        self.attributes = _request_attributes(resource, kwargs, self.model, self.stream)
+        self.done = False
+        # streaming state
+        self.first_token_at: float | None = None
+        self.chunks = 0
+        self.text = _TextCollector(_state._client.config)
+        self.usage: Any = None
+
+    @classmethod
+    def begin(cls, resource: Any, kwargs: dict[str, Any]) -> _LlmCall | None:
+        try:
+            if not _state._client.enabled:
+                return None
+            return cls(resource, kwargs)
+        except Exception:
+            log.debug("openai instrumentation: cannot start recording", exc_info=True)
+            return None
+
+    def finish(self, response: Any) -> None:
+        """A non-streamed response arrived."""
+        try:
+            end = time.perf_counter()
+            choices = getattr(response, "choices", None) or []
+            self._response_attributes(response, [getattr(c, "finish_reason", None) for c in choices])
+            self._record(end, usage=getattr(response, "usage", None), output=_output(choices))
+        except Exception:
+            log.debug("openai instrumentation: cannot record response", exc_info=True)
+
+    def fail(self, exc: BaseException) -> None:
+        """The request (or the stream) raised ``exc``."""
+        try:
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int):
+                self.attributes["http.response.status_code"] = status
+            self.attributes["error.type"] = type(exc).__name__
+            self._record(time.perf_counter(), usage=self.usage, output=self.text.value(),
+                         error=(type(exc).__name__, str(exc)))  # fmt: skip
+        except Exception:
+            log.debug("openai instrumentation: cannot record error", exc_info=True)
+
+    # -- streams -----------------------------------------------------------------------------
+    def on_chunk(self, chunk: Any) -> None:
+        """One streamed chunk went past."""
+        try:
+            self.chunks += 1
+            if getattr(chunk, "usage", None) is not None:
+                self.usage = chunk.usage
+            for choice in getattr(chunk, "choices", None) or ():
+                delta = getattr(choice, "delta", None)
+                content = getattr(delta, "content", None)
+                if (content or getattr(delta, "tool_calls", None)) and self.first_token_at is None:
+                    self.first_token_at = time.perf_counter()
+                if content and getattr(choice, "index", 0) == 0:
+                    self.text.add(content)
+                if getattr(choice, "finish_reason", None):
+                    self.attributes["gen_ai.response.finish_reasons"] = [choice.finish_reason]
+            if getattr(chunk, "model", None):
+                self.attributes["gen_ai.response.model"] = chunk.model
+            if getattr(chunk, "id", None):
+                self.attributes["gen_ai.response.id"] = chunk.id
+        except Exception:
+            log.debug("openai instrumentation: cannot read chunk", exc_info=True)
+
+    def end_stream(self, *, consumed: bool) -> None:
+        """The stream ended: exhausted (``consumed``), or closed / dropped early."""
+        try:
+            if not consumed:
+                self.attributes["llmpulse.stream.closed_early"] = True
+            self.attributes["llmpulse.stream.chunks"] = self.chunks
+            self._record(time.perf_counter(), usage=self.usage, output=self.text.value())
+        except Exception:
+            log.debug("openai instrumentation: cannot record stream", exc_info=True)
+
+    # -- recording ---------------------------------------------------------------------------
+    def _response_attributes(self, response: Any, finish_reasons: list[Any]) -> None:
+        if getattr(response, "model", None):
+            self.attributes["gen_ai.response.model"] = response.model
+        if getattr(response, "id", None):
+            self.attributes["gen_ai.response.id"] = response.id
+        reasons = [r for r in finish_reasons if r]
+        if reasons:
+            self.attributes["gen_ai.response.finish_reasons"] = reasons
+
+    def _record(self, end: float, *, usage: Any, output: Any, error: tuple[str, str] | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        tokens = _usage(usage)
+        ttft_ms = None
+        if self.first_token_at is not None:
+            ttft_ms = (self.first_token_at - self.t0) * 1000.0
+            generating = end - self.first_token_at
+            produced = tokens.get("output_tokens")
+            if produced is None and self.chunks:
+                produced = self.chunks
+                self.attributes["llmpulse.tokens_per_second_estimated"] = True
+            if produced and generating > 0:
+                self.attributes["llmpulse.tokens_per_second"] = round(produced / generating, 3)
+        token = current_span.set(self.parent)  # parent to where the call started
+        try:
+            _state.record_llm_call(
+                self.model,
+                latency_ms=(end - self.t0) * 1000.0,
+                start_time=self.start,
+                end_time=self.start + (end - self.t0),
+                provider="openai",
+                ttft_ms=ttft_ms,
+                status="error" if error else "ok",
+                error_type=error[0] if error else None,
+                error_message=error[1] if error else None,
+                input=self.messages,
+                output=output,
+                session_id=self.session_id,
+                user_id=self.user_id,
+                name=f"chat {self.model}" if self.model else "chat",
+                attributes=self.attributes,
+                **tokens,
+            )
+        finally:
+            current_span.reset(token)
+
+
+class _TextCollector:
+    """Streamed response text, kept up to the content limit (the rest is only counted)."""
+
+    def __init__(self, config: Any) -> None:
+        self.keep = not config.redact
+        self.limit = config.max_content_chars + 1
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def add(self, text: str) -> None:
+        if not self.keep:
+            return
+        room = self.limit - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+
+    def value(self) -> Any:
+        if not self.parts:
+            return None
+        from llmpulse.sdk._convert import PartialText
+
+        text = PartialText("".join(self.parts))
+        text.dropped_chars = self.dropped
+        return text
+
+
+def _request_attributes(resource: Any, kwargs: dict[str, Any], model: str | None, stream: bool) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
+    if model:
+        attributes["gen_ai.request.model"] = model
+    for key, name in _REQUEST_ATTRIBUTES.items():
+        value = kwargs.get(key)
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            attributes[name] = value
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        attributes["gen_ai.request.stop_sequences"] = [stop]
+    elif isinstance(stop, list):
+        attributes["gen_ai.request.stop_sequences"] = [str(s) for s in stop]
+    if stream:
+        attributes["llmpulse.stream"] = True
+    host = getattr(getattr(getattr(resource, "_client", None), "base_url", None), "host", None)
+    if isinstance(host, str) and host:
+        attributes["server.address"] = host
+    return attributes
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if usage is None:
+        return {}
+    out: dict[str, int] = {}
+    for field, value in (
+        ("input_tokens", getattr(usage, "prompt_tokens", None)),
+        ("output_tokens", getattr(usage, "completion_tokens", None)),
+        ("cache_read_tokens", getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)),
+        ("reasoning_tokens", getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)),
+    ):
+        if isinstance(value, int):
+            out[field] = value
+    return out
+
+
+def _output(choices: list[Any]) -> Any:
+    outputs = []
+    for choice in choices:
+        message = getattr(choice, "message", None)
+        content = getattr(message, "content", None)
+        tool_calls = getattr(message, "tool_calls", None)
+        outputs.append(content if content is not None or not tool_calls else list(tool_calls))
+    if not outputs:
+        return None
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
