@@ -18,7 +18,7 @@ import threading
 
 from llmpulse.schema import MetricPoint, Run, Span
 
-__all__ = ["FakeClock", "InMemoryExporter"]
+__all__ = ["FakeClock", "InMemoryExporter", "reset_sdk"]
 
 
 class InMemoryExporter:
@@ -97,3 +97,14 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         """Advance instead of sleeping."""
         self.advance(seconds)
+
+
+def reset_sdk(timeout: float = 5.0) -> None:
+    """Shut down the active client and return the SDK to "init() not called" (for test teardown)."""
+    from llmpulse.sdk import _state
+    from llmpulse.sdk.instrumentation.openai import uninstrument_openai
+
+    uninstrument_openai()
+    with _state._lock:
+        client, _state._client, _state._sink = _state._client, _state._default, _state._default._batcher
+    client.shutdown(timeout)

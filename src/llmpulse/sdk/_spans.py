@@ -90,11 +90,12 @@ class SpanHandle:
             return
         self._state = _ENDED
         self.end_time = self._client._now()
-        try:
-            current_span.reset(self._token)
-        except ValueError:  # ended in another context than it started in (another task)
-            pass
-        self._token = None
+        if self._token is not None:
+            try:
+                current_span.reset(self._token)
+            except ValueError:  # ended in another context than it started in (another task)
+                pass
+            self._token = None
         if self.sampled:
             self._client._batcher.put(self)
 

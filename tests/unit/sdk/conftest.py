@@ -1,0 +1,70 @@
+"""SDK test fixtures: a client recording into memory, reset after every test."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import llmpulse
+from llmpulse.testing import InMemoryExporter, reset_sdk
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sdk() -> Iterator[None]:
+    """Every test starts and ends with no active client and openai not instrumented."""
+    reset_sdk()
+    yield
+    reset_sdk()
+
+
+@pytest.fixture
+def exporter() -> InMemoryExporter:
+    """An in-memory exporter, already installed with llmpulse.init."""
+    exp = InMemoryExporter()
+    llmpulse.init(exporter=exp, instrument=())
+    return exp
+
+
+class BlockingExporter(InMemoryExporter):
+    """Holds every export until ``release()``; counts how many exports started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def export(self, batch: list[Any]) -> None:
+        self.entered.set()
+        self.gate.wait(30)
+        super().export(batch)
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+class FailingExporter(InMemoryExporter):
+    """Raises for the first ``failures`` exports (forever if None), then keeps batches."""
+
+    def __init__(self, failures: int | None = None, error: Exception | None = None) -> None:
+        super().__init__()
+        self.failures = failures
+        self.error = error or ConnectionError("exporter down")
+        self.attempts = 0
+
+    def export(self, batch: list[Any]) -> None:
+        self.attempts += 1
+        if self.failures is None or self.attempts <= self.failures:
+            raise self.error
+        super().export(batch)
+
+
+class RejectingExporter(InMemoryExporter):
+    """Keeps batches but reports records with model 'bad' as rejected, like Store.write."""
+
+    def export(self, batch: list[Any]) -> Any:
+        good = [r for r in batch if getattr(r, "model", None) != "bad"]
+        super().export(good)
+        return type("WriteResult", (), {"rejected": len(batch) - len(good)})()

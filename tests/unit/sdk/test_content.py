@@ -1,0 +1,81 @@
+"""Prompt and response text: truncation with a marker, redaction, structured values."""
+
+from __future__ import annotations
+
+import llmpulse
+from llmpulse.testing import InMemoryExporter
+
+
+def _one_span(exporter: InMemoryExporter):  # noqa: ANN202
+    assert llmpulse.flush(10)
+    (span,) = exporter.spans
+    return span
+
+
+class TestTruncation:
+    def test_huge_prompt_and_response_are_cut_with_a_marker(self) -> None:
+        """Text over max_content_chars is cut there, and the marker says how much was cut."""
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=(), max_content_chars=1000)
+        prompt, response = "p" * 124_456, "r" * 1000
+        llmpulse.record_llm_call("gpt-4o", input=prompt, output=response)
+        span = _one_span(exporter)
+        assert span.input == "p" * 1000 + "…[truncated 123456 chars]"
+        assert span.output == response  # exactly at the limit: untouched
+
+    def test_long_attribute_values_are_cut(self) -> None:
+        """Attribute strings obey the same limit."""
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=(), max_content_chars=10)
+        with llmpulse.span("s", doc="x" * 50):
+            pass
+        assert _one_span(exporter).attributes["doc"] == "x" * 10 + "…[truncated 40 chars]"
+
+    def test_structured_input_becomes_json(self, exporter: InMemoryExporter) -> None:
+        """Lists and dicts (chat messages) are stored as JSON text."""
+        llmpulse.record_llm_call("gpt-4o", input=[{"role": "user", "content": "héllo"}], output={"a": 1})
+        span = _one_span(exporter)
+        assert span.input == '[{"role": "user", "content": "héllo"}]' and span.output == '{"a": 1}'
+
+
+class TestRedaction:
+    def test_redact_stores_no_text(self) -> None:
+        """redact=True keeps tokens and timings but no prompt, response or text attributes."""
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=(), redact=True)
+        with llmpulse.span("call", kind="llm", **{"gen_ai.prompt": "secret", "team": "a"}) as s:
+            s.set_input("secret prompt")
+            s.set_output("secret answer")
+        llmpulse.record_llm_call("gpt-4o", input_tokens=5, input="secret", output="secret")
+        assert llmpulse.flush(10)
+        for span in exporter.spans:
+            assert span.input is None and span.output is None
+            assert "secret" not in repr(span)
+        assert exporter.spans[0].attributes == {"team": "a"}
+        assert exporter.spans[1].input_tokens == 5
+
+    def test_redact_from_the_environment(self, monkeypatch) -> None:  # noqa: ANN001
+        """LLMPULSE_REDACT=true has the same effect."""
+        monkeypatch.setenv("LLMPULSE_REDACT", "true")
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=())
+        llmpulse.record_llm_call("gpt-4o", input="secret")
+        assert _one_span(exporter).input is None
+
+    def test_redact_function_masks_text(self) -> None:
+        """A callable redact= rewrites the text before it is stored."""
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=(), redact=lambda text: text.replace("alice@example.com", "<email>"))
+        llmpulse.record_llm_call("gpt-4o", input="mail alice@example.com")
+        assert _one_span(exporter).input == "mail <email>"
+
+    def test_failing_redact_function_stores_nothing(self) -> None:
+        """If the redact callable raises, the text is dropped rather than stored unredacted."""
+        exporter = InMemoryExporter()
+
+        def broken(text: str) -> str:
+            raise ValueError("oops")
+
+        llmpulse.init(exporter=exporter, instrument=(), redact=broken)
+        llmpulse.record_llm_call("gpt-4o", input="secret")
+        assert _one_span(exporter).input is None
