@@ -1,0 +1,24 @@
+"""Detection: anomalies, change points, regressions and trends — pure functions over numbers.
+
+No database, clock or I/O: every function takes a series (and timestamps in Unix seconds when
+time matters) and returns small frozen dataclasses. See docs/detection.md.
+
+    >>> from llmpulse.detection import detect_anomalies
+    >>> [a.index for a in detect_anomalies([100, 102, 99, 101, 100, 98, 900, 101, 100, 99, 102, 100])]
+    [6]
+"""
+
+from __future__ import annotations
+
+from ._anomalies import detect_anomalies
+from ._changepoints import detect_change_points
+from ._types import Anomaly, ChangePoint, RegressionResult, TrendResult
+
+__all__ = [
+    "Anomaly",
+    "ChangePoint",
+    "RegressionResult",
+    "TrendResult",
+    "detect_anomalies",
+    "detect_change_points",
+]

@@ -1,0 +1,179 @@
+"""Robust building blocks: variance-stabilising transforms, noise scale, rolling medians, seasonality."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from llmpulse.errors import DetectionInputError
+
+__all__ = [
+    "TRANSFORMS",
+    "choose_transform",
+    "forward",
+    "inverse",
+    "noise_sigma",
+    "robust_sigma",
+    "clip_spikes",
+    "rolling_median",
+    "seasonal_component",
+]
+
+TRANSFORMS = ("auto", "log", "rate", "sqrt", "none")
+_DAY_S = 86_400.0
+
+
+def choose_transform(values: np.ndarray, transform: str = "auto") -> str:
+    """Pick the transform that makes the noise roughly constant and symmetric for this data.
+
+    Rates in [0, 1] are binomial (variance p(1-p)/n): arcsine-square-root stabilises them.
+    Positive data (latency, tokens, cost, throughput) is multiplicative, log-normal-like: log.
+    Non-negative data with zeros that is not a rate is count-like: square root.
+    """
+    if transform not in TRANSFORMS:
+        raise DetectionInputError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+    if transform != "auto":
+        return transform
+    if values.size == 0:
+        return "none"
+    low = float(values.min())
+    # A few points above 1 (an accuracy glitch) do not stop a series from being a rate.
+    if low >= 0.0 and float(np.quantile(values, 0.95)) <= 1.0:
+        return "rate"
+    if low > 0.0:
+        return "log"
+    if low >= 0.0:
+        return "sqrt"
+    return "none"
+
+
+def forward(kind: str, values: np.ndarray) -> np.ndarray:
+    """Apply a transform chosen by choose_transform."""
+    if kind == "log":
+        if np.any(values <= 0):
+            raise DetectionInputError("transform='log' needs values > 0; use 'auto' or 'sqrt'")
+        return np.log(values)
+    if kind == "rate":
+        return np.arcsin(np.sqrt(np.clip(values, 0.0, 1.0)))
+    if kind == "sqrt":
+        if np.any(values < 0):
+            raise DetectionInputError("transform='sqrt' needs values >= 0; use 'auto' or 'none'")
+        return np.sqrt(values)
+    return values.astype(np.float64, copy=True)
+
+
+def inverse(kind: str, y: np.ndarray | float) -> np.ndarray:
+    """Map transformed numbers back to the metric's units."""
+    y = np.asarray(y, dtype=np.float64)
+    if kind == "log":
+        return np.exp(y)
+    if kind == "rate":
+        return np.sin(np.clip(y, 0.0, np.pi / 2)) ** 2
+    if kind == "sqrt":
+        return np.square(np.maximum(y, 0.0))
+    return y
+
+
+def robust_sigma(x: np.ndarray) -> float:
+    """Standard deviation estimated from the median absolute deviation, robust to outliers.
+
+    Falls back to the mean absolute deviation when more than half the points are equal
+    (discrete rates with many zeros), and is 0 only for a truly constant series.
+    """
+    if x.size == 0:
+        return 0.0
+    dev = np.abs(x - np.median(x))
+    mad = float(np.median(dev)) * 1.4826
+    if mad > 0:
+        return mad
+    return float(np.mean(dev)) * 1.2533
+
+
+def noise_sigma(y: np.ndarray) -> float:
+    """Point-to-point noise scale from first differences: blind to level shifts and trends."""
+    if y.size < 3:
+        return 0.0
+    return robust_sigma(np.diff(y)) / np.sqrt(2.0)
+
+
+def rolling_median(y: np.ndarray, window: int, bounds: list[tuple[int, int]] | None = None) -> np.ndarray:
+    """Centred rolling median, computed separately inside each (start, stop) segment.
+
+    Edges mirror the segment (not repeat its end point), so a spike on the first point does not
+    hide itself; segments shorter than the window use the largest odd window that fits.
+    """
+    out = np.empty_like(y)
+    for start, stop in bounds or [(0, y.size)]:
+        seg = y[start:stop]
+        w = min(window, seg.size if seg.size % 2 else seg.size - 1)
+        if w < 3:
+            out[start:stop] = np.median(seg)
+            continue
+        out[start:stop] = ndimage.median_filter(seg, size=w, mode="mirror")
+    return out
+
+
+def clip_spikes(y: np.ndarray, k: float = 4.0, window: int = 7) -> np.ndarray:
+    """Replace isolated spikes (beyond k robust sd of the local residual) by the local median."""
+    med = rolling_median(y, window)
+    resid = y - med
+    sig = robust_sigma(resid)
+    if sig == 0:
+        return med
+    return np.where(np.abs(resid) > k * sig, med, y)
+
+
+def seasonal_period(times: np.ndarray | None, interval: float | None, n: int) -> int | None:
+    """Points per day when the series covers at least three whole days, else None."""
+    if times is None or interval is None or interval <= 0:
+        return None
+    period = int(round(_DAY_S / interval))
+    if period < 4 or abs(period * interval - _DAY_S) > 0.01 * _DAY_S:
+        return None
+    if n < 3 * period or (times[-1] - times[0]) < 3 * _DAY_S - interval:
+        return None
+    return period
+
+
+def _group_medians(x: np.ndarray, group: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median of x within each group 0..groups-1 (0 for empty groups), and the group sizes."""
+    order = np.lexsort((x, group))
+    counts = np.bincount(group, minlength=groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    present = counts > 0
+    lo = starts[present] + (counts[present] - 1) // 2
+    hi = starts[present] + counts[present] // 2
+    sorted_x = x[order]
+    out = np.zeros(groups)
+    out[present] = 0.5 * (sorted_x[lo] + sorted_x[hi])
+    return out, counts
+
+
+def seasonal_component(
+    y: np.ndarray, times: np.ndarray | None, interval: float | None
+) -> np.ndarray | None:
+    """The daily profile of y (median by time of day of the detrended series), when it is real.
+
+    Returns None when the series is too short to see a day repeat, or the profile is not
+    clearly stronger than what noise alone would draw (so no noise is added by removing it).
+    """
+    period = seasonal_period(times, interval, y.size)
+    if period is None or times is None or interval is None:
+        return None
+    slot = np.round((times % _DAY_S) / interval).astype(np.int64) % period
+    # Spikes out first: two anomalies at the same hour on two of four days would otherwise
+    # become part of "normal". Detrend with a one-day median so level shifts and trends do
+    # not leak into the profile.
+    calm = clip_spikes(y)
+    detrended = calm - rolling_median(calm, period + 1 - period % 2)
+    raw, counts = _group_medians(detrended, slot, period)
+    # Daily cycles are smooth: averaging neighbouring slots (1-2-1) cuts the profile's noise.
+    profile = 0.25 * np.roll(raw, 1) + 0.5 * raw + 0.25 * np.roll(raw, -1)
+    profile -= np.median(profile)
+    noise = robust_sigma(detrended - profile[slot])
+    days = max(1.0, float(np.median(counts[counts > 0])))
+    # Each slot is a median of `days` noisy points (noise ~1.25*sigma/sqrt(days)), smoothed
+    # 1-2-1 (x0.61): keep the profile only when it is clearly bigger than that.
+    if noise > 0 and np.std(profile) < 2.0 * 0.61 * 1.25 * noise / np.sqrt(days):
+        return None
+    return profile[slot]
