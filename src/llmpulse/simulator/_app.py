@@ -1,0 +1,366 @@
+"""The Starlette app: OpenAI's chat completions and models endpoints, plus /_sim admin routes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from llmpulse.simulator._admin import admin_routes
+from llmpulse.simulator._config import ModelSpec
+from llmpulse.simulator._engine import Engine, Plan, RequestRecord
+from llmpulse.simulator._responses import (
+    Choice,
+    auth_error,
+    bad_request,
+    completion_body,
+    context_error,
+    error_response,
+    fault_response,
+    make_choice,
+    model_not_found,
+    usage_body,
+)
+from llmpulse.simulator._text import estimate_prompt_tokens
+
+__all__ = ["Stopper", "build_app"]
+
+_MODEL_CREATED = 1_700_000_000
+
+
+class Stopper:
+    """Wakes every waiting handler when the simulator stops, so shutdown never waits on latency."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep in the server loop; False when the simulator stopped meanwhile."""
+        if self.stopped:
+            return False
+        if seconds <= 0:
+            return True
+        if self._event is None:
+            self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            await asyncio.wait_for(self._event.wait(), seconds)
+        except asyncio.TimeoutError:
+            return not self.stopped
+        return False
+
+    def stop(self) -> None:
+        """Called from any thread: wake all sleepers."""
+        self.stopped = True
+        if self._loop is not None and self._event is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._event.set)
+            except RuntimeError:  # the loop is already closed
+                pass
+
+
+def _shutting_down() -> Response:
+    return error_response(503, "The LLM simulator is shutting down.", "server_error")
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """The parts of a chat completion request the simulator acts on."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None
+    n: int
+    json_mode: bool
+    seed: int | None
+    prompt_tokens: int = 0
+
+
+def _stable_hash(value: Any) -> int:
+    digest = hashlib.blake2b(
+        json.dumps(value, sort_keys=True, default=str).encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _positive_int(
+    body: dict[str, Any], name: str, upper: int | None = None
+) -> int | None | Response:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return bad_request(
+            f"Invalid type for '{name}': expected an integer, but got {type(value).__name__} instead.",
+            param=name,
+            code="invalid_type",
+        )
+    if value < 1 or (upper is not None and value > upper):
+        limit = f">= 1 and <= {upper}" if upper else ">= 1"
+        return bad_request(
+            f"Invalid '{name}': expected a value {limit}, but got {value} instead.",
+            param=name,
+            code="invalid_value",
+        )
+    return value
+
+
+def parse_chat(body: Any) -> ChatRequest | Response:
+    """Validate a chat request body the way the real API does, or answer 400."""
+    if not isinstance(body, dict):
+        return bad_request("We could not parse the JSON body of your request. Send a JSON object.")
+    model, messages = body.get("model"), body.get("messages")
+    if not isinstance(model, str) or not model:
+        return bad_request(
+            "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
+        )
+    if not isinstance(messages, list) or not messages:
+        return bad_request(
+            "Missing required parameter: 'messages'.",
+            param="messages",
+            code="missing_required_parameter",
+        )
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            return bad_request(
+                f"Invalid value for 'messages[{i}]': expected an object with a 'role'.",
+                param=f"messages[{i}]",
+                code="invalid_value",
+            )
+    limits = {}
+    for name, upper in (("max_completion_tokens", None), ("max_tokens", None), ("n", 128)):
+        value = _positive_int(body, name, upper)
+        if isinstance(value, Response):
+            return value
+        limits[name] = value
+    response_format = body.get("response_format") or {}
+    stream_options = body.get("stream_options") or {}
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        stream=bool(body.get("stream")),
+        include_usage=bool(
+            isinstance(stream_options, dict) and stream_options.get("include_usage")
+        ),
+        max_tokens=limits["max_completion_tokens"] or limits["max_tokens"],
+        n=limits["n"] or 1,
+        json_mode=isinstance(response_format, dict)
+        and response_format.get("type") in ("json_object", "json_schema"),
+        seed=body.get("seed") if isinstance(body.get("seed"), int) else None,
+    )
+
+
+class _Handlers:
+    def __init__(self, engine: Engine, stopper: Stopper) -> None:
+        self.engine = engine
+        self.stopper = stopper
+
+    def _authorized(self, request: Request) -> bool:
+        key = self.engine.config.api_key
+        return key is None or request.headers.get("authorization", "") == f"Bearer {key}"
+
+    def _log(
+        self,
+        request: Request,
+        chat: ChatRequest | None,
+        response: Response,
+        fault: str | None,
+        completion_tokens: int = 0,
+    ) -> Response:
+        self.engine.record(
+            RequestRecord(
+                time=time.time(),
+                path=request.url.path,
+                model=chat.model if chat else None,
+                n_messages=len(chat.messages) if chat else 0,
+                stream=chat.stream if chat else False,
+                status=response.status_code,
+                fault=fault,
+                prompt_tokens=chat.prompt_tokens if chat else 0,
+                completion_tokens=completion_tokens,
+                max_tokens=chat.max_tokens if chat else None,
+            )
+        )
+        return response
+
+    async def chat(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self._log(request, None, auth_error(), "auth")
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        chat = parse_chat(body)
+        if isinstance(chat, Response):
+            return self._log(request, None, chat, None)
+        spec = self.engine.spec(chat.model)
+        if spec is None:
+            return self._log(request, chat, model_not_found(chat.model), None)
+        chat.prompt_tokens = estimate_prompt_tokens(chat.messages, body.get("tools"))
+        prefix = chat.messages[:-1]
+        plan = self.engine.plan(
+            chat.model,
+            chat.prompt_tokens,
+            _stable_hash(prefix) if prefix else None,
+            estimate_prompt_tokens(prefix) if prefix else 0,
+        )
+        if plan.fault is not None and plan.fault.kind != "slow":
+            return self._log(
+                request, chat, fault_response(plan.fault, chat.model, plan.headers), plan.fault.kind
+            )
+        if plan.fault is not None and not await self.stopper.sleep(plan.fault.delay_s):
+            return self._log(request, chat, _shutting_down(), "shutdown")
+        return await self._answer(request, chat, spec, plan)
+
+    def _limit_error(self, chat: ChatRequest, spec: ModelSpec) -> Response | None:
+        """The 400 the real API gives for a request beyond the model's limits, if any."""
+        if chat.prompt_tokens > spec.context_window:
+            return context_error(spec.context_window, chat.prompt_tokens)
+        if chat.max_tokens is not None and chat.max_tokens > spec.max_output_tokens:
+            message = (
+                f"max_tokens is too large: {chat.max_tokens}. This model supports at most "
+                f"{spec.max_output_tokens} completion tokens, whereas you provided {chat.max_tokens}."
+            )
+            return bad_request(message, param="max_tokens", code="invalid_value")
+        return None
+
+    async def _answer(
+        self, request: Request, chat: ChatRequest, spec: ModelSpec, plan: Plan
+    ) -> Response:
+        limit_error = self._limit_error(chat, spec)
+        if limit_error is not None:
+            return self._log(request, chat, limit_error, None)
+        rng = plan.rng
+        if chat.seed is not None:
+            # The same seed and messages give the same answer, as OpenAI documents for `seed`.
+            rng = random.Random(_stable_hash([chat.seed, chat.model, chat.messages]))
+        choices = [
+            make_choice(
+                rng, spec, chat.max_tokens, plan.token_blowup, chat.messages, chat.json_mode
+            )
+            for _ in range(chat.n)
+        ]
+        usage = usage_body(chat.prompt_tokens, plan.cached_tokens, choices)
+        meta = {
+            "id": f"chatcmpl-{plan.rng.getrandbits(96):024x}",
+            "created": int(time.time()),
+            "model": chat.model,
+            "service_tier": "default",
+            "system_fingerprint": f"fp_sim{_stable_hash(chat.model) % 10**6:06d}",
+        }
+        if not await self.stopper.sleep(plan.latency_s):
+            return self._log(request, chat, _shutting_down(), "shutdown")
+        headers = {
+            **plan.headers,
+            "x-request-id": f"req_{plan.rng.getrandbits(64):016x}",
+            "openai-processing-ms": str(round(plan.latency_s * 1000)),
+        }
+        response: Response
+        if chat.stream:
+            stream_usage = usage if chat.include_usage else None
+            events = _sse(meta, choices, stream_usage, plan.chunk_delay_s, self.stopper)
+            response = StreamingResponse(events, media_type="text/event-stream", headers=headers)
+        else:
+            response = JSONResponse(completion_body(meta, choices, usage), headers=headers)
+        fault = plan.fault.kind if plan.fault else None
+        return self._log(request, chat, response, fault, usage["completion_tokens"])
+
+    async def models(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return auth_error()
+        return JSONResponse(
+            {"object": "list", "data": [_model_object(m) for m in self.engine.config.models]}
+        )
+
+    async def model(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return auth_error()
+        name = request.path_params["model"]
+        if self.engine.spec(name) is None:
+            return model_not_found(name)
+        return JSONResponse(_model_object(name))
+
+
+def _model_object(name: str) -> dict[str, Any]:
+    return {
+        "id": name,
+        "object": "model",
+        "created": _MODEL_CREATED,
+        "owned_by": "llmpulse-simulator",
+    }
+
+
+def _chunk(
+    meta: dict[str, Any],
+    choices: list[dict[str, Any]],
+    with_usage: bool,
+    usage: dict[str, Any] | None = None,
+) -> bytes:
+    body = {**meta, "object": "chat.completion.chunk", "choices": choices}
+    if (
+        with_usage
+    ):  # the real API sends "usage": null on every chunk but the last when asked for usage
+        body["usage"] = usage
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+async def _sse(
+    meta: dict[str, Any],
+    choices: list[Choice],
+    usage: dict[str, Any] | None,
+    chunk_delay_s: float,
+    stopper: Stopper,
+) -> AsyncIterator[bytes]:
+    with_usage = usage is not None
+    for index, choice in enumerate(choices):
+        first = {"role": "assistant", "content": "", "refusal": None}
+        yield _chunk(
+            meta,
+            [{"index": index, "delta": first, "logprobs": None, "finish_reason": None}],
+            with_usage,
+        )
+        for piece in choice.pieces:
+            if not await stopper.sleep(chunk_delay_s):
+                return  # cut off mid-stream, as a dying server would
+            delta = {
+                "index": index,
+                "delta": {"content": piece},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+            yield _chunk(meta, [delta], with_usage)
+        last = {
+            "index": index,
+            "delta": {},
+            "logprobs": None,
+            "finish_reason": choice.finish_reason,
+        }
+        yield _chunk(meta, [last], with_usage)
+    if usage is not None:
+        yield _chunk(meta, [], True, usage)
+    yield b"data: [DONE]\n\n"
+
+
+def build_app(engine: Engine, stopper: Stopper | None = None) -> Starlette:
+    """The ASGI app serving one engine's state."""
+    handlers = _Handlers(engine, stopper or Stopper())
+    routes = [
+        Route("/v1/chat/completions", handlers.chat, methods=["POST"]),
+        Route("/v1/models", handlers.models, methods=["GET"]),
+        Route("/v1/models/{model:path}", handlers.model, methods=["GET"]),
+        *admin_routes(engine),
+    ]
+    return Starlette(routes=routes)
