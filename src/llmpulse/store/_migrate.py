@@ -25,7 +25,7 @@ _PG_LOCK_KEY = 0x6C6C6D70  # "llmp"
 def _config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
+    cfg.set_main_option("path_separator", "os")
     return cfg
 
 

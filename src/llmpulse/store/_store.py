@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 _WRITE_ATTEMPTS = 5
 _RETRY_BASE_SECONDS = 0.05
 _DAY = 86400.0
+_MAX_CACHED_KEYS = 100_000
 
 # One writer per process and SQLite file, shared by every Store opened on that file.
 _sqlite_locks: dict[str, threading.Lock] = {}
@@ -93,6 +94,7 @@ class Store:
         self._url = shown_url
         self._lock = _writer_lock(engine)
         self._sleep = sleep
+        self._keys: dict[tuple[str, ...], int] = {}  # rollup key -> id, committed ones only
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -190,7 +192,13 @@ class Store:
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 with self._write_tx() as conn:
-                    return write_batch(conn, spans, points, runs)
+                    result, new_keys = write_batch(conn, spans, points, runs, self._keys)
+                # Only ids of committed keys may be cached: a rolled-back id could be reused.
+                if new_keys:
+                    if len(self._keys) > _MAX_CACHED_KEYS:
+                        self._keys = {}
+                    self._keys = {**self._keys, **new_keys}
+                return result
             except SQLAlchemyError as exc:
                 if attempt + 1 < _WRITE_ATTEMPTS and _retryable(exc):
                     log.info("Write retry %d after %s", attempt + 1, _first_line(exc))

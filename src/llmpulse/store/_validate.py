@@ -23,6 +23,7 @@ __all__ = [
     "RUN_COLUMNS",
     "SPAN_COLUMNS",
     "Rejected",
+    "RollupKey",
     "point_row",
     "run_row",
     "span_row",
@@ -45,6 +46,28 @@ _STATUSES = frozenset(("ok", "error"))
 _MAX_INT = 2**63 - 1
 _EMPTY_OBJECT = "{}"
 _EMPTY_LIST = "[]"
+
+
+def _not_json(value: object) -> None:
+    raise TypeError(f"{type(value).__name__} is not JSON-encodable")
+
+
+def _json_encoder() -> Any:
+    """Compact, strict JSON encoding; the C encoder directly (about a third cheaper) when present."""
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # pragma: no cover - interpreters without the C accelerator
+        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+    encoder = c_make_encoder(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    return lambda value: "".join(encoder(value, 0))
+
+
+_JSON_ENCODE = _json_encoder()
+
+
+# (kind, name, model, provider, prompt_version, branch); '' for an absent part.
+RollupKey = tuple[str, str, str, str, str, str]
 
 
 class Rejected(ValueError):
@@ -129,7 +152,7 @@ def _json(value: Any, field: str, empty: str) -> str:
         if value is None or isinstance(value, (dict, list)):
             return empty
     try:
-        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        encoded = _JSON_ENCODE(value)
     except (TypeError, ValueError) as exc:
         raise Rejected(f"invalid {field}", f"not JSON-encodable: {exc}") from None
     if "\\u0000" in encoded:  # jsonb cannot hold NUL
@@ -147,8 +170,74 @@ def _events(events: Any) -> str:
     return _json(docs, "events", _EMPTY_LIST)
 
 
-def span_row(span: Span) -> tuple[tuple[Any, ...], str]:
-    """The ``SPAN_COLUMNS`` row of ``span`` and its branch ('' unless a branch span)."""
+def span_row(span: Span) -> tuple[tuple[Any, ...], RollupKey]:
+    """The ``SPAN_COLUMNS`` row of ``span`` and its rollup key.
+
+    The key is (kind, name, model, provider, prompt_version, branch), ``''`` for absent parts;
+    branch is the chosen way of a branch span (attribute ``BRANCH_ATTRIBUTE``), else ``''``.
+    The common case (exact types, nothing to coerce) takes a fast path of plain checks;
+    anything unusual goes through ``_careful_span_row``, which coerces or rejects with a reason.
+    """
+    if type(span) is not Span:
+        return _careful_span_row(span)
+    sid, tid, pid, name, kind = span.span_id, span.trace_id, span.parent_id, span.name, span.kind
+    st, et, status = span.start_time, span.end_time, span.status
+    if not (
+        type(sid) is str and type(tid) is str and type(name) is str and type(kind) is str
+        and type(status) is str and type(st) is float and type(et) is float
+        and 0 < len(sid) <= 64 and 0 < len(tid) <= 64 and name and 0 < len(kind) <= 32
+        and (status == "ok" or status == "error")
+        and st - st == 0.0 and et - et == 0.0  # finite: nan and inf fail this
+        and (pid is None or (type(pid) is str and len(pid) <= 64 and "\x00" not in pid))
+        and "\x00" not in sid and "\x00" not in tid and "\x00" not in name and "\x00" not in kind
+    ):  # fmt: skip
+        return _careful_span_row(span)
+    model, provider, version = span.model, span.provider, span.prompt_version
+    texts = (
+        span.error_type, span.error_message, model, provider, version,
+        span.session_id, span.user_id, span.service, span.input, span.output,
+    )  # fmt: skip
+    for t in texts:
+        if t is not None and (type(t) is not str or "\x00" in t):
+            return _careful_span_row(span)
+    counts = (
+        span.input_tokens, span.output_tokens, span.total_tokens, span.cache_read_tokens,
+        span.cache_write_tokens, span.reasoning_tokens,
+    )  # fmt: skip
+    for n in counts:
+        if n is not None and (type(n) is not int or n < 0 or n > _MAX_INT):
+            return _careful_span_row(span)
+    cost, ttft, attributes = span.cost_usd, span.ttft_ms, span.attributes
+    if (cost is not None and not (type(cost) is float and cost >= 0.0 and cost - cost == 0.0)) or (
+        ttft is not None and not (type(ttft) is float and ttft >= 0.0 and ttft - ttft == 0.0)
+    ):
+        return _careful_span_row(span)
+    branch = ""
+    if attributes:
+        if type(attributes) is not dict:
+            return _careful_span_row(span)
+        if kind == "branch":
+            branch = attributes.get(BRANCH_ATTRIBUTE, "")
+            if type(branch) is not str or "\x00" in branch:
+                return _careful_span_row(span)
+        try:
+            encoded = _JSON_ENCODE(attributes)
+        except (TypeError, ValueError):
+            return _careful_span_row(span)
+        if "\\u0000" in encoded:
+            return _careful_span_row(span)
+    else:
+        encoded = _EMPTY_OBJECT
+    if span.events:
+        return _careful_span_row(span)
+    row = (
+        sid, tid, pid, name, kind, st, et, (et - st) * 1000.0 if et > st else 0.0, status,
+        *texts[:5], *counts, cost, ttft, *texts[5:], encoded, _EMPTY_LIST,
+    )  # fmt: skip
+    return row, (kind, name, model or "", provider or "", version or "", branch)
+
+
+def _careful_span_row(span: Any) -> tuple[tuple[Any, ...], RollupKey]:
     if not isinstance(span, Span):
         raise Rejected("not a span", type(span).__name__)
     start = _number(span.start_time, "start_time", optional=False)
@@ -192,7 +281,7 @@ def span_row(span: Span) -> tuple[tuple[Any, ...], str]:
         _json(attributes, "attributes", _EMPTY_OBJECT),
         _events(span.events),
     )  # fmt: skip
-    return row, branch
+    return row, (kind, row[3], row[11] or "", row[12] or "", row[13] or "", branch)
 
 
 def point_row(point: MetricPoint) -> tuple[Any, ...]:

@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, column, table
+from sqlalchemy import Connection, bindparam, column, func, literal_column, select, table, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _validate as v
-from llmpulse.store._rollup import (
-    HIST_COLUMNS,
-    KEY_COLUMNS,
-    ROLLUP_COLUMNS,
-    VALUE_COLUMNS,
-    aggregate,
-)
-from llmpulse.store.models import RollupHistogramRow, RollupRow
+from llmpulse.store._rollup import HIST_COLUMNS, ROLLUP_COLUMNS, Key, Rollups, aggregate
+from llmpulse.store.models import RollupKeyRow, metadata
 
 __all__ = ["WriteResult", "write_batch"]
 
@@ -50,15 +47,25 @@ class WriteResult:
 
 
 def write_batch(
-    conn: Connection, spans: Sequence[Span], points: Sequence[MetricPoint], runs: Sequence[Run]
-) -> WriteResult:
-    """Write everything inside the caller's transaction; returns the counts."""
+    conn: Connection,
+    spans: Sequence[Span],
+    points: Sequence[MetricPoint],
+    runs: Sequence[Run],
+    known_keys: Mapping[Key, int],
+) -> tuple[WriteResult, dict[Key, int]]:
+    """Write everything inside the caller's transaction.
+
+    Returns the counts and the rollup keys this transaction created (``known_keys`` is the
+    caller's cache of key ids; it may add the new ones once the transaction committed).
+    """
     reasons: Counter[str] = Counter()
-    span_rows, branches = _checked_spans(spans, reasons)
+    span_rows, keys = _checked_spans(spans, reasons)
     kept = _insert(conn, span_rows, _bulk_spans, _one_row("spans", v.SPAN_COLUMNS), reasons)
+    new_keys: dict[Key, int] = {}
     if kept:
-        stored_rows = [span_rows[i] for i in kept]
-        _upsert_rollups(conn, stored_rows, [branches[i] for i in kept])
+        if len(kept) < len(span_rows):
+            span_rows, keys = [span_rows[i] for i in kept], [keys[i] for i in kept]
+        new_keys = _upsert_rollups(conn, aggregate(span_rows, keys), known_keys)
     point_rows = _checked(points, v.point_row, reasons)
     kept_points = _insert(
         conn,
@@ -72,7 +79,7 @@ def write_batch(
     )  # last state wins
     kept_runs = _insert(conn, run_rows, _upsert_runs, _upsert_runs, reasons)
     n_spans, n_points, n_runs = len(kept), len(kept_points), len(kept_runs)
-    return WriteResult(
+    result = WriteResult(
         stored=n_spans + n_points + n_runs,
         rejected=sum(reasons.values()),
         reasons=dict(reasons),
@@ -80,21 +87,22 @@ def write_batch(
         points=n_points,
         runs=n_runs,
     )
+    return result, new_keys
 
 
-def _checked_spans(spans: Sequence[Span], reasons: Counter[str]) -> tuple[list[Row], list[str]]:
+def _checked_spans(spans: Sequence[Span], reasons: Counter[str]) -> tuple[list[Row], list[Key]]:
     rows: list[Row] = []
-    branches: list[str] = []
+    keys: list[Key] = []
     span_row = v.span_row
     for span in spans:
         try:
-            row, branch = span_row(span)
+            row, key = span_row(span)
         except v.Rejected as exc:
             reasons[exc.reason] += 1
             continue
         rows.append(row)
-        branches.append(branch)
-    return rows, branches
+        keys.append(key)
+    return rows, keys
 
 
 def _checked(
@@ -195,21 +203,76 @@ def _dialect_insert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-def _additive_upsert(
-    conn: Connection, table: Any, columns: Sequence[str], values: Sequence[str], rows: Sequence[Row]
-) -> None:
-    stmt = _dialect_insert(conn)(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(KEY_COLUMNS) + [c for c in columns if c == "bin"],
-        set_={c: table.c[c] + stmt.excluded[c] for c in values},
+@cache
+def _upsert_sql(dialect_name: str, table_name: str) -> str:
+    """Additive ``INSERT .. ON CONFLICT (key) DO UPDATE SET v = v + excluded.v``, positional.
+
+    SQLite takes one row per parameter tuple (``executemany``). PostgreSQL takes one array
+    per column and reads the rows with ``unnest``: one statement per batch instead of one
+    round trip per row.
+    """
+    table = metadata.tables[table_name]
+    columns = ROLLUP_COLUMNS if table_name == "rollups" else HIST_COLUMNS
+    key = [c.name for c in table.primary_key.columns]
+    if dialect_name == "postgresql":
+        arrays = [bindparam(c, type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
+        rows = select(literal_column("*")).select_from(func.unnest(*arrays).alias("u"))
+        ins, dialect = (
+            postgresql.insert(table).from_select(list(columns), rows),
+            PGDialect_psycopg(paramstyle="format"),
+        )
+    else:
+        ins = sqlite.insert(table).values({c: bindparam(c) for c in columns})
+        dialect = SQLiteDialect_pysqlite(paramstyle="qmark")
+    stmt = ins.on_conflict_do_update(
+        index_elements=key, set_={c: table.c[c] + ins.excluded[c] for c in columns if c not in key}
     )
-    conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
+    compiled = stmt.compile(dialect=dialect)
+    assert list(compiled.positiontup or ()) == list(columns)
+    return str(compiled)
 
 
-def _upsert_rollups(conn: Connection, rows: Sequence[Row], branches: Sequence[str]) -> None:
-    rollups = aggregate(rows, branches)
-    _additive_upsert(conn, RollupRow.__table__, ROLLUP_COLUMNS, VALUE_COLUMNS, rollups.rows)
-    _additive_upsert(conn, RollupHistogramRow.__table__, HIST_COLUMNS, ("count",), rollups.hist)
+def _upsert(conn: Connection, table_name: str, rows: list[Row]) -> None:
+    if not rows:
+        return
+    sql = _upsert_sql(conn.dialect.name, table_name)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
+    else:
+        conn.exec_driver_sql(sql, rows)
+
+
+def _upsert_rollups(conn: Connection, rollups: Rollups, known: Mapping[Key, int]) -> dict[Key, int]:
+    ids, new = _key_ids(conn, rollups.keys, known)
+    rows, hist = rollups.rows(ids)
+    _upsert(conn, "rollups", rows)
+    _upsert(conn, "rollup_histogram", hist)
+    return new
+
+
+_K = RollupKeyRow.__table__
+_KEY_PARTS = ("kind", "name", "model", "provider", "prompt_version", "branch")
+
+
+def _key_ids(
+    conn: Connection, keys: set[Key], known: Mapping[Key, int]
+) -> tuple[dict[Key, int], dict[Key, int]]:
+    """Ids of ``keys`` (from ``known``, else the table, else inserted); and those not in ``known``."""
+    ids = {k: known[k] for k in keys if k in known}
+    missing = sorted(keys - ids.keys())
+    if not missing:
+        return ids, {}
+    # Insert-if-absent then read back: correct when another process adds the same key now.
+    ins = _dialect_insert(conn)(_K).on_conflict_do_nothing(index_elements=list(_KEY_PARTS))
+    conn.execute(ins, [dict(zip(_KEY_PARTS, k, strict=True)) for k in missing])
+    found = conn.execute(
+        select(_K.c.id, *(_K.c[c] for c in _KEY_PARTS)).where(
+            tuple_(*(_K.c[c] for c in _KEY_PARTS)).in_(missing)
+        )
+    )
+    new = {tuple(row[1:]): int(row[0]) for row in found}
+    ids.update(new)
+    return ids, new  # type: ignore[return-value]
 
 
 # Untyped columns: the JSON documents arrive already encoded by _validate.

@@ -34,10 +34,7 @@ def mask_url(url: str) -> str:
         parsed = make_url(url)
     except ArgumentError:
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    if parsed.password is None:
-        text = parsed.render_as_string(hide_password=False)
-    else:
-        text = parsed.set(password="***").render_as_string(hide_password=False)
+    text = parsed.render_as_string(hide_password=True)  # password -> ***
     # Show the URL as the user wrote it, not with the driver name we added.
     return text.replace("postgresql+psycopg://", "postgresql://", 1)
 

@@ -7,22 +7,35 @@ PostgreSQL, and ``INTEGER PRIMARY KEY`` (the rowid alias) for surrogate keys on 
 * ``spans``: raw spans, one row each (deleted after the raw retention).
 * ``metric_points``: raw metric points (same retention as spans).
 * ``runs``: experiment and benchmark runs, upserted by ``run_id``.
-* ``rollups`` and ``rollup_histogram``: per-minute and per-hour aggregates of spans, maintained
-  on ingest in the same transaction. Absent key parts are stored as ``''`` (never NULL) so the
-  primary key doubles as the upsert target. Kept longer than raw rows.
+* ``rollup_keys``: the distinct (kind, name, model, provider, prompt_version, branch) keys,
+  ``''`` for an absent part (never NULL, so the unique constraint holds).
+* ``rollups`` and ``rollup_histogram``: per-minute and per-hour aggregates of spans per key,
+  maintained on ingest in the same transaction; the primary key is the upsert target. Kept
+  longer than raw rows.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Double, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "MetricPointRow",
     "RollupHistogramRow",
+    "RollupKeyRow",
     "RollupRow",
     "RunRow",
     "SpanRow",
@@ -125,21 +138,37 @@ class RunRow(Base):
     tags: Mapped[dict[str, str]] = mapped_column(JsonDoc)
 
 
+class RollupKeyRow(Base):
+    """One combination of the dimensions spans are rolled up by; ``''`` where a span had none.
+
+    Rollup rows refer to it by ``id`` so that the large rollup tables hold integers only.
+    Rows are never deleted (there are few: one per distinct combination ever seen).
+    """
+
+    __tablename__ = "rollup_keys"
+    __table_args__ = (
+        UniqueConstraint("kind", "name", "model", "provider", "prompt_version", "branch"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(Text)
+    prompt_version: Mapped[str] = mapped_column(Text)
+    branch: Mapped[str] = mapped_column(Text)
+
+
 class RollupRow(Base):
-    """Additive aggregates of the spans of one key in one minute or hour."""
+    """Additive aggregates of the spans of one key in one minute (60) or hour (3600)."""
 
     __tablename__ = "rollups"
-    # Clustered by (resolution, bucket_start, ...) on SQLite: a window is one contiguous range.
+    # Clustered by (resolution, bucket_start, key_id) on SQLite: a window is one contiguous range.
     __table_args__ = {"sqlite_with_rowid": False}
 
     resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(Text, primary_key=True)
-    model: Mapped[str] = mapped_column(Text, primary_key=True)
-    provider: Mapped[str] = mapped_column(Text, primary_key=True)
-    prompt_version: Mapped[str] = mapped_column(Text, primary_key=True)
-    branch: Mapped[str] = mapped_column(Text, primary_key=True)
+    key_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
     errors: Mapped[int] = mapped_column(BigInteger)
     input_tokens: Mapped[int] = mapped_column(BigInteger)
@@ -156,18 +185,13 @@ class RollupRow(Base):
 
 
 class RollupHistogramRow(Base):
-    """Latency histogram of one rollup key: one row per non-empty log-spaced bin, additive."""
+    """Latency histogram of one rollup: one row per non-empty log-spaced bin, additive."""
 
     __tablename__ = "rollup_histogram"
     __table_args__ = {"sqlite_with_rowid": False}
 
     resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(Text, primary_key=True)
-    model: Mapped[str] = mapped_column(Text, primary_key=True)
-    provider: Mapped[str] = mapped_column(Text, primary_key=True)
-    prompt_version: Mapped[str] = mapped_column(Text, primary_key=True)
-    branch: Mapped[str] = mapped_column(Text, primary_key=True)
+    key_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     bin: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)

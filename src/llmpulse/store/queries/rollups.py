@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, or_, select
 
 from llmpulse.store._histogram import quantiles
-from llmpulse.store.models import RollupHistogramRow, RollupRow
+from llmpulse.store.models import RollupHistogramRow, RollupKeyRow, RollupRow
 from llmpulse.store.queries.window import Segment, minute_bounds, plan, plan_series
 
 __all__ = ["GROUP_KEYS", "BranchCount", "Filter", "SpanStats", "branch_counts", "span_stats"]
@@ -21,6 +21,7 @@ Filter = str | Sequence[str] | None
 
 _R = RollupRow.__table__
 _H = RollupHistogramRow.__table__
+_K = RollupKeyRow.__table__
 _SUMS = (
     "count", "errors", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
     "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced_count", "latency_ms_sum",
@@ -103,10 +104,30 @@ def _where(
         if value is None:
             continue
         if isinstance(value, str):
-            clauses.append(table.c[key] == value)
+            clauses.append(_K.c[key] == value)
         else:
-            clauses.append(table.c[key].in_(list(value)))
+            clauses.append(_K.c[key].in_(list(value)))
     return and_(*clauses)
+
+
+def _grouped(
+    table: Any,
+    segments: list[Segment],
+    lo: int,
+    step: int | None,
+    group_by: tuple[str, ...],
+    filters: dict[str, Filter],
+    *columns: Any,
+) -> Any:
+    """SELECT bucket, group keys, *columns FROM table JOIN rollup_keys ... GROUP BY bucket, keys."""
+    bucket = _bucket(table, lo, step).label("b")
+    keys = [_K.c[k] for k in group_by]
+    query = (
+        select(bucket, *keys, *columns)
+        .select_from(table.join(_K, _K.c.id == table.c.key_id))
+        .where(_where(table, segments, filters))
+    )
+    return query.group_by(*([bucket] if step else []), *keys)
 
 
 def _query(
@@ -119,24 +140,15 @@ def _query(
 ) -> list[SpanStats]:
     if not segments:
         return []
-    bucket = _bucket(_R, lo, step)
-    hbucket = _bucket(_H, lo, step)
-    rkeys = [bucket.label("b"), *(_R.c[k] for k in group_by)]
-    sums = (
-        select(*rkeys, *(func.sum(_R.c[c]) for c in _SUMS))
-        .where(_where(_R, segments, filters))
-        .group_by(*rkeys[: 1 if step else 0], *rkeys[1:])
-    )
-    hkeys = [hbucket.label("b"), *(_H.c[k] for k in group_by)]
-    hist = (
-        select(*hkeys, _H.c.bin, func.sum(_H.c.count))
-        .where(_where(_H, segments, filters))
-        .group_by(*hkeys[: 1 if step else 0], *hkeys[1:], _H.c.bin)
-    )
+    nkeys = 1 + len(group_by)
+    hist = _grouped(
+        _H, segments, lo, step, group_by, filters, _H.c.bin, func.sum(_H.c.count)
+    ).group_by(_H.c.bin)
     bins: dict[tuple[Any, ...], dict[int, int]] = {}
     for row in conn.execute(hist):
-        bins.setdefault(tuple(row[: len(hkeys)]), {})[row[-2]] = int(row[-1])
-    out = [_stats(row, len(rkeys), group_by, step, bins) for row in conn.execute(sums)]
+        bins.setdefault(tuple(row[:nkeys]), {})[row[-2]] = int(row[-1])
+    sums = _grouped(_R, segments, lo, step, group_by, filters, *(func.sum(_R.c[c]) for c in _SUMS))
+    out = [_stats(row, nkeys, group_by, step, bins) for row in conn.execute(sums)]
     out.sort(key=lambda s: (s.bucket_start or 0, -s.calls))
     return out
 
@@ -205,12 +217,14 @@ def branch_counts(
     segments = plan_series(lo, hi, int(step)) if step else plan(lo, hi)
     if not segments:
         return []
-    bucket = _bucket(_R, lo, step)
-    keys = [bucket.label("b"), _R.c.name, _R.c.branch]
-    query = (
-        select(*keys, func.sum(_R.c.count))
-        .where(_where(_R, segments, {"kind": "branch", "name": name}))
-        .group_by(*keys[: 1 if step else 0], *keys[1:])
+    query = _grouped(
+        _R,
+        segments,
+        lo,
+        step,
+        ("name", "branch"),
+        {"kind": "branch", "name": name},
+        func.sum(_R.c.count),
     )
     rows = [BranchCount(int(b), n, br or None, int(c)) for b, n, br, c in conn.execute(query)]
     rows.sort(key=lambda r: (r.bucket_start, r.name, r.branch or ""))

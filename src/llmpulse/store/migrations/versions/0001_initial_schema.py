@@ -21,28 +21,17 @@ depends_on: str | Sequence[str] | None = None
 # Frozen copies of the model types: a revision must not change when models.py does.
 _JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 _ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_ROLLUP_KEY = (
-    "resolution",
-    "bucket_start",
-    "kind",
-    "name",
-    "model",
-    "provider",
-    "prompt_version",
-    "branch",
-)
+_SUMS = (
+    "count", "errors", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
+    "cache_write_tokens", "reasoning_tokens",
+)  # fmt: skip
 
 
 def _key_columns() -> list[sa.Column]:
     return [
         sa.Column("resolution", sa.Integer(), nullable=False),
         sa.Column("bucket_start", sa.BigInteger(), nullable=False),
-        sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("model", sa.Text(), nullable=False),
-        sa.Column("provider", sa.Text(), nullable=False),
-        sa.Column("prompt_version", sa.Text(), nullable=False),
-        sa.Column("branch", sa.Text(), nullable=False),
+        sa.Column("key_id", sa.BigInteger(), nullable=False),
     ]
 
 
@@ -128,27 +117,26 @@ def upgrade() -> None:
     op.create_index(op.f("ix_runs_started_at"), "runs", ["started_at"])
 
     op.create_table(
+        "rollup_keys",
+        sa.Column("id", _ROW_ID, autoincrement=True, nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        *[sa.Column(c, sa.Text(), nullable=False) for c in ("name", "model", "provider", "prompt_version", "branch")],
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollup_keys")),
+        sa.UniqueConstraint(
+            "kind", "name", "model", "provider", "prompt_version", "branch",
+            name=op.f("uq_rollup_keys_kind_name_model_provider_prompt_version_branch"),
+        ),
+    )  # fmt: skip
+    op.create_table(
         "rollups",
         *_key_columns(),
-        *[
-            _counter(c)
-            for c in (
-                "count",
-                "errors",
-                "input_tokens",
-                "output_tokens",
-                "total_tokens",
-                "cache_read_tokens",
-                "cache_write_tokens",
-                "reasoning_tokens",
-            )
-        ],
+        *[_counter(c) for c in _SUMS],
         sa.Column("cost_usd", sa.Double(), nullable=False),
         _counter("priced_count"),
         sa.Column("latency_ms_sum", sa.Double(), nullable=False),
         sa.Column("ttft_ms_sum", sa.Double(), nullable=False),
         _counter("ttft_count"),
-        sa.PrimaryKeyConstraint(*_ROLLUP_KEY, name=op.f("pk_rollups")),
+        sa.PrimaryKeyConstraint("resolution", "bucket_start", "key_id", name=op.f("pk_rollups")),
         sqlite_with_rowid=False,
     )
     op.create_table(
@@ -156,12 +144,14 @@ def upgrade() -> None:
         *_key_columns(),
         sa.Column("bin", sa.Integer(), nullable=False),
         _counter("count"),
-        sa.PrimaryKeyConstraint(*_ROLLUP_KEY, "bin", name=op.f("pk_rollup_histogram")),
+        sa.PrimaryKeyConstraint(
+            "resolution", "bucket_start", "key_id", "bin", name=op.f("pk_rollup_histogram")
+        ),
         sqlite_with_rowid=False,
     )
 
 
 def downgrade() -> None:
     """Drop every table (and with them their indexes)."""
-    for table in ("rollup_histogram", "rollups", "runs", "metric_points", "spans"):
+    for table in ("rollup_histogram", "rollups", "rollup_keys", "runs", "metric_points", "spans"):
         op.drop_table(table)

@@ -1,0 +1,140 @@
+"""Opening a store: migrations, re-opening, and clear errors when the database is not there."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from llmpulse.errors import MigrationError, StoreUnavailableError
+from llmpulse.store import Store
+from llmpulse.store._migrate import VERSION_TABLE, head_revision
+from llmpulse.store.engine import mask_url
+
+TABLES = {
+    "spans",
+    "metric_points",
+    "runs",
+    "rollup_keys",
+    "rollups",
+    "rollup_histogram",
+    VERSION_TABLE,
+}
+
+
+def _tables(url: str) -> set[str]:
+    from llmpulse.config import normalize_database_url
+
+    engine = sa.create_engine(normalize_database_url(url))
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+class TestMigrations:
+    def test_empty_database_gets_every_table(self, database_url: str) -> None:
+        """Opening an empty database creates the whole schema at the head revision."""
+        with Store.open(database_url) as store:
+            report = store.health()
+        assert TABLES <= _tables(database_url)
+        assert report["revision"] == head_revision() and report["up_to_date"] is True
+
+    def test_reopen_is_idempotent(self, database_url: str) -> None:
+        """Opening an up-to-date database again changes nothing and keeps the data."""
+        from tests.unit.store.conftest import make_span
+
+        with Store.open(database_url) as store:
+            store.write(spans=[make_span()])
+        with Store.open(database_url) as store:
+            before, after = store.upgrade()
+            assert before == after == head_revision()
+            assert store.health()["rows"]["spans"] == 1
+
+    def test_migrate_false_leaves_schema_alone(self, database_url: str) -> None:
+        """With migrate=False an empty database stays empty and health says so."""
+        with Store.open(database_url, migrate=False) as store:
+            report = store.health()
+        assert (
+            report["reachable"] is True
+            and report["revision"] is None
+            and report["up_to_date"] is False
+        )
+        assert not (TABLES & _tables(database_url))
+
+    def test_unknown_revision_is_a_migration_error(self, sqlite_url: str) -> None:
+        """A database stamped by a newer llmpulse fails with MigrationError naming the revision."""
+        Store.open(sqlite_url).close()
+        engine = sa.create_engine(sqlite_url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff'"))
+        engine.dispose()
+        with pytest.raises(MigrationError, match="ffff"):
+            Store.open(sqlite_url)
+
+    def test_concurrent_first_opens(self, sqlite_url: str) -> None:
+        """Several threads opening a fresh database at once all succeed (one migrates, others wait)."""
+        errors: list[BaseException] = []
+
+        def open_it() -> None:
+            try:
+                Store.open(sqlite_url).close()
+            except BaseException as exc:  # collected for the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert TABLES <= _tables(sqlite_url)
+
+
+class TestUnavailable:
+    def test_postgres_refused_names_url_and_masks_password(self) -> None:
+        """A PostgreSQL server that is not listening gives one line naming the URL, password masked."""
+        with pytest.raises(StoreUnavailableError) as info:
+            Store.open("postgresql://postgres:s3cret@127.0.0.1:1/db")
+        message = str(info.value)
+        assert message.startswith("cannot connect to postgresql://postgres:***@127.0.0.1:1/db: ")
+        assert "is the server running?" in message and "s3cret" not in message
+
+    def test_sqlite_directory_missing(self, tmp_path) -> None:
+        """A SQLite file in a directory that does not exist says which and what to check."""
+        url = f"sqlite:///{tmp_path}/nope/llmpulse.db"
+        with pytest.raises(StoreUnavailableError, match="does the directory exist"):
+            Store.open(url)
+
+    @pytest.mark.parametrize("url", ["mysql://root@localhost/db", "", "   "])
+    def test_unsupported_or_empty_url(self, url: str) -> None:
+        """Unsupported or empty URLs are refused with a hint at what works."""
+        with pytest.raises(StoreUnavailableError, match="sqlite"):
+            Store.open(url)
+
+    def test_bare_path_means_sqlite(self, tmp_path) -> None:
+        """A bare file path opens a SQLite database there."""
+        with Store.open(str(tmp_path / "plain.db")) as store:
+            assert store.backend == "sqlite"
+        assert (tmp_path / "plain.db").exists()
+
+
+class TestMaskUrl:
+    @pytest.mark.parametrize(
+        ("url", "shown"),
+        [
+            ("postgresql+psycopg://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
+            ("postgresql+psycopg://u@h/db", "postgresql://u@h/db"),
+            ("sqlite:///./x.db", "sqlite:///./x.db"),
+        ],
+    )
+    def test_password_is_masked(self, url: str, shown: str) -> None:
+        """Passwords never appear in URLs the store prints."""
+        assert mask_url(url) == shown
+
+    def test_store_url_and_repr_mask(self, postgres_url: str) -> None:
+        """An open store's url and repr hide the password (trust auth accepts any)."""
+        with Store.open(postgres_url.replace("postgres@", "postgres:pw123@", 1)) as store:
+            assert "pw123" not in store.url and "pw123" not in repr(store)
+            assert store.url.startswith("postgresql://postgres:***@")
