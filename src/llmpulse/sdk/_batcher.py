@@ -94,6 +94,8 @@ class Batcher:
         self.wake_at = 0  # the first record starts the thread (lazily, also after a fork)
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._export_lock = threading.Lock()  # held while exporting; a fork waits for it
+        self._held_for_fork = False
         self._wakeup = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -193,6 +195,12 @@ class Batcher:
         if left:
             with self._lock:
                 self._dropped["shutdown"] += left
+        if left or self._in_flight:
+            log.warning(
+                "Shutdown timeout: %d records were not exported within %.1f s and are lost "
+                "(%d dropped, %d still in an unfinished export).",
+                left + self._in_flight, timeout, left, self._in_flight,
+            )
         if thread is None or not thread.is_alive():
             try:
                 self.exporter.shutdown()
@@ -211,6 +219,20 @@ class Batcher:
                 item.done.set()
             else:
                 count += 1
+
+    def before_fork(self, wait: float) -> None:
+        """Let an export in progress finish (at most ``wait`` s) so no fork copies it half done.
+
+        A child forked mid-export would inherit locks held by a thread it does not have (the
+        store's writer lock, a half-finished import of the store), and deadlock or fail later.
+        """
+        self._held_for_fork = self._export_lock.acquire(timeout=wait)
+
+    def after_fork_in_parent(self) -> None:
+        """Let the export thread continue."""
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self._export_lock.release()
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's queue and thread: the parent exports its own records."""
@@ -298,7 +320,8 @@ class Batcher:
         self._in_flight = len(batch)
         for attempt in range(1, self.export_attempts + 1):
             try:
-                result = self.exporter.export(batch)
+                with self._export_lock:
+                    result = self.exporter.export(batch)
             except Exception as exc:
                 self._failures += 1
                 self._warn(

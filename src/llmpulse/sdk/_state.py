@@ -47,6 +47,7 @@ _client: Client = _default
 _sink = _default._batcher  # what the hot path appends to: the active client's queue
 _hooks_installed = False
 _get_current = current_span.get
+_FORK_WAIT_SECONDS = 5.0  # longest a fork waits for an export in progress
 
 
 def init(
@@ -179,7 +180,9 @@ def _install_hooks() -> None:
     _hooks_installed = True
     atexit.register(_at_exit)
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+        os.register_at_fork(
+            before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+        )
 
 
 def _at_exit() -> None:
@@ -188,10 +191,13 @@ def _at_exit() -> None:
 
 
 def _before_fork() -> None:
+    client = _client
+    if not client.enabled:
+        return
+    client._batcher.before_fork(min(client.config.shutdown_timeout, _FORK_WAIT_SECONDS))
     # multiprocessing children leave through os._exit, skipping atexit: ask multiprocessing
     # to run our flush in the child (util.Finalize) via its own after-fork registry.
-    client = _client
-    if client.enabled and not client._mp_registered and "multiprocessing" in sys.modules:
+    if not client._mp_registered and "multiprocessing" in sys.modules:
         try:
             import multiprocessing.util as mp_util
 
@@ -199,6 +205,12 @@ def _before_fork() -> None:
             client._mp_registered = True
         except Exception:
             log.debug("cannot register with multiprocessing", exc_info=True)
+
+
+def _after_fork_in_parent() -> None:
+    client = _client
+    if client.enabled:
+        client._batcher.after_fork_in_parent()
 
 
 def _after_fork_in_child() -> None:

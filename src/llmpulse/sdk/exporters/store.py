@@ -1,9 +1,11 @@
 """The embedded exporter: batches go straight into the llmpulse store (SQLite or PostgreSQL).
 
-``llmpulse.store`` (SQLAlchemy and the migrations) is imported on the export thread when the
-first batch is written, so ``init`` stays fast and an application that only records does not
-pay for the store until it has something to store. A database that cannot be opened makes the
-batch fail, and the SDK retries it with backoff.
+``llmpulse.store`` (SQLAlchemy, Alembic) is imported when the exporter is made, on the thread
+that calls ``init``: ``import llmpulse`` stays light, and a forked child (a gunicorn or
+multiprocessing worker) inherits the imported modules instead of importing them again, or
+inheriting an import half done by the export thread. Connecting and migrating happen on the
+export thread with the first batch, so ``init`` never waits for the database; a database that
+cannot be opened makes the batch fail, and the SDK retries it with backoff.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class StoreExporter:
                 f"database URL {hide_password(url)!r} is not supported: use sqlite:///path/to.db "
                 "or postgresql://user@host/db"
             )
+        from llmpulse.store import Store
+
+        self._store_class = Store
         self.url = url
         self.migrate = migrate
         self._store: Any = None
@@ -57,9 +62,7 @@ class StoreExporter:
     def _open(self) -> Any:
         with self._lock:
             if self._store is None:
-                from llmpulse.store import Store
-
-                self._store = Store.open(self.url, migrate=self.migrate)
+                self._store = self._store_class.open(self.url, migrate=self.migrate)
             return self._store
 
     def shutdown(self) -> None:
