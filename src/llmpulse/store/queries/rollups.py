@@ -148,7 +148,8 @@ def _query(
     for row in conn.execute(hist):
         bins.setdefault(tuple(row[:nkeys]), {})[row[-2]] = int(row[-1])
     sums = _grouped(_R, segments, lo, step, group_by, filters, *(func.sum(_R.c[c]) for c in _SUMS))
-    out = [_stats(row, nkeys, group_by, step, bins) for row in conn.execute(sums)]
+    # An aggregate without GROUP BY returns one row of NULLs when nothing matched: skip it.
+    out = [_stats(row, nkeys, group_by, step, bins) for row in conn.execute(sums) if row[nkeys]]
     out.sort(key=lambda s: (s.bucket_start or 0, -s.calls))
     return out
 
