@@ -1,0 +1,170 @@
+"""``llmpulse db``: bring the schema up to date, delete old data, check the database.
+
+Every command takes ``--database-url`` (default: ``LLMPULSE_DATABASE_URL``, else
+``sqlite:///./llmpulse.db``). Failures print one line naming the database (password masked)
+and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+db_app = typer.Typer(
+    name="db",
+    help="Manage the llmpulse database: upgrade the schema, delete old data, check health.",
+    no_args_is_help=True,
+)
+
+_URL_HELP = "Database URL (sqlite:///path.db or postgresql://user@host/db). Default: $LLMPULSE_DATABASE_URL, else sqlite:///./llmpulse.db."
+
+T = TypeVar("T")
+
+
+def _url(given: str | None) -> str:
+    from llmpulse.config import DEFAULT_DATABASE_URL, ENV_DATABASE_URL
+
+    return given or os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run ``action``; a store error becomes one line on stderr and exit status 1."""
+    from llmpulse.errors import LlmpulseError
+
+    try:
+        return action()
+    except LlmpulseError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+
+
+@db_app.command("upgrade")
+def upgrade(
+    database_url: str | None = typer.Option(None, "--database-url", help=_URL_HELP),
+) -> None:
+    """Create or migrate the schema to the newest revision (safe to run repeatedly)."""
+    from llmpulse.store import Store
+
+    def work() -> tuple[str, str | None, str]:
+        with Store.open(_url(database_url), migrate=False) as store:
+            before, after = store.upgrade()
+            return store.url, before, after
+
+    url, before, after = _run(work)
+    if before == after:
+        typer.echo(f"{url}: schema already at revision {after}")
+    else:
+        typer.echo(f"{url}: schema upgraded from {before or 'empty'} to revision {after}")
+
+
+@db_app.command("cleanup")
+def cleanup(
+    days: float = typer.Option(
+        ..., "--days", min=0, help="Delete raw spans and metric points older than this many days."
+    ),
+    rollup_days: float = typer.Option(
+        90.0, "--rollup-days", min=0, help="Delete rollups older than this many days."
+    ),
+    database_url: str | None = typer.Option(None, "--database-url", help=_URL_HELP),
+) -> None:
+    """Delete old raw data (and older rollups) in small transactions."""
+    from llmpulse.store import Store
+
+    def work() -> tuple[str, dict[str, int]]:
+        with Store.open(_url(database_url)) as store:
+            return store.url, store.cleanup(days, rollup_days=rollup_days).as_dict()
+
+    url, deleted = _run(work)
+    parts = ", ".join(f"{n} {table}" for table, n in deleted.items())
+    typer.echo(f"{url}: deleted {parts}")
+
+
+@db_app.command("health")
+def health(
+    database_url: str | None = typer.Option(None, "--database-url", help=_URL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Show backend, schema revision, row counts and size; exit 1 if unreachable or out of date."""
+    from llmpulse.store import Store
+
+    def work() -> dict[str, Any]:
+        url = _url(database_url)
+        _require_sqlite_file(url)
+        with Store.open(url, migrate=False) as store:
+            return store.health()
+
+    report = _run(work)
+    if as_json:
+        typer.echo(json.dumps(report, sort_keys=True))
+    else:
+        _print_health(report)
+    if not report.get("reachable") or not report.get("up_to_date"):
+        raise typer.Exit(1)
+
+
+def _require_sqlite_file(url: str) -> None:
+    """Checking health must not create an empty SQLite file where the user mistyped a path."""
+    from sqlalchemy.engine import make_url
+
+    from llmpulse.config import normalize_database_url
+    from llmpulse.errors import StoreUnavailableError
+
+    try:
+        parsed = make_url(normalize_database_url(url))
+    except Exception:
+        return  # Store.open reports malformed URLs
+    path = parsed.database
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and path not in (None, "", ":memory:")
+        and not os.path.exists(path)
+    ):
+        raise StoreUnavailableError(
+            f"no database at {url}: the file {path} does not exist (run `llmpulse db upgrade` to create it)"
+        )
+
+
+def _print_health(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="llmpulse database", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("backend", report["backend"])
+    table.add_row("url", report["url"])
+    table.add_row("reachable", "yes" if report["reachable"] else f"no: {report.get('error', '')}")
+    if report["reachable"]:
+        revision = report.get("revision") or "none (empty database)"
+        state = (
+            "up to date"
+            if report.get("up_to_date")
+            else f"head is {report.get('head_revision')}: run `llmpulse db upgrade`"
+        )
+        table.add_row("schema", f"{revision} ({state})")
+        for name, count in (report.get("rows") or {}).items():
+            table.add_row(f"rows: {name}", "-" if count is None else f"{count:,}")
+        table.add_row("size", _size(report.get("size_bytes", 0)))
+        if "journal_mode" in report:
+            table.add_row("journal mode", report["journal_mode"])
+        if "server_version" in report:
+            table.add_row("server", report["server_version"])
+    Console(width=100).print(table)
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``db`` command group to the ``llmpulse`` app."""
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,91 @@
+"""``llmpulse db``: upgrade, cleanup and health through the real command line app."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from llmpulse.cli.main import app
+from llmpulse.store import Store
+from tests.unit.store.conftest import make_span
+
+runner = CliRunner()
+
+
+class TestUpgrade:
+    def test_creates_then_reports_current(self, database_url: str) -> None:
+        """The first upgrade creates the schema, the second says it is current."""
+        first = runner.invoke(app, ["db", "upgrade", "--database-url", database_url])
+        assert first.exit_code == 0, first.output
+        assert "upgraded from empty to revision" in first.output
+        second = runner.invoke(app, ["db", "upgrade", "--database-url", database_url])
+        assert second.exit_code == 0 and "already at revision" in second.output
+
+    def test_url_from_environment(self, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without --database-url the command uses LLMPULSE_DATABASE_URL."""
+        monkeypatch.setenv("LLMPULSE_DATABASE_URL", sqlite_url)
+        result = runner.invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 0 and sqlite_url in result.output
+
+    def test_unreachable_is_one_line_and_exit_1(self) -> None:
+        """An unreachable server prints one error line with the password masked, no traceback."""
+        result = runner.invoke(
+            app, ["db", "upgrade", "--database-url", "postgresql://u:hunter2@127.0.0.1:1/db"]
+        )
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(
+            "error: cannot connect to postgresql://u:***@127.0.0.1:1/db"
+        )
+        assert "hunter2" not in result.output + result.stderr and "Traceback" not in result.stderr
+
+
+class TestHealth:
+    def test_table_and_json(self, database_url: str) -> None:
+        """Health shows revision and counts as a table, or as JSON with --json; exit 0 when current."""
+        with Store.open(database_url) as store:
+            store.write(spans=[make_span(), make_span()])
+        table = runner.invoke(app, ["db", "health", "--database-url", database_url])
+        assert table.exit_code == 0, table.output
+        assert "up to date" in table.output and "rows: spans" in table.output
+        as_json = runner.invoke(app, ["db", "health", "--json", "--database-url", database_url])
+        report = json.loads(as_json.output)
+        assert report["rows"]["spans"] == 2 and report["up_to_date"] is True
+
+    def test_out_of_date_exits_1(self, sqlite_url: str) -> None:
+        """An empty (unmigrated) database is reported with the fix, and exit status 1."""
+        Store.open(sqlite_url, migrate=False).close()
+        result = runner.invoke(app, ["db", "health", "--database-url", sqlite_url])
+        assert result.exit_code == 1 and "llmpulse db upgrade" in result.output
+
+    def test_missing_sqlite_file_not_created(self, tmp_path) -> None:
+        """Health of a SQLite path that does not exist says so and creates nothing."""
+        path = tmp_path / "typo.db"
+        result = runner.invoke(app, ["db", "health", "--database-url", f"sqlite:///{path}"])
+        assert result.exit_code == 1 and "does not exist" in result.stderr
+        assert not path.exists()
+
+
+class TestCleanup:
+    def test_deletes_and_reports(self, sqlite_url: str) -> None:
+        """Cleanup deletes raw rows older than --days and prints the counts per table."""
+        with Store.open(sqlite_url) as store:
+            store.write(spans=[make_span(start=1_000_000.0), make_span(start=1_000_001.0)])
+        result = runner.invoke(
+            app,
+            ["db", "cleanup", "--days", "1", "--rollup-days", "1", "--database-url", sqlite_url],
+        )
+        assert result.exit_code == 0, result.output
+        assert "deleted 2 spans" in result.output and "2 rollups" in result.output
+
+    def test_days_required_and_not_negative(self, sqlite_url: str) -> None:
+        """--days is required and must not be negative."""
+        assert runner.invoke(app, ["db", "cleanup", "--database-url", sqlite_url]).exit_code == 2
+        assert (
+            runner.invoke(
+                app, ["db", "cleanup", "--days", "-1", "--database-url", sqlite_url]
+            ).exit_code
+            == 2
+        )
