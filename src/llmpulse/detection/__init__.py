@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from ._anomalies import detect_anomalies
 from ._changepoints import detect_change_points
+from ._regression import detect_regression
+from ._trend import analyze_trend
 from ._types import Anomaly, ChangePoint, RegressionResult, TrendResult
 
 __all__ = [
@@ -19,6 +21,8 @@ __all__ = [
     "ChangePoint",
     "RegressionResult",
     "TrendResult",
+    "analyze_trend",
     "detect_anomalies",
     "detect_change_points",
+    "detect_regression",
 ]

@@ -19,7 +19,7 @@ from llmpulse.errors import DetectionInputError
 from ._changepoints import level_options
 from ._levels import Levels, find_levels
 from ._prepare import Series, prepare
-from ._robust import inverse, robust_sigma, rolling_median
+from ._robust import robust_sigma, rolling_median
 from ._types import Anomaly
 
 __all__ = ["detect_anomalies"]
@@ -27,23 +27,23 @@ __all__ = ["detect_anomalies"]
 _MIN_POINTS = 8
 
 
-def _baseline(base: np.ndarray, cuts: list[int], window: int, threshold: float) -> tuple[np.ndarray, float]:
+def _baseline(base: np.ndarray, cuts: list[int], window: int, threshold: float, floor: float) -> tuple[np.ndarray, float]:
     """Rolling median per level, refitted once without the points it would flag; and the noise."""
     bounds = list(zip([0, *cuts], [*cuts, base.size], strict=True))
     med = rolling_median(base, window, bounds)
-    sigma = robust_sigma(base - med)
+    sigma = max(floor, robust_sigma(base - med))
     if sigma == 0:
         return med, 0.0
     wild = np.abs(base - med) > threshold * sigma
     if wild.any():
         med = rolling_median(np.where(wild, med, base), window, bounds)
-        sigma = robust_sigma((base - med)[~wild])
+        sigma = max(floor, robust_sigma((base - med)[~wild]))
     return med, sigma
 
 
 def _records(series: Series, levels: Levels, med: np.ndarray, z: np.ndarray, hits: np.ndarray) -> list[Anomaly]:
     """Anomaly records in the caller's units and positions, in time order."""
-    expected = inverse(levels.kind, med[hits] + levels.season[hits])
+    expected = levels.transform.inverse(med[hits] + levels.season[hits])
     out = []
     for i, exp in zip(np.flatnonzero(hits), np.atleast_1d(expected), strict=True):
         out.append(Anomaly(
@@ -59,7 +59,7 @@ def detect_anomalies(
     timestamps: Any = None,
     *,
     metric: str | None = None,
-    threshold: float = 6.0,
+    threshold: float = 5.5,
     window: int = 15,
     direction: Literal["both", "up", "down"] = "both",
     transform: str = "auto",
@@ -78,7 +78,7 @@ def detect_anomalies(
         return []
     levels = find_levels(series, opt)
     base = levels.y - levels.season
-    med, sigma = _baseline(base, levels.cuts, window | 1, threshold)
+    med, sigma = _baseline(base, levels.cuts, window | 1, threshold, levels.transform.noise_floor)
     if sigma == 0:
         return []
     z = (base - med) / sigma

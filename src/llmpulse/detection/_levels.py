@@ -1,6 +1,6 @@
 """Finding the levels of a series: the change-point pipeline shared by both detectors.
 
-1. Variance-stabilising transform (log, arcsine-sqrt, sqrt; see _robust.choose_transform).
+1. Variance-stabilising transform (log, arcsine-sqrt, sqrt; see _transform).
 2. Remove the daily profile when the series covers enough days to see it.
 3. Replace isolated spikes by the local median, so anomalies cannot fake a level.
 4. Penalised least-squares segmentation (exact optimal partitioning, _segment) in units of
@@ -19,15 +19,14 @@ import numpy as np
 
 from ._prepare import Series
 from ._robust import (
-    choose_transform,
     clip_spikes,
-    forward,
     noise_sigma,
     robust_sigma,
     rolling_median,
     seasonal_component,
 )
 from ._segment import segment
+from ._transform import Transform, choose_transform
 
 __all__ = ["LevelOptions", "Levels", "find_levels"]
 
@@ -49,7 +48,7 @@ class LevelOptions:
 class Levels:
     """The transformed series, its seasonal part, its cleaned form and where its level changes."""
 
-    kind: str  # transform used
+    transform: Transform  # how y was made from the values
     y: np.ndarray  # transformed values
     season: np.ndarray  # daily profile of y (zeros when none was found)
     clean: np.ndarray  # y without the profile, spikes replaced by the local median
@@ -143,11 +142,13 @@ def _prune(clean: np.ndarray, cuts: list[int], sigma: float, opt: LevelOptions) 
 def find_levels(series: Series, opt: LevelOptions) -> Levels:
     """Run the change-point pipeline on a prepared series."""
     kind = choose_transform(series.values, opt.transform)
-    y = forward(kind, series.values)
+    y = kind.forward(series.values)
     season = seasonal_component(y, series.times, series.interval)
     season = np.zeros_like(y) if season is None else season
     clean = clip_spikes(y - season, opt.clip)
     sigma = noise_sigma(clean)
+    if sigma > 0:
+        sigma = max(sigma, kind.noise_floor)
     if sigma == 0 or series.n < 2 * opt.min_size:
         return Levels(kind, y, season, clean, sigma, [])
     penalty = opt.penalty if opt.penalty is not None else 3.0 * math.log(series.n)

@@ -1,91 +1,41 @@
-"""Robust building blocks: variance-stabilising transforms, noise scale, rolling medians, seasonality."""
+"""Robust building blocks: noise scale, rolling medians, spike clipping, the daily profile."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
-from llmpulse.errors import DetectionInputError
-
 __all__ = [
-    "TRANSFORMS",
-    "choose_transform",
-    "forward",
-    "inverse",
+    "clip_spikes",
     "noise_sigma",
     "robust_sigma",
-    "clip_spikes",
     "rolling_median",
     "seasonal_component",
 ]
 
-TRANSFORMS = ("auto", "log", "rate", "sqrt", "none")
 _DAY_S = 86_400.0
-
-
-def choose_transform(values: np.ndarray, transform: str = "auto") -> str:
-    """Pick the transform that makes the noise roughly constant and symmetric for this data.
-
-    Rates in [0, 1] are binomial (variance p(1-p)/n): arcsine-square-root stabilises them.
-    Positive data (latency, tokens, cost, throughput) is multiplicative, log-normal-like: log.
-    Non-negative data with zeros that is not a rate is count-like: square root.
-    """
-    if transform not in TRANSFORMS:
-        raise DetectionInputError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
-    if transform != "auto":
-        return transform
-    if values.size == 0:
-        return "none"
-    low = float(values.min())
-    # A few points above 1 (an accuracy glitch) do not stop a series from being a rate.
-    if low >= 0.0 and float(np.quantile(values, 0.95)) <= 1.0:
-        return "rate"
-    if low > 0.0:
-        return "log"
-    if low >= 0.0:
-        return "sqrt"
-    return "none"
-
-
-def forward(kind: str, values: np.ndarray) -> np.ndarray:
-    """Apply a transform chosen by choose_transform."""
-    if kind == "log":
-        if np.any(values <= 0):
-            raise DetectionInputError("transform='log' needs values > 0; use 'auto' or 'sqrt'")
-        return np.log(values)
-    if kind == "rate":
-        return np.arcsin(np.sqrt(np.clip(values, 0.0, 1.0)))
-    if kind == "sqrt":
-        if np.any(values < 0):
-            raise DetectionInputError("transform='sqrt' needs values >= 0; use 'auto' or 'none'")
-        return np.sqrt(values)
-    return values.astype(np.float64, copy=True)
-
-
-def inverse(kind: str, y: np.ndarray | float) -> np.ndarray:
-    """Map transformed numbers back to the metric's units."""
-    y = np.asarray(y, dtype=np.float64)
-    if kind == "log":
-        return np.exp(y)
-    if kind == "rate":
-        return np.sin(np.clip(y, 0.0, np.pi / 2)) ** 2
-    if kind == "sqrt":
-        return np.square(np.maximum(y, 0.0))
-    return y
 
 
 def robust_sigma(x: np.ndarray) -> float:
     """Standard deviation estimated from the median absolute deviation, robust to outliers.
 
-    Falls back to the mean absolute deviation when more than half the points are equal
-    (discrete rates with many zeros), and is 0 only for a truly constant series.
+    When more than half the points are equal (a rate that is mostly 0 with the odd single
+    error) the MAD is 0; then the spread of wider central intervals is used, so that an
+    occasional 1-count blip is normal rather than infinitely anomalous. 0 only for a truly
+    constant series.
     """
     if x.size == 0:
         return 0.0
-    dev = np.abs(x - np.median(x))
+    center = np.median(x)
+    dev = np.abs(x - center)
     mad = float(np.median(dev)) * 1.4826
     if mad > 0:
         return mad
+    # Normal-consistent scale from the 80 % and 95 % central intervals.
+    for lo, hi, z_width in ((10.0, 90.0, 2.5631), (2.5, 97.5, 3.9199)):
+        q_lo, q_hi = np.percentile(x, [lo, hi])
+        if q_hi > q_lo:
+            return float(q_hi - q_lo) / z_width
     return float(np.mean(dev)) * 1.2533
 
 

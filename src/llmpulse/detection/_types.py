@@ -62,17 +62,24 @@ class RegressionResult:
     """Whether ``current`` got worse than ``baseline``, by how much and how sure we are.
 
     ``change_pct`` is signed in the metric's own terms (latency +20 % is ``20.0``);
-    ``direction_is_bad`` says whether the observed move is the harmful one for this metric.
+    ``direction_is_bad`` says whether the observed move is the harmful one for this metric
+    (any move counts when ``higher_is_better`` is unknown); ``confidence`` is ``1 - p`` of the
+    test behind the decision (``None`` when none could be run).
+
+        >>> from llmpulse.detection import detect_regression
+        >>> r = detect_regression([810, 790, 805, 800], [1010, 990, 1020, 1000], metric="latency_ms")
+        >>> (r.regressed, r.severity)
+        (True, 'critical')
     """
 
     regressed: bool
     change_pct: float | None
     severity: Severity
-    confidence: float
+    confidence: float | None
     p_value: float | None
     method: str
     direction_is_bad: bool
-    higher_is_better: bool
+    higher_is_better: bool | None
     baseline_mean: float
     current_mean: float
     message: str
@@ -84,13 +91,19 @@ class RegressionResult:
 
 @dataclass(frozen=True, slots=True)
 class TrendResult:
-    """The slope of a series per day, whether it is significant, and a plain-words summary."""
+    """The slope of a series per day, whether it is significant, and a plain-words summary.
+
+    ``slope_per_day`` is a Theil–Sen slope in the metric's units per day; ``p_value`` comes from
+    the Mann–Kendall test, widened for autocorrelated points; ``worsening`` says whether a
+    significant trend goes the harmful way (``None`` when the metric's direction is unknown).
+    """
 
     slope_per_day: float
     change_pct_per_day: float | None
     p_value: float
     significant: bool
     direction: TrendDirection
+    worsening: bool | None
     n_points: int
     summary: str
 
