@@ -28,6 +28,7 @@ log = logging.getLogger("llmpulse.sdk")
 
 DROP_REASONS = ("queue_full", "export_failed", "rejected_by_store", "shutdown", "invalid")
 
+_MAX_BATCH_BYTES = 8 << 20
 _SKIP = object()  # what the converter returns for a record whose trace is sampled out
 
 
@@ -73,10 +74,18 @@ class Batcher:
         retry_backoff: float = 0.5,
         now: Callable[[], float] = time.time,
         refuse: str | None = None,
+        max_bytes: int = 64 << 20,
+        max_chars: int = 16384,
+        redact: bool = False,
     ) -> None:
         self.exporter = exporter
         self.now = now  # the hot path stamps records with this clock
         self.refuse = refuse  # None when recording; "disabled" / "uninitialised" otherwise
+        self.max_bytes = max_bytes  # budget for prompt/response text waiting in the queue
+        self.max_chars = max_chars  # text is cut to this before it is queued
+        # A batch is also cut by the text it carries, so one export never holds more than this.
+        self.max_batch_bytes = max(1, min(max_bytes // 4, _MAX_BATCH_BYTES))
+        self.redact = redact  # text is not even queued
         self.convert = convert
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -90,6 +99,7 @@ class Batcher:
     def _reset(self) -> None:
         """Fresh queue, locks, thread slot and counters (at construction and in a forked child)."""
         self.queue: deque[Any] = deque()
+        self.queued_bytes = 0  # approximate: producers add, the export thread subtracts
         self.capacity = 0 if self.closed else self._capacity
         self.wake_at = 0  # the first record starts the thread (lazily, also after a fork)
         self._lock = threading.Lock()
@@ -109,11 +119,11 @@ class Batcher:
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
 
     # -- producer side ----------------------------------------------------------------------
-    def put(self, item: Any) -> None:
+    def put(self, item: Any, size: int = 0) -> None:
         """Enqueue one item, or count a drop when the queue is full or closed."""
         q = self.queue
         n = len(q)
-        if n < self.capacity:
+        if n < self.capacity and (not size or self.admit_bytes(size)):
             q.append(item)
             if n == self.wake_at:
                 self.wake()
@@ -132,10 +142,18 @@ class Batcher:
         if reason == "queue_full":
             self._warn(
                 "queue_full",
-                "Queue full: %d records are waiting for the exporter; new records are dropped "
-                "and counted (raise queue_size or check the exporter).",
-                self._capacity,
+                "Queue full: %d records (%.1f MiB of prompt/response text; limits %d records, "
+                "%.0f MiB) are waiting for the exporter; new records are dropped and counted "
+                "(check the exporter, or raise queue_size / max_queue_bytes).",
+                len(self.queue), self.queued_bytes / 2**20, self._capacity, self.max_bytes / 2**20,
             )
+
+    def admit_bytes(self, size: int) -> bool:
+        """Reserve ``size`` bytes of the text budget; ``False`` (a drop) when it is spent."""
+        if self.queued_bytes + size > self.max_bytes:
+            return False
+        self.queued_bytes += size
+        return True
 
     def count_sampled_out(self) -> None:
         """Count one trace not kept by sampling (not a drop)."""
@@ -280,15 +298,22 @@ class Batcher:
     def _drain(self) -> None:
         q = self.queue
         batch: list[Any] = []
+        batch_bytes = 0
         while True:
             try:
                 item = q.popleft()
             except IndexError:
+                # Nothing queued: the budget is back to zero. Resetting here also undoes any
+                # drift from unlocked += / -= racing between threads.
+                self.queued_bytes = 0
                 break
+            size = _item_bytes(item)
+            if size:
+                self.queued_bytes = max(0, self.queued_bytes - size)
             if type(item) is _Marker:
                 if batch:
                     self._export(batch)
-                    batch = []
+                    batch, batch_bytes = [], 0
                 item.done.set()
                 continue
             self._taken += 1
@@ -296,10 +321,11 @@ class Batcher:
             if record is None:
                 continue
             batch.append(record)
+            batch_bytes += size
             self._in_flight = len(batch)
-            if len(batch) >= self.batch_size:
+            if len(batch) >= self.batch_size or batch_bytes >= self.max_batch_bytes:
                 self._export(batch)
-                batch = []
+                batch, batch_bytes = [], 0
         if batch:
             self._export(batch)
 
@@ -344,6 +370,13 @@ class Batcher:
         with self._lock:
             self._dropped["export_failed"] += len(batch)
         self._in_flight = 0
+
+
+def _item_bytes(item: Any) -> int:
+    if type(item) is tuple:
+        extra = item[-1]
+        return extra.get("_bytes", 0) if type(extra) is dict else 0
+    return getattr(item, "text_bytes", 0) or 0
 
 
 _uninit_warned = False

@@ -13,6 +13,7 @@ from llmpulse.errors import ConfigError, PriceTableError
 from llmpulse.pricing import ModelPrice, PriceTable, default_price_table
 from llmpulse.schema import Run
 from llmpulse.sdk._batcher import Batcher, SdkStats
+from llmpulse.sdk._content import bounded, text_size
 from llmpulse.sdk._context import current_span, sample_threshold
 from llmpulse.sdk._convert import LLM, METRIC, Converter
 from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
@@ -48,6 +49,7 @@ class Client:
         clock: Any = None,
         export_attempts: int = 4,
         retry_backoff: float = 0.5,
+        max_queue_bytes: int = 64 << 20,
         initialised: bool = True,
     ) -> None:
         self.config = config
@@ -74,6 +76,9 @@ class Client:
             retry_backoff=retry_backoff,
             now=self._now,
             refuse=None if self.enabled else ("uninitialised" if not initialised else "disabled"),
+            max_bytes=max_queue_bytes,
+            max_chars=config.max_content_chars,
+            redact=config.redact,
         )
 
     @property
@@ -95,8 +100,12 @@ class Client:
             parent = current_span.get()
             if parent is not None and not parent.sampled:
                 return
-            item = (LLM, self._now(), parent, model, input_tokens, output_tokens, latency_ms, snapshot(fields))
-            self._batcher.put(item)
+            sink = self._batcher
+            extra = snapshot(fields, sink) if fields else fields
+            if extra is None:
+                sink.overflow()
+                return
+            sink.put((LLM, self._now(), parent, model, input_tokens, output_tokens, latency_ms, extra))
         except Exception:  # never raise into user code
             log.debug("record_llm_call failed", exc_info=True)
 
@@ -156,14 +165,27 @@ class Client:
         return self.config.shutdown_timeout if timeout is None else max(0.0, float(timeout))
 
 
-def snapshot(fields: dict[str, Any]) -> dict[str, Any]:
-    """Copy mutable prompt/attribute containers, so later changes by the caller do not leak in."""
-    for key in ("input", "output", "attributes"):
-        value = fields.get(key)
-        if isinstance(value, list):
-            fields[key] = list(value)
-        elif isinstance(value, dict):
-            fields[key] = dict(value)
+def snapshot(fields: dict[str, Any], sink: Batcher) -> dict[str, Any] | None:
+    """Make the optional fields of an llm call safe to queue; ``None`` if over the byte budget.
+
+    Containers are copied (later changes by the caller must not leak in), long text is cut
+    now rather than held in full, and the text's size is reserved in the queue's budget.
+    """
+    size = 0
+    for key in ("input", "output"):
+        if key in fields:
+            if sink.redact:
+                fields[key] = None
+                continue
+            value = fields[key] = bounded(fields[key], sink.max_chars)
+            size += text_size(value)
+    attributes = fields.get("attributes")
+    if isinstance(attributes, dict):
+        fields["attributes"] = dict(attributes)
+    if size:
+        if not sink.admit_bytes(size):
+            return None
+        fields["_bytes"] = size
     return fields
 
 
@@ -177,6 +199,7 @@ def build_client(
     clock: Any = None,
     export_attempts: int = 4,
     retry_backoff: float = 0.5,
+    max_queue_bytes: int = 64 << 20,
     **settings: Any,
 ) -> tuple[Client, tuple[str, ...]]:
     """Validate everything ``init`` was given and build the client (raises ``ConfigError``)."""
@@ -194,6 +217,8 @@ def build_client(
         raise ConfigError(f"export_attempts must be a whole number >= 1, got {export_attempts!r}")
     if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
         raise ConfigError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
+    if isinstance(max_queue_bytes, bool) or not isinstance(max_queue_bytes, int) or max_queue_bytes < 1:
+        raise ConfigError(f"max_queue_bytes must be a whole number of bytes >= 1, got {max_queue_bytes!r}")
     names = _instrumentations(instrument)
     table = _price_table(prices, config.prices_file)
     if exporter is None and config.enabled:
@@ -203,6 +228,7 @@ def build_client(
     client = Client(
         config, exporter=exporter if config.enabled else None, prices=table, redact_text=redact_text,
         clock=clock, export_attempts=export_attempts, retry_backoff=retry_backoff,
+        max_queue_bytes=max_queue_bytes,
     )  # fmt: skip
     return client, names
 

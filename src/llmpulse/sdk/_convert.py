@@ -17,11 +17,12 @@ from typing import Any
 from llmpulse.pricing import PriceTable
 from llmpulse.schema import GENAI_FIELDS, MetricPoint, Run, Span, SpanEvent, SpanKind, SpanStatus
 from llmpulse.sdk._batcher import SKIP
+from llmpulse.sdk._content import truncate
 from llmpulse.sdk._context import new_span_id, new_trace_id, span_hex, trace_hex, trace_sampled
 from llmpulse.sdk._logonce import LogOnce
 from llmpulse.sdk._spans import SpanHandle
 
-__all__ = ["LLM", "LLM_FIELDS", "METRIC", "Converter", "PartialText", "truncate"]
+__all__ = ["LLM", "LLM_FIELDS", "METRIC", "Converter"]
 
 log = logging.getLogger("llmpulse.sdk")
 
@@ -41,20 +42,6 @@ _TEXT_ATTRIBUTE_PREFIXES = (
     "gen_ai.prompt", "gen_ai.completion", "gen_ai.input.messages", "gen_ai.output.messages",
     "gen_ai.system_instructions",
 )  # fmt: skip
-
-
-def truncate(text: str, limit: int, dropped: int = 0) -> str:
-    """``text`` cut to ``limit`` characters plus a marker saying how much was cut."""
-    total = len(text) + dropped
-    if total <= limit:
-        return text
-    return f"{text[:limit]}…[truncated {total - limit} chars]"
-
-
-class PartialText(str):
-    """Text whose tail was not kept by whoever collected it; ``dropped_chars`` says how much."""
-
-    dropped_chars: int = 0
 
 
 class Converter:
@@ -94,7 +81,7 @@ class Converter:
     # -- llm calls from record_llm_call -------------------------------------------------------
     def _llm(self, item: tuple[Any, ...]) -> Any:
         _, now, parent, model, input_tokens, output_tokens, latency_ms, extra = item
-        unknown = extra.keys() - LLM_FIELDS
+        unknown = extra.keys() - LLM_FIELDS - {"_bytes"}
         if unknown:
             self._warn(f"field:{sorted(unknown)}", "Invalid record_llm_call field(s) %s ignored; known fields: %s",
                        sorted(unknown), sorted(LLM_FIELDS))  # fmt: skip

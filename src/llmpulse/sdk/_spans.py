@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from llmpulse.schema import BRANCH_ATTRIBUTE, SpanEvent, SpanStatus
+from llmpulse.sdk._content import bounded, text_size
 from llmpulse.sdk._context import (
     current_span,
     new_span_id,
@@ -42,7 +43,7 @@ class SpanHandle:
     __slots__ = (
         "_client", "name", "kind", "_trace", "_span", "_parent", "start_time", "end_time",
         "attributes", "events", "status", "error_type", "error_message", "fields", "sampled",
-        "_token", "_state",
+        "_token", "_state", "text_bytes",
     )  # fmt: skip
 
     def __init__(self, client: Client, name: str, kind: str, attributes: dict[str, Any]) -> None:
@@ -63,6 +64,7 @@ class SpanHandle:
         self.sampled = False
         self._token: Any = None
         self._state = _CREATED
+        self.text_bytes = 0  # prompt/response text held, counted in the queue's byte budget
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SpanHandle:
@@ -97,7 +99,7 @@ class SpanHandle:
                 pass
             self._token = None
         if self.sampled:
-            self._client._batcher.put(self)
+            self._client._batcher.put(self, self.text_bytes)
 
     def __enter__(self) -> SpanHandle:
         return self.start()
@@ -205,11 +207,19 @@ class SpanHandle:
 
     def set_input(self, value: Any) -> None:
         """Set the prompt / input (subject to redaction and truncation)."""
-        self._set_fields(input=value)
+        self._set_text("input", value)
 
     def set_output(self, value: Any) -> None:
         """Set the response / output (subject to redaction and truncation)."""
-        self._set_fields(output=value)
+        self._set_text("output", value)
+
+    def _set_text(self, key: str, value: Any) -> None:
+        sink = self._client._batcher
+        if sink.redact or value is None:
+            return
+        value = bounded(value, sink.max_chars)
+        self.text_bytes += text_size(value)
+        self._set_fields(**{key: value})
 
     def set_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
         """Tie the span to a conversation session and/or an end user."""

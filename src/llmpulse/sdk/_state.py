@@ -68,10 +68,14 @@ def init(
     clock: Any = None,
     export_attempts: int = 4,
     retry_backoff: float = 0.5,
+    max_queue_bytes: int = 64 << 20,
 ) -> Client:
     """Start recording: settings come from arguments, then LLMPULSE_* variables, then defaults.
 
-    Raises ``ConfigError`` for bad settings (the only place the SDK raises). Calling it again
+    ``exporter`` replaces the store exporter (anything with ``export(batch)`` and
+    ``shutdown()``); ``clock`` (an object with ``time()``) stamps records; ``export_attempts``
+    and ``retry_backoff`` shape retries of failed batches; ``max_queue_bytes`` bounds the
+    prompt/response text waiting in the queue. Raises ``ConfigError`` for bad settings (the only place the SDK raises). Calling it again
     replaces the client: the old one is flushed and shut down.
     """
     global _client, _sink
@@ -81,6 +85,7 @@ def init(
         flush_interval=flush_interval, shutdown_timeout=shutdown_timeout,
         service_name=service_name, prices=prices, instrument=instrument, enabled=enabled,
         clock=clock, export_attempts=export_attempts, retry_backoff=retry_backoff,
+        max_queue_bytes=max_queue_bytes,
     )  # fmt: skip
     with _lock:
         old, _client, _sink = _client, client, client._batcher
@@ -129,7 +134,12 @@ def record_llm_call(
             p = _get_current()
             if p is not None and not p.sampled:
                 return
-            q.append((LLM, b.now(), p, model, input_tokens, output_tokens, latency_ms, snapshot(fields) if fields else fields))
+            if fields:  # the rarer, slower path: text to bound, containers to copy
+                fields = snapshot(fields, b)  # type: ignore[assignment]
+                if fields is None:  # over the text byte budget
+                    b.overflow()
+                    return
+            q.append((LLM, b.now(), p, model, input_tokens, output_tokens, latency_ms, fields))
             if n == b.wake_at:
                 b.wake()
         else:

@@ -79,3 +79,43 @@ class TestRedaction:
         llmpulse.init(exporter=exporter, instrument=(), redact=broken)
         llmpulse.record_llm_call("gpt-4o", input="secret")
         assert _one_span(exporter).input is None
+
+
+class TestQueueMemory:
+    def test_text_budget_bounds_the_queue(self) -> None:
+        """With the exporter stuck, huge prompts stop being queued once the byte budget is spent."""
+        from .conftest import BlockingExporter
+
+        exporter = BlockingExporter()
+        client = llmpulse.init(exporter=exporter, instrument=(), max_content_chars=10_000, max_queue_bytes=100_000)
+        llmpulse.record_llm_call("gpt-4o")
+        assert exporter.entered.wait(10)
+        for i in range(50):
+            llmpulse.record_llm_call("gpt-4o", input="x" * 30_000 + str(i))  # cut to 10,000 chars each
+        stats = client.stats()
+        assert stats.queue_depth == 10 and stats.dropped["queue_full"] == 40
+        exporter.release()
+        assert llmpulse.flush(10)
+        stored = [s for s in exporter.spans if s.input]
+        assert len(stored) == 10 and all(s.input.endswith("…[truncated 20001 chars]") for s in stored)
+        stats = client.stats()
+        assert stats.recorded == stats.exported + stats.dropped_total == 51
+
+    def test_budget_frees_up_after_export(self) -> None:
+        """Exported text gives its budget back, so recording continues after a burst."""
+        exporter = InMemoryExporter()
+        client = llmpulse.init(exporter=exporter, instrument=(), max_content_chars=1000, max_queue_bytes=5_000)
+        for _ in range(20):
+            for _ in range(4):
+                llmpulse.record_llm_call("gpt-4o", input="y" * 1000)
+            assert llmpulse.flush(10)
+        assert client.stats().dropped_total == 0 and len(exporter.spans) == 80
+
+    def test_redacted_text_is_not_even_queued(self) -> None:
+        """With redact=True, prompts take no room in the queue at all."""
+        exporter = InMemoryExporter()
+        client = llmpulse.init(exporter=exporter, instrument=(), redact=True, max_queue_bytes=10)
+        for _ in range(5):
+            llmpulse.record_llm_call("gpt-4o", input="z" * 1000)
+        assert llmpulse.flush(10)
+        assert client.stats().dropped_total == 0 and len(exporter.spans) == 5

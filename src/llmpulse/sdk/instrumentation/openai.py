@@ -270,7 +270,7 @@ class _TextCollector:
     def value(self) -> Any:
         if not self.parts:
             return None
-        from llmpulse.sdk._convert import PartialText
+        from llmpulse.sdk._content import PartialText
 
         text = PartialText("".join(self.parts))
         text.dropped_chars = self.dropped
