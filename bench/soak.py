@@ -56,12 +56,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--every", type=int, default=20_000, help="print RSS every N spans")
-    parser.add_argument("--warmup", type=int, default=40_000, help="spans before growth is measured")
+    parser.add_argument(
+        "--warmup", type=int, default=40_000, help="spans before growth is measured"
+    )
     parser.add_argument("--database-url", default=None)
     # An application waits on its LLM calls; 100 ms per 1000 calls still means 10,000 calls/s.
     # Smaller pauses overload the export thread: records are then dropped (and counted), and
     # memory stays bounded all the same (by queue_size and max_queue_bytes).
-    parser.add_argument("--pause-ms", type=float, default=100.0, help="sleep per 1000 calls (app work)")
+    parser.add_argument(
+        "--pause-ms", type=float, default=100.0, help="sleep per 1000 calls (app work)"
+    )
     args = parser.parse_args()
 
     exporter = None if args.database_url else CountingExporter()
@@ -86,7 +90,9 @@ def main() -> None:
             rss = rss_mb()
             if i == args.warmup:
                 warm_rss = rss
-            print(f"{i:>8} spans  rss {rss:8.1f} MiB  queue {stats.queue_depth:>6}  exported {stats.exported:>8}  dropped {stats.dropped_total}")
+            print(
+                f"{i:>8} spans  rss {rss:8.1f} MiB  queue {stats.queue_depth:>6}  exported {stats.exported:>8}  dropped {stats.dropped_total}"
+            )
     flushed = client.flush(120)
     elapsed = time.perf_counter() - t0
     stats = client.stats()
@@ -95,22 +101,30 @@ def main() -> None:
     print(f"done in {elapsed:.1f} s, flushed={flushed}: recorded {stats.recorded}, exported {stats.exported}, "
           f"dropped {stats.dropped_total} {stats.dropped}")  # fmt: skip
     if exporter is not None:
-        print(f"average stored text per span: {exporter.text_chars / max(1, exporter.spans):.0f} chars")
-    print(f"rss: start {start_rss:.1f} MiB, after warm-up ({args.warmup} spans) {warm_rss:.1f} MiB, end {end_rss:.1f} MiB")
+        print(
+            f"average stored text per span: {exporter.text_chars / max(1, exporter.spans):.0f} chars"
+        )
+    print(
+        f"rss: start {start_rss:.1f} MiB, after warm-up ({args.warmup} spans) {warm_rss:.1f} MiB, end {end_rss:.1f} MiB"
+    )
     llmpulse.shutdown(10)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"peak rss {peak:.1f} MiB")
-    print(json.dumps({
-        "rss_mb_start": round(start_rss, 1),
-        "rss_mb_peak": round(peak, 1),
-        "rss_mb_warm": round(warm_rss, 1),
-        "rss_mb_end": round(end_rss, 1),
-        "rss_growth_after_warmup_mb": round(end_rss - warm_rss, 1),
-        "spans": args.spans,
-        "exported": stats.exported,
-        "dropped": stats.dropped_total,
-        "seconds": round(elapsed, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "rss_mb_start": round(start_rss, 1),
+                "rss_mb_peak": round(peak, 1),
+                "rss_mb_warm": round(warm_rss, 1),
+                "rss_mb_end": round(end_rss, 1),
+                "rss_growth_after_warmup_mb": round(end_rss - warm_rss, 1),
+                "spans": args.spans,
+                "exported": stats.exported,
+                "dropped": stats.dropped_total,
+                "seconds": round(elapsed, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

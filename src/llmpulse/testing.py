@@ -106,5 +106,9 @@ def reset_sdk(timeout: float = 5.0) -> None:
 
     uninstrument_openai()
     with _state._lock:
-        client, _state._client, _state._sink = _state._client, _state._default, _state._default._batcher
+        client, _state._client, _state._sink = (
+            _state._client,
+            _state._default,
+            _state._default._batcher,
+        )
     client.shutdown(timeout)

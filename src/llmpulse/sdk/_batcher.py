@@ -145,7 +145,10 @@ class Batcher:
                 "Queue full: %d records (%.1f MiB of prompt/response text; limits %d records, "
                 "%.0f MiB) are waiting for the exporter; new records are dropped and counted "
                 "(check the exporter, or raise queue_size / max_queue_bytes).",
-                len(self.queue), self.queued_bytes / 2**20, self._capacity, self.max_bytes / 2**20,
+                len(self.queue),
+                self.queued_bytes / 2**20,
+                self._capacity,
+                self.max_bytes / 2**20,
             )
 
     def admit_bytes(self, size: int) -> bool:
@@ -217,7 +220,10 @@ class Batcher:
             log.warning(
                 "Shutdown timeout: %d records were not exported within %.1f s and are lost "
                 "(%d dropped, %d still in an unfinished export).",
-                left + self._in_flight, timeout, left, self._in_flight,
+                left + self._in_flight,
+                timeout,
+                left,
+                self._in_flight,
             )
         if thread is None or not thread.is_alive():
             try:
@@ -335,7 +341,9 @@ class Batcher:
         except Exception as exc:
             with self._lock:
                 self._dropped["invalid"] += 1
-            self._warn("invalid", "Invalid record: dropped and counted (%s: %s)", type(exc).__name__, exc)
+            self._warn(
+                "invalid", "Invalid record: dropped and counted (%s: %s)", type(exc).__name__, exc
+            )
             return None
         if record is _SKIP:
             self._skipped += 1

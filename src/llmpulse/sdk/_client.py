@@ -105,7 +105,9 @@ class Client:
             if extra is None:
                 sink.overflow()
                 return
-            sink.put((LLM, self._now(), parent, model, input_tokens, output_tokens, latency_ms, extra))
+            sink.put(
+                (LLM, self._now(), parent, model, input_tokens, output_tokens, latency_ms, extra)
+            )
         except Exception:  # never raise into user code
             log.debug("record_llm_call failed", exc_info=True)
 
@@ -209,16 +211,29 @@ def build_client(
     )
     if exporter is not None and database_url is not None:
         raise ConfigError("give either database_url or exporter to init(), not both")
-    if exporter is not None and not (callable(getattr(exporter, "export", None)) and callable(getattr(exporter, "shutdown", None))):
+    if exporter is not None and not (
+        callable(getattr(exporter, "export", None))
+        and callable(getattr(exporter, "shutdown", None))
+    ):
         raise ConfigError(
             f"exporter must have export(batch) and shutdown() methods; got {type(exporter).__name__}"
         )
-    if isinstance(export_attempts, bool) or not isinstance(export_attempts, int) or export_attempts < 1:
+    if (
+        isinstance(export_attempts, bool)
+        or not isinstance(export_attempts, int)
+        or export_attempts < 1
+    ):
         raise ConfigError(f"export_attempts must be a whole number >= 1, got {export_attempts!r}")
     if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
         raise ConfigError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
-    if isinstance(max_queue_bytes, bool) or not isinstance(max_queue_bytes, int) or max_queue_bytes < 1:
-        raise ConfigError(f"max_queue_bytes must be a whole number of bytes >= 1, got {max_queue_bytes!r}")
+    if (
+        isinstance(max_queue_bytes, bool)
+        or not isinstance(max_queue_bytes, int)
+        or max_queue_bytes < 1
+    ):
+        raise ConfigError(
+            f"max_queue_bytes must be a whole number of bytes >= 1, got {max_queue_bytes!r}"
+        )
     names = _instrumentations(instrument)
     table = _price_table(prices, config.prices_file)
     if exporter is None and config.enabled:
@@ -239,7 +254,9 @@ def _instrumentations(instrument: Iterable[str] | str | None) -> tuple[str, ...]
     names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
     unknown = [n for n in names if n not in INSTRUMENTATIONS]
     if unknown:
-        raise ConfigError(f"unknown instrumentation(s) {unknown}; available: {list(INSTRUMENTATIONS)}")
+        raise ConfigError(
+            f"unknown instrumentation(s) {unknown}; available: {list(INSTRUMENTATIONS)}"
+        )
     return names
 
 
@@ -264,6 +281,8 @@ def _price_table(prices: Any, prices_file: str | None) -> PriceTable:
             try:
                 price = ModelPrice(**price)
             except TypeError as exc:
-                raise PriceTableError(f"price of {model!r}: {exc}; use keys input, output, cache_read, cache_write, reasoning") from exc
+                raise PriceTableError(
+                    f"price of {model!r}: {exc}; use keys input, output, cache_read, cache_write, reasoning"
+                ) from exc
         base.set(model, price)
     return base

@@ -35,7 +35,13 @@ LLM_FIELDS = frozenset({
     "input", "output", "session_id", "user_id", "name", "attributes", "cost_usd",
 })  # fmt: skip
 
-_INT_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_INT_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
 _STR_COLUMNS = ("model", "provider", "prompt_version", "session_id", "user_id", "error_type")
 # Attributes that carry prompt or response text: dropped when redact=True.
 _TEXT_ATTRIBUTE_PREFIXES = (
@@ -142,7 +148,11 @@ class Converter:
         for key, column in GENAI_FIELDS.items():
             if key in span.attributes and getattr(span, column) is None:
                 value = span.attributes[key]
-                setattr(span, column, self._int(key, value) if column in _INT_COLUMNS else _opt_str(value))
+                setattr(
+                    span,
+                    column,
+                    self._int(key, value) if column in _INT_COLUMNS else _opt_str(value),
+                )
         if span.input_tokens is not None or span.output_tokens is not None:
             span.total_tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
         if span.cost_usd is None and span.model and span.total_tokens is not None:
@@ -205,7 +215,9 @@ class Converter:
             return value
         if isinstance(value, str):
             return truncate(value, self.max_chars)
-        if isinstance(value, (list, tuple)) and all(v is None or isinstance(v, (bool, int, float, str)) for v in value):
+        if isinstance(value, (list, tuple)) and all(
+            v is None or isinstance(v, (bool, int, float, str)) for v in value
+        ):
             return [truncate(v, self.max_chars) if isinstance(v, str) else v for v in value]
         return truncate(_to_json(value), self.max_chars)
 
@@ -215,7 +227,12 @@ class Converter:
         try:
             number = int(value)
         except (TypeError, ValueError):
-            self._warn(f"int:{name}", "Invalid %s: %.80r is not a whole number; stored as null", name, value)
+            self._warn(
+                f"int:{name}",
+                "Invalid %s: %.80r is not a whole number; stored as null",
+                name,
+                value,
+            )
             return None
         return number if number >= 0 else None
 
@@ -232,6 +249,8 @@ def _times(now: float, latency_ms: Any, start: Any, end: Any) -> tuple[float, fl
 
 
 def _status(value: Any) -> str:
+    if value is None:
+        return SpanStatus.OK.value
     text = str(getattr(value, "value", value)).lower()
     return text if text in (SpanStatus.OK.value, SpanStatus.ERROR.value) else SpanStatus.ERROR.value
 

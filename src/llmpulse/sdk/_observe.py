@@ -11,7 +11,7 @@ import functools
 import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from llmpulse.sdk import _state
 from llmpulse.sdk._context import current_span
@@ -28,10 +28,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 def observe(name: F) -> F: ...
 @overload
 def observe(
-    name: str | None = None, *, kind: str = "chain", capture_input: bool = True, capture_output: bool = True
+    name: str | None = None,
+    *,
+    kind: str = "chain",
+    capture_input: bool = True,
+    capture_output: bool = True,
 ) -> Callable[[F], F]: ...
 def observe(
-    name: Any = None, *, kind: str = "chain", capture_input: bool = True, capture_output: bool = True
+    name: Any = None,
+    *,
+    kind: str = "chain",
+    capture_input: bool = True,
+    capture_output: bool = True,
 ) -> Any:
     """Decorate a function so each call is a span (usable as ``@observe`` or ``@observe(...)``)."""
     if callable(name):
@@ -40,12 +48,16 @@ def observe(
 
 
 class _Observer:
-    def __init__(self, name: str | None, kind: str, capture_input: bool, capture_output: bool) -> None:
+    def __init__(
+        self, name: str | None, kind: str, capture_input: bool, capture_output: bool
+    ) -> None:
         self.name, self.kind = name, kind
         self.capture_input, self.capture_output = capture_input, capture_output
 
     def __call__(self, fn: F) -> F:
-        name = self.name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "function")
+        name = str(
+            self.name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "function")
+        )
         params = _param_names(fn)
         ctx = _Call(name, self.kind, params if self.capture_input else None, self.capture_output)
         if inspect.isasyncgenfunction(fn):
@@ -56,7 +68,7 @@ class _Observer:
             wrapper = _gen_wrapper(fn, ctx)
         else:
             wrapper = _sync_wrapper(fn, ctx)
-        return functools.wraps(fn)(wrapper)  # type: ignore[no-any-return]
+        return cast(F, functools.wraps(fn)(wrapper))
 
 
 class _Call:
@@ -64,10 +76,14 @@ class _Call:
 
     __slots__ = ("name", "kind", "params", "capture_output")
 
-    def __init__(self, name: str, kind: str, params: tuple[list[str], str] | None, capture_output: bool) -> None:
+    def __init__(
+        self, name: str, kind: str, params: tuple[list[str], str] | None, capture_output: bool
+    ) -> None:
         self.name, self.kind, self.params, self.capture_output = name, kind, params, capture_output
 
-    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, make_current: bool = True) -> SpanHandle | None:
+    def start(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, make_current: bool = True
+    ) -> SpanHandle | None:
         try:
             client = _state._client
             if not client.enabled:
@@ -223,7 +239,9 @@ def _param_names(fn: Callable[..., Any]) -> tuple[list[str], str]:
     return positional, varargs
 
 
-def _inputs(params: tuple[list[str], str], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+def _inputs(
+    params: tuple[list[str], str], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     """Arguments by parameter name (``self``/``cls`` left out); serialized later, off-thread."""
     positional, varargs = params
     named: dict[str, Any] = {}
@@ -232,6 +250,6 @@ def _inputs(params: tuple[list[str], str], args: tuple[Any, ...], kwargs: dict[s
             continue
         named[positional[i]] = value
     if len(args) > len(positional):
-        named[varargs] = list(args[len(positional):])
+        named[varargs] = list(args[len(positional) :])
     named.update(kwargs)
     return named

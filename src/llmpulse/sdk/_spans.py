@@ -163,7 +163,9 @@ class SpanHandle:
         except Exception:
             _bad("event", name)
 
-    def set_status_error(self, error: BaseException | str, *, error_type: str | None = None) -> None:
+    def set_status_error(
+        self, error: BaseException | str, *, error_type: str | None = None
+    ) -> None:
         """Mark the span failed, from an exception (its class names the type) or a message."""
         if self._state == _ENDED:
             return

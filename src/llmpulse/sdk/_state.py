@@ -135,7 +135,7 @@ def record_llm_call(
             if p is not None and not p.sampled:
                 return
             if fields:  # the rarer, slower path: text to bound, containers to copy
-                fields = snapshot(fields, b)  # type: ignore[assignment]
+                fields = snapshot(fields, b)  # type: ignore[arg-type, assignment]
                 if fields is None:  # over the text byte budget
                     b.overflow()
                     return
@@ -191,7 +191,9 @@ def _install_hooks() -> None:
     atexit.register(_at_exit)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(
-            before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child,
         )
 
 

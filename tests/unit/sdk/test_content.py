@@ -33,7 +33,9 @@ class TestTruncation:
 
     def test_structured_input_becomes_json(self, exporter: InMemoryExporter) -> None:
         """Lists and dicts (chat messages) are stored as JSON text."""
-        llmpulse.record_llm_call("gpt-4o", input=[{"role": "user", "content": "héllo"}], output={"a": 1})
+        llmpulse.record_llm_call(
+            "gpt-4o", input=[{"role": "user", "content": "héllo"}], output={"a": 1}
+        )
         span = _one_span(exporter)
         assert span.input == '[{"role": "user", "content": "héllo"}]' and span.output == '{"a": 1}'
 
@@ -65,7 +67,11 @@ class TestRedaction:
     def test_redact_function_masks_text(self) -> None:
         """A callable redact= rewrites the text before it is stored."""
         exporter = InMemoryExporter()
-        llmpulse.init(exporter=exporter, instrument=(), redact=lambda text: text.replace("alice@example.com", "<email>"))
+        llmpulse.init(
+            exporter=exporter,
+            instrument=(),
+            redact=lambda text: text.replace("alice@example.com", "<email>"),
+        )
         llmpulse.record_llm_call("gpt-4o", input="mail alice@example.com")
         assert _one_span(exporter).input == "mail <email>"
 
@@ -87,24 +93,32 @@ class TestQueueMemory:
         from .conftest import BlockingExporter
 
         exporter = BlockingExporter()
-        client = llmpulse.init(exporter=exporter, instrument=(), max_content_chars=10_000, max_queue_bytes=100_000)
+        client = llmpulse.init(
+            exporter=exporter, instrument=(), max_content_chars=10_000, max_queue_bytes=100_000
+        )
         llmpulse.record_llm_call("gpt-4o")
         assert exporter.entered.wait(10)
         for i in range(50):
-            llmpulse.record_llm_call("gpt-4o", input="x" * 30_000 + str(i))  # cut to 10,000 chars each
+            llmpulse.record_llm_call(
+                "gpt-4o", input="x" * 30_000 + str(i)
+            )  # cut to 10,000 chars each
         stats = client.stats()
         assert stats.queue_depth == 10 and stats.dropped["queue_full"] == 40
         exporter.release()
         assert llmpulse.flush(10)
         stored = [s for s in exporter.spans if s.input]
-        assert len(stored) == 10 and all(s.input.endswith("…[truncated 20001 chars]") for s in stored)
+        assert len(stored) == 10 and all(
+            s.input.endswith("…[truncated 20001 chars]") for s in stored
+        )
         stats = client.stats()
         assert stats.recorded == stats.exported + stats.dropped_total == 51
 
     def test_budget_frees_up_after_export(self) -> None:
         """Exported text gives its budget back, so recording continues after a burst."""
         exporter = InMemoryExporter()
-        client = llmpulse.init(exporter=exporter, instrument=(), max_content_chars=1000, max_queue_bytes=5_000)
+        client = llmpulse.init(
+            exporter=exporter, instrument=(), max_content_chars=1000, max_queue_bytes=5_000
+        )
         for _ in range(20):
             for _ in range(4):
                 llmpulse.record_llm_call("gpt-4o", input="y" * 1000)

@@ -13,7 +13,9 @@ from .conftest import BlockingExporter, FailingExporter, RejectingExporter
 
 
 def _balanced(stats: SdkStats) -> bool:
-    return stats.recorded == stats.exported + stats.dropped_total + stats.queue_depth + stats.in_flight
+    return (
+        stats.recorded == stats.exported + stats.dropped_total + stats.queue_depth + stats.in_flight
+    )
 
 
 def _export_threads() -> list[threading.Thread]:
@@ -92,7 +94,9 @@ class TestRetries:
     def test_final_failure_drops_the_batch_with_a_reason(self, caplog: Any) -> None:
         """After the last attempt the batch is dropped as export_failed, and a warning says so once."""
         exporter = FailingExporter()
-        client = llmpulse.init(exporter=exporter, instrument=(), export_attempts=3, retry_backoff=0.0)
+        client = llmpulse.init(
+            exporter=exporter, instrument=(), export_attempts=3, retry_backoff=0.0
+        )
         for _ in range(4):
             llmpulse.record_llm_call("gpt-4o")
         assert llmpulse.flush(10)

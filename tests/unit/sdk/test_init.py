@@ -17,8 +17,14 @@ class TestSettings:
         """An argument beats its LLMPULSE_* variable, which beats the default."""
         monkeypatch.setenv("LLMPULSE_QUEUE_SIZE", "77")
         monkeypatch.setenv("LLMPULSE_BATCH_SIZE", "9")
-        client = llmpulse.init(exporter=InMemoryExporter(), instrument=(), batch_size=5, service_name="api")
-        assert (client.config.queue_size, client.config.batch_size, client.config.service_name) == (77, 5, "api")
+        client = llmpulse.init(
+            exporter=InMemoryExporter(), instrument=(), batch_size=5, service_name="api"
+        )
+        assert (client.config.queue_size, client.config.batch_size, client.config.service_name) == (
+            77,
+            5,
+            "api",
+        )
 
     def test_service_name_on_every_span(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """LLMPULSE_SERVICE_NAME is put on every span."""
@@ -64,7 +70,11 @@ class TestBadSettings:
     def test_bad_prices(self) -> None:
         """A malformed price override is a PriceTableError (a ConfigError)."""
         with pytest.raises(PriceTableError, match="my-model"):
-            llmpulse.init(exporter=InMemoryExporter(), instrument=(), prices={"my-model": {"input": -1, "output": 1}})
+            llmpulse.init(
+                exporter=InMemoryExporter(),
+                instrument=(),
+                prices={"my-model": {"input": -1, "output": 1}},
+            )
 
     def test_failed_init_keeps_the_previous_client(self) -> None:
         """A bad second init raises and leaves the working client in place."""

@@ -77,9 +77,15 @@ class TestSync:
         frames = [f.name for f in traceback.extract_tb(info.value.__traceback__)]
         assert frames[-1] == "fails"
         span = _spans_of(exporter)["fails"]
-        assert (span.status, span.error_type, span.error_message) == ("error", "ValueError", "bad input")
+        assert (span.status, span.error_type, span.error_message) == (
+            "error",
+            "ValueError",
+            "bad input",
+        )
 
-    def test_function_runs_when_tracing_breaks(self, exporter: InMemoryExporter, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_function_runs_when_tracing_breaks(
+        self, exporter: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """If starting the span fails, the decorated function still runs and returns its result."""
 
         def broken() -> int:

@@ -52,11 +52,20 @@ def _llm_spans(exporter: InMemoryExporter) -> list:
 
 
 class TestCompletions:
-    def test_call_is_recorded_with_usage_and_attributes(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
+    def test_call_is_recorded_with_usage_and_attributes(
+        self, recorded: InMemoryExporter, client: openai.OpenAI
+    ) -> None:
         """A chat completion becomes an llm span with model, tokens, cost, texts and gen_ai attributes."""
-        response = client.chat.completions.create(model="gpt-4o-mini", messages=USER, temperature=0.2, max_tokens=50, user="u-42")
+        response = client.chat.completions.create(
+            model="gpt-4o-mini", messages=USER, temperature=0.2, max_tokens=50, user="u-42"
+        )
         (span,) = _llm_spans(recorded)
-        assert (span.model, span.provider, span.status, span.user_id) == ("gpt-4o-mini", "openai", "ok", "u-42")
+        assert (span.model, span.provider, span.status, span.user_id) == (
+            "gpt-4o-mini",
+            "openai",
+            "ok",
+            "u-42",
+        )
         assert span.input_tokens == response.usage.prompt_tokens
         assert span.output_tokens == response.usage.completion_tokens
         assert span.total_tokens == response.usage.total_tokens
@@ -65,24 +74,40 @@ class TestCompletions:
         assert span.attributes["gen_ai.request.temperature"] == 0.2
         assert span.attributes["gen_ai.request.max_tokens"] == 50
         assert span.attributes["gen_ai.response.id"] == response.id
-        assert span.attributes["gen_ai.response.finish_reasons"] == [response.choices[0].finish_reason]
+        assert span.attributes["gen_ai.response.finish_reasons"] == [
+            response.choices[0].finish_reason
+        ]
         assert span.end_time > span.start_time
 
-    def test_cached_and_reasoning_tokens(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
+    def test_cached_and_reasoning_tokens(
+        self, recorded: InMemoryExporter, client: openai.OpenAI
+    ) -> None:
         """cached_tokens and reasoning_tokens from the usage details fill their columns."""
         client.chat.completions.create(model="o3-mini", messages=[LONG_SYSTEM, *USER])
-        second = client.chat.completions.create(model="o3-mini", messages=[LONG_SYSTEM, {"role": "user", "content": "Another question"}])
+        second = client.chat.completions.create(
+            model="o3-mini", messages=[LONG_SYSTEM, {"role": "user", "content": "Another question"}]
+        )
         first_span, second_span = _llm_spans(recorded)
         assert second_span.cache_read_tokens == second.usage.prompt_tokens_details.cached_tokens > 0
-        assert second_span.reasoning_tokens == second.usage.completion_tokens_details.reasoning_tokens > 0
+        assert (
+            second_span.reasoning_tokens
+            == second.usage.completion_tokens_details.reasoning_tokens
+            > 0
+        )
         assert first_span.cache_read_tokens == 0
 
-    def test_parented_to_the_observed_function(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
+    def test_parented_to_the_observed_function(
+        self, recorded: InMemoryExporter, client: openai.OpenAI
+    ) -> None:
         """A call inside an observed function is that function's child span."""
 
         @llmpulse.observe("answer")
         def answer() -> str | None:
-            return client.chat.completions.create(model="gpt-4o", messages=USER).choices[0].message.content
+            return (
+                client.chat.completions.create(model="gpt-4o", messages=USER)
+                .choices[0]
+                .message.content
+            )
 
         answer()
         assert llmpulse.flush(10)
@@ -95,7 +120,12 @@ class TestCompletions:
 
         async def main() -> None:
             async with openai.AsyncOpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as c:
-                await asyncio.gather(*(c.chat.completions.create(model="gpt-4o-mini", messages=USER) for _ in range(3)))
+                await asyncio.gather(
+                    *(
+                        c.chat.completions.create(model="gpt-4o-mini", messages=USER)
+                        for _ in range(3)
+                    )
+                )
 
         asyncio.run(main())
         spans = _llm_spans(recorded)
@@ -113,10 +143,19 @@ class TestCompletions:
 class TestErrors:
     @pytest.mark.parametrize(
         ("status", "error"),
-        [(429, openai.RateLimitError), (400, openai.BadRequestError), (500, openai.InternalServerError)],
+        [
+            (429, openai.RateLimitError),
+            (400, openai.BadRequestError),
+            (500, openai.InternalServerError),
+        ],
     )
     def test_errors_are_recorded_and_raised_unchanged(
-        self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator, status: int, error: type
+        self,
+        recorded: InMemoryExporter,
+        client: openai.OpenAI,
+        sim: LLMSimulator,
+        status: int,
+        error: type,
     ) -> None:
         """The openai exception reaches the caller as openai raised it; the span names its class."""
         sim.fail_next(1, status=status)
@@ -137,7 +176,9 @@ class TestErrors:
 
 
 class TestStreaming:
-    def test_stream_with_usage(self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator) -> None:
+    def test_stream_with_usage(
+        self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator
+    ) -> None:
         """Chunks pass through untouched; the span gets ttft, tokens/s, usage and the full text."""
         sim.set_faults(Faults(stream_chunk_delay_ms=1.0))
         stream = client.chat.completions.create(
@@ -150,11 +191,18 @@ class TestStreaming:
         assert span.output == text and span.output_tokens == chunks[-1].usage.completion_tokens
         assert span.ttft_ms is not None and 0 < span.ttft_ms <= span.latency_ms
         assert span.attributes["llmpulse.tokens_per_second"] > 0
-        assert span.attributes["llmpulse.stream"] is True and "llmpulse.stream.closed_early" not in span.attributes
+        assert (
+            span.attributes["llmpulse.stream"] is True
+            and "llmpulse.stream.closed_early" not in span.attributes
+        )
 
-    def test_stream_without_usage_is_not_changed(self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator) -> None:
+    def test_stream_without_usage_is_not_changed(
+        self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator
+    ) -> None:
         """Without include_usage nothing is injected into the request; tokens/s is estimated."""
-        chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True))
+        chunks = list(
+            client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True)
+        )
         assert all(c.usage is None for c in chunks)
         (span,) = _llm_spans(recorded)
         assert span.output_tokens is None and span.ttft_ms is not None
@@ -162,7 +210,9 @@ class TestStreaming:
 
     def test_stream_closed_early(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
         """Closing a stream before its end (a with-block) ends the span, marked closed early."""
-        with client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True) as stream:
+        with client.chat.completions.create(
+            model="gpt-4o-mini", messages=USER, stream=True
+        ) as stream:
             next(iter(stream))
         (span,) = _llm_spans(recorded)
         assert span.attributes["llmpulse.stream.closed_early"] is True and span.status == "ok"
@@ -180,16 +230,23 @@ class TestStreaming:
         async def main() -> str:
             async with openai.AsyncOpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as c:
                 stream = await c.chat.completions.create(
-                    model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": True}
+                    model="gpt-4o",
+                    messages=USER,
+                    stream=True,
+                    stream_options={"include_usage": True},
                 )
                 assert isinstance(stream, openai.AsyncStream)
-                return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+                return "".join(
+                    [c.choices[0].delta.content or "" async for c in stream if c.choices]
+                )
 
         text = asyncio.run(main())
         (span,) = _llm_spans(recorded)
         assert span.output == text and span.output_tokens and span.ttft_ms is not None
 
-    def test_stream_error_status(self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator) -> None:
+    def test_stream_error_status(
+        self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator
+    ) -> None:
         """A stream request that fails is an error span and the error is raised unchanged."""
         sim.fail_next(1, status=429)
         with pytest.raises(openai.RateLimitError):
@@ -199,14 +256,18 @@ class TestStreaming:
 
 
 class TestInstrumentation:
-    def test_uninstrument_stops_recording(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
+    def test_uninstrument_stops_recording(
+        self, recorded: InMemoryExporter, client: openai.OpenAI
+    ) -> None:
         """After uninstrument_openai the client is original again and nothing is recorded."""
         llmpulse.uninstrument_openai()
         client.chat.completions.create(model="gpt-4o-mini", messages=USER)
         assert _llm_spans(recorded) == []
         assert llmpulse.instrument_openai() is True
 
-    def test_instrumenting_twice_records_once(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
+    def test_instrumenting_twice_records_once(
+        self, recorded: InMemoryExporter, client: openai.OpenAI
+    ) -> None:
         """Calling instrument_openai again does not double-wrap."""
         llmpulse.instrument_openai()
         llmpulse.instrument_openai()

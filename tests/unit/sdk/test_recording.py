@@ -30,7 +30,12 @@ class TestRecordLlmCall:
         assert (span.input_tokens, span.output_tokens, span.total_tokens) == (1000, 200, 1200)
         assert (span.cache_read_tokens, span.reasoning_tokens) == (400, 50)
         assert (span.provider, span.prompt_version, span.ttft_ms) == ("openai", "v3", 80.5)
-        assert (span.session_id, span.user_id, span.input, span.output) == ("s1", "u1", "question?", "answer!")
+        assert (span.session_id, span.user_id, span.input, span.output) == (
+            "s1",
+            "u1",
+            "question?",
+            "answer!",
+        )
         assert span.attributes == {"team": "search"}
         assert span.status == "ok" and span.parent_id is None and len(span.trace_id) == 32
 
@@ -51,14 +56,21 @@ class TestRecordLlmCall:
 
     def test_cost_comes_from_the_price_table(self, exporter: InMemoryExporter) -> None:
         """Cost is computed off-thread from the default price table, cached tokens at their rate."""
-        llmpulse.record_llm_call("gpt-4o-mini", input_tokens=1_000_000, output_tokens=1_000_000, cache_read_tokens=500_000)
+        llmpulse.record_llm_call(
+            "gpt-4o-mini",
+            input_tokens=1_000_000,
+            output_tokens=1_000_000,
+            cache_read_tokens=500_000,
+        )
         (span,) = _flushed(exporter).spans
         assert span.cost_usd == pytest.approx(0.5 * 0.15 + 0.5 * 0.075 + 0.60)
 
     def test_custom_prices_and_explicit_cost(self) -> None:
         """init(prices=...) adds models; a cost_usd given by the caller is not recomputed."""
         exporter = InMemoryExporter()
-        llmpulse.init(exporter=exporter, instrument=(), prices={"my-finetune": {"input": 1.0, "output": 2.0}})
+        llmpulse.init(
+            exporter=exporter, instrument=(), prices={"my-finetune": {"input": 1.0, "output": 2.0}}
+        )
         llmpulse.record_llm_call("my-finetune", input_tokens=1_000_000, output_tokens=1_000_000)
         llmpulse.record_llm_call("gpt-4o", input_tokens=10, output_tokens=10, cost_usd=0.5)
         first, second = _flushed(exporter).spans
@@ -72,9 +84,15 @@ class TestRecordLlmCall:
 
     def test_error_status(self, exporter: InMemoryExporter) -> None:
         """status='error' with an error type and message is recorded as such."""
-        llmpulse.record_llm_call("gpt-4o", status="error", error_type="RateLimitError", error_message="429")
+        llmpulse.record_llm_call(
+            "gpt-4o", status="error", error_type="RateLimitError", error_message="429"
+        )
         (span,) = _flushed(exporter).spans
-        assert (span.status, span.error_type, span.error_message) == ("error", "RateLimitError", "429")
+        assert (span.status, span.error_type, span.error_message) == (
+            "error",
+            "RateLimitError",
+            "429",
+        )
 
     def test_parented_to_the_current_span(self, exporter: InMemoryExporter) -> None:
         """An llm call inside a span belongs to that span's trace, as its child."""
@@ -92,7 +110,9 @@ class TestRecordLlmCall:
         (span,) = _flushed(exporter).spans
         assert "later" not in span.input and '"hi"' in span.input
 
-    def test_bad_values_never_raise(self, exporter: InMemoryExporter, caplog: pytest.LogCaptureFixture) -> None:
+    def test_bad_values_never_raise(
+        self, exporter: InMemoryExporter, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """Nonsense arguments are logged and stored as null or dropped, never raised."""
         with caplog.at_level(logging.WARNING, logger="llmpulse"):
             llmpulse.record_llm_call("gpt-4o", input_tokens="many", colour="blue")  # type: ignore[arg-type, call-arg]
@@ -108,9 +128,22 @@ class TestRecordLlmCall:
 class TestRecordMetric:
     def test_point_with_labels_run_and_step(self, exporter: InMemoryExporter) -> None:
         """A metric point keeps its value, labels (as strings), run id, step and timestamp."""
-        llmpulse.record_metric("train.loss", 0.25, labels={"split": "val", "epoch": 3}, run_id="r1", step=7, timestamp=5.0)
+        llmpulse.record_metric(
+            "train.loss",
+            0.25,
+            labels={"split": "val", "epoch": 3},
+            run_id="r1",
+            step=7,
+            timestamp=5.0,
+        )
         (point,) = _flushed(exporter).points
-        assert (point.name, point.value, point.run_id, point.step, point.timestamp) == ("train.loss", 0.25, "r1", 7, 5.0)
+        assert (point.name, point.value, point.run_id, point.step, point.timestamp) == (
+            "train.loss",
+            0.25,
+            "r1",
+            7,
+            5.0,
+        )
         assert point.labels == {"split": "val", "epoch": "3"}
 
     def test_non_numeric_value_is_dropped_and_counted(self, exporter: InMemoryExporter) -> None:
@@ -137,8 +170,12 @@ class TestSpans:
         route_span, agent_span = _flushed(exporter).spans
         assert route_span.parent_id == agent_span.span_id and agent_span.parent_id is None
         assert route_span.attributes == {BRANCH_ATTRIBUTE: "search"}
-        assert [(e.name, e.attributes) for e in route_span.events] == [("fallback", {"reason": "timeout"})]
-        assert agent_span.attributes == {"user_query": "q", "steps": 2} and agent_span.kind == "agent"
+        assert [(e.name, e.attributes) for e in route_span.events] == [
+            ("fallback", {"reason": "timeout"})
+        ]
+        assert (
+            agent_span.attributes == {"user_query": "q", "steps": 2} and agent_span.kind == "agent"
+        )
 
     def test_exception_marks_error_and_propagates(self, exporter: InMemoryExporter) -> None:
         """An exception leaving the span marks it failed and is not swallowed."""
@@ -146,7 +183,11 @@ class TestSpans:
             with llmpulse.span("lookup"):
                 raise KeyError("missing")
         (span,) = _flushed(exporter).spans
-        assert (span.status, span.error_type, span.error_message) == ("error", "KeyError", "'missing'")
+        assert (span.status, span.error_type, span.error_message) == (
+            "error",
+            "KeyError",
+            "'missing'",
+        )
 
     def test_llm_span_with_model_and_usage(self, exporter: InMemoryExporter) -> None:
         """set_model/set_usage/set_input/set_output fill the llm columns and the cost."""
@@ -159,13 +200,26 @@ class TestSpans:
             s.set_ttft(12.0)
         (span,) = _flushed(exporter).spans
         assert (span.model, span.provider, span.prompt_version) == ("gpt-4o-mini", "openai", "p1")
-        assert (span.input_tokens, span.output_tokens, span.total_tokens, span.cache_read_tokens) == (100, 10, 110, 50)
+        assert (
+            span.input_tokens,
+            span.output_tokens,
+            span.total_tokens,
+            span.cache_read_tokens,
+        ) == (100, 10, 110, 50)
         assert span.cost_usd is not None and span.cost_usd > 0
-        assert (span.input, span.output, span.session_id, span.user_id, span.ttft_ms) == ("prompt", "reply", "sess", "user", 12.0)
+        assert (span.input, span.output, span.session_id, span.user_id, span.ttft_ms) == (
+            "prompt",
+            "reply",
+            "sess",
+            "user",
+            12.0,
+        )
 
     def test_genai_attributes_fill_columns(self, exporter: InMemoryExporter) -> None:
         """gen_ai.* attribute names (OpenTelemetry conventions) fill the matching columns."""
-        with llmpulse.span("call", kind="llm", **{"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 7}):
+        with llmpulse.span(
+            "call", kind="llm", **{"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 7}
+        ):
             pass
         (span,) = _flushed(exporter).spans
         assert (span.model, span.input_tokens) == ("gpt-4o", 7)

@@ -52,7 +52,14 @@ class TestStoreExporter:
         """Spans (with parents), llm calls, metric points and runs are stored as recorded."""
         llmpulse.init(database_url, instrument=())
         with llmpulse.span("pipeline", kind="chain") as root:
-            llmpulse.record_llm_call("gpt-4o-mini", input_tokens=100, output_tokens=20, latency_ms=300, input="q", output="a")
+            llmpulse.record_llm_call(
+                "gpt-4o-mini",
+                input_tokens=100,
+                output_tokens=20,
+                latency_ms=300,
+                input="q",
+                output="a",
+            )
         llmpulse.record_metric("queue.depth", 3.0, labels={"host": "a"})
         llmpulse.get_client().record_run(Run(run_id="run-1", name="bench", started_at=1.0))
         assert llmpulse.flush(30)
@@ -90,7 +97,9 @@ class TestStoreExporter:
         assert stats.exported == 1 and stats.dropped["rejected_by_store"] == 1
         assert stats.recorded == stats.exported + stats.dropped_total
 
-    def test_sampled_traces_are_complete_in_the_store(self, database_url: str, store: Store) -> None:
+    def test_sampled_traces_are_complete_in_the_store(
+        self, database_url: str, store: Store
+    ) -> None:
         """With sampling, every stored child span's parent is stored too."""
         llmpulse.init(database_url, instrument=(), sample_rate=0.3)
         for _ in range(200):
@@ -105,14 +114,18 @@ class TestStoreExporter:
 
 
 class TestUnreachableStore:
-    def test_unreachable_store_warns_once_and_never_raises(self, caplog: pytest.LogCaptureFixture) -> None:
+    def test_unreachable_store_warns_once_and_never_raises(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """A store that cannot be opened costs one warning and counted drops, not an exception."""
         with socket.socket() as s:  # a port nobody listens on
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         url = f"postgresql://postgres:secret@127.0.0.1:{port}/nope"
         with caplog.at_level(logging.WARNING, logger="llmpulse"):
-            client = llmpulse.init(url, instrument=(), export_attempts=2, retry_backoff=0.0, batch_size=2)
+            client = llmpulse.init(
+                url, instrument=(), export_attempts=2, retry_backoff=0.0, batch_size=2
+            )
             for _ in range(5):
                 llmpulse.record_llm_call("gpt-4o")
             assert llmpulse.flush(30)

@@ -149,7 +149,9 @@ class _LlmCall:
         try:
             end = time.perf_counter()
             choices = getattr(response, "choices", None) or []
-            self._response_attributes(response, [getattr(c, "finish_reason", None) for c in choices])
+            self._response_attributes(
+                response, [getattr(c, "finish_reason", None) for c in choices]
+            )
             self._record(end, usage=getattr(response, "usage", None), output=_output(choices))
         except Exception:
             log.debug("openai instrumentation: cannot record response", exc_info=True)
@@ -209,7 +211,9 @@ class _LlmCall:
         if reasons:
             self.attributes["gen_ai.response.finish_reasons"] = reasons
 
-    def _record(self, end: float, *, usage: Any, output: Any, error: tuple[str, str] | None = None) -> None:
+    def _record(
+        self, end: float, *, usage: Any, output: Any, error: tuple[str, str] | None = None
+    ) -> None:
         if self.done:
             return
         self.done = True
@@ -228,6 +232,10 @@ class _LlmCall:
         try:
             _state.record_llm_call(
                 self.model,
+                input_tokens=tokens.get("input_tokens"),
+                output_tokens=tokens.get("output_tokens"),
+                cache_read_tokens=tokens.get("cache_read_tokens"),
+                reasoning_tokens=tokens.get("reasoning_tokens"),
                 latency_ms=(end - self.t0) * 1000.0,
                 start_time=self.start,
                 end_time=self.start + (end - self.t0),
@@ -242,7 +250,6 @@ class _LlmCall:
                 user_id=self.user_id,
                 name=f"chat {self.model}" if self.model else "chat",
                 attributes=self.attributes,
-                **tokens,
             )
         finally:
             current_span.reset(token)
@@ -277,7 +284,9 @@ class _TextCollector:
         return text
 
 
-def _request_attributes(resource: Any, kwargs: dict[str, Any], model: str | None, stream: bool) -> dict[str, Any]:
+def _request_attributes(
+    resource: Any, kwargs: dict[str, Any], model: str | None, stream: bool
+) -> dict[str, Any]:
     attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
     if model:
         attributes["gen_ai.request.model"] = model
@@ -305,8 +314,14 @@ def _usage(usage: Any) -> dict[str, int]:
     for field, value in (
         ("input_tokens", getattr(usage, "prompt_tokens", None)),
         ("output_tokens", getattr(usage, "completion_tokens", None)),
-        ("cache_read_tokens", getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)),
-        ("reasoning_tokens", getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)),
+        (
+            "cache_read_tokens",
+            getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None),
+        ),
+        (
+            "reasoning_tokens",
+            getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None),
+        ),
     ):
         if isinstance(value, int):
             out[field] = value
