@@ -5,7 +5,6 @@ The supported surface is re-exported by ``llmpulse`` itself; this package holds 
 
 from __future__ import annotations
 
-from llmpulse.sdk._batcher import DROP_REASONS, SdkStats
 from llmpulse.sdk._client import Client
 from llmpulse.sdk._observe import observe
 from llmpulse.sdk._spans import NoopSpan, SpanHandle
@@ -19,6 +18,7 @@ from llmpulse.sdk._state import (
     shutdown,
     span,
 )
+from llmpulse.sdk._stats import DROP_REASONS, SdkStats
 from llmpulse.sdk.exporters import Exporter
 
 __all__ = [

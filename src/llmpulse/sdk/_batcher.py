@@ -17,37 +17,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from llmpulse.sdk._logonce import LogOnce
+from llmpulse.sdk._stats import DROP_REASONS, SdkStats, rejected_count
 
-__all__ = ["DROP_REASONS", "Batcher", "SdkStats"]
+__all__ = ["Batcher"]
 
 log = logging.getLogger("llmpulse.sdk")
 
-DROP_REASONS = ("queue_full", "export_failed", "rejected_by_store", "shutdown", "invalid")
 
 _MAX_BATCH_BYTES = 8 << 20
 _SKIP = object()  # what the converter returns for a record whose trace is sampled out
-
-
-@dataclass(frozen=True, slots=True)
-class SdkStats:
-    """The SDK's own numbers: what it was given, delivered, dropped (by reason) and holds."""
-
-    recorded: int
-    exported: int
-    dropped: dict[str, int]
-    sampled_out: int
-    queue_depth: int
-    in_flight: int
-    export_failures: int
-    export_batches: int
-    dropped_total: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "dropped_total", sum(self.dropped.values()))
 
 
 class _Marker:
@@ -368,7 +349,7 @@ class Batcher:
                 if self._stop.wait(self.retry_backoff * 2 ** (attempt - 1)):
                     break
                 continue
-            rejected = _rejected(result, len(batch))
+            rejected = rejected_count(result, len(batch))
             with self._lock:
                 self._dropped["rejected_by_store"] += rejected
             self._exported += len(batch) - rejected
@@ -397,17 +378,6 @@ def _warn_uninitialised() -> None:
         "Not initialised: llmpulse.init() was not called, so nothing is recorded. Call "
         "llmpulse.init() (or llmpulse.init(enabled=False) to silence this)."
     )
-
-
-def _rejected(result: Any, size: int) -> int:
-    """How many records of a batch the exporter refused (from a ``WriteResult`` or an int)."""
-    if result is None:
-        return 0
-    value = result if isinstance(result, int) else getattr(result, "rejected", 0)
-    try:
-        return max(0, min(int(value or 0), size))
-    except (TypeError, ValueError):
-        return 0
 
 
 SKIP = _SKIP

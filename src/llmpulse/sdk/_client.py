@@ -12,11 +12,12 @@ from llmpulse.config import SdkConfig
 from llmpulse.errors import ConfigError, PriceTableError
 from llmpulse.pricing import ModelPrice, PriceTable, default_price_table
 from llmpulse.schema import Run
-from llmpulse.sdk._batcher import Batcher, SdkStats
+from llmpulse.sdk._batcher import Batcher
 from llmpulse.sdk._content import bounded, text_size
 from llmpulse.sdk._context import current_span, sample_threshold
 from llmpulse.sdk._convert import LLM, METRIC, Converter
 from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
+from llmpulse.sdk._stats import SdkStats
 
 __all__ = ["INSTRUMENTATIONS", "Client", "build_client"]
 
@@ -211,29 +212,7 @@ def build_client(
     )
     if exporter is not None and database_url is not None:
         raise ConfigError("give either database_url or exporter to init(), not both")
-    if exporter is not None and not (
-        callable(getattr(exporter, "export", None))
-        and callable(getattr(exporter, "shutdown", None))
-    ):
-        raise ConfigError(
-            f"exporter must have export(batch) and shutdown() methods; got {type(exporter).__name__}"
-        )
-    if (
-        isinstance(export_attempts, bool)
-        or not isinstance(export_attempts, int)
-        or export_attempts < 1
-    ):
-        raise ConfigError(f"export_attempts must be a whole number >= 1, got {export_attempts!r}")
-    if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
-        raise ConfigError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
-    if (
-        isinstance(max_queue_bytes, bool)
-        or not isinstance(max_queue_bytes, int)
-        or max_queue_bytes < 1
-    ):
-        raise ConfigError(
-            f"max_queue_bytes must be a whole number of bytes >= 1, got {max_queue_bytes!r}"
-        )
+    _check_extras(exporter, export_attempts, retry_backoff, max_queue_bytes)
     names = _instrumentations(instrument)
     table = _price_table(prices, config.prices_file)
     if exporter is None and config.enabled:
@@ -246,6 +225,29 @@ def build_client(
         max_queue_bytes=max_queue_bytes,
     )  # fmt: skip
     return client, names
+
+
+def _check_extras(exporter: Any, attempts: Any, backoff: Any, max_bytes: Any) -> None:
+    """Validate the init arguments that have no environment variable."""
+    if exporter is not None and not (
+        callable(getattr(exporter, "export", None))
+        and callable(getattr(exporter, "shutdown", None))
+    ):
+        raise ConfigError(
+            f"exporter must have export(batch) and shutdown() methods; got {type(exporter).__name__}"
+        )
+    if not _whole(attempts):
+        raise ConfigError(f"export_attempts must be a whole number >= 1, got {attempts!r}")
+    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 0:
+        raise ConfigError(f"retry_backoff must be a number of seconds >= 0, got {backoff!r}")
+    if not _whole(max_bytes):
+        raise ConfigError(
+            f"max_queue_bytes must be a whole number of bytes >= 1, got {max_bytes!r}"
+        )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _instrumentations(instrument: Iterable[str] | str | None) -> tuple[str, ...]:

@@ -1,0 +1,40 @@
+"""The SDK's own numbers: what it was given, delivered, dropped (by reason) and still holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DROP_REASONS", "SdkStats", "rejected_count"]
+
+# Why a record was not exported. Sampling is not a drop: see SdkStats.sampled_out.
+DROP_REASONS = ("queue_full", "export_failed", "rejected_by_store", "shutdown", "invalid")
+
+
+@dataclass(frozen=True, slots=True)
+class SdkStats:
+    """The SDK's own numbers: what it was given, delivered, dropped (by reason) and holds."""
+
+    recorded: int
+    exported: int
+    dropped: dict[str, int]
+    sampled_out: int
+    queue_depth: int
+    in_flight: int
+    export_failures: int
+    export_batches: int
+    dropped_total: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dropped_total", sum(self.dropped.values()))
+
+
+def rejected_count(result: Any, size: int) -> int:
+    """How many records of a batch the exporter refused (from a ``WriteResult`` or an int)."""
+    if result is None:
+        return 0
+    value = result if isinstance(result, int) else getattr(result, "rejected", 0)
+    try:
+        return max(0, min(int(value or 0), size))
+    except (TypeError, ValueError):
+        return 0
