@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from llmpulse.errors import DetectionInputError
 
@@ -41,11 +40,10 @@ def _describe(series: Series, levels: Levels) -> list[ChangePoint]:
         a, tau, b = bounds[i - 1], bounds[i], bounds[i + 1]
         before = float(np.median(series.values[a:tau]))
         after = float(np.median(series.values[tau:b]))
-        p = float(stats.mannwhitneyu(levels.clean[a:tau], levels.clean[tau:b]).pvalue)
         out.append(ChangePoint(
             index=int(series.positions[tau]), before=before, after=after,
             change_pct=None if before == 0 else (after - before) / abs(before) * 100.0,
-            confidence=1.0 - p, direction="up" if after >= before else "down",
+            confidence=levels.confidence[i - 1], direction="up" if after >= before else "down",
             timestamp=series.timestamp(tau),
         ))
     return out

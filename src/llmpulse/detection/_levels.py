@@ -20,12 +20,14 @@ import numpy as np
 from ._prepare import Series
 from ._robust import (
     clip_spikes,
+    mann_whitney_p,
     noise_sigma,
     robust_sigma,
     rolling_median,
     seasonal_component,
 )
 from ._segment import segment
+from ._steps import StepSums
 from ._transform import Transform, choose_transform
 
 __all__ = ["LevelOptions", "Levels", "find_levels"]
@@ -42,6 +44,7 @@ class LevelOptions:
     long_stat: float = 5.0  # whole-segment step that proves a change visible locally
     reach: int = 50  # points a side for the local line
     clip: float = 4.0  # robust z beyond which a point is a spike to ignore
+    max_p: float = 0.01  # the two levels around a change must differ at least this surely
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,89 +57,71 @@ class Levels:
     clean: np.ndarray  # y without the profile, spikes replaced by the local median
     sigma: float  # point-to-point noise of clean
     cuts: list[int]  # first index of each new level
+    confidence: list[float]  # 1 - p of Mann-Whitney between the two levels around each cut
 
 
-def _autocorrelation_inflation(clean: np.ndarray) -> float:
-    """How much short-range autocorrelation widens the error of a mean (AR(1) approximation).
+def _lag1_correlation(clean: np.ndarray) -> float:
+    """Lag-1 autocorrelation of the noise, in [0, 0.8] (AR(1) view of short-range memory).
 
     For white noise the point-to-point noise equals the local spread; for noise that lingers
-    (lag-1 correlation rho > 0) differences are smaller, by sqrt(1 - rho).
+    (correlation rho > 0) differences are smaller than the spread, by sqrt(1 - rho).
     """
     resid = clean - rolling_median(clean, 15)
     spread = robust_sigma(resid)
     if spread == 0:
-        return 1.0
-    rho = min(0.8, max(0.0, 1.0 - (noise_sigma(resid) / spread) ** 2))
-    return math.sqrt((1.0 + rho) / (1.0 - rho))
-
-
-def _step_fit(seg: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray, float]:
-    """Least squares of seg on level + slope + step at x = 0: (step, residual, step's unit se)."""
-    design = np.column_stack((np.ones_like(x), x / max(1.0, float(x.size)), (x >= 0).astype(np.float64)))
-    coef, *_ = np.linalg.lstsq(design, seg, rcond=None)
-    unit_se = math.sqrt(float(np.linalg.inv(design.T @ design)[2, 2]))
-    return float(coef[2]), seg - design @ coef, unit_se
-
-
-def _local_stat(clean: np.ndarray, a: int, tau: int, b: int, sigma: float, reach: int, inflate: float) -> float:
-    """The jump at tau in standard errors, with a line fitted through a symmetric window.
-
-    A trend goes into the slope; a daily wave's curvature is symmetric about tau, so it cannot
-    project onto the step. The window is as wide as the shorter neighbouring segment allows.
-    """
-    half = min(tau - a, b - tau, reach)
-    step, resid, unit_se = _step_fit(clean[tau - half: tau + half], np.arange(-half, half, dtype=np.float64))
-    spread = max(sigma, math.sqrt(float(resid @ resid) / max(1, 2 * half - 3))) * inflate
-    return abs(step) / (spread * unit_se)
-
-
-def _long_run_var(resid: np.ndarray, blocks: int = 8) -> float:
-    """Per-point variance of a mean of resid, from batch means: slow waves make it bigger."""
-    size = max(4, resid.size // blocks)
-    k = resid.size // size
-    if k < 3:
         return 0.0
-    means = resid[: k * size].reshape(k, size).mean(axis=1)
-    return float(size * np.var(means, ddof=1))
-
-
-def _segment_stat(clean: np.ndarray, a: int, tau: int, b: int, sigma: float) -> float:
-    """The step at tau fitted over both whole segments (with a common trend), in drift-aware se."""
-    step, resid, unit_se = _step_fit(clean[a:b], np.arange(a - tau, b - tau, dtype=np.float64))
-    split = tau - a
-    long_run = 0.5 * (_long_run_var(resid[:split]) + _long_run_var(resid[split:]))
-    spread = math.sqrt(max(sigma * sigma, long_run, float(resid @ resid) / max(1, b - a - 3)))
-    return abs(step) / (spread * unit_se)
-
-
-def _evidence(clean: np.ndarray, bounds: list[int], i: int, sigma: float, inflate: float, opt: LevelOptions) -> float:
-    """Evidence for the change at bounds[i], scaled so that >= opt.min_stat means keep it."""
-    a, tau, b = bounds[i - 1], bounds[i], bounds[i + 1]
-    local = _local_stat(clean, a, tau, b, sigma, opt.reach, inflate)
-    if local >= opt.min_stat or local < 0.6 * opt.min_stat:
-        return local
-    # Locally visible but not decisive: let the whole segments decide.
-    return opt.min_stat * _segment_stat(clean, a, tau, b, sigma) / opt.long_stat
+    return min(0.8, max(0.0, 1.0 - (noise_sigma(resid) / spread) ** 2))
 
 
 def _prune(clean: np.ndarray, cuts: list[int], sigma: float, opt: LevelOptions) -> list[int]:
-    """Drop, weakest first, changes whose step is not clearly bigger than the noise."""
+    """Drop, weakest first, changes whose step is not clearly bigger than the noise.
+
+    A change stays when its local step is >= min_stat standard errors, or when it is at least
+    visible locally (>= 0.6 min_stat) and the whole segments differ by >= long_stat.
+    """
     cuts = list(cuts)
-    inflate = _autocorrelation_inflation(clean)
-    memo: dict[tuple[int, int, int], float] = {}  # removing a cut only changes its neighbours
+    rho = _lag1_correlation(clean)
+    # Standard errors of means grow by sqrt((1 + rho) / (1 - rho)) when points are correlated.
+    inflate = math.sqrt((1.0 + rho) / (1.0 - rho))
+    sums = StepSums(clean)
+    memo: dict[tuple[int, int, int], float] = {}  # whole-segment tests are the costly ones
     while cuts:
-        bounds = [0, *cuts, clean.size]
-        scores = []
-        for i in range(1, len(bounds) - 1):
-            key = (bounds[i - 1], bounds[i], bounds[i + 1])
+        bounds = np.array([0, *cuts, clean.size])
+        scores = sums.local(bounds, sigma, opt.reach, inflate)
+        for i in np.flatnonzero((scores < opt.min_stat) & (scores >= 0.6 * opt.min_stat)):
+            key = (int(bounds[i]), int(bounds[i + 1]), int(bounds[i + 2]))
             if key not in memo:
-                memo[key] = _evidence(clean, bounds, i, sigma, inflate, opt)
-            scores.append(memo[key])
-        worst = int(np.argmin(scores))
-        if scores[worst] >= opt.min_stat:
+                memo[key] = opt.min_stat * sums.segment(*key, sigma) / opt.long_stat
+            scores[i] = memo[key]
+        weak = scores < opt.min_stat
+        if not weak.any():
             break
-        del cuts[worst]
+        # Weakest first, several at a time: every weak cut weaker than both its neighbours
+        # (such cuts are never adjacent, so removing one does not change the other's test).
+        padded = np.concatenate(([np.inf], scores, [np.inf]))
+        drop = weak & (scores <= padded[:-2]) & (scores < padded[2:])
+        cuts = [c for c, d in zip(cuts, drop, strict=True) if not d]
     return cuts
+
+
+def _confirm(clean: np.ndarray, cuts: list[int], max_p: float) -> tuple[list[int], list[float]]:
+    """Drop, weakest first, changes whose two levels are not significantly different as wholes.
+
+    The step tests look near the change; this asks the plain question about the two segments
+    (Mann-Whitney), so a change is never reported between levels that are the same.
+    """
+    cuts = list(cuts)
+    memo: dict[tuple[int, int, int], float] = {}
+    while True:
+        bounds = [0, *cuts, clean.size]
+        p = []
+        for a, tau, b in zip(bounds, bounds[1:], bounds[2:], strict=False):
+            if (a, tau, b) not in memo:
+                memo[(a, tau, b)] = mann_whitney_p(clean[a:tau], clean[tau:b])
+            p.append(memo[(a, tau, b)])
+        if not cuts or max(p) <= max_p:
+            return cuts, [1.0 - x for x in p]
+        del cuts[int(np.argmax(p))]
 
 
 def find_levels(series: Series, opt: LevelOptions) -> Levels:
@@ -145,12 +130,16 @@ def find_levels(series: Series, opt: LevelOptions) -> Levels:
     y = kind.forward(series.values)
     season = seasonal_component(y, series.times, series.interval)
     season = np.zeros_like(y) if season is None else season
-    clean = clip_spikes(y - season, opt.clip)
+    clean = clip_spikes(y - season, opt.clip, 2 * opt.min_size + 1)
     sigma = noise_sigma(clean)
     if sigma > 0:
         sigma = max(sigma, kind.noise_floor)
     if sigma == 0 or series.n < 2 * opt.min_size:
-        return Levels(kind, y, season, clean, sigma, [])
+        return Levels(kind, y, season, clean, sigma, [], [])
     penalty = opt.penalty if opt.penalty is not None else 3.0 * math.log(series.n)
-    cuts = segment((clean - np.median(clean)) / sigma, penalty, opt.min_size)
-    return Levels(kind, y, season, clean, sigma, _prune(clean, cuts, sigma, opt))
+    # Segment in units of the long-run noise, so correlated noise does not look like levels.
+    rho = _lag1_correlation(clean)
+    long_run = sigma * math.sqrt(1.0 + rho) / (1.0 - rho)
+    cuts = segment((clean - np.median(clean)) / long_run, penalty, opt.min_size)
+    cuts, confidence = _confirm(clean, _prune(clean, cuts, sigma, opt), opt.max_p)
+    return Levels(kind, y, season, clean, sigma, cuts, confidence)
