@@ -182,8 +182,11 @@ class Batcher:
 
     def shutdown(self, timeout: float) -> bool:
         """Flush within ``timeout``, stop the thread, count leftovers as dropped (shutdown)."""
-        if self.closed:
-            return True
+        if self.closed:  # again: just give a still-running export thread time to finish
+            thread = self._thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
+            return thread is None or not thread.is_alive()
         deadline = time.monotonic() + timeout
         self.capacity = 0  # from now on new records are refused and counted
         self.closed = True
