@@ -192,11 +192,13 @@ class _Handlers:
                 prompt_tokens=chat.prompt_tokens if chat else 0,
                 completion_tokens=completion_tokens,
                 max_tokens=chat.max_tokens if chat else None,
-            )
+            ),
+            getattr(request.state, "generation", None),
         )
         return response
 
     async def chat(self, request: Request) -> Response:
+        request.state.generation = self.engine.generation
         if not self._authorized(request):
             return self._log(request, None, auth_error(), "auth")
         try:

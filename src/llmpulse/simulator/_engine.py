@@ -117,6 +117,7 @@ class Engine:
         self._tokens: dict[str, deque[tuple[float, int]]] = {}
         self._prefixes: OrderedDict[int, None] = OrderedDict()
         self._log: list[RequestRecord] = []
+        self._generation = 0
 
     # --- models and faults -------------------------------------------------------------
     def spec(self, model: str) -> ModelSpec | None:
@@ -290,10 +291,16 @@ class Engine:
             return plan
 
     # --- request log -----------------------------------------------------------------------
-    def record(self, record: RequestRecord) -> None:
-        """Append one answered request to the log."""
+    @property
+    def generation(self) -> int:
+        """How many resets happened: a request started before the last one is not logged."""
+        return self._generation
+
+    def record(self, record: RequestRecord, generation: int | None = None) -> None:
+        """Append one answered request to the log (unless it started before a reset)."""
         with self._lock:
-            self._log.append(record)
+            if generation is None or generation == self._generation:
+                self._log.append(record)
 
     def requests(self) -> list[RequestRecord]:
         """A copy of the request log, oldest first."""
@@ -303,6 +310,7 @@ class Engine:
     def reset(self) -> None:
         """Forget the log, queued failures, buckets and caches; restart the random streams."""
         with self._lock:
+            self._generation += 1
             self._log.clear()
             self._scripted.clear()
             self._rngs.clear()

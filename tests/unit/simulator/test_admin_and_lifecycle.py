@@ -186,3 +186,34 @@ class TestCli:
         )
         assert proc.returncode == 2
         assert "error_rate" in proc.stderr
+
+
+class TestResetIsolation:
+    def test_request_in_flight_during_reset_is_not_logged(self, sim: LLMSimulator) -> None:
+        """A slow request that started before reset() does not leak into the new log."""
+        import time
+
+        sim.fail_next(1, kind="slow", delay_s=0.2)
+        with openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0, timeout=0.05) as c:
+            with pytest.raises(openai.APITimeoutError):
+                c.chat.completions.create(model="gpt-4o", messages=USER)
+        sim.reset()
+        time.sleep(0.4)  # let the abandoned request finish on the server
+        assert sim.requests == []
+
+
+class TestPublicSurface:
+    def test_all_is_pinned(self) -> None:
+        """llmpulse.simulator exports exactly its documented names, each with a docstring."""
+        import inspect
+
+        import llmpulse.simulator
+
+        assert sorted(llmpulse.simulator.__all__) == sorted([
+            "DEFAULT_MODELS", "FAULT_KINDS", "Faults", "LLMSimulator", "ModelSpec", "RequestRecord",
+            "SimulatorConfig", "estimate_prompt_tokens",
+        ])  # fmt: skip
+        for name in llmpulse.simulator.__all__:
+            obj = getattr(llmpulse.simulator, name)
+            if callable(obj):
+                assert inspect.getdoc(obj), name
