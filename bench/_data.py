@@ -21,8 +21,10 @@ PROMPT = (
 ANSWER = "The customer cannot log in after the password reset; they ask for a manual unlock. " * 2
 
 
-def llm_span(rng: random.Random, start: float, trace_id: str, span_id: str) -> Span:
-    """One LLM call with tokens, cost, lognormal latency and a few attributes."""
+def llm_span(
+    rng: random.Random, start: float, trace_id: str, span_id: str, content: bool = True
+) -> Span:
+    """One LLM call with tokens, cost, lognormal latency and a few attributes (and text if ``content``)."""
     model, provider, price_in, price_out = MODELS[rng.randrange(len(MODELS))]
     latency = rng.lognormvariate(-0.4, 0.6)  # seconds, median ~0.67 s
     inp = rng.randint(50, 4000)
@@ -46,8 +48,8 @@ def llm_span(rng: random.Random, start: float, trace_id: str, span_id: str) -> S
         cost_usd=None if price_in == 0.0 else (inp * price_in + out * price_out) / 1e6,
         ttft_ms=latency * 250.0,
         session_id=f"s{rng.randrange(1000)}",
-        input=PROMPT,
-        output=ANSWER,
+        input=PROMPT if content else None,
+        output=ANSWER if content else None,
         attributes={"gen_ai.request.temperature": 0.2, "gen_ai.request.max_tokens": 1024},
     )
 
@@ -62,7 +64,9 @@ def llm_spans(n: int, start: float, end: float, seed: int = 1) -> list[Span]:
     ]
 
 
-def mixed_spans(n: int, start: float, end: float, seed: int = 1) -> Iterator[Span]:
+def mixed_spans(
+    n: int, start: float, end: float, seed: int = 1, content: bool = True
+) -> Iterator[Span]:
     """``n`` spans of several kinds (llm, tool, chain, branch) over ``[start, end)``, in time order."""
     rng = random.Random(seed)
     step = (end - start) / max(n, 1)
@@ -71,7 +75,7 @@ def mixed_spans(n: int, start: float, end: float, seed: int = 1) -> Iterator[Spa
         trace_id, span_id = f"{seed:08x}{i:024x}", f"{seed:04x}{i:012x}"
         roll = rng.random()
         if roll < 0.6:
-            yield llm_span(rng, t, trace_id, span_id)
+            yield llm_span(rng, t, trace_id, span_id, content)
             continue
         if roll < 0.8:
             kind, name, latency = (

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 from llmpulse.store import Store
@@ -53,9 +54,9 @@ def _counts(path: str) -> tuple[str, int, int, int, int]:
         hour = conn.execute(
             "SELECT coalesce(sum(count), 0) FROM rollups WHERE resolution = 3600"
         ).fetchone()[0]
-        hist = conn.execute(
-            "SELECT coalesce(sum(count), 0) FROM rollup_histogram WHERE resolution = 60"
-        ).fetchone()[0]
+        # Every histogram holds as many latencies as its row counts spans.
+        rows = conn.execute("SELECT hist FROM rollups WHERE resolution = 60").fetchall()
+        hist = int(sum(np.frombuffer(blob, dtype="<i8").sum() for (blob,) in rows))
     finally:
         conn.close()
     return check, spans, minute, hour, hist

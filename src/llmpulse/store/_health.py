@@ -13,7 +13,7 @@ from llmpulse.store.models import metadata
 
 __all__ = ["TABLES", "health"]
 
-TABLES = ("spans", "metric_points", "runs", "rollup_keys", "rollups", "rollup_histogram")
+TABLES = ("spans", "metric_points", "runs", "rollup_keys", "rollups")
 
 
 def health(engine: Engine, shown_url: str) -> dict[str, Any]:

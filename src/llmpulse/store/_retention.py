@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, select
 
-from llmpulse.store.models import MetricPointRow, RollupHistogramRow, RollupRow, SpanRow
+from llmpulse.store.models import MetricPointRow, RollupRow, SpanRow
 
 __all__ = ["CleanupResult", "DEFAULT_CHUNK_ROWS", "cleanup"]
 
@@ -29,7 +29,6 @@ class CleanupResult:
     spans: int = 0
     metric_points: int = 0
     rollups: int = 0
-    rollup_histogram: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counts as a plain dict (for JSON output)."""
@@ -37,7 +36,6 @@ class CleanupResult:
             "spans": self.spans,
             "metric_points": self.metric_points,
             "rollups": self.rollups,
-            "rollup_histogram": self.rollup_histogram,
         }
 
 
@@ -81,5 +79,4 @@ def cleanup(
         spans=_delete_by_id(write_tx, SpanRow, "start_time", raw_cutoff, chunk_rows),
         metric_points=_delete_by_id(write_tx, MetricPointRow, "timestamp", raw_cutoff, chunk_rows),
         rollups=_delete_rollups(write_tx, RollupRow, rollup_bound),
-        rollup_histogram=_delete_rollups(write_tx, RollupHistogramRow, rollup_bound),
     )

@@ -1,9 +1,9 @@
 """Fold a batch of span rows into per-minute and per-hour rollups, in Python.
 
 The batch is aggregated before it touches the database, so thousands of spans become a few
-rollup rows (one per key and minute or hour) and histogram rows (one per non-empty latency
-bin), written with additive upserts. A key is (kind, name, model, provider, prompt_version,
-branch) with ``''`` for an absent part.
+rollup rows (one per key and minute or hour, with the latency histogram inside), written with
+additive upserts. A key is (kind, name, model, provider, prompt_version, branch) with ``''``
+for an absent part.
 """
 
 from __future__ import annotations
@@ -12,71 +12,60 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from llmpulse.store._histogram import GAMMA, MIN_MS, ZERO_BIN
+from llmpulse.store._histogram import GAMMA, MAX_BIN, MIN_MS, ZERO_BIN, dense, to_bytes
 
-__all__ = [
-    "HIST_COLUMNS",
-    "MINUTE",
-    "HOUR",
-    "ROLLUP_COLUMNS",
-    "VALUE_COLUMNS",
-    "Rollups",
-    "aggregate",
-]
+__all__ = ["HOUR", "MINUTE", "ROLLUP_COLUMNS", "SUM_COLUMNS", "Rollups", "aggregate"]
 
 MINUTE = 60
 HOUR = 3600
-VALUE_COLUMNS = (
+SUM_COLUMNS = (
     "count", "errors", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
     "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced_count", "latency_ms_sum",
     "ttft_ms_sum", "ttft_count",
 )  # fmt: skip
-ROLLUP_COLUMNS = ("resolution", "bucket_start", "key_id", *VALUE_COLUMNS)
-HIST_COLUMNS = ("resolution", "bucket_start", "key_id", "bin", "count")
+ROLLUP_COLUMNS = ("resolution", "bucket_start", "key_id", *SUM_COLUMNS, "hist_lo", "hist")
 
 _INV_LOG_GAMMA = 1.0 / math.log(GAMMA)
-_N_VALUES = len(VALUE_COLUMNS)
+_N_SUMS = len(SUM_COLUMNS)
 
 Key = tuple[str, str, str, str, str, str]
+# Per (resolution, bucket_start, key): the SUM_COLUMNS values, then a {bin: count} dict.
+Acc = list[Any]
 
 
 class Rollups:
-    """A batch's aggregates before key ids are known.
+    """A batch's aggregates: ``{(resolution, bucket_start, key): acc}`` and every key seen."""
 
-    ``sums``: ``{(resolution, bucket_start, key): [values in VALUE_COLUMNS order]}``;
-    ``bins``: ``{(resolution, bucket_start, key, bin): count}``; ``keys``: every key seen.
-    """
+    __slots__ = ("accs", "keys")
 
-    __slots__ = ("bins", "keys", "sums")
-
-    def __init__(
-        self,
-        sums: dict[tuple[Any, ...], list[Any]],
-        bins: dict[tuple[Any, ...], int],
-        keys: set[Key],
-    ) -> None:
-        self.sums = sums
-        self.bins = bins
+    def __init__(self, accs: dict[tuple[int, int, Key], Acc], keys: set[Key]) -> None:
+        self.accs = accs
         self.keys = keys
 
-    def rows(self, ids: dict[Key, int]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """Rollup and histogram rows (``ROLLUP_COLUMNS``/``HIST_COLUMNS``), sorted.
+    def rows(self, ids: dict[Key, int], binary: bool) -> list[dict[str, Any]]:
+        """Rollup rows as ``ROLLUP_COLUMNS`` dicts, histograms as bytes (``binary``) or lists.
 
-        Sorted so that concurrent writers lock rows in the same order (no deadlocks).
+        Sorted by primary key so that concurrent writers lock rows in one order (no deadlocks).
         """
-        rows = sorted(
-            (res, bucket, ids[key], *acc) for (res, bucket, key), acc in self.sums.items()
-        )
-        hist = sorted(
-            (res, bucket, ids[key], b, n) for (res, bucket, key, b), n in self.bins.items()
-        )
-        return rows, hist
+        out = []
+        for (res, bucket, key), acc in self.accs.items():
+            lo, counts = dense(acc[_N_SUMS])
+            values = (
+                res,
+                bucket,
+                ids[key],
+                *acc[:_N_SUMS],
+                lo,
+                to_bytes(counts) if binary else counts,
+            )
+            out.append(dict(zip(ROLLUP_COLUMNS, values, strict=True)))
+        out.sort(key=lambda r: (r["resolution"], r["bucket_start"], r["key_id"]))
+        return out
 
 
 def aggregate(span_rows: Sequence[tuple[Any, ...]], keys: Sequence[Key]) -> Rollups:
     """Rollups (both resolutions) of validated span rows (``SPAN_COLUMNS`` order) and their keys."""
-    minutes: dict[tuple[Any, ...], list[Any]] = {}
-    bins: dict[tuple[Any, ...], int] = {}
+    minutes: dict[tuple[int, Key], Acc] = {}
     log, ceil = math.log, math.ceil
     for r, key in zip(span_rows, keys, strict=True):
         # r follows SPAN_COLUMNS: 5 start_time, 7 latency_ms, 8 status, 14..19 tokens (input,
@@ -84,7 +73,7 @@ def aggregate(span_rows: Sequence[tuple[Any, ...]], keys: Sequence[Key]) -> Roll
         mkey = (int(r[5] // MINUTE) * MINUTE, key)
         acc = minutes.get(mkey)
         if acc is None:
-            acc = minutes[mkey] = [0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, 0.0, 0]
+            acc = minutes[mkey] = [0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, 0.0, 0, {}]
         (
             _,
             _,
@@ -133,29 +122,26 @@ def aggregate(span_rows: Sequence[tuple[Any, ...]], keys: Sequence[Key]) -> Roll
         if ttft is not None:
             acc[11] += ttft
             acc[12] += 1
-        bkey = (mkey, ceil(log(latency) * _INV_LOG_GAMMA) if latency > MIN_MS else ZERO_BIN)
-        bins[bkey] = bins.get(bkey, 0) + 1
-    return _with_hours(minutes, bins)
+        b = min(MAX_BIN, ceil(log(latency) * _INV_LOG_GAMMA)) if latency > MIN_MS else ZERO_BIN
+        hist = acc[13]
+        hist[b] = hist.get(b, 0) + 1
+    return _with_hours(minutes)
 
 
-def _with_hours(
-    minutes: dict[tuple[Any, ...], list[Any]], minute_bins: dict[tuple[Any, ...], int]
-) -> Rollups:
-    sums: dict[tuple[Any, ...], list[Any]] = {}
+def _with_hours(minutes: dict[tuple[int, Key], Acc]) -> Rollups:
+    accs: dict[tuple[int, int, Key], Acc] = {}
     keys: set[Key] = set()
     for (minute, key), acc in minutes.items():
         keys.add(key)
-        sums[(MINUTE, minute, key)] = acc
+        accs[(MINUTE, minute, key)] = acc
         hkey = (HOUR, minute // HOUR * HOUR, key)
-        into = sums.get(hkey)
+        into = accs.get(hkey)
         if into is None:
-            sums[hkey] = list(acc)
-        else:
-            for i in range(_N_VALUES):
-                into[i] += acc[i]
-    bins: dict[tuple[Any, ...], int] = {}
-    for ((minute, key), b), n in minute_bins.items():
-        bins[(MINUTE, minute, key, b)] = n
-        hkey = (HOUR, minute // HOUR * HOUR, key, b)
-        bins[hkey] = bins.get(hkey, 0) + n
-    return Rollups(sums, bins, keys)
+            accs[hkey] = [*acc[:_N_SUMS], dict(acc[_N_SUMS])]
+            continue
+        for i in range(_N_SUMS):
+            into[i] += acc[i]
+        hist = into[_N_SUMS]
+        for b, n in acc[_N_SUMS].items():
+            hist[b] = hist.get(b, 0) + n
+    return Rollups(accs, keys)

@@ -16,16 +16,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, column, func, literal_column, select, table, tuple_
+from sqlalchemy import Connection, column, func, select, table, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
-from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _validate as v
-from llmpulse.store._rollup import HIST_COLUMNS, ROLLUP_COLUMNS, Key, Rollups, aggregate
-from llmpulse.store.models import RollupKeyRow, metadata
+from llmpulse.store._rollup import SUM_COLUMNS, Key, Rollups, aggregate
+from llmpulse.store.models import RollupKeyRow, RollupRow
 
 __all__ = ["WriteResult", "write_batch"]
 
@@ -204,49 +202,28 @@ def _dialect_insert(conn: Connection) -> Any:
 
 
 @cache
-def _upsert_sql(dialect_name: str, table_name: str) -> str:
-    """Additive ``INSERT .. ON CONFLICT (key) DO UPDATE SET v = v + excluded.v``, positional.
-
-    SQLite takes one row per parameter tuple (``executemany``). PostgreSQL takes one array
-    per column and reads the rows with ``unnest``: one statement per batch instead of one
-    round trip per row.
-    """
-    table = metadata.tables[table_name]
-    columns = ROLLUP_COLUMNS if table_name == "rollups" else HIST_COLUMNS
-    key = [c.name for c in table.primary_key.columns]
-    if dialect_name == "postgresql":
-        arrays = [bindparam(c, type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
-        rows = select(literal_column("*")).select_from(func.unnest(*arrays).alias("u"))
-        ins, dialect = (
-            postgresql.insert(table).from_select(list(columns), rows),
-            PGDialect_psycopg(paramstyle="format"),
-        )
-    else:
-        ins = sqlite.insert(table).values({c: bindparam(c) for c in columns})
-        dialect = SQLiteDialect_pysqlite(paramstyle="qmark")
-    stmt = ins.on_conflict_do_update(
-        index_elements=key, set_={c: table.c[c] + ins.excluded[c] for c in columns if c not in key}
+def _rollup_upsert(dialect_name: str) -> Any:
+    """Additive upsert of rollup rows: sums add up, histograms merge with llmpulse_hist_add."""
+    table = RollupRow.__table__
+    ins = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
+    old, new = table.c, ins.excluded
+    lowest = (
+        func.least if dialect_name == "postgresql" else func.min
+    )  # min(a, b) is scalar in SQLite
+    set_: dict[str, Any] = {c: old[c] + new[c] for c in SUM_COLUMNS}
+    set_["hist"] = func.llmpulse_hist_add(
+        old.hist_lo, old.hist, new.hist_lo, new.hist, type_=table.c.hist.type
     )
-    compiled = stmt.compile(dialect=dialect)
-    assert list(compiled.positiontup or ()) == list(columns)
-    return str(compiled)
-
-
-def _upsert(conn: Connection, table_name: str, rows: list[Row]) -> None:
-    if not rows:
-        return
-    sql = _upsert_sql(conn.dialect.name, table_name)
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
-    else:
-        conn.exec_driver_sql(sql, rows)
+    set_["hist_lo"] = lowest(old.hist_lo, new.hist_lo)
+    return ins.on_conflict_do_update(
+        index_elements=["resolution", "bucket_start", "key_id"], set_=set_
+    )
 
 
 def _upsert_rollups(conn: Connection, rollups: Rollups, known: Mapping[Key, int]) -> dict[Key, int]:
     ids, new = _key_ids(conn, rollups.keys, known)
-    rows, hist = rollups.rows(ids)
-    _upsert(conn, "rollups", rows)
-    _upsert(conn, "rollup_histogram", hist)
+    name = conn.dialect.name
+    conn.execute(_rollup_upsert(name), rollups.rows(ids, binary=name != "postgresql"))
     return new
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from llmpulse.errors import StoreUnavailableError
+from llmpulse.store._histogram import hist_add_bytes
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "WRITE_BEGIN", "build_engine", "mask_url"]
 
@@ -71,6 +72,8 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # the store issues BEGIN itself (see below)
+        # Rollup upserts merge histograms with it (PostgreSQL has it as a SQL function).
+        dbapi_conn.create_function("llmpulse_hist_add", 4, hist_add_bytes, deterministic=True)
         cur = dbapi_conn.cursor()
         try:
             if not memory:

@@ -9,9 +9,9 @@ PostgreSQL, and ``INTEGER PRIMARY KEY`` (the rowid alias) for surrogate keys on 
 * ``runs``: experiment and benchmark runs, upserted by ``run_id``.
 * ``rollup_keys``: the distinct (kind, name, model, provider, prompt_version, branch) keys,
   ``''`` for an absent part (never NULL, so the unique constraint holds).
-* ``rollups`` and ``rollup_histogram``: per-minute and per-hour aggregates of spans per key,
-  maintained on ingest in the same transaction; the primary key is the upsert target. Kept
-  longer than raw rows.
+* ``rollups``: per-minute and per-hour aggregates of spans per key (sums and a latency
+  histogram), maintained on ingest in the same transaction; the primary key is the upsert
+  target. Kept longer than raw rows.
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "MetricPointRow",
-    "RollupHistogramRow",
     "RollupKeyRow",
     "RollupRow",
     "RunRow",
@@ -56,6 +56,8 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 # Surrogate keys: BIGINT identity on PostgreSQL, the rowid alias on SQLite.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
+# Dense histogram counts: bigint[] on PostgreSQL, little-endian int64 bytes elsewhere.
+HistArray = LargeBinary().with_variant(ARRAY(BigInteger()), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -182,16 +184,6 @@ class RollupRow(Base):
     latency_ms_sum: Mapped[float] = mapped_column(Double)
     ttft_ms_sum: Mapped[float] = mapped_column(Double)
     ttft_count: Mapped[int] = mapped_column(BigInteger)
-
-
-class RollupHistogramRow(Base):
-    """Latency histogram of one rollup: one row per non-empty log-spaced bin, additive."""
-
-    __tablename__ = "rollup_histogram"
-    __table_args__ = {"sqlite_with_rowid": False}
-
-    resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    key_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    bin: Mapped[int] = mapped_column(Integer, primary_key=True)
-    count: Mapped[int] = mapped_column(BigInteger)
+    # Latency histogram: counts of bins hist_lo, hist_lo + 1, ... (see store/_histogram.py).
+    hist_lo: Mapped[int] = mapped_column(Integer)
+    hist: Mapped[Any] = mapped_column(HistArray)

@@ -18,7 +18,6 @@ TABLES = {
     "runs",
     "rollup_keys",
     "rollups",
-    "rollup_histogram",
     VERSION_TABLE,
 }
 

@@ -19,17 +19,11 @@ class TestCleanup:
         points = [MetricPoint("m", 1.0, T0 - 10 * DAY), MetricPoint("m", 2.0, T0 - DAY)]
         store.write(spans=old + new, points=points)
         result = store.cleanup(5, now=T0, rollup_days=30, chunk_rows=3)  # several chunks
-        assert (result.spans, result.metric_points, result.rollups, result.rollup_histogram) == (
-            7,
-            1,
-            0,
-            0,
-        )
+        assert (result.spans, result.metric_points, result.rollups) == (7, 1, 0)
         assert len(store.list_spans(T0 - 20 * DAY, T0)) == 3
         assert [p.value for p in store.metric_series("m", 0, T0)] == [2.0]
-        assert (
-            store.span_stats(T0 - 20 * DAY, T0)[0].calls == 10
-        )  # rollups still count the old spans
+        # The rollups still count the old spans.
+        assert store.span_stats(T0 - 20 * DAY, T0)[0].calls == 10
 
     def test_rollups_expire_later(self, store: Store) -> None:
         """Rollups older than rollup_days are deleted in hour chunks; newer ones stay."""
@@ -37,20 +31,15 @@ class TestCleanup:
             spans=[make_span(T0 - 10 * DAY + h * 3600) for h in range(5)] + [make_span(T0 - DAY)]
         )
         result = store.cleanup(2, now=T0 + 1, rollup_days=5)
-        # 5 old spans: one minute row and one hour row each, one histogram bin each.
-        assert (result.spans, result.rollups, result.rollup_histogram) == (5, 10, 10)
+        # 5 old spans in 5 different hours: one minute row and one hour row each.
+        assert (result.spans, result.rollups) == (5, 10)
         (row,) = store.span_stats(T0 - 20 * DAY, T0 + 1)
         assert row.calls == 1
 
     def test_nothing_to_delete(self, store: Store) -> None:
         """Cleanup of an empty store deletes nothing and says so."""
         assert store.cleanup(1, now=T0) == CleanupResult()
-        assert CleanupResult().as_dict() == {
-            "spans": 0,
-            "metric_points": 0,
-            "rollups": 0,
-            "rollup_histogram": 0,
-        }
+        assert CleanupResult().as_dict() == {"spans": 0, "metric_points": 0, "rollups": 0}
 
     def test_negative_days(self, store: Store) -> None:
         """Negative retention is refused."""

@@ -62,7 +62,18 @@ class TestPlanSeries:
         for res, a, b in segments:
             if res == HOUR:
                 for h in range(a, b, HOUR):
-                    assert (h - lo) // step == (h + HOUR - MINUTE - lo) // step
+                    assert h // step == (h + HOUR - MINUTE) // step
+
+    def test_buckets_are_epoch_aligned(self) -> None:
+        """Series buckets start at multiples of the step, the first one before the window's start."""
+        from llmpulse.store.queries.window import series_buckets
+
+        assert list(series_buckets(H + 20 * MINUTE, H + 3 * HOUR, HOUR)) == [
+            H,
+            H + HOUR,
+            H + 2 * HOUR,
+        ]
+        assert list(series_buckets(H + 20 * MINUTE, H + 30 * MINUTE, 600)) == [H + 1200]
 
     def test_small_steps_read_minutes(self) -> None:
         """Steps under an hour read minute rows only."""
@@ -118,3 +129,32 @@ class TestHistogram:
             for v in part:
                 separately[bin_of(v)] = separately.get(bin_of(v), 0) + 1
         assert merged == separately and quantiles(merged, [0.5]) == [bin_value(bin_of(5.0))]
+
+
+class TestDenseHistograms:
+    def test_hist_add_bytes_equals_dict_merge(self) -> None:
+        """Adding two dense arrays with different first bins equals merging their dicts."""
+        from llmpulse.store._histogram import dense, hist_add_bytes, to_bytes
+
+        a, b = {3: 2, 5: 1}, {-2: 4, 4: 1, 5: 3}
+        lo_a, ca = dense(a)
+        lo_b, cb = dense(b)
+        merged = np.frombuffer(hist_add_bytes(lo_a, to_bytes(ca), lo_b, to_bytes(cb)), dtype="<i8")
+        lo, expected = dense({-2: 4, 3: 2, 4: 1, 5: 4})
+        assert min(lo_a, lo_b) == lo and merged.tolist() == expected
+        assert hist_add_bytes(None, None, lo_b, to_bytes(cb)) == to_bytes(cb)
+
+    def test_sparse_and_dense_paths_agree(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Many groups (the sparse path) give the same quantiles as the dense matrix path."""
+        from llmpulse.store import _histogram
+
+        rng = np.random.default_rng(3)
+        groups = rng.integers(0, 50, 4000)
+        bins = rng.integers(-20, 200, 4000)
+        counts = rng.integers(0, 5, 4000).astype(float)
+        qs = (0.0, 0.5, 0.95, 1.0)
+        dense_result = _histogram.group_quantiles(groups, bins, counts, 60, qs)
+        monkeypatch.setattr(_histogram, "_DENSE_LIMIT", 0)
+        sparse_result = _histogram.group_quantiles(groups, bins, counts, 60, qs)
+        assert np.array_equal(dense_result, sparse_result, equal_nan=True)
+        assert np.isnan(dense_result[55]).all()  # groups 50..59 have no entries

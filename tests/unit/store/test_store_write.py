@@ -250,7 +250,7 @@ class TestTransactions:
         import sqlalchemy as sa
 
         with store._engine.begin() as conn:  # noqa: SLF001 - the test breaks the schema on purpose
-            conn.execute(sa.text("DROP TABLE rollup_histogram"))
+            conn.execute(sa.text("DROP TABLE rollups"))
         with pytest.raises(StoreError, match="write failed"):
             store.write(spans=[make_span(T0 + 1), make_span(T0 + 2)])
         assert len(store.list_spans(T0, T0 + 60)) == 1

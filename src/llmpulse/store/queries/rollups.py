@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, or_, select
+import numpy as np
+from sqlalchemy import ColumnElement, Connection, and_, literal_column, or_, select
 
-from llmpulse.store._histogram import quantiles
-from llmpulse.store.models import RollupHistogramRow, RollupKeyRow, RollupRow
+from llmpulse.store._histogram import group_quantiles
+from llmpulse.store._rollup import SUM_COLUMNS
+from llmpulse.store.models import RollupKeyRow, RollupRow
 from llmpulse.store.queries.window import Segment, minute_bounds, plan, plan_series
 
 __all__ = ["GROUP_KEYS", "BranchCount", "Filter", "SpanStats", "branch_counts", "span_stats"]
@@ -20,13 +24,8 @@ GROUP_KEYS = ("model", "kind", "name", "prompt_version", "provider", "branch")
 Filter = str | Sequence[str] | None
 
 _R = RollupRow.__table__
-_H = RollupHistogramRow.__table__
 _K = RollupKeyRow.__table__
-_SUMS = (
-    "count", "errors", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
-    "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced_count", "latency_ms_sum",
-    "ttft_ms_sum", "ttft_count",
-)  # fmt: skip
+_KEY_PARTS = ("kind", "name", "model", "provider", "prompt_version", "branch")
 _QS = (0.5, 0.95, 0.99)
 
 
@@ -78,112 +77,131 @@ def _check_group_by(group_by: Sequence[str]) -> tuple[str, ...]:
     return tuple(group_by)
 
 
-def _bucket(table: Any, lo: int, step: int | None) -> ColumnElement[Any]:
-    """The series bucket of a rollup row: ``lo + (bucket_start - lo) / step * step``.
+def _bucket(table: Any, step: int | None) -> ColumnElement[Any]:
+    """The series bucket of a rollup row: ``bucket_start / step * step`` (epoch-aligned).
 
-    Integer division on both backends (bucket_start >= lo, so it floors). Rendered from
-    integers we computed (never user text) so that SELECT and GROUP BY read identically.
+    Integer division on both backends. Rendered from an integer we computed (never user
+    text); without a step every row falls in one bucket, 0.
     """
-    lo, step = int(lo), int(step or 0)
+    step = int(step or 0)
     if not step:
-        return literal_column(str(lo))
-    return literal_column(f"({lo} + ({table.name}.bucket_start - {lo}) / {step} * {step})")
+        return literal_column("0")
+    return literal_column(f"({table.name}.bucket_start / {step} * {step})")
 
 
-def _where(
-    table: Any, segments: Sequence[Segment], filters: dict[str, Filter]
-) -> ColumnElement[bool]:
-    ranges = [
-        and_(table.c.resolution == r, table.c.bucket_start >= a, table.c.bucket_start < b)
-        for r, a, b in segments
-    ]
-    clauses: list[ColumnElement[bool]] = [or_(*ranges)]
+def _keys(conn: Connection, filters: dict[str, Filter]) -> dict[int, tuple[str, ...]]:
+    """Rollup keys matching the filters: ``{key_id: (kind, name, model, provider, prompt_version, branch)}``."""
+    clauses: list[ColumnElement[bool]] = []
     for key, value in filters.items():
         if key not in GROUP_KEYS:
             raise ValueError(f"cannot filter by {key!r}; choose from {', '.join(GROUP_KEYS)}")
         if value is None:
             continue
-        if isinstance(value, str):
-            clauses.append(_K.c[key] == value)
-        else:
-            clauses.append(_K.c[key].in_(list(value)))
-    return and_(*clauses)
+        clauses.append(_K.c[key] == value if isinstance(value, str) else _K.c[key].in_(list(value)))
+    query = select(_K.c.id, *(_K.c[c] for c in _KEY_PARTS)).where(*clauses)
+    return {int(row[0]): tuple(row[1:]) for row in conn.execute(query)}
 
 
-def _grouped(
-    table: Any,
-    segments: list[Segment],
-    lo: int,
+def _rows(
+    conn: Connection,
+    segments: Sequence[Segment],
     step: int | None,
-    group_by: tuple[str, ...],
-    filters: dict[str, Filter],
-    *columns: Any,
-) -> Any:
-    """SELECT bucket, group keys, *columns FROM table JOIN rollup_keys ... GROUP BY bucket, keys."""
-    bucket = _bucket(table, lo, step).label("b")
-    keys = [_K.c[k] for k in group_by]
-    query = (
-        select(bucket, *keys, *columns)
-        .select_from(table.join(_K, _K.c.id == table.c.key_id))
-        .where(_where(table, segments, filters))
-    )
-    return query.group_by(*([bucket] if step else []), *keys)
+    key_ids: list[int] | None,
+    columns: Sequence[Any],
+) -> Sequence[Any]:
+    """Rollup rows of the segments: ``(series bucket, key_id, *columns)``."""
+    ranges = [
+        and_(_R.c.resolution == r, _R.c.bucket_start >= a, _R.c.bucket_start < b)
+        for r, a, b in segments
+    ]
+    query = select(_bucket(_R, step), _R.c.key_id, *columns).where(or_(*ranges))
+    if key_ids is not None:
+        query = query.where(_R.c.key_id.in_(key_ids))
+    return conn.execute(query).all()
+
+
+_ROW_COLUMNS = [*(_R.c[c] for c in SUM_COLUMNS), _R.c.hist_lo, _R.c.hist]
+_N_SUMS = len(SUM_COLUMNS)
 
 
 def _query(
     conn: Connection,
     segments: list[Segment],
-    lo: int,
     step: int | None,
     group_by: tuple[str, ...],
     filters: dict[str, Filter],
 ) -> list[SpanStats]:
-    if not segments:
+    """Stats per (series bucket, group) of the rollup rows in ``segments``."""
+    keys = _keys(conn, filters) if segments else {}
+    if not keys:
         return []
-    nkeys = 1 + len(group_by)
-    hist = _grouped(
-        _H, segments, lo, step, group_by, filters, _H.c.bin, func.sum(_H.c.count)
-    ).group_by(_H.c.bin)
-    bins: dict[tuple[Any, ...], dict[int, int]] = {}
-    for row in conn.execute(hist):
-        bins.setdefault(tuple(row[:nkeys]), {})[row[-2]] = int(row[-1])
-    sums = _grouped(_R, segments, lo, step, group_by, filters, *(func.sum(_R.c[c]) for c in _SUMS))
-    # An aggregate without GROUP BY returns one row of NULLs when nothing matched: skip it.
-    out = [_stats(row, nkeys, group_by, step, bins) for row in conn.execute(sums) if row[nkeys]]
+    filtered = any(v is not None for v in filters.values())
+    rows = _rows(conn, segments, step, list(keys) if filtered else None, _ROW_COLUMNS)
+    if not rows:
+        return []
+    parts = [_KEY_PARTS.index(k) for k in group_by]
+    group_of = {kid: tuple(key[i] for i in parts) for kid, key in keys.items()}
+    groups: dict[tuple[Any, ...], int] = {}
+    index = np.fromiter(
+        (groups.setdefault((row[0], *group_of[row[1]]), len(groups)) for row in rows),
+        dtype=np.int64,
+        count=len(rows),
+    )
+    sums = np.zeros((len(groups), _N_SUMS))
+    np.add.at(sums, index, np.array([row[2 : 2 + _N_SUMS] for row in rows], dtype=np.float64))
+    pct = _percentiles(rows, index, len(groups), binary=conn.dialect.name != "postgresql")
+    sum_rows, pct_rows = sums.tolist(), pct.tolist()
+    out = [_stats(g, sum_rows[i], pct_rows[i], group_by, step) for g, i in groups.items()]
     out.sort(key=lambda s: (s.bucket_start or 0, -s.calls))
     return out
 
 
+def _percentiles(rows: Sequence[Any], index: np.ndarray, n_groups: int, binary: bool) -> np.ndarray:
+    """p50/p95/p99 per group from the rows' dense histograms (last two columns)."""
+    los = np.fromiter((row[-2] for row in rows), dtype=np.int64, count=len(rows))
+    if binary:
+        blobs = [row[-1] for row in rows]
+        lengths = np.fromiter((len(b) >> 3 for b in blobs), dtype=np.int64, count=len(rows))
+        counts = np.frombuffer(b"".join(blobs), dtype="<i8").astype(np.float64)
+    else:
+        lengths = np.fromiter((len(row[-1]) for row in rows), dtype=np.int64, count=len(rows))
+        counts = np.fromiter(
+            itertools.chain.from_iterable(row[-1] for row in rows), dtype=np.float64
+        )
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    bins = np.repeat(los, lengths) + (np.arange(len(counts)) - starts)
+    return group_quantiles(np.repeat(index, lengths), bins, counts, n_groups, _QS)
+
+
 def _stats(
-    row: Any,
-    nkeys: int,
+    group: tuple[Any, ...],
+    sums: list[float],
+    pct: list[float],
     group_by: tuple[str, ...],
     step: int | None,
-    bins: dict[tuple[Any, ...], dict[int, int]],
 ) -> SpanStats:
-    key = tuple(row[:nkeys])
-    count, errors, inp, out, total, cr, cw, rs, cost, priced, lat, ttft, nttft = row[nkeys:]
-    count = int(count or 0)
-    p50, p95, p99 = quantiles(bins.get(key, {}), _QS)
+    count, errors, inp, out, total, cr, cw, rs, cost, priced, lat, ttft, nttft = sums
+    count, errors, priced, nttft = int(count), int(errors), int(priced), int(nttft)
+    p50, p95, p99 = (None if math.isnan(v) else float(v) for v in pct)
     return SpanStats(
-        group={k: (v or None) for k, v in zip(group_by, key[1:], strict=True)},
-        bucket_start=int(key[0]) if step else None,
+        group={k: (v or None) for k, v in zip(group_by, group[1:], strict=True)},
+        bucket_start=int(group[0]) if step else None,
         calls=count,
-        errors=int(errors or 0),
-        error_rate=(int(errors or 0) / count) if count else 0.0,
-        input_tokens=int(inp or 0),
-        output_tokens=int(out or 0),
-        total_tokens=int(total or 0),
-        cache_read_tokens=int(cr or 0),
-        cache_write_tokens=int(cw or 0),
-        reasoning_tokens=int(rs or 0),
+        errors=errors,
+        error_rate=errors / count if count else 0.0,
+        input_tokens=int(inp),
+        output_tokens=int(out),
+        total_tokens=int(total),
+        cache_read_tokens=int(cr),
+        cache_write_tokens=int(cw),
+        reasoning_tokens=int(rs),
         cost_usd=float(cost) if priced else None,
-        priced_calls=int(priced or 0),
-        latency_ms_avg=float(lat or 0.0) / count if count else 0.0,
+        priced_calls=priced,
+        latency_ms_avg=float(lat) / count if count else 0.0,
         p50_latency_ms=p50,
         p95_latency_ms=p95,
         p99_latency_ms=p99,
-        ttft_ms_avg=float(ttft) / int(nttft) if nttft else None,
+        ttft_ms_avg=float(ttft) / nttft if nttft else None,
     )
 
 
@@ -192,7 +210,7 @@ def span_stats(
 ) -> list[SpanStats]:
     """Totals over the window, one row per group."""
     lo, hi = minute_bounds(start, end)
-    return _query(conn, plan(lo, hi), lo, None, _check_group_by(group_by), filters)
+    return _query(conn, plan(lo, hi), None, _check_group_by(group_by), filters)
 
 
 def span_series(
@@ -203,10 +221,10 @@ def span_series(
     group_by: Sequence[str],
     filters: dict[str, Filter],
 ) -> list[SpanStats]:
-    """One row per (bucket of ``step`` seconds from the window's first minute, group) with spans."""
+    """One row per (bucket, group) with spans; buckets are multiples of ``step`` since the epoch."""
     lo, hi = minute_bounds(start, end)
     return _query(
-        conn, plan_series(lo, hi, int(step)), lo, int(step), _check_group_by(group_by), filters
+        conn, plan_series(lo, hi, int(step)), int(step), _check_group_by(group_by), filters
     )
 
 
@@ -216,17 +234,14 @@ def branch_counts(
     """Counts per (bucket, branch span name, chosen branch) for ``kind='branch'`` spans."""
     lo, hi = minute_bounds(start, end)
     segments = plan_series(lo, hi, int(step)) if step else plan(lo, hi)
-    if not segments:
+    keys = _keys(conn, {"kind": "branch", "name": name}) if segments else {}
+    if not keys:
         return []
-    query = _grouped(
-        _R,
-        segments,
-        lo,
-        step,
-        ("name", "branch"),
-        {"kind": "branch", "name": name},
-        func.sum(_R.c.count),
-    )
-    rows = [BranchCount(int(b), n, br or None, int(c)) for b, n, br, c in conn.execute(query)]
+    totals: dict[tuple[int, str, str], int] = {}
+    for bucket, key_id, count in _rows(conn, segments, step, list(keys), [_R.c.count]):
+        _, span_name, _, _, _, branch = keys[key_id]
+        k = (int(bucket) if step else lo, span_name, branch)
+        totals[k] = totals.get(k, 0) + int(count)
+    rows = [BranchCount(b, n, br or None, c) for (b, n, br), c in totals.items()]
     rows.sort(key=lambda r: (r.bucket_start, r.name, r.branch or ""))
     return rows

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["HOUR", "MINUTE", "Segment", "minute_bounds", "plan", "plan_series"]
+__all__ = ["HOUR", "MINUTE", "Segment", "minute_bounds", "plan", "plan_series", "series_buckets"]
 
 MINUTE = 60
 HOUR = 3600
@@ -48,19 +48,27 @@ def plan(lo: int, hi: int) -> list[Segment]:
     return segments
 
 
+def series_buckets(lo: int, hi: int, step: int) -> range:
+    """Starts of the series buckets covering ``[lo, hi)``: multiples of ``step`` since the epoch.
+
+    Aligned like Prometheus range queries, so an hourly chart has buckets on whole hours
+    whatever "now" is; the first and last buckets are clipped to the window.
+    """
+    if step <= 0 or step % MINUTE:
+        raise ValueError(
+            f"step_seconds must be a positive whole number of minutes (a multiple of 60), got {step}"
+        )
+    return range(lo // step * step, hi, step)
+
+
 def plan_series(lo: int, hi: int, step: int) -> list[Segment]:
     """Segments covering ``[lo, hi)`` such that no hour row straddles two series buckets."""
-    if step % MINUTE:
-        raise ValueError(
-            f"step_seconds must be a whole number of minutes (a multiple of 60), got {step}"
-        )
-    if step <= 0:
-        raise ValueError(f"step_seconds must be positive, got {step}")
+    buckets = series_buckets(lo, hi, step)
     if step < HOUR:
         return [(MINUTE, lo, hi)] if hi > lo else []
     segments: list[Segment] = []
-    for b in range(lo, hi, step):
-        for seg in plan(b, min(b + step, hi)):
+    for b in buckets:
+        for seg in plan(max(b, lo), min(b + step, hi)):
             if segments and segments[-1][0] == seg[0] and segments[-1][2] == seg[1]:
                 segments[-1] = (seg[0], segments[-1][1], seg[2])
             else:

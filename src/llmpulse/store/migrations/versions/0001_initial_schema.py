@@ -1,5 +1,7 @@
 """Initial schema: spans, metric points, runs, and per-minute/per-hour rollups of spans.
 
+On PostgreSQL also the function ``llmpulse_hist_add`` that merges rollup histograms.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
@@ -21,6 +23,17 @@ depends_on: str | Sequence[str] | None = None
 # Frozen copies of the model types: a revision must not change when models.py does.
 _JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 _ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_HIST = sa.LargeBinary().with_variant(postgresql.ARRAY(sa.BigInteger()), "postgresql")
+
+# Adds two dense histograms (first bin, counts); out-of-range subscripts read as NULL -> 0.
+# SQLite gets the same function from Python (llmpulse.store._histogram.hist_add_bytes).
+_PG_HIST_ADD = """
+CREATE FUNCTION llmpulse_hist_add(lo1 integer, a bigint[], lo2 integer, b bigint[]) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT array_agg(coalesce(a[i - lo1 + 1], 0) + coalesce(b[i - lo2 + 1], 0) ORDER BY i)
+    FROM generate_series(least(lo1, lo2), greatest(lo1 + cardinality(a), lo2 + cardinality(b)) - 1) AS i
+$$
+"""
 _SUMS = (
     "count", "errors", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
     "cache_write_tokens", "reasoning_tokens",
@@ -136,22 +149,18 @@ def upgrade() -> None:
         sa.Column("latency_ms_sum", sa.Double(), nullable=False),
         sa.Column("ttft_ms_sum", sa.Double(), nullable=False),
         _counter("ttft_count"),
+        sa.Column("hist_lo", sa.Integer(), nullable=False),
+        sa.Column("hist", _HIST, nullable=False),
         sa.PrimaryKeyConstraint("resolution", "bucket_start", "key_id", name=op.f("pk_rollups")),
         sqlite_with_rowid=False,
     )
-    op.create_table(
-        "rollup_histogram",
-        *_key_columns(),
-        sa.Column("bin", sa.Integer(), nullable=False),
-        _counter("count"),
-        sa.PrimaryKeyConstraint(
-            "resolution", "bucket_start", "key_id", "bin", name=op.f("pk_rollup_histogram")
-        ),
-        sqlite_with_rowid=False,
-    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_HIST_ADD)
 
 
 def downgrade() -> None:
     """Drop every table (and with them their indexes)."""
-    for table in ("rollup_histogram", "rollups", "rollup_keys", "runs", "metric_points", "spans"):
+    for table in ("rollups", "rollup_keys", "runs", "metric_points", "spans"):
         op.drop_table(table)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION llmpulse_hist_add(integer, bigint[], integer, bigint[])")
