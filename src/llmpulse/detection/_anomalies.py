@@ -27,7 +27,9 @@ __all__ = ["detect_anomalies"]
 _MIN_POINTS = 8
 
 
-def _baseline(base: np.ndarray, cuts: list[int], window: int, threshold: float, floor: float) -> tuple[np.ndarray, float]:
+def _baseline(
+    base: np.ndarray, cuts: list[int], window: int, threshold: float, floor: float
+) -> tuple[np.ndarray, float]:
     """Rolling median per level, refitted once without the points it would flag; and the noise."""
     bounds = list(zip([0, *cuts], [*cuts, base.size], strict=True))
     med = rolling_median(base, window, bounds)
@@ -37,20 +39,29 @@ def _baseline(base: np.ndarray, cuts: list[int], window: int, threshold: float, 
     wild = np.abs(base - med) > threshold * sigma
     if wild.any():
         med = rolling_median(np.where(wild, med, base), window, bounds)
-        sigma = max(floor, robust_sigma((base - med)[~wild]))
+        # A flat series with one glitch has no spread left once the glitch is out: keep the
+        # first estimate then, so the glitch is still measured against something.
+        sigma = max(floor, robust_sigma((base - med)[~wild])) or sigma
     return med, sigma
 
 
-def _records(series: Series, levels: Levels, med: np.ndarray, z: np.ndarray, hits: np.ndarray) -> list[Anomaly]:
+def _records(
+    series: Series, levels: Levels, med: np.ndarray, z: np.ndarray, hits: np.ndarray
+) -> list[Anomaly]:
     """Anomaly records in the caller's units and positions, in time order."""
     expected = levels.transform.inverse(med[hits] + levels.season[hits])
     out = []
     for i, exp in zip(np.flatnonzero(hits), np.atleast_1d(expected), strict=True):
-        out.append(Anomaly(
-            index=int(series.positions[i]), value=float(series.values[i]), expected=float(exp),
-            score=float(abs(z[i])), direction="up" if z[i] > 0 else "down",
-            timestamp=series.timestamp(int(i)),
-        ))
+        out.append(
+            Anomaly(
+                index=int(series.positions[i]),
+                value=float(series.values[i]),
+                expected=float(exp),
+                score=float(abs(z[i])),
+                direction="up" if z[i] > 0 else "down",
+                timestamp=series.timestamp(int(i)),
+            )
+        )
     return out
 
 

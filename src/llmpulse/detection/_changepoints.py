@@ -27,8 +27,11 @@ def level_options(
         raise DetectionInputError(f"penalty must be > 0 (or None for 3*log(n)), got {penalty!r}")
     base = LevelOptions()
     return LevelOptions(
-        transform=transform, min_size=min_size, penalty=penalty,
-        min_stat=base.min_stat / sensitivity, long_stat=base.long_stat / sensitivity,
+        transform=transform,
+        min_size=min_size,
+        penalty=penalty,
+        min_stat=base.min_stat / sensitivity,
+        long_stat=base.long_stat / sensitivity,
     )
 
 
@@ -40,12 +43,17 @@ def _describe(series: Series, levels: Levels) -> list[ChangePoint]:
         a, tau, b = bounds[i - 1], bounds[i], bounds[i + 1]
         before = float(np.median(series.values[a:tau]))
         after = float(np.median(series.values[tau:b]))
-        out.append(ChangePoint(
-            index=int(series.positions[tau]), before=before, after=after,
-            change_pct=None if before == 0 else (after - before) / abs(before) * 100.0,
-            confidence=levels.confidence[i - 1], direction="up" if after >= before else "down",
-            timestamp=series.timestamp(tau),
-        ))
+        out.append(
+            ChangePoint(
+                index=int(series.positions[tau]),
+                before=before,
+                after=after,
+                change_pct=None if before == 0 else (after - before) / abs(before) * 100.0,
+                confidence=levels.confidence[i - 1],
+                direction="up" if after >= before else "down",
+                timestamp=series.timestamp(tau),
+            )
+        )
     return out
 
 
@@ -60,7 +68,9 @@ def detect_change_points(
     sensitivity: float = 1.0,
 ) -> list[ChangePoint]:
     """Find where the series moves to a new persistent level; [] when it never does."""
-    opt = level_options(transform=transform, min_size=min_size, penalty=penalty, sensitivity=sensitivity)
+    opt = level_options(
+        transform=transform, min_size=min_size, penalty=penalty, sensitivity=sensitivity
+    )
     series = prepare(values, timestamps, metric=metric)
     if series.n < 2 * opt.min_size:
         return []

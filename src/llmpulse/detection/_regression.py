@@ -19,9 +19,20 @@ from ._types import RegressionResult, Severity
 __all__ = ["METHODS", "detect_regression"]
 
 METHODS = ("threshold", "welch", "mannwhitney", "change_point")
-_ALIASES = {"statistical": "welch", "t-test": "welch", "ttest": "welch", "mann-whitney": "mannwhitney",
-            "mann_whitney": "mannwhitney", "changepoint": "change_point", "change-point": "change_point"}
-_TEST_NAMES = {"welch": "Welch t-test", "mannwhitney": "Mann-Whitney U test", "change_point": "change point"}
+_ALIASES = {
+    "statistical": "welch",
+    "t-test": "welch",
+    "ttest": "welch",
+    "mann-whitney": "mannwhitney",
+    "mann_whitney": "mannwhitney",
+    "changepoint": "change_point",
+    "change-point": "change_point",
+}
+_TEST_NAMES = {
+    "welch": "Welch t-test",
+    "mannwhitney": "Mann-Whitney U test",
+    "change_point": "change point",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +73,16 @@ def _welch(base: np.ndarray, cur: np.ndarray, alternative: str) -> float:
     if base.var() == 0 and cur.var() == 0:
         if base.mean() == cur.mean():
             return 1.0
-        worse = {"greater": cur.mean() > base.mean(), "less": cur.mean() < base.mean()}.get(alternative, True)
+        worse = {"greater": cur.mean() > base.mean(), "less": cur.mean() < base.mean()}.get(
+            alternative, True
+        )
         return 0.0 if worse else 1.0
     return float(stats.ttest_ind(cur, base, equal_var=False, alternative=alternative).pvalue)
 
 
-def _statistical(base: np.ndarray, cur: np.ndarray, method: str, hib: bool | None, alpha: float) -> _Verdict:
+def _statistical(
+    base: np.ndarray, cur: np.ndarray, method: str, hib: bool | None, alpha: float
+) -> _Verdict:
     """Welch t or Mann–Whitney U, one-sided towards "worse" when the metric says which way that is."""
     if base.size < 2 or cur.size < 2:
         raise DetectionInputError(
@@ -77,9 +92,12 @@ def _statistical(base: np.ndarray, cur: np.ndarray, method: str, hib: bool | Non
     alternative = _alternative(hib)
     if method == "welch":
         p = _welch(base, cur, alternative)
+        before, after = float(base.mean()), float(cur.mean())
     else:
         p = float(stats.mannwhitneyu(cur, base, alternative=alternative).pvalue)
-    return _Verdict(_pct(float(base.mean()), float(cur.mean())), float(cur.mean() - base.mean()), p, p < alpha)
+        # A rank test's effect is the shift of the middle: medians, which outliers cannot drag.
+        before, after = float(np.median(base)), float(np.median(cur))
+    return _Verdict(_pct(before, after), after - before, p, p < alpha)
 
 
 def _by_change_point(base: np.ndarray, cur: np.ndarray, hib: bool | None, alpha: float) -> _Verdict:
@@ -92,7 +110,12 @@ def _by_change_point(base: np.ndarray, cur: np.ndarray, hib: bool | None, alpha:
         )
     found = [c for c in detect_change_points(series) if c.index >= base.size - 8]
     if not found:
-        return _Verdict(_pct(float(base.mean()), float(cur.mean())), float(cur.mean() - base.mean()), None, False)
+        return _Verdict(
+            _pct(float(base.mean()), float(cur.mean())),
+            float(cur.mean() - base.mean()),
+            None,
+            False,
+        )
     worst = max(found, key=lambda c: _harm(c.change_pct, c.after - c.before, hib))
     p = max(0.0, 1.0 - worst.confidence)
     return _Verdict(worst.change_pct, worst.after - worst.before, p, p < alpha)
@@ -107,8 +130,15 @@ def _severity(harm: float, warning_pct: float, critical_pct: float) -> Severity:
     return "none"
 
 
-def _message(name: str, severity: Severity, verdict: _Verdict, harm: float, warning_pct: float,
-             means: tuple[float, float], method: str) -> str:
+def _message(
+    name: str,
+    severity: Severity,
+    verdict: _Verdict,
+    harm: float,
+    warning_pct: float,
+    means: tuple[float, float],
+    method: str,
+) -> str:
     """One plain-words sentence about the verdict."""
     pct = verdict.change_pct
     move = "no change" if pct == 0 else "up from 0" if pct is None else f"{pct:+.1f}%"
@@ -132,9 +162,13 @@ def _validate(method: str, confidence_level: float, warning_pct: float, critical
     """The canonical method name, or a DetectionInputError naming the bad option."""
     canonical = _ALIASES.get(method, method)
     if canonical not in METHODS:
-        raise DetectionInputError(f"method must be one of {METHODS} (or 'statistical'), got {method!r}")
+        raise DetectionInputError(
+            f"method must be one of {METHODS} (or 'statistical'), got {method!r}"
+        )
     if not 0.0 < confidence_level < 1.0:
-        raise DetectionInputError(f"confidence_level must be between 0 and 1, e.g. 0.95; got {confidence_level!r}")
+        raise DetectionInputError(
+            f"confidence_level must be between 0 and 1, e.g. 0.95; got {confidence_level!r}"
+        )
     if not 0.0 <= warning_pct <= critical_pct:
         raise DetectionInputError(
             f"need 0 <= warning_pct <= critical_pct, got warning_pct={warning_pct!r}, critical_pct={critical_pct!r}"
@@ -163,7 +197,9 @@ def detect_regression(
     hib = higher_is_better if higher_is_better is not None else higher_is_better_for(metric)
     alpha = 1.0 - confidence_level
     if canonical == "threshold":
-        verdict = _Verdict(_pct(float(base.mean()), float(cur.mean())), float(cur.mean() - base.mean()), None, True)
+        verdict = _Verdict(
+            _pct(float(base.mean()), float(cur.mean())), float(cur.mean() - base.mean()), None, True
+        )
     elif canonical == "change_point":
         verdict = _by_change_point(base, cur, hib, alpha)
     else:
@@ -175,8 +211,23 @@ def detect_regression(
     base_mean, cur_mean = float(base.mean()), float(cur.mean())
     p = verdict.p_value
     return RegressionResult(
-        regressed=regressed, change_pct=verdict.change_pct, severity=severity,
-        confidence=None if p is None else 1.0 - p, p_value=p, method=canonical,
-        direction_is_bad=bad, higher_is_better=hib, baseline_mean=base_mean, current_mean=cur_mean,
-        message=_message(metric or "metric", severity, verdict, harm, warning_pct, (base_mean, cur_mean), canonical),
+        regressed=regressed,
+        change_pct=verdict.change_pct,
+        severity=severity,
+        confidence=None if p is None else 1.0 - p,
+        p_value=p,
+        method=canonical,
+        direction_is_bad=bad,
+        higher_is_better=hib,
+        baseline_mean=base_mean,
+        current_mean=cur_mean,
+        message=_message(
+            metric or "metric",
+            severity,
+            verdict,
+            harm,
+            warning_pct,
+            (base_mean, cur_mean),
+            canonical,
+        ),
     )

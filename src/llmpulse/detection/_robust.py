@@ -46,10 +46,12 @@ def noise_sigma(y: np.ndarray) -> float:
     """Point-to-point noise scale from first differences: blind to level shifts and trends."""
     if y.size < 3:
         return 0.0
-    return robust_sigma(np.diff(y)) / np.sqrt(2.0)
+    return robust_sigma(np.diff(y)) / math.sqrt(2.0)
 
 
-def rolling_median(y: np.ndarray, window: int, bounds: list[tuple[int, int]] | None = None) -> np.ndarray:
+def rolling_median(
+    y: np.ndarray, window: int, bounds: list[tuple[int, int]] | None = None
+) -> np.ndarray:
     """Centred rolling median, computed separately inside each (start, stop) segment.
 
     Edges mirror the segment (not repeat its end point), so a spike on the first point does not

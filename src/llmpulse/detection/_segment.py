@@ -16,14 +16,19 @@ import numpy as np
 __all__ = ["segment"]
 
 
-def _costs(c1: np.ndarray, c2: np.ndarray, starts: np.ndarray | int, stops: np.ndarray | int) -> np.ndarray:
+def _costs(
+    c1: np.ndarray, c2: np.ndarray, starts: np.ndarray | int, stops: np.ndarray | int
+) -> np.ndarray:
     """Squared-error cost of each [start, stop) around its own mean, from cumulative sums."""
     length = np.asarray(stops - starts, dtype=np.float64)
     s1 = c1[stops] - c1[starts]
-    return (c2[stops] - c2[starts]) - s1 * s1 / length
+    cost: np.ndarray = (c2[stops] - c2[starts]) - s1 * s1 / length
+    return cost
 
 
-def _optimal_partition(c1: np.ndarray, c2: np.ndarray, edges: np.ndarray, penalty: float, min_blocks: int) -> list[int]:
+def _optimal_partition(
+    c1: np.ndarray, c2: np.ndarray, edges: np.ndarray, penalty: float, min_blocks: int
+) -> list[int]:
     """Indices (into edges) of the optimal change positions under the penalty (PELT pruning)."""
     m = edges.size - 1
     best = np.full(m + 1, np.inf)
@@ -51,9 +56,11 @@ def _optimal_partition(c1: np.ndarray, c2: np.ndarray, edges: np.ndarray, penalt
     return sorted(cuts)
 
 
-def _refine(c1: np.ndarray, c2: np.ndarray, cuts: list[int], n: int, radius: int, min_size: int) -> list[int]:
+def _refine(
+    c1: np.ndarray, c2: np.ndarray, cuts: list[int], n: int, radius: int, min_size: int
+) -> list[int]:
     """Move each change to the exact point that best splits its two neighbouring segments."""
-    out = []
+    out: list[int] = []
     bounds = [0, *cuts, n]
     for i in range(1, len(bounds) - 1):
         left, right = (out[-1] if out else 0), bounds[i + 1]

@@ -22,12 +22,14 @@ __all__ = ["StepSums"]
 
 def _sum_x(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Sum of the integers in [p, q) (the polynomial identity holds for negative bounds too)."""
-    return (q * (q - 1) - p * (p - 1)) / 2.0
+    total: np.ndarray = (q * (q - 1) - p * (p - 1)) / 2.0
+    return total
 
 
 def _sum_xx(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Sum of the squares of the integers in [p, q)."""
-    return ((q - 1) * q * (2 * q - 1) - (p - 1) * p * (2 * p - 1)) / 6.0
+    total: np.ndarray = ((q - 1) * q * (2 * q - 1) - (p - 1) * p * (2 * p - 1)) / 6.0
+    return total
 
 
 class StepSums:
@@ -40,11 +42,15 @@ class StepSums:
         self._c1 = np.concatenate(([0.0], np.cumsum(i * self._y)))
         self._c2 = np.concatenate(([0.0], np.cumsum(self._y * self._y)))
 
-    def _fit(self, lo: np.ndarray, tau: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _fit(
+        self, lo: np.ndarray, tau: np.ndarray, hi: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Step, residual sum of squares, step's unit standard error and coefficients per window."""
         lo_f, tau_f, hi_f = (v.astype(np.float64) for v in (lo, tau, hi))
         n = hi_f - lo_f
-        scale = np.maximum(1.0, n / 2.0)  # x in units of half the window keeps the system well conditioned
+        scale = np.maximum(
+            1.0, n / 2.0
+        )  # x in units of half the window keeps the system well conditioned
         p, q = lo_f - tau_f, hi_f - tau_f
         sx, sxx = _sum_x(p, q) / scale, _sum_xx(p, q) / scale**2
         sd, sdx = q, _sum_x(np.zeros_like(q), q) / scale
@@ -56,9 +62,19 @@ class StepSums:
         c00, c11, c22 = sxx * sd - sdx * sdx, n * sd - sd * sd, n * sxx - sx * sx
         c01, c02, c12 = sd * sdx - sx * sd, sx * sdx - sxx * sd, sx * sd - n * sdx
         det = n * c00 + sx * c01 + sd * c02
-        coef = np.stack([c00 * sy + c01 * sxy + c02 * sdy, c01 * sy + c11 * sxy + c12 * sdy,
-                         c02 * sy + c12 * sxy + c22 * sdy]) / det
-        rss = np.maximum(0.0, (self._c2[hi] - self._c2[lo]) - (coef[0] * sy + coef[1] * sxy + coef[2] * sdy))
+        coef = (
+            np.stack(
+                [
+                    c00 * sy + c01 * sxy + c02 * sdy,
+                    c01 * sy + c11 * sxy + c12 * sdy,
+                    c02 * sy + c12 * sxy + c22 * sdy,
+                ]
+            )
+            / det
+        )
+        rss = np.maximum(
+            0.0, (self._c2[hi] - self._c2[lo]) - (coef[0] * sy + coef[1] * sxy + coef[2] * sdy)
+        )
         return coef[2], rss, np.sqrt(c22 / det), coef.T
 
     def local(self, bounds: np.ndarray, sigma: float, reach: int, inflate: float) -> np.ndarray:
@@ -67,9 +83,12 @@ class StepSums:
         half = np.minimum(np.minimum(tau - a, b - tau), reach)
         step, rss, unit_se, _ = self._fit(tau - half, tau, tau + half)
         spread = np.maximum(sigma, np.sqrt(rss / np.maximum(1, 2 * half - 3))) * inflate
-        return np.abs(step) / (spread * unit_se)
+        stat: np.ndarray = np.abs(step) / (spread * unit_se)
+        return stat
 
-    def _long_run_var(self, start: int, stop: int, tau: int, coef: np.ndarray, scale: float, blocks: int = 8) -> float:
+    def _long_run_var(
+        self, start: int, stop: int, tau: int, coef: np.ndarray, scale: float, blocks: int = 8
+    ) -> float:
         """Per-point variance of a mean of the fit's residuals on [start, stop), from batch means."""
         size = max(4, (stop - start) // blocks)
         k = (stop - start) // size
@@ -86,6 +105,9 @@ class StepSums:
         lo, t, hi = (np.array([v]) for v in (a, tau, b))
         step, rss, unit_se, coef = self._fit(lo, t, hi)
         scale = max(1.0, (b - a) / 2.0)
-        long_run = 0.5 * (self._long_run_var(a, tau, tau, coef[0], scale) + self._long_run_var(tau, b, tau, coef[0], scale))
+        long_run = 0.5 * (
+            self._long_run_var(a, tau, tau, coef[0], scale)
+            + self._long_run_var(tau, b, tau, coef[0], scale)
+        )
         spread = math.sqrt(max(sigma * sigma, long_run, float(rss[0]) / max(1, b - a - 3)))
         return float(abs(step[0]) / (spread * unit_se[0]))

@@ -23,11 +23,18 @@ __all__ = ["TRANSFORMS", "Transform", "choose_transform"]
 
 TRANSFORMS = ("auto", "log", "rate", "sqrt", "none")
 _MAX_EVENTS = 100_000  # a grid finer than 1/100000 is not counting anything
+_MIN_DISTINCT = 4
 
 
 def _event_quantum(values: np.ndarray) -> float:
-    """The size of one event when every value is a whole multiple of it (1/n for rates), else 0."""
+    """The size of one event when every value is a whole multiple of it (1/n for rates), else 0.
+
+    Needs a few distinct values: a series that only ever takes two values (a deterministic
+    benchmark score) is not counting noise, it is a step or a glitch.
+    """
     distinct = np.unique(values)
+    if distinct.size < _MIN_DISTINCT:
+        return 0.0
     steps = np.diff(distinct)
     steps = steps[steps > 1e-12]
     if steps.size == 0:
@@ -59,30 +66,38 @@ class Transform:
 
     def forward(self, values: np.ndarray) -> np.ndarray:
         """Map metric values to the stabilised scale."""
+        out: np.ndarray
         if self.kind == "log":
             if np.any(values <= 0):
                 raise DetectionInputError("transform='log' needs values > 0; use 'auto' or 'sqrt'")
-            return np.log(values)
-        if self.kind == "rate":
+            out = np.log(values)
+        elif self.kind == "rate":
             p = (np.clip(values, 0.0, 1.0) + self.offset) / (1.0 + 2.0 * self.offset)
-            return np.arcsin(np.sqrt(p))
-        if self.kind == "sqrt":
+            out = np.arcsin(np.sqrt(p))
+        elif self.kind == "sqrt":
             if np.any(values < 0):
-                raise DetectionInputError("transform='sqrt' needs values >= 0; use 'auto' or 'none'")
-            return np.sqrt(values + self.offset)
-        return values.astype(np.float64, copy=True)
+                raise DetectionInputError(
+                    "transform='sqrt' needs values >= 0; use 'auto' or 'none'"
+                )
+            out = np.sqrt(values + self.offset)
+        else:
+            out = values.astype(np.float64, copy=True)
+        return out
 
     def inverse(self, y: np.ndarray | float) -> np.ndarray:
         """Map stabilised numbers back to the metric's units."""
-        y = np.asarray(y, dtype=np.float64)
+        arr = np.asarray(y, dtype=np.float64)
+        out: np.ndarray
         if self.kind == "log":
-            return np.exp(y)
-        if self.kind == "rate":
-            p = np.sin(np.clip(y, 0.0, np.pi / 2)) ** 2
-            return np.clip(p * (1.0 + 2.0 * self.offset) - self.offset, 0.0, 1.0)
-        if self.kind == "sqrt":
-            return np.maximum(np.square(np.maximum(y, 0.0)) - self.offset, 0.0)
-        return y
+            out = np.exp(arr)
+        elif self.kind == "rate":
+            p = np.sin(np.clip(arr, 0.0, np.pi / 2)) ** 2
+            out = np.clip(p * (1.0 + 2.0 * self.offset) - self.offset, 0.0, 1.0)
+        elif self.kind == "sqrt":
+            out = np.maximum(np.square(np.maximum(arr, 0.0)) - self.offset, 0.0)
+        else:
+            out = arr
+        return out
 
 
 def _kind_for(values: np.ndarray) -> str:

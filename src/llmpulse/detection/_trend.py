@@ -49,13 +49,17 @@ def _mann_kendall_p(days: np.ndarray, values: np.ndarray, slope: float) -> float
     return float(min(1.0, 2.0 * stats.norm.sf(z)))
 
 
-def _summary(name: str, slope: float, pct: float | None, p: float, significant: bool, worsening: bool | None) -> str:
+def _summary(
+    name: str, slope: float, pct: float | None, p: float, significant: bool, worsening: bool | None
+) -> str:
     """One sentence a person can read in an alert."""
     per_day = f"{slope:+.4g} per day" + ("" if pct is None else f" ({pct:+.2f}%/day)")
     if not significant:
         return f"{name}: no significant trend ({per_day}, p={p:.2g})"
     verb = "rising" if slope > 0 else "falling"
-    judgement = "" if worsening is None else " - getting worse" if worsening else " - getting better"
+    judgement = (
+        "" if worsening is None else " - getting worse" if worsening else " - getting better"
+    )
     return f"{name} is {verb} by {per_day}, p={p:.2g}{judgement}"
 
 
@@ -69,7 +73,9 @@ def analyze_trend(
 ) -> TrendResult:
     """Slope per day of values over timestamps (Unix seconds), whether it is significant, and why it matters."""
     if timestamps is None:
-        raise DetectionInputError("analyze_trend needs timestamps (Unix seconds) to express the slope per day")
+        raise DetectionInputError(
+            "analyze_trend needs timestamps (Unix seconds) to express the slope per day"
+        )
     if not 0.0 < alpha < 1.0:
         raise DetectionInputError(f"alpha must be between 0 and 1, e.g. 0.05; got {alpha!r}")
     series = prepare(values, timestamps, metric=metric)
@@ -92,7 +98,12 @@ def analyze_trend(
     level = float(np.median(v))
     pct = None if level == 0 else slope / abs(level) * 100.0
     return TrendResult(
-        slope_per_day=slope, change_pct_per_day=pct, p_value=p, significant=significant,
-        direction=direction, worsening=worsening, n_points=series.n,
+        slope_per_day=slope,
+        change_pct_per_day=pct,
+        p_value=p,
+        significant=significant,
+        direction=direction,
+        worsening=worsening,
+        n_points=series.n,
         summary=_summary(metric or "metric", slope, pct, p, significant, worsening),
     )

@@ -61,7 +61,9 @@ class ChangePoint:
 class RegressionResult:
     """Whether ``current`` got worse than ``baseline``, by how much and how sure we are.
 
-    ``change_pct`` is signed in the metric's own terms (latency +20 % is ``20.0``);
+    ``change_pct`` is signed in the metric's own terms (latency +20 % is ``20.0``): between means
+    for ``welch`` and ``threshold``, medians for ``mannwhitney``, and the levels either side of the
+    change for ``change_point`` (``None`` from a baseline of exactly 0);
     ``direction_is_bad`` says whether the observed move is the harmful one for this metric
     (any move counts when ``higher_is_better`` is unknown); ``confidence`` is ``1 - p`` of the
     test behind the decision (``None`` when none could be run).

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["KINDS", "Synthetic", "make_series", "make_suite", "score_anomalies", "score_change_points"]
+__all__ = [
+    "KINDS",
+    "Synthetic",
+    "make_series",
+    "make_suite",
+    "score_anomalies",
+    "score_change_points",
+]
 
 DAY_S = 86_400.0
 MARGIN = 5  # a predicted change point within 5 points of a true one finds it
@@ -80,7 +87,9 @@ def _place_bursts(rng: np.random.Generator, n: int, cps: list[int]) -> list[list
     return bursts
 
 
-def _steps(rng: np.random.Generator, metric: str, level: float, sd: float, count: int) -> list[float]:
+def _steps(
+    rng: np.random.Generator, metric: str, level: float, sd: float, count: int
+) -> list[float]:
     """Sizes of the level changes in transformed units (log, or arcsine-sqrt for rates)."""
     sizes = []
     if metric == "benchmark_accuracy":
@@ -92,7 +101,10 @@ def _steps(rng: np.random.Generator, metric: str, level: float, sd: float, count
     elif KINDS[metric].rate:
         p = level
         for _ in range(count):
-            q = min(0.6, p * math.exp(rng.choice([-1.0, 1.0]) * rng.uniform(math.log(1.4), math.log(3.0))))
+            q = min(
+                0.6,
+                p * math.exp(rng.choice([-1.0, 1.0]) * rng.uniform(math.log(1.4), math.log(3.0))),
+            )
             sizes.append(math.asin(math.sqrt(q)) - math.asin(math.sqrt(p)))
             p = q
     else:
@@ -102,14 +114,26 @@ def _steps(rng: np.random.Generator, metric: str, level: float, sd: float, count
     return sizes
 
 
-def _latent(rng: np.random.Generator, n: int, interval: float, t0: float, sd: float, cps: list[int], steps: list[float]) -> np.ndarray:
+def _latent(
+    rng: np.random.Generator,
+    n: int,
+    interval: float,
+    t0: float,
+    sd: float,
+    cps: list[int],
+    steps: list[float],
+) -> np.ndarray:
     """The level in transformed units around 0: steps, a daily cycle, a trend, AR noise."""
     t = t0 + interval * np.arange(n)
     x = np.zeros(n)
     for c, size in zip(cps, steps, strict=True):
         x[c:] += size
     if rng.random() < 0.4:
-        x += rng.uniform(0.5, 3.0) * sd * np.sin(2 * np.pi * (t % DAY_S) / DAY_S + rng.uniform(0, 2 * np.pi))
+        x += (
+            rng.uniform(0.5, 3.0)
+            * sd
+            * np.sin(2 * np.pi * (t % DAY_S) / DAY_S + rng.uniform(0, 2 * np.pi))
+        )
     if rng.random() < 0.3:
         x += rng.uniform(-4.0, 4.0) * sd * np.linspace(0.0, 1.0, n)
     phi = rng.uniform(0.0, 0.3)
@@ -137,14 +161,21 @@ def make_series(rng: np.random.Generator, metric: str, name: str = "") -> Synthe
         values = rng.binomial(trials, p) / trials
     else:
         sd = rng.uniform(*kind.noise)
-        values = np.exp(math.log(level) + _latent(rng, n, interval, t0, sd, cps, _steps(rng, metric, level, sd, len(cps))))
+        values = np.exp(
+            math.log(level)
+            + _latent(rng, n, interval, t0, sd, cps, _steps(rng, metric, level, sd, len(cps)))
+        )
     for burst in bursts:
         for i in burst:
             values[i] = _spike(rng, metric, float(values[i]))
     return Synthetic(
-        name=name or metric, metric=metric, interval_s=interval,
-        timestamps=(t0 + interval * np.arange(n)).tolist(), values=[float(v) for v in values],
-        anomalies=[i for b in bursts for i in b], change_points=cps,
+        name=name or metric,
+        metric=metric,
+        interval_s=interval,
+        timestamps=(t0 + interval * np.arange(n)).tolist(),
+        values=[float(v) for v in values],
+        anomalies=[i for b in bursts for i in b],
+        change_points=cps,
     )
 
 
@@ -165,7 +196,10 @@ def make_suite(seed: int, count: int) -> list[Synthetic]:
     """`count` series cycling through every kind, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     kinds = list(KINDS)
-    return [make_series(rng, kinds[i % len(kinds)], f"syn_{kinds[i % len(kinds)]}_{i:03d}") for i in range(count)]
+    return [
+        make_series(rng, kinds[i % len(kinds)], f"syn_{kinds[i % len(kinds)]}_{i:03d}")
+        for i in range(count)
+    ]
 
 
 def _events(points: list[int]) -> list[list[int]]:
@@ -179,7 +213,9 @@ def _events(points: list[int]) -> list[list[int]]:
     return out
 
 
-def score_anomalies(series: list[Synthetic], predictions: list[list[int]]) -> tuple[float, float, float]:
+def score_anomalies(
+    series: list[Synthetic], predictions: list[list[int]]
+) -> tuple[float, float, float]:
     """Pooled event precision, recall and F1, with the shared scorer's rules."""
     tp_ev = n_ev = fp = tp_pred = 0
     for s, pred in zip(series, predictions, strict=True):

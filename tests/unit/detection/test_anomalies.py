@@ -115,7 +115,10 @@ class TestResults:
         assert a.to_dict()["index"] == 30
         assert a.to_dict()["timestamp"] is None
 
-    @pytest.mark.parametrize("option", [{"threshold": 0}, {"window": 2}, {"direction": "sideways"}, {"transform": "cube"}])
+    @pytest.mark.parametrize(
+        "option",
+        [{"threshold": 0}, {"window": 2}, {"direction": "sideways"}, {"transform": "cube"}],
+    )
     def test_bad_options_are_named(self, option: dict) -> None:
         """A bad option raises DetectionInputError naming it."""
         with pytest.raises(DetectionInputError, match=next(iter(option))):

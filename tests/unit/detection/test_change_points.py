@@ -38,7 +38,10 @@ class TestLevelShifts:
         values = _lognormal(400, 1)
         values[150:260] *= 1.5
         found = detect_change_points(values)
-        assert [abs(c.index - t) <= 2 for c, t in zip(found, (150, 260), strict=True)] == [True, True]
+        assert [abs(c.index - t) <= 2 for c, t in zip(found, (150, 260), strict=True)] == [
+            True,
+            True,
+        ]
         assert [c.direction for c in found] == ["up", "down"]
 
     def test_finds_an_error_rate_doubling(self) -> None:
@@ -63,7 +66,7 @@ class TestNotChanges:
         """Bursts of 1-3 huge points (anomalies) do not create change points."""
         values = _lognormal(300, 4)
         for start, size in ((40, 1), (120, 3), (200, 2)):
-            values[start:start + size] *= 6
+            values[start : start + size] *= 6
         assert detect_change_points(values) == []
 
     def test_slow_trend_is_not_a_staircase(self) -> None:
@@ -97,7 +100,9 @@ class TestOptions:
         """A small step below the default bar is found with a higher sensitivity."""
         values = _lognormal(200, 8, sd=0.08)
         values[100:] *= 1.05
-        assert len(detect_change_points(values, sensitivity=3.0)) >= len(detect_change_points(values))
+        assert len(detect_change_points(values, sensitivity=3.0)) >= len(
+            detect_change_points(values)
+        )
 
     def test_min_size_refuses_short_levels(self) -> None:
         """A 12-point plateau is a change with min_size=8 and is ignored with min_size=20."""
@@ -106,7 +111,9 @@ class TestOptions:
         assert len(detect_change_points(values, min_size=8)) == 2
         assert detect_change_points(values, min_size=20) == []
 
-    @pytest.mark.parametrize("option", [{"min_size": 1}, {"sensitivity": 0}, {"penalty": -1.0}, {"transform": "x"}])
+    @pytest.mark.parametrize(
+        "option", [{"min_size": 1}, {"sensitivity": 0}, {"penalty": -1.0}, {"transform": "x"}]
+    )
     def test_bad_options_are_named(self, option: dict) -> None:
         """A bad option raises DetectionInputError naming it."""
         with pytest.raises(DetectionInputError, match=next(iter(option))):
