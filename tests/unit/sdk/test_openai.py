@@ -281,3 +281,23 @@ class TestInstrumentation:
         llmpulse.instrument_openai()
         assert client.chat.completions.create(model="gpt-4o-mini", messages=USER).choices
         assert exporter.records == []
+
+
+class TestRawResponses:
+    def test_with_raw_response(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
+        """with_raw_response calls are recorded with their usage; the caller parses the same object."""
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=USER)
+        completion = raw.parse()
+        (span,) = _llm_spans(recorded)
+        assert span.total_tokens == completion.usage.total_tokens
+
+    def test_with_raw_response_stream(
+        self, recorded: InMemoryExporter, client: openai.OpenAI
+    ) -> None:
+        """A raw streamed response is observed through the stream the caller parses from it."""
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=USER, stream=True
+        )
+        chunks = list(raw.parse())
+        (span,) = _llm_spans(recorded)
+        assert span.attributes["llmpulse.stream.chunks"] == len(chunks) > 0

@@ -84,8 +84,9 @@ def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
             call.fail(exc)
             raise
         if call.stream:
-            return observe_stream(result, call)
-        call.finish(result)
+            observe_stream(_parsed(result), call)
+        else:
+            call.finish(_parsed(result))
         return result
 
     setattr(create, _MARK, True)
@@ -104,8 +105,9 @@ def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
             call.fail(exc)
             raise
         if call.stream:
-            return observe_async_stream(result, call)
-        call.finish(result)
+            observe_async_stream(_parsed(result), call)
+        else:
+            call.finish(_parsed(result))
         return result
 
     setattr(create, _MARK, True)
@@ -338,6 +340,16 @@ def _output(choices: list[Any]) -> Any:
     if not outputs:
         return None
     return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _parsed(result: Any) -> Any:
+    """What ``with_raw_response`` wraps (openai caches it, so the caller gets the same object)."""
+    if type(result).__name__ != "LegacyAPIResponse":
+        return result
+    try:
+        return result.parse()
+    except Exception:
+        return result
 
 
 def _str(value: Any) -> str | None:
