@@ -22,6 +22,7 @@ EXPECTED = [
     "shutdown",
     "span",
     "uninstrument_openai",
+    "using",
 ]
 
 

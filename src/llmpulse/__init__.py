@@ -29,6 +29,7 @@ from llmpulse.sdk import (
     record_metric,
     shutdown,
     span,
+    using,
 )
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ __all__ = [
     "shutdown",
     "span",
     "uninstrument_openai",
+    "using",
 ]
 
 

@@ -17,6 +17,7 @@ from llmpulse.sdk._state import (
     record_metric,
     shutdown,
     span,
+    using,
 )
 from llmpulse.sdk._stats import DROP_REASONS, SdkStats
 from llmpulse.sdk.exporters import Exporter
@@ -37,4 +38,5 @@ __all__ = [
     "record_metric",
     "shutdown",
     "span",
+    "using",
 ]

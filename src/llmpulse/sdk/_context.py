@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from llmpulse.sdk._spans import SpanHandle
 
 __all__ = [
+    "call_defaults",
     "current_span",
     "new_span_id",
     "new_trace_id",
@@ -26,6 +27,9 @@ __all__ = [
 
 # The span that new spans and llm calls are parented to, per thread and per asyncio task.
 current_span: ContextVar[SpanHandle | None] = ContextVar("llmpulse_current_span", default=None)
+
+# Fields that llm calls recorded inside ``llmpulse.using(...)`` take unless they set their own.
+call_defaults: ContextVar[dict[str, Any] | None] = ContextVar("llmpulse_call_defaults", default=None)
 
 _getrandbits = random.getrandbits
 _LOW64 = (1 << 64) - 1

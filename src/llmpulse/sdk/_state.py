@@ -12,14 +12,15 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmpulse.config import SdkConfig
 from llmpulse.pricing import PriceTable
 from llmpulse.sdk._client import Client, build_client, snapshot
-from llmpulse.sdk._context import current_span
+from llmpulse.sdk._context import call_defaults, current_span
 from llmpulse.sdk._convert import LLM
 from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
 
@@ -170,6 +171,35 @@ def get_current_span() -> SpanHandle | NoopSpan:
     """The open span of this thread or task, or a no-op handle (never ``None``)."""
     handle = _get_current()
     return NOOP_SPAN if handle is None else handle
+
+
+_USING_FIELDS = ("prompt_version", "session_id", "user_id")
+
+
+@contextmanager
+def using(
+    *,
+    prompt_version: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    **attributes: Any,
+) -> Iterator[None]:
+    """Tag the llm calls that instrumentations record inside this block (nests; inner wins).
+
+    >>> import llmpulse
+    >>> with llmpulse.using(prompt_version="answer-v3", user_id="u-42"):
+    ...     pass  # client.chat.completions.create(...) here carries both
+    """
+    outer = call_defaults.get() or {}
+    merged = {**outer, "attributes": {**outer.get("attributes", {}), **attributes}}
+    for key, value in zip(_USING_FIELDS, (prompt_version, session_id, user_id)):
+        if value is not None:
+            merged[key] = str(value)
+    token = call_defaults.set(merged)
+    try:
+        yield
+    finally:
+        call_defaults.reset(token)
 
 
 def flush(timeout: float | None = None) -> bool:

@@ -301,3 +301,30 @@ class TestRawResponses:
         chunks = list(raw.parse())
         (span,) = _llm_spans(recorded)
         assert span.attributes["llmpulse.stream.chunks"] == len(chunks) > 0
+
+
+class TestUsing:
+    def test_prompt_version_and_attributes_apply_inside_the_block(
+        self, recorded: InMemoryExporter, client: openai.OpenAI
+    ) -> None:
+        """llm calls recorded inside llmpulse.using() carry its prompt version, user and attributes."""
+        with llmpulse.using(prompt_version="answer-v3", user_id="u-1", team="support"):
+            with llmpulse.using(prompt_version="answer-v4"):
+                client.chat.completions.create(model="gpt-4o-mini", messages=USER)
+            client.chat.completions.create(model="gpt-4o-mini", messages=USER)
+        client.chat.completions.create(model="gpt-4o-mini", messages=USER)
+        inner, outer, after = _llm_spans(recorded)
+        assert (inner.prompt_version, outer.prompt_version, after.prompt_version) == ("answer-v4", "answer-v3", None)
+        assert inner.user_id == outer.user_id == "u-1" and after.user_id is None
+        assert inner.attributes["team"] == "support" and "team" not in after.attributes
+
+    def test_spans_are_dated_by_the_client_clock(self, client: openai.OpenAI) -> None:
+        """The instrumentation dates llm spans with init(clock=...), like every other span."""
+        from llmpulse.testing import FakeClock
+
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, clock=FakeClock(1_000_000.0))
+        client.chat.completions.create(model="gpt-4o-mini", messages=USER)
+        (span,) = _llm_spans(exporter)
+        assert span.start_time == 1_000_000.0
+        assert span.end_time >= span.start_time

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmpulse.sdk import _state
-from llmpulse.sdk._context import current_span
+from llmpulse.sdk._context import call_defaults, current_span
 from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
 
 __all__ = ["instrument_openai", "uninstrument_openai"]
@@ -118,9 +118,12 @@ class _LlmCall:
     """One chat completion being recorded; every method swallows its own failures."""
 
     def __init__(self, resource: Any, kwargs: dict[str, Any]) -> None:
-        self.start = time.time()
+        # The client's clock (time.time unless init(clock=...)) dates the span; perf_counter
+        # times it, so a clock that jumps cannot make a latency negative.
+        self.start = _state._client._now()
         self.t0 = time.perf_counter()
         self.parent = current_span.get()
+        self.defaults = call_defaults.get() or {}
         self.model = _str(kwargs.get("model"))
         self.stream = kwargs.get("stream") is True
         messages = kwargs.get("messages")
@@ -248,10 +251,11 @@ class _LlmCall:
                 error_message=error[1] if error else None,
                 input=self.messages,
                 output=output,
-                session_id=self.session_id,
-                user_id=self.user_id,
+                session_id=self.session_id or self.defaults.get("session_id"),
+                user_id=self.user_id or self.defaults.get("user_id"),
+                prompt_version=self.defaults.get("prompt_version"),
                 name=f"chat {self.model}" if self.model else "chat",
-                attributes=self.attributes,
+                attributes={**self.defaults.get("attributes", {}), **self.attributes},
             )
         finally:
             current_span.reset(token)
