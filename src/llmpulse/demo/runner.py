@@ -65,16 +65,21 @@ def run_demo(settings: DemoSettings, progress: Callable[[int], None] | None = No
         assistant = SupportAssistant(client, answer_client=_answer_client(client, settings))
         tickets = make_tickets(n, settings.seed)
         outcomes: list[Outcome | None] = [None] * n
-        cursor = _Cursor(n)
+        incident_faults = settings.incident.faults()
+        normal_faults = MODEL_BASELINES[settings.incident.model]
+        switches = {
+            first: lambda: sim.set_faults(incident_faults, model=settings.incident.model),
+            last: lambda: sim.set_faults(normal_faults, model=settings.incident.model),
+        }
+        cursor = _Cursor(n, switches)
 
         def work() -> None:
             while (i := cursor.take()) is not None:
-                if i == first:
-                    sim.set_faults(settings.incident.faults(), model=settings.incident.model)
-                elif i == last:
-                    sim.set_faults(MODEL_BASELINES[settings.incident.model], model=settings.incident.model)
-                with clock.request(i):
-                    outcomes[i] = assistant.handle(tickets[i])
+                try:
+                    with clock.request(i):
+                        outcomes[i] = assistant.handle(tickets[i])
+                finally:
+                    cursor.done()
                 if progress is not None:
                     progress(1)
 
@@ -106,19 +111,33 @@ class _ClockAdapter:
 
 
 class _Cursor:
-    """Hands out request indices in order to the worker threads."""
+    """Hands out request indices in order; at a switch index it first waits for every earlier
+    request to finish and runs the switch, so the incident starts and ends between requests."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, switches: dict[int, Callable[[], None]]) -> None:
         self._next = 0
+        self._done = 0
         self._n = n
-        self._lock = threading.Lock()
+        self._switches = dict(switches)
+        self._cond = threading.Condition()
 
     def take(self) -> int | None:
-        with self._lock:
+        with self._cond:
+            # Several workers may wait here; whichever sees every earlier request done runs it.
+            while self._next in self._switches:
+                if self._done == self._next:
+                    self._switches.pop(self._next)()
+                else:
+                    self._cond.wait()
             if self._next >= self._n:
                 return None
             self._next += 1
             return self._next - 1
+
+    def done(self) -> None:
+        with self._cond:
+            self._done += 1
+            self._cond.notify_all()
 
 
 def _answer_client(client: object, settings: DemoSettings) -> object:
