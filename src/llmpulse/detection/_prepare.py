@@ -78,7 +78,7 @@ def _check_non_negative(values: np.ndarray, positions: np.ndarray, metric: str |
         first = int(bad[0])
         raise DetectionInputError(
             f"metric {metric!r} cannot be negative, but {bad.size} value(s) are "
-            f"(first at index {int(positions[first])}: {values[first]!r}); "
+            f"(first at index {int(positions[first])}: {float(values[first])!r}); "
             "fix the recording, or pass metric=None to analyse the numbers as they are"
         )
 
