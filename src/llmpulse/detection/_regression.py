@@ -176,6 +176,28 @@ def _validate(method: str, confidence_level: float, warning_pct: float, critical
     return canonical
 
 
+def _samples(baseline: Any, current: Any, metric: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Both samples as finite float arrays, or a DetectionInputError naming the empty one."""
+    base = prepare(baseline, metric=metric).values
+    cur = prepare(current, metric=metric).values
+    for label, arr in (("baseline", base), ("current", cur)):
+        if arr.size == 0:
+            raise DetectionInputError(f"{label} has no finite values to compare")
+    return base, cur
+
+
+def _decide(
+    method: str, base: np.ndarray, cur: np.ndarray, hib: bool | None, alpha: float
+) -> _Verdict:
+    """Run the chosen method."""
+    if method == "threshold":
+        before, after = float(base.mean()), float(cur.mean())
+        return _Verdict(_pct(before, after), after - before, None, True)
+    if method == "change_point":
+        return _by_change_point(base, cur, hib, alpha)
+    return _statistical(base, cur, method, hib, alpha)
+
+
 def detect_regression(
     baseline: Any,
     current: Any,
@@ -189,27 +211,18 @@ def detect_regression(
 ) -> RegressionResult:
     """Whether current is worse than baseline by at least warning_pct (and significantly, for tests)."""
     canonical = _validate(method, confidence_level, warning_pct, critical_pct)
-    base = prepare(baseline, metric=metric).values
-    cur = prepare(current, metric=metric).values
-    for label, arr in (("baseline", base), ("current", cur)):
-        if arr.size == 0:
-            raise DetectionInputError(f"{label} has no finite values to compare")
+    base, cur = _samples(baseline, current, metric)
     hib = higher_is_better if higher_is_better is not None else higher_is_better_for(metric)
-    alpha = 1.0 - confidence_level
-    if canonical == "threshold":
-        verdict = _Verdict(
-            _pct(float(base.mean()), float(cur.mean())), float(cur.mean() - base.mean()), None, True
-        )
-    elif canonical == "change_point":
-        verdict = _by_change_point(base, cur, hib, alpha)
-    else:
-        verdict = _statistical(base, cur, canonical, hib, alpha)
+    verdict = _decide(canonical, base, cur, hib, 1.0 - confidence_level)
     harm = _harm(verdict.change_pct, verdict.delta, hib)
     bad = harm > 0
     regressed = bad and verdict.significant and harm >= warning_pct
     severity: Severity = _severity(harm, warning_pct, critical_pct) if regressed else "none"
     base_mean, cur_mean = float(base.mean()), float(cur.mean())
     p = verdict.p_value
+    message = _message(
+        metric or "metric", severity, verdict, harm, warning_pct, (base_mean, cur_mean), canonical
+    )
     return RegressionResult(
         regressed=regressed,
         change_pct=verdict.change_pct,
@@ -221,13 +234,5 @@ def detect_regression(
         higher_is_better=hib,
         baseline_mean=base_mean,
         current_mean=cur_mean,
-        message=_message(
-            metric or "metric",
-            severity,
-            verdict,
-            harm,
-            warning_pct,
-            (base_mean, cur_mean),
-            canonical,
-        ),
+        message=message,
     )

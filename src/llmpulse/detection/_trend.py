@@ -17,7 +17,7 @@ from scipy import stats
 from llmpulse.errors import DetectionInputError
 
 from ._metrics import higher_is_better_for
-from ._prepare import prepare
+from ._prepare import Series, prepare
 from ._types import TrendDirection, TrendResult
 
 __all__ = ["analyze_trend"]
@@ -63,6 +63,23 @@ def _summary(
     return f"{name} is {verb} by {per_day}, p={p:.2g}{judgement}"
 
 
+def _slope_and_p(days: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """Theil-Sen slope per day and its autocorrelation-aware Mann-Kendall p-value."""
+    slope = _theil_sen(days, values)
+    return slope, _mann_kendall_p(days, values, slope)
+
+
+def _days(series: Series) -> np.ndarray:
+    """Days since the first point, or a DetectionInputError when there is no time to speak of."""
+    if series.n < 3:
+        raise DetectionInputError(f"analyze_trend needs at least 3 finite points, got {series.n}")
+    assert series.times is not None  # prepare keeps the timestamps it was given
+    days: np.ndarray = (series.times - series.times[0]) / _DAY_S
+    if days[-1] <= 0:
+        raise DetectionInputError("all timestamps are equal: a trend needs points spread over time")
+    return days
+
+
 def analyze_trend(
     values: Any,
     timestamps: Any,
@@ -79,18 +96,9 @@ def analyze_trend(
     if not 0.0 < alpha < 1.0:
         raise DetectionInputError(f"alpha must be between 0 and 1, e.g. 0.05; got {alpha!r}")
     series = prepare(values, timestamps, metric=metric)
-    if series.n < 3:
-        raise DetectionInputError(f"analyze_trend needs at least 3 finite points, got {series.n}")
-    assert series.times is not None  # prepare keeps the timestamps it was given
-    days = (series.times - series.times[0]) / _DAY_S
-    if days[-1] <= 0:
-        raise DetectionInputError("all timestamps are equal: a trend needs points spread over time")
+    days = _days(series)
     v = series.values
-    if np.ptp(v) == 0:
-        slope, p = 0.0, 1.0
-    else:
-        slope = _theil_sen(days, v)
-        p = _mann_kendall_p(days, v, slope)
+    slope, p = (0.0, 1.0) if np.ptp(v) == 0 else _slope_and_p(days, v)
     significant = p < alpha and slope != 0
     direction: TrendDirection = ("up" if slope > 0 else "down") if significant else "flat"
     hib = higher_is_better if higher_is_better is not None else higher_is_better_for(metric)
