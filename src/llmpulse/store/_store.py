@@ -268,7 +268,11 @@ class Store:
         group_by: Sequence[str] = (),
         **filters: rollups.Filter,
     ) -> list[rollups.SpanStats]:
-        """Like ``span_stats``, per bucket of ``step_seconds`` (a multiple of 60) from ``start``'s minute."""
+        """Like ``span_stats``, per bucket of ``step_seconds`` (a multiple of 60).
+
+        Buckets start at multiples of the step since the epoch (hourly buckets on whole hours);
+        the first and last are clipped to the window. ``bucket_start`` is the aligned start.
+        """
         with self._read("span_series") as conn:
             return rollups.span_series(conn, start, end, step_seconds, group_by, filters)
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, and_, literal_column, or_, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from llmpulse.store._histogram import group_quantiles
 from llmpulse.store._rollup import SUM_COLUMNS
-from llmpulse.store.models import RollupKeyRow, RollupRow
+from llmpulse.store.models import RollupKeyRow
+from llmpulse.store.queries._scan import counts, scan
 from llmpulse.store.queries.window import Segment, minute_bounds, plan, plan_series
 
 __all__ = ["GROUP_KEYS", "BranchCount", "Filter", "SpanStats", "branch_counts", "span_stats"]
@@ -23,7 +23,6 @@ GROUP_KEYS = ("model", "kind", "name", "prompt_version", "provider", "branch")
 
 Filter = str | Sequence[str] | None
 
-_R = RollupRow.__table__
 _K = RollupKeyRow.__table__
 _KEY_PARTS = ("kind", "name", "model", "provider", "prompt_version", "branch")
 _QS = (0.5, 0.95, 0.99)
@@ -77,18 +76,6 @@ def _check_group_by(group_by: Sequence[str]) -> tuple[str, ...]:
     return tuple(group_by)
 
 
-def _bucket(table: Any, step: int | None) -> ColumnElement[Any]:
-    """The series bucket of a rollup row: ``bucket_start / step * step`` (epoch-aligned).
-
-    Integer division on both backends. Rendered from an integer we computed (never user
-    text); without a step every row falls in one bucket, 0.
-    """
-    step = int(step or 0)
-    if not step:
-        return literal_column("0")
-    return literal_column(f"({table.name}.bucket_start / {step} * {step})")
-
-
 def _keys(conn: Connection, filters: dict[str, Filter]) -> dict[int, tuple[str, ...]]:
     """Rollup keys matching the filters: ``{key_id: (kind, name, model, provider, prompt_version, branch)}``."""
     clauses: list[ColumnElement[bool]] = []
@@ -102,28 +89,6 @@ def _keys(conn: Connection, filters: dict[str, Filter]) -> dict[int, tuple[str, 
     return {int(row[0]): tuple(row[1:]) for row in conn.execute(query)}
 
 
-def _rows(
-    conn: Connection,
-    segments: Sequence[Segment],
-    step: int | None,
-    key_ids: list[int] | None,
-    columns: Sequence[Any],
-) -> Sequence[Any]:
-    """Rollup rows of the segments: ``(series bucket, key_id, *columns)``."""
-    ranges = [
-        and_(_R.c.resolution == r, _R.c.bucket_start >= a, _R.c.bucket_start < b)
-        for r, a, b in segments
-    ]
-    query = select(_bucket(_R, step), _R.c.key_id, *columns).where(or_(*ranges))
-    if key_ids is not None:
-        query = query.where(_R.c.key_id.in_(key_ids))
-    return conn.execute(query).all()
-
-
-_ROW_COLUMNS = [*(_R.c[c] for c in SUM_COLUMNS), _R.c.hist_lo, _R.c.hist]
-_N_SUMS = len(SUM_COLUMNS)
-
-
 def _query(
     conn: Connection,
     segments: list[Segment],
@@ -135,42 +100,36 @@ def _query(
     keys = _keys(conn, filters) if segments else {}
     if not keys:
         return []
-    filtered = any(v is not None for v in filters.values())
-    rows = _rows(conn, segments, step, list(keys) if filtered else None, _ROW_COLUMNS)
-    if not rows:
+    ids = list(keys) if any(v is not None for v in filters.values()) else None
+    result = scan(conn, segments, step, ids)
+    if not len(result.key_ids):
         return []
+    # Group of each row, vectorized: key -> group of keys via a lookup table, then (bucket, group).
     parts = [_KEY_PARTS.index(k) for k in group_by]
-    group_of = {kid: tuple(key[i] for i in parts) for kid, key in keys.items()}
-    groups: dict[tuple[Any, ...], int] = {}
-    index = np.fromiter(
-        (groups.setdefault((row[0], *group_of[row[1]]), len(groups)) for row in rows),
-        dtype=np.int64,
-        count=len(rows),
+    key_groups: dict[tuple[str, ...], int] = {}
+    lut = np.full(max(max(keys), int(result.key_ids.max())) + 1, -1, dtype=np.int64)
+    for kid, key in keys.items():
+        lut[kid] = key_groups.setdefault(tuple(key[i] for i in parts), len(key_groups))
+    n_kg = len(key_groups)
+    kg = lut[result.key_ids]
+    # A key committed after the keys were read (-1 here) is left out: it is newer than this read.
+    code = np.where(kg >= 0, result.buckets * n_kg + kg, -1)
+    codes, row_group = np.unique(code, return_inverse=True)
+    names = list(key_groups)
+    groups = {
+        (int(c // n_kg), *names[int(c % n_kg)]): i for i, c in enumerate(codes.tolist()) if c >= 0
+    }
+    if not groups:
+        return []
+    sums = np.zeros((len(codes), len(SUM_COLUMNS)))
+    np.add.at(sums, row_group, result.sums)
+    pct = group_quantiles(
+        row_group[result.entry_row], result.entry_bin, result.entry_count, len(codes), _QS
     )
-    sums = np.zeros((len(groups), _N_SUMS))
-    np.add.at(sums, index, np.array([row[2 : 2 + _N_SUMS] for row in rows], dtype=np.float64))
-    pct = _percentiles(rows, index, len(groups), binary=conn.dialect.name != "postgresql")
-    sum_rows, pct_rows = sums.tolist(), pct.tolist()
-    out = [_stats(g, sum_rows[i], pct_rows[i], group_by, step) for g, i in groups.items()]
+    sum_list, pct_list = sums.tolist(), pct.tolist()
+    out = [_stats(g, sum_list[i], pct_list[i], group_by, step) for g, i in groups.items()]
     out.sort(key=lambda s: (s.bucket_start or 0, -s.calls))
     return out
-
-
-def _percentiles(rows: Sequence[Any], index: np.ndarray, n_groups: int, binary: bool) -> np.ndarray:
-    """p50/p95/p99 per group from the rows' dense histograms (last two columns)."""
-    los = np.fromiter((row[-2] for row in rows), dtype=np.int64, count=len(rows))
-    if binary:
-        blobs = [row[-1] for row in rows]
-        lengths = np.fromiter((len(b) >> 3 for b in blobs), dtype=np.int64, count=len(rows))
-        counts = np.frombuffer(b"".join(blobs), dtype="<i8").astype(np.float64)
-    else:
-        lengths = np.fromiter((len(row[-1]) for row in rows), dtype=np.int64, count=len(rows))
-        counts = np.fromiter(
-            itertools.chain.from_iterable(row[-1] for row in rows), dtype=np.float64
-        )
-    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    bins = np.repeat(los, lengths) + (np.arange(len(counts)) - starts)
-    return group_quantiles(np.repeat(index, lengths), bins, counts, n_groups, _QS)
 
 
 def _stats(
@@ -238,10 +197,10 @@ def branch_counts(
     if not keys:
         return []
     totals: dict[tuple[int, str, str], int] = {}
-    for bucket, key_id, count in _rows(conn, segments, step, list(keys), [_R.c.count]):
+    for bucket, key_id, count in counts(conn, segments, step, list(keys)):
         _, span_name, _, _, _, branch = keys[key_id]
-        k = (int(bucket) if step else lo, span_name, branch)
-        totals[k] = totals.get(k, 0) + int(count)
+        k = (bucket if step else lo, span_name, branch)
+        totals[k] = totals.get(k, 0) + count
     rows = [BranchCount(b, n, br or None, c) for (b, n, br), c in totals.items()]
     rows.sort(key=lambda r: (r.bucket_start, r.name, r.branch or ""))
     return rows
