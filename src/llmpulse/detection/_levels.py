@@ -70,7 +70,8 @@ def _lag1_correlation(clean: np.ndarray) -> float:
     spread = robust_sigma(resid)
     if spread == 0:
         return 0.0
-    return min(0.8, max(0.0, 1.0 - (noise_sigma(resid) / spread) ** 2))
+    ratio = noise_sigma(resid) / spread
+    return 0.0 if ratio >= 1.0 else min(0.8, 1.0 - ratio * ratio)
 
 
 def _prune(clean: np.ndarray, cuts: list[int], sigma: float, opt: LevelOptions) -> list[int]:
@@ -133,7 +134,10 @@ def find_levels(series: Series, opt: LevelOptions) -> Levels:
     clean = clip_spikes(y - season, opt.clip, 2 * opt.min_size + 1)
     sigma = noise_sigma(clean)
     if sigma > 0:
-        sigma = max(sigma, kind.noise_floor)
+        # Never below counting noise, nor below what float precision can tell apart (a series
+        # mixing 1e-300 and 1e99 would otherwise overflow squared sums).
+        span = float(np.max(np.abs(clean - np.median(clean))))
+        sigma = max(sigma, kind.noise_floor, 1e-9 * span)
     if sigma == 0 or series.n < 2 * opt.min_size:
         return Levels(kind, y, season, clean, sigma, [], [])
     penalty = opt.penalty if opt.penalty is not None else 3.0 * math.log(series.n)

@@ -23,6 +23,8 @@ from ._metrics import cannot_be_negative
 
 __all__ = ["Series", "prepare"]
 
+_MAX_MAGNITUDE = 1e100
+
 
 @dataclass(frozen=True, slots=True)
 class Series:
@@ -83,9 +85,20 @@ def _check_non_negative(values: np.ndarray, positions: np.ndarray, metric: str |
         )
 
 
+def _check_magnitude(values: np.ndarray) -> None:
+    """Numbers beyond 1e100 are a unit or recording bug, and would overflow squared sums."""
+    big = np.flatnonzero(np.abs(values) > _MAX_MAGNITUDE)
+    if big.size:
+        raise DetectionInputError(
+            f"values must be within +-{_MAX_MAGNITUDE:g}; got {float(values[big[0]])!r} at index "
+            f"{int(big[0])}; rescale the series (e.g. to ms, tokens or USD)"
+        )
+
+
 def prepare(values: Any, timestamps: Any = None, *, metric: str | None = None) -> Series:
     """Validate, drop non-finite points, sort by time and remember the caller's positions."""
     v = _as_float_array(values, "values")
+    _check_magnitude(np.where(np.isfinite(v), v, 0.0))
     positions = np.arange(v.size)
     if timestamps is None:
         keep = np.isfinite(v)

@@ -69,15 +69,26 @@ def _alternative(higher_is_better: bool | None) -> str:
 
 
 def _welch(base: np.ndarray, cur: np.ndarray, alternative: str) -> float:
-    """p-value of Welch's t-test; exact answers for the constant-sample cases scipy leaves NaN."""
-    if base.var() == 0 and cur.var() == 0:
-        if base.mean() == cur.mean():
+    """p-value of Welch's t-test (current minus baseline), defined for constant samples too."""
+    # The test is scale-free; rescaling keeps its squared variances (df) from overflowing.
+    scale = float(max(np.abs(base).max(), np.abs(cur).max())) or 1.0
+    base, cur = base / scale, cur / scale
+    diff = float(cur.mean() - base.mean())
+    v1, v2 = float(base.var(ddof=1)) / base.size, float(cur.var(ddof=1)) / cur.size
+    if v1 + v2 == 0:
+        # Two constants: identical is no evidence at all, different is certain.
+        if diff == 0:
             return 1.0
-        worse = {"greater": cur.mean() > base.mean(), "less": cur.mean() < base.mean()}.get(
-            alternative, True
-        )
-        return 0.0 if worse else 1.0
-    return float(stats.ttest_ind(cur, base, equal_var=False, alternative=alternative).pvalue)
+        t, df = math.copysign(math.inf, diff), 1.0
+    else:
+        t = diff / math.sqrt(v1 + v2)
+        share = v1 / (v1 + v2)  # Welch-Satterthwaite df, written so tiny variances cannot underflow
+        df = 1.0 / (share * share / (base.size - 1) + (1.0 - share) ** 2 / (cur.size - 1))
+    if alternative == "greater":
+        return float(stats.t.sf(t, df))
+    if alternative == "less":
+        return float(stats.t.cdf(t, df))
+    return float(min(1.0, 2.0 * stats.t.sf(abs(t), df)))
 
 
 def _statistical(

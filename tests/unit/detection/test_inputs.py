@@ -105,6 +105,11 @@ class TestDetectorsOnDegenerateSeries:
             detect(bad)
         assert isinstance(info.value, ValueError) and isinstance(info.value, LlmpulseError)
 
+    def test_absurd_magnitudes_are_an_error(self, detect) -> None:
+        """Values beyond 1e100 (a unit bug) raise DetectionInputError saying to rescale."""
+        with pytest.raises(DetectionInputError, match="rescale"):
+            detect([1.0, 2.0, 1e300] * 10)
+
     def test_constant_with_one_jump_has_no_bogus_anomalies(self, detect) -> None:
         """A flat series that steps once reports at most the step, never a run of flags."""
         found = detect([10.0] * 100 + [20.0] * 100)
@@ -170,3 +175,52 @@ class TestTrendOnDegenerateInput:
         """A flat line is a non-significant, zero trend."""
         r = analyze_trend([3.0] * 10, 86_400.0 * np.arange(10))
         assert (r.slope_per_day, r.p_value, r.significant, r.direction) == (0.0, 1.0, False, "flat")
+
+
+def _awkward_series(rng: np.random.Generator, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A short, odd series: discrete, flat, stepped, extreme or full of NaN/inf; odd timestamps."""
+    n = int(rng.choice([0, 1, 2, 3, 5, 8, 16, 17, 30, 60]))
+    pools = [
+        lambda: rng.normal(0, 1, n),
+        lambda: rng.integers(0, 3, n).astype(float),
+        lambda: np.zeros(n),
+        lambda: rng.binomial(50, 0.02, n) / 50,
+        lambda: np.r_[np.ones(n // 2), np.full(n - n // 2, 2.0)],
+        lambda: rng.choice([0.0, np.nan, np.inf, -np.inf, 1.0, 1e90, -1e-90], n),
+        lambda: rng.choice([1e-300, 0.0, 1e99], n),
+    ]
+    values = pools[i % len(pools)]()
+    stamps = [
+        None,
+        300.0 * np.arange(n),
+        3600.0 * rng.permutation(n),
+        np.zeros(n),
+        60.0 * rng.integers(0, 5, n),
+    ]
+    return values, stamps[i % len(stamps)]
+
+
+class TestFuzz:
+    def test_awkward_series_never_crash_or_warn(self) -> None:
+        """500 odd series through all four functions: results or DetectionInputError, no warnings."""
+        rng = np.random.default_rng(20240)
+        for i in range(500):
+            values, stamps = _awkward_series(rng, i)
+            metric = [None, "latency_ms", "accuracy", "custom"][i % 4]
+            half = values.size // 2
+            method = ["welch", "mannwhitney", "threshold", "change_point"][i % 4]
+            calls = [
+                (detect_anomalies, (values, stamps), {"metric": metric}),
+                (detect_change_points, (values, stamps), {"metric": metric}),
+                (analyze_trend, (values, stamps), {"metric": metric}),
+                (
+                    detect_regression,
+                    (values[:half], values[half:]),
+                    {"metric": metric, "method": method},
+                ),
+            ]
+            for fn, args, kwargs in calls:
+                try:
+                    fn(*args, **kwargs)
+                except DetectionInputError:
+                    pass
