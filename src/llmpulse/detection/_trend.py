@@ -23,7 +23,7 @@ from ._types import TrendDirection, TrendResult
 __all__ = ["analyze_trend"]
 
 _DAY_S = 86_400.0
-_MAX_PAIRS_POINTS = 1000  # Theil–Sen is quadratic: thin longer series evenly before it
+_MAX_PAIRS_POINTS = 600  # Theil–Sen is quadratic: thin longer series evenly before it
 
 
 def _theil_sen(days: np.ndarray, values: np.ndarray) -> float:
