@@ -1,0 +1,208 @@
+"""``llmpulse check``: run the live-traffic and run-regression checks over the store.
+
+Prints a table of findings (or JSON with ``--json``) and exits with a status a CI pipeline or a
+deploy script can gate on: 0 when no finding reaches ``--fail-on``, 1 when one does, 2 when the
+checks could not run (bad option, bad config file, database unreachable), with one line saying why.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+import time
+from typing import Annotated, Any, Optional
+
+import typer
+
+__all__ = ["register"]
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class FailOn(str, enum.Enum):
+    """Which severity makes the command fail."""
+
+    warning = "warning"
+    critical = "critical"
+    never = "never"
+
+
+class Method(str, enum.Enum):
+    """How live traffic is judged."""
+
+    statistical = "statistical"
+    rule = "rule"
+
+
+def check(
+    database_url: str = typer.Option(
+        None,
+        "--database-url",
+        envvar="LLMPULSE_DATABASE_URL",
+        help="Database to check (sqlite:///path.db or postgresql://...). Default: sqlite:///./llmpulse.db.",
+    ),
+    window: str = typer.Option(
+        "24h", "--window", "-w", help="Report what happened in the last WINDOW: 30m, 6h, 7d."
+    ),
+    baseline: str = typer.Option(
+        "7d",
+        "--baseline",
+        help="History before the window that defines normal (rule mode compares the window with it).",
+    ),
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe.")
+    ] = FailOn.critical,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the findings and a summary as one JSON object."
+    ),
+    config: str = typer.Option(
+        None, "--config", help="YAML file with check settings (see docs/checks.md)."
+    ),
+    method: Annotated[
+        Optional[Method],  # noqa: UP045 - typer reads the annotation at runtime (Python 3.10 too)
+        typer.Option("--method", help="Override live.method: statistical (default) or rule."),
+    ] = None,
+    until: str = typer.Option(
+        None,
+        "--until",
+        help="End of the window (ISO time, UTC if no zone, or Unix seconds). Default: now.",
+    ),
+) -> None:
+    """Find latency, token and cost spikes, error-rate jumps and branch shifts in recent traffic,
+    and regressions and trends in benchmark/experiment runs. Exit 0: nothing at --fail-on;
+    1: findings at or above it; 2: the checks could not run.
+    """
+    from llmpulse.errors import LlmpulseError
+
+    try:
+        report, url = _run(database_url, window, baseline, config, method, until)
+    except (LlmpulseError, ValueError) as exc:
+        typer.secho(f"error: {_one_line(exc)}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(EXIT_ERROR) from None
+    failed = report.reaches(fail_on.value)
+    if as_json:
+        out = {**report.to_dict(), "database": url, "fail_on": fail_on.value, "failed": failed}
+        sys.stdout.write(json.dumps(out, indent=2, sort_keys=False) + "\n")
+    else:
+        _print(report, url, window, baseline, fail_on.value, failed)
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else type(exc).__name__
+    if "no such table" in message or ("relation" in message and "does not exist" in message):
+        message += " — is this an llmpulse database? run `llmpulse db upgrade` to create its tables"
+    return message
+
+
+def _until(text: str | None) -> float:
+    if text is None:
+        return time.time()
+    from datetime import datetime, timezone
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"--until {text!r} is not a time: use ISO 8601 (2025-06-01T12:00) or Unix seconds"
+        ) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _run(
+    database_url: str | None,
+    window: str,
+    baseline: str,
+    config: str | None,
+    method: Method | None,
+    until: str | None,
+) -> tuple[Any, str]:
+    from dataclasses import replace
+
+    from llmpulse.checks import CheckConfig, parse_duration, run_checks
+    from llmpulse.config import DEFAULT_DATABASE_URL
+    from llmpulse.errors import ConfigError
+    from llmpulse.store import Store
+
+    try:
+        window_s, baseline_s = parse_duration(window), parse_duration(baseline)
+    except ConfigError as exc:
+        raise ConfigError(f"--window/--baseline: {exc}") from None
+    cfg = CheckConfig.from_yaml(config) if config else CheckConfig()
+    if method is not None:
+        cfg = replace(cfg, live=replace(cfg.live, method=method.value))
+    end = _until(until)
+    url = database_url or DEFAULT_DATABASE_URL
+    _require_sqlite_file(url)
+    with Store.open(url, migrate=False) as store:
+        start = end - window_s
+        report = run_checks(
+            store, start=start, end=end, baseline_start=start - baseline_s, config=cfg
+        )
+        return report, store.url
+
+
+def _require_sqlite_file(url: str) -> None:
+    """Checking must not create an empty SQLite file where the user mistyped a path."""
+    from sqlalchemy.engine import make_url
+
+    from llmpulse.config import normalize_database_url
+    from llmpulse.errors import StoreUnavailableError
+
+    try:
+        parsed = make_url(normalize_database_url(url))
+    except Exception:
+        return  # Store.open reports malformed URLs in its own words
+    path = parsed.database
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and path not in (None, "", ":memory:")
+        and not os.path.exists(path)
+    ):
+        raise StoreUnavailableError(f"no database at {url}: the file {path} does not exist")
+
+
+def _print(report: Any, url: str, window: str, baseline: str, fail_on: str, failed: bool) -> None:
+    from rich.console import Console
+
+    from llmpulse.checks import findings_table, runs_table
+    from llmpulse.checks._findings import iso
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # CI logs: no terminal to wrap to, keep rows on one line
+    console.print(
+        f"[bold]llmpulse check[/] {url}: window {window} ({iso(report.start)} → {iso(report.end)}), "
+        f"baseline {baseline}; {report.series_checked} series checked"
+    )
+    if report.findings:
+        console.print(findings_table(report.findings, title=f"{len(report.findings)} finding(s)"))
+        for f in report.findings:
+            console.print(
+                f"• [{'red' if f.severity == 'critical' else 'yellow'}]{f.severity}[/]: {f.message}"
+            )
+    else:
+        console.print("[green]No findings.[/]")
+    if report.runs_summary:
+        console.print(runs_table(report.runs_summary))
+    if report.skipped:
+        console.print(
+            f"[dim]{len(report.skipped)} series had too little data to judge (see --json 'skipped').[/]"
+        )
+    counts = report.counts()
+    verdict = "[bold red]FAIL[/]" if failed else "[green]ok[/]"
+    console.print(
+        f"{counts['critical']} critical, {counts['warning']} warning → {verdict} (--fail-on {fail_on})"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``check`` to the app."""
+    app.command("check")(check)

@@ -1,0 +1,81 @@
+"""The demo's last word: run ``llmpulse check`` over what it recorded and hold the findings up
+against the incident it injected — found, with evidence, and nothing flagged outside it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+
+from llmpulse.checks import CheckReport, Finding, findings_table, run_checks
+from llmpulse.demo.runner import DemoResult
+
+__all__ = ["demo_checks", "inside_incident", "render_findings"]
+
+_EXPECTED = ("latency_spike", "error_rate_jump", "token_spike")
+
+
+def demo_checks(store: Any, result: DemoResult) -> CheckReport:
+    """The checks over the demo's whole (virtual) run, with no earlier baseline to draw on."""
+    return run_checks(store, start=result.start, end=result.end, baseline_start=result.start)
+
+
+def inside_incident(finding: Finding, result: DemoResult) -> bool:
+    """Whether ``finding`` overlaps the injected incident (give or take one bucket)."""
+    slack = float(finding.details.get("bucket_seconds", 0))
+    return finding.overlaps(result.incident_start, result.incident_end, slack)
+
+
+def _hhmm(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M")
+
+
+def _verdict(report: CheckReport, result: DemoResult) -> Text:
+    model = result.settings.incident.model
+    on_model = [
+        f for f in report.findings if f.subject.get("model") == model and inside_incident(f, result)
+    ]
+    found = sorted({f.check for f in on_model})
+    outside = [f for f in report.findings if not inside_incident(f, result)]
+    window = f"{_hhmm(result.incident_start)}–{_hhmm(result.incident_end)} UTC"
+    text = Text()
+    if all(c in found for c in _EXPECTED):
+        text.append("✓ ", style="bold green")
+        text.append(f"The injected incident on {model} ({window}) was found: {', '.join(found)}.")
+    else:
+        missing = [c for c in _EXPECTED if c not in found]
+        text.append("✗ ", style="bold red")
+        text.append(
+            f"The injected incident on {model} ({window}) was not fully found: missing {', '.join(missing)}."
+        )
+    if outside:
+        text.append(
+            f"\n✗ {len(outside)} finding(s) outside the incident: false alarms.", style="bold red"
+        )
+    else:
+        text.append(
+            f"\n✓ Nothing flagged outside it ({report.series_checked} series checked).",
+            style="green",
+        )
+    return text
+
+
+def render_findings(store: Any, result: DemoResult) -> Group:
+    """The findings of ``llmpulse check`` on the demo's data, marked against the injected incident."""
+    report = demo_checks(store, result)
+
+    def mark(f: Finding) -> Text:
+        if inside_incident(f, result):
+            return Text("inside", style="green")
+        return Text("OUTSIDE", style="bold red")
+
+    table = findings_table(
+        report.findings,
+        title="What `llmpulse check` finds in this run (statistical detectors, no thresholds set by hand)",
+        mark=mark,
+        mark_header="incident?",
+    )
+    return Group(Text(), table, _verdict(report, result))
