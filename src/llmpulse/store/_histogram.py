@@ -19,6 +19,8 @@ PostgreSQL). Adding two such arrays is ``hist_add``; the database calls the same
 from __future__ import annotations
 
 import math
+import sys
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -26,6 +28,7 @@ import numpy as np
 __all__ = [
     "GAMMA",
     "MAX_BIN",
+    "MAX_MS",
     "MIN_MS",
     "RELATIVE_ERROR",
     "ZERO_BIN",
@@ -47,6 +50,7 @@ ZERO_BIN = math.ceil(math.log(MIN_MS) * _INV_LOG_GAMMA) - 1
 MAX_BIN = math.ceil(math.log(MAX_MS) * _INV_LOG_GAMMA)
 _MID = 2.0 / (GAMMA + 1.0)
 _INT64 = np.dtype("<i8")
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 def bin_of(latency_ms: float) -> int:
@@ -74,7 +78,10 @@ def dense(counts: Mapping[int, int]) -> tuple[int, list[int]]:
 
 def to_bytes(counts: Sequence[int]) -> bytes:
     """Dense counts as the SQLite representation (little-endian int64)."""
-    return np.asarray(counts, dtype=_INT64).tobytes()
+    packed = array("q", counts)  # cheaper than numpy for arrays this small
+    if _BIG_ENDIAN:
+        packed.byteswap()
+    return packed.tobytes()
 
 
 def hist_add_bytes(

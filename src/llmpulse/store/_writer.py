@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, column, func, select, table, tuple_
+from sqlalchemy import Connection, bindparam, column, func, select, table, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _validate as v
-from llmpulse.store._rollup import SUM_COLUMNS, Key, Rollups, aggregate
+from llmpulse.store._rollup import ROLLUP_COLUMNS, SUM_COLUMNS, Key, Rollups, aggregate
 from llmpulse.store.models import RollupKeyRow, RollupRow
 
 __all__ = ["WriteResult", "write_batch"]
@@ -58,23 +59,16 @@ def write_batch(
     """
     reasons: Counter[str] = Counter()
     span_rows, keys = _checked_spans(spans, reasons)
-    kept = _insert(conn, span_rows, _bulk_spans, _one_row("spans", v.SPAN_COLUMNS), reasons)
+    kept = _insert(conn, span_rows, _bulk_spans, _SPAN_INSERT, reasons)
     new_keys: dict[Key, int] = {}
     if kept:
         if len(kept) < len(span_rows):
             span_rows, keys = [span_rows[i] for i in kept], [keys[i] for i in kept]
         new_keys = _upsert_rollups(conn, aggregate(span_rows, keys), known_keys)
     point_rows = _checked(points, v.point_row, reasons)
-    kept_points = _insert(
-        conn,
-        point_rows,
-        _bulk("metric_points", v.POINT_COLUMNS),
-        _one_row("metric_points", v.POINT_COLUMNS),
-        reasons,
-    )
-    run_rows = list(
-        {r[0]: r for r in _checked(runs, v.run_row, reasons)}.values()
-    )  # last state wins
+    kept_points = _insert(conn, point_rows, _POINT_INSERT, _POINT_INSERT, reasons)
+    # A run sent twice in one batch: its last state wins.
+    run_rows = list({r[0]: r for r in _checked(runs, v.run_row, reasons)}.values())
     kept_runs = _insert(conn, run_rows, _upsert_runs, _upsert_runs, reasons)
     n_spans, n_points, n_runs = len(kept), len(kept_points), len(kept_runs)
     result = WriteResult(
@@ -131,7 +125,7 @@ def _insert(
     except (DBAPIError, UnicodeError) as exc:
         if _is_transient(exc):
             raise
-        log.warning("Bulk insert refused (%s); storing the batch row by row", type(exc).__name__)
+        log.warning("Bulk insert refused (%s); storing this batch row by row", _reason(exc))
     kept: list[int] = []
     for i, row in enumerate(rows):
         try:
@@ -175,14 +169,14 @@ def _bulk(table: str, columns: Sequence[str]) -> InsertFn:
     return insert
 
 
-_one_row = _bulk
-_span_executemany = _bulk("spans", v.SPAN_COLUMNS)
+_SPAN_INSERT = _bulk("spans", v.SPAN_COLUMNS)
+_POINT_INSERT = _bulk("metric_points", v.POINT_COLUMNS)
 _COPY_SPANS = f"COPY spans ({', '.join(v.SPAN_COLUMNS)}) FROM STDIN"
 
 
 def _bulk_spans(conn: Connection, rows: Sequence[Row]) -> None:
     if conn.dialect.name != "postgresql":
-        _span_executemany(conn, rows)
+        _SPAN_INSERT(conn, rows)
         return
     # COPY is several times faster than INSERT on PostgreSQL; same transaction as the rest.
     import psycopg
@@ -207,9 +201,8 @@ def _rollup_upsert(dialect_name: str) -> Any:
     table = RollupRow.__table__
     ins = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
     old, new = table.c, ins.excluded
-    lowest = (
-        func.least if dialect_name == "postgresql" else func.min
-    )  # min(a, b) is scalar in SQLite
+    # The smaller of two values: least() on PostgreSQL; min(a, b) with two arguments on SQLite.
+    lowest = func.least if dialect_name == "postgresql" else func.min
     set_: dict[str, Any] = {c: old[c] + new[c] for c in SUM_COLUMNS}
     set_["hist"] = func.llmpulse_hist_add(
         old.hist_lo, old.hist, new.hist_lo, new.hist, type_=table.c.hist.type
@@ -220,10 +213,22 @@ def _rollup_upsert(dialect_name: str) -> Any:
     )
 
 
+@cache
+def _rollup_upsert_sql(dialect_name: str) -> str:
+    """``_rollup_upsert`` as positional driver SQL (``ROLLUP_COLUMNS`` order), for executemany."""
+    stmt = _rollup_upsert(dialect_name).values({c: bindparam(c) for c in ROLLUP_COLUMNS})
+    compiled = stmt.compile(dialect=SQLiteDialect_pysqlite(paramstyle="qmark"))
+    assert list(compiled.positiontup or ()) == list(ROLLUP_COLUMNS)
+    return str(compiled)
+
+
 def _upsert_rollups(conn: Connection, rollups: Rollups, known: Mapping[Key, int]) -> dict[Key, int]:
     ids, new = _key_ids(conn, rollups.keys, known)
-    name = conn.dialect.name
-    conn.execute(_rollup_upsert(name), rollups.rows(ids, binary=name != "postgresql"))
+    if conn.dialect.name == "postgresql":
+        rows = [dict(zip(ROLLUP_COLUMNS, r, strict=True)) for r in rollups.rows(ids, binary=False)]
+        conn.execute(_rollup_upsert("postgresql"), rows)
+    else:  # plain tuples to the driver: no per-row parameter processing
+        conn.exec_driver_sql(_rollup_upsert_sql("sqlite"), rollups.rows(ids, binary=True))
     return new
 
 

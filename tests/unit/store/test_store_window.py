@@ -158,3 +158,22 @@ class TestDenseHistograms:
         sparse_result = _histogram.group_quantiles(groups, bins, counts, 60, qs)
         assert np.array_equal(dense_result, sparse_result, equal_nan=True)
         assert np.isnan(dense_result[55]).all()  # groups 50..59 have no entries
+
+    def test_ingest_bins_match_bin_of(self) -> None:
+        """The inlined binning of the ingest path agrees with bin_of, edges included."""
+        from llmpulse.store._histogram import MAX_MS, MIN_MS
+        from llmpulse.store._rollup import aggregate
+        from llmpulse.store._validate import span_row
+        from tests.unit.store.conftest import make_span
+
+        latencies = [0.0, MIN_MS, MIN_MS * 1.01, 0.5, 1.0, 1.05, 250.0, 1e6, MAX_MS, MAX_MS * 10]
+        rows = [
+            span_row(make_span(1_700_000_000.0, lat, name=f"n{i}"))
+            for i, lat in enumerate(latencies)
+        ]
+        rollups = aggregate([r for r, _ in rows], [k for _, k in rows])
+        for (res, _, key), acc in rollups.accs.items():
+            if res == 60:
+                i = int(key[1][1:])
+                expected = bin_of(rows[i][0][7])
+                assert acc[-1] == {expected: 1}, (latencies[i], acc[-1])
