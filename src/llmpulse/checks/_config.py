@@ -100,7 +100,7 @@ class LiveConfig:
     min_points: int = 12  # usable buckets a series needs to be checked at all
     min_calls_per_bucket: int = 5  # thinner buckets carry no value (too noisy to judge)
     min_calls: int = 20  # rule mode: calls each window needs
-    min_buckets: int = 2  # a spike must span at least this many buckets
+    min_buckets: int = 3  # a spike must hold this many flagged buckets in a row
     merge_gap_buckets: int = 1  # flagged buckets this close together are one incident
     alpha: float = 0.01  # family-wise false-alarm budget of the count tests
     anomaly_threshold: float = 4.5  # robust z of a spiking bucket

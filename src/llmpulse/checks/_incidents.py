@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from llmpulse.detection import detect_anomalies, detect_change_points
 
@@ -33,7 +33,8 @@ __all__ = [
 _REFITS = 8
 _WINDOWS = (1, 2, 4, 8, 16, 32)  # buckets pooled by the count scan
 _FENCE_IQR = 3.0  # Tukey's "far out" fence: Q3 + 3 IQR
-_TRIM = 0.25  # share of highest-rate buckets left out of the first baseline estimate
+_MAX_SCAN = 1500  # longest stretch the quadratic interval scan looks into
+_BLOCKS = 8  # blocks whose median rate is the first baseline estimate
 
 
 @dataclass(slots=True)
@@ -144,25 +145,49 @@ def pooled_rate(hits: np.ndarray, trials: np.ndarray) -> float:
     return float((hits.sum() + 0.5) / (trials.sum() + 1.0))
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of True in ``mask``."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return list(
+        zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True)
+    )
+
+
+def _likeliest_interval(
+    hits: np.ndarray, trials: np.ndarray, p0: float, up: bool
+) -> tuple[int, int]:
+    """``[a, b)`` whose counts are likeliest to come from a rate other than ``p0`` (Kulldorff's
+    scan statistic): normal buckets at the edges of a window only lower it, so they fall off."""
+    if hits.size > _MAX_SCAN:
+        return 0, hits.size
+    ck = np.concatenate(([0.0], np.cumsum(hits)))
+    cn = np.concatenate(([0.0], np.cumsum(trials)))
+    k = ck[None, :] - ck[:, None]  # [a, b] -> counts of buckets a..b-1
+    m = cn[None, :] - cn[:, None]
+    ok = np.triu(np.ones_like(m, dtype=bool), 1) & (m > 0)
+    r = np.divide(k, m, out=np.full_like(m, p0), where=ok)
+    llr = special.xlogy(k, r / p0) + special.xlogy(m - k, (1.0 - r) / (1.0 - p0))
+    llr[~ok | ((r > p0) != up)] = -np.inf
+    a, b = np.unravel_index(int(np.argmax(llr)), llr.shape)
+    return int(a), int(b)
+
+
 def _window_flags(
     hits: np.ndarray, trials: np.ndarray, p0: float, alpha: float, min_delta: float, direction: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Buckets inside a significant window of 1, 2, 4, ... buckets, and their best p-value.
+    """Buckets of the likeliest abnormal interval in each run of significant windows.
 
-    Pooling neighbours gives a few-call-per-bucket series the power one bucket lacks; the
-    level is Bonferroni over every window tested. Inside a significant window only buckets
-    that are off the baseline themselves are flagged, so an incident does not grow into the
-    normal buckets its window straddles.
+    Windows of 1, 2, 4, ... buckets are tested, because pooling neighbours gives a series with
+    a few calls per bucket the power a single bucket lacks; the level is Bonferroni over every
+    window tested. Returns the flags and, per flagged bucket, the best window p-value.
     """
     n = hits.size
     valid = trials > 0
-    rate = np.divide(hits, trials, out=np.zeros(n), where=valid)
-    off = (rate - p0) if direction == "up" else np.abs(rate - p0)
     sizes = [w for w in _WINDOWS if w == 1 or w <= int(valid.sum()) // 2]
     level = alpha / sum(n - w + 1 for w in sizes)
     c_hits = np.concatenate(([0.0], np.cumsum(hits)))
     c_trials = np.concatenate(([0.0], np.cumsum(trials)))
-    flagged = np.zeros(n, dtype=bool)
+    union = np.zeros(n, dtype=bool)
     best = np.ones(n)
     for w in sizes:
         k = c_hits[w:] - c_hits[:-w]
@@ -173,11 +198,14 @@ def _window_flags(
         w_rate = np.divide(k, m, out=np.zeros(k.size), where=has)
         w_off = (w_rate - p0) if direction == "up" else np.abs(w_rate - p0)
         for i in np.flatnonzero(has & (p < level) & (w_off >= min_delta)):
-            inside = slice(int(i), int(i) + w)
-            hit = valid[inside] & (off[inside] >= min_delta)
-            flagged[inside] |= hit
-            best[inside] = np.where(hit, np.minimum(best[inside], p[i]), best[inside])
-    return flagged, best
+            union[i : i + w] = True
+            best[i : i + w] = np.minimum(best[i : i + w], p[i])
+    flagged = np.zeros(n, dtype=bool)
+    for s, e in _runs(union):
+        up = direction == "up" or hits[s:e].sum() / max(trials[s:e].sum(), 1.0) > p0
+        a, b = _likeliest_interval(hits[s:e], trials[s:e], p0, up)
+        flagged[s + a : s + b] = valid[s + a : s + b]
+    return flagged, np.where(flagged, best, 1.0)
 
 
 def count_flags(
@@ -195,12 +223,11 @@ def count_flags(
     tested = int(valid.sum())
     if tested == 0:
         return flags
-    rate = np.divide(hits, trials, out=np.zeros(n), where=valid)
-    # Start from the rate of all but the highest-rate quarter of buckets, so a long incident
-    # cannot raise the baseline enough to hide itself; the refits then use every normal bucket.
-    order = np.argsort(-rate[valid], kind="stable")
-    keep = np.flatnonzero(valid)[order[int(np.ceil(_TRIM * tested)) :]]
-    p0 = pooled_rate(hits[keep], trials[keep])
+    # Start from the median rate of a few long blocks: an incident covering less than half of
+    # them cannot raise it (no masking), and sparse errors still count (no swamping, which a
+    # start from the quietest buckets would cause: every bucket with an error looks abnormal).
+    blocks = np.array_split(np.flatnonzero(valid), min(_BLOCKS, max(1, tested // 4)))
+    p0 = float(np.median([pooled_rate(hits[b], trials[b]) for b in blocks]))
     best = np.ones(n)
     for _ in range(_REFITS):
         new, best = _window_flags(hits, trials, p0, alpha, min_delta, direction)
@@ -216,20 +243,26 @@ def count_flags(
     return flags
 
 
-def merge_flags(flags: np.ndarray, *, gap: int, min_flagged: int) -> list[Incident]:
-    """Contiguous runs of flagged buckets (up to ``gap`` unflagged ones inside), long enough."""
-    idx = np.flatnonzero(flags)
+def merge_flags(flags: np.ndarray, usable: np.ndarray, *, gap: int, min_run: int) -> list[Incident]:
+    """Runs of flagged buckets joined across up to ``gap`` unflagged ones, each kept only when
+    it holds ``min_run`` flagged buckets in a row (two lone outliers close together are noise,
+    not an incident). Buckets without a value (too few calls) neither break nor join a run."""
+    rank = np.cumsum(usable) - 1  # position among the buckets that have a value
+    idx = np.flatnonzero(flags & usable)
     if idx.size == 0:
         return []
-    out = []
-    first = prev = int(idx[0])
-    count = 1
+    groups: list[list[int]] = [[int(idx[0])]]
     for i in (int(x) for x in idx[1:]):
-        if i - prev <= gap + 1:
-            prev, count = i, count + 1
-            continue
-        out.append(Incident(first, prev, count))
-        first = prev = i
-        count = 1
-    out.append(Incident(first, prev, count))
-    return [inc for inc in out if inc.flagged >= min_flagged]
+        if rank[i] - rank[groups[-1][-1]] <= gap + 1:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    out = []
+    for g in groups:
+        run = best = 1
+        for a, b in zip(g, g[1:], strict=False):
+            run = run + 1 if rank[b] == rank[a] + 1 else 1
+            best = max(best, run)
+        if best >= min_run:
+            out.append(Incident(g[0], g[-1], len(g)))
+    return out
