@@ -16,9 +16,12 @@ def demo(
     seed: int = typer.Option(7, help="Seed for tickets and the simulator: the same seed gives the same run."),
     no_recovery: bool = typer.Option(False, "--no-recovery", help="Call gpt-4o without retries and fallbacks."),
 ) -> None:
-    """Run a support-assistant pipeline (classify → retrieve → answer → route) through the real
-    openai client against the local LLM simulator, inject a provider incident midway, and show
-    what llmpulse recorded and detected. No API key, server or network needed.
+    """Run a simulated LLM pipeline with an incident midway, and show what llmpulse caught.
+
+    A support assistant (classify → retrieve → answer → route) runs through the real openai
+    client against the local LLM simulator; midway, gpt-4o gets slow, flaky and verbose. The
+    report shows per-model and per-step stats, the incident on a timeline, routing decisions,
+    what recovery did, and what the checks detected. No API key, server or network needed.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
