@@ -245,7 +245,8 @@ class CheckConfig:
         """Build from plain data (as YAML gives); unknown keys and bad values raise ``ConfigError``."""
         from llmpulse.checks._config_load import build
 
-        return build(cls, data, "")
+        config: CheckConfig = build(cls, data, "")
+        return config
 
     @classmethod
     def from_yaml(cls, path: str) -> CheckConfig:

@@ -32,7 +32,7 @@ _RANK = {"warning": 1, "critical": 2}
 
 def severity_at_least(severity: str, level: str) -> bool:
     """Whether ``severity`` is ``level`` or worse (``level='never'`` is never reached)."""
-    return _RANK.get(severity, 0) >= _RANK.get(level, math.inf)  # type: ignore[arg-type]
+    return _RANK.get(severity, 0) >= _RANK.get(level, math.inf)
 
 
 def _clean(value: Any) -> Any:
@@ -90,7 +90,7 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as a JSON-ready dict (times in Unix seconds and ISO-8601 UTC)."""
-        return _clean(
+        out: dict[str, Any] = _clean(
             {
                 "check": self.check,
                 "severity": self.severity,
@@ -113,6 +113,7 @@ class Finding:
                 "details": dict(self.details),
             }
         )
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,7 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-ready dict: window, findings, summary, skipped series."""
-        return _clean(
+        out: dict[str, Any] = _clean(
             {
                 "window": {
                     "start": self.start,
@@ -163,3 +164,4 @@ class CheckReport:
                 "skipped": list(self.skipped),
             }
         )
+        return out

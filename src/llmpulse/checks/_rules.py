@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmpulse.checks._config import LiveConfig, RateRule, SpikeRule
-from llmpulse.checks._findings import Finding
+from llmpulse.checks._findings import Finding, Severity
 from llmpulse.checks._live import LiveResult
 from llmpulse.checks._measures import (
     LLM_MEASURES,
@@ -42,7 +42,7 @@ def _spike(
     if b is None or c is None or b <= 0 or c < rule.multiplier * b or c - b < rule.min_increase:
         return None
     change = (c - b) / b * 100.0
-    severity = "critical" if change >= rule.critical_pct else "warning"
+    severity: Severity = "critical" if change >= rule.critical_pct else "warning"
     message = (
         f"{m.label} of {subject_label(subject)} is {c / b:.1f}× its baseline "
         f"({fmt_value(b, m.unit)} → {fmt_value(c, m.unit)}; rule: ≥ {rule.multiplier:g}×)"
@@ -62,7 +62,7 @@ def _spike(
         window[1],
         b,
         c,
-        change,  # type: ignore[arg-type]
+        change,
         "rule",
         message,
         details=details,
@@ -84,7 +84,7 @@ def _rate(
     delta = c - b
     if (abs(delta) if two_sided else delta) < rule.rule_delta:
         return None
-    severity = "critical" if abs(delta) >= rule.critical_delta else "warning"
+    severity: Severity = "critical" if abs(delta) >= rule.critical_delta else "warning"
     message = (
         f"{what} {fmt_value(b, 'rate')} → {fmt_value(c, 'rate')} "
         f"({delta * 100:+.1f} points; rule: ≥ {rule.rule_delta * 100:g} points)"
@@ -104,7 +104,7 @@ def _rate(
         window[0],
         window[1],
         b,
-        c,  # type: ignore[arg-type]
+        c,
         None if b == 0 else delta / b * 100.0,
         "rule",
         message,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from llmpulse.checks._config import MetricRule, RunsConfig
-from llmpulse.checks._findings import Finding
+from llmpulse.checks._findings import Finding, Severity
 from llmpulse.detection import analyze_trend, detect_regression
 from llmpulse.errors import DetectionInputError
 
@@ -111,16 +111,17 @@ def _regression(s: _Series, cfg: RunsConfig, tests: int) -> tuple[Finding | None
         "p_value": r.p_value,
         "method": r.method,
     }
-    if not r.regressed:
+    if not r.regressed or r.severity == "none":
         return None, row
+    severity: Severity = r.severity
     start, end = float(s.times[-cur_n]), float(s.ends[-1])
     finding = Finding(
         "regression",
-        r.severity,
+        severity,
         dict(s.subject),
         s.metric,
         start,
-        end,  # type: ignore[arg-type]
+        end,
         r.baseline_mean,
         r.current_mean,
         r.change_pct,
@@ -159,7 +160,7 @@ def _trend(s: _Series, cfg: RunsConfig, tests: int) -> tuple[Finding | None, dic
     last = first + t.slope_per_day * float(days[-1])
     change = None if first == 0 else (last - first) / abs(first) * 100.0
     harm = abs(change) if change is not None else math.inf
-    severity = (
+    severity: Severity | None = (
         "critical" if harm >= rule.critical_pct else "warning" if harm >= rule.warning_pct else None
     )
     if severity is None:
@@ -170,7 +171,7 @@ def _trend(s: _Series, cfg: RunsConfig, tests: int) -> tuple[Finding | None, dic
         dict(s.subject),
         s.metric,
         float(s.times[0]),
-        float(s.ends[-1]),  # type: ignore[arg-type]
+        float(s.ends[-1]),
         first,
         last,
         change,

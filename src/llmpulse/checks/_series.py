@@ -176,7 +176,9 @@ def _branch_counts(
             per_branch[c.branch][i] += c.count
     if len(per_branch) < 2:
         return []  # a decision that always goes one way has no rate to shift
-    totals = sum(per_branch.values())
+    totals = np.zeros(starts.size)
+    for counts in per_branch.values():
+        totals += counts
     ranked = sorted(per_branch, key=lambda b: (per_branch[b].sum(), str(b)))
     chosen = ranked[:1] if len(ranked) == 2 else ranked
     return [

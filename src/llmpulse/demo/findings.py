@@ -35,6 +35,12 @@ def _hhmm(ts: float) -> str:
 
 def _verdict(report: CheckReport, result: DemoResult) -> Text:
     model = result.settings.incident.model
+    if report.series_checked == 0:
+        return Text(
+            "Too little traffic for the checks to judge (a series needs 12 buckets with calls): "
+            "run the demo with more tickets, e.g. -n 400.",
+            style="yellow",
+        )
     on_model = [
         f for f in report.findings if f.subject.get("model") == model and inside_incident(f, result)
     ]
@@ -74,7 +80,7 @@ def render_findings(store: Any, result: DemoResult) -> Group:
 
     table = findings_table(
         report.findings,
-        title="What `llmpulse check` finds in this run (statistical detectors, no thresholds set by hand)",
+        title="What `llmpulse check` finds in this run (default settings)",
         mark=mark,
         mark_header="incident?",
     )

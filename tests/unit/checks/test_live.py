@@ -22,7 +22,9 @@ Fill = Callable[[Traffic], Traffic]
 
 def _run(store: Store, traffic: Traffic, **live: Any) -> list[Finding]:
     config = CheckConfig.from_dict({"live": live}).live if live else LiveConfig()
-    result = check_traffic(store, traffic.start, traffic.end, baseline_start=traffic.start, config=config)
+    result = check_traffic(
+        store, traffic.start, traffic.end, baseline_start=traffic.start, config=config
+    )
     return result.findings
 
 
@@ -36,7 +38,9 @@ def _inside(f: Finding) -> bool:
 
 class TestNoise:
     @pytest.mark.parametrize("seed", [0, 1, 2])
-    def test_stationary_traffic_yields_no_findings(self, store: Store, filled: Fill, seed: int) -> None:
+    def test_stationary_traffic_yields_no_findings(
+        self, store: Store, filled: Fill, seed: int
+    ) -> None:
         """Four hours of stationary traffic (two models, 1% errors, a routing branch) raise nothing."""
         traffic = filled(Traffic(T0, 240, seed=seed))
         assert _run(store, traffic) == []
@@ -52,11 +56,15 @@ class TestNoise:
     def test_an_empty_store_has_nothing_to_say(self, store: Store) -> None:
         """No spans: no findings, and the report says there was nothing to check."""
         result = check_traffic(store, T0, T0 + 3600)
-        assert result.findings == [] and result.skipped == ["no spans in the window or its baseline"]
+        assert result.findings == [] and result.skipped == [
+            "no spans in the window or its baseline"
+        ]
 
 
 class TestSpikes:
-    def test_latency_spike_is_found_with_its_window_and_evidence(self, store: Store, filled: Fill) -> None:
+    def test_latency_spike_is_found_with_its_window_and_evidence(
+        self, store: Store, filled: Fill
+    ) -> None:
         """p95 latency x3 for 30 minutes: one finding per affected series, inside the window, ~3x."""
         findings = _run(store, filled(_with(latency_x=3.0)))
         assert {(f.check, f.subject.get("model") or f.subject.get("name")) for f in findings} == {
@@ -65,7 +73,10 @@ class TestSpikes:
         }
         llm = next(f for f in findings if f.subject.get("model") == "gpt-4o")
         assert _inside(llm) and llm.severity == "critical" and llm.method == "statistical"
-        assert abs(llm.window_start - INC_START) <= 5 * MIN and abs(llm.window_end - INC_END) <= 5 * MIN
+        assert (
+            abs(llm.window_start - INC_START) <= 5 * MIN
+            and abs(llm.window_end - INC_END) <= 5 * MIN
+        )
         assert 2.2 < llm.current / llm.baseline < 4.0  # type: ignore[operator]
         assert llm.subject == {"model": "gpt-4o", "prompt_version": "answer-v2"}
         assert "p95 latency of gpt-4o / answer-v2 rose" in llm.message
@@ -95,15 +106,23 @@ class TestSpikes:
         assert (f.check, f.subject) == ("branch_shift", {"name": "route", "branch": "human_review"})
         assert _inside(f) and f.current - f.baseline > 0.3  # type: ignore[operator]
 
-    def test_a_lasting_level_shift_reaches_the_end_of_the_window(self, store: Store, filled: Fill) -> None:
+    def test_a_lasting_level_shift_reaches_the_end_of_the_window(
+        self, store: Store, filled: Fill
+    ) -> None:
         """Tokens x1.8 from 2:30 on (a prompt change that stays) is one finding running to the end."""
-        traffic = filled(Traffic(T0, 240, seed=2, incidents=(Incident(T0 + 150 * MIN, T0 + 240 * MIN, tokens_x=1.8),)))
+        traffic = filled(
+            Traffic(
+                T0, 240, seed=2, incidents=(Incident(T0 + 150 * MIN, T0 + 240 * MIN, tokens_x=1.8),)
+            )
+        )
         token = [f for f in _run(store, traffic) if f.check == "token_spike"]
         assert len(token) == 1 and token[0].window_end == traffic.end
         assert abs(token[0].window_start - (T0 + 150 * MIN)) <= 5 * MIN
         assert "change_point" in token[0].details["detectors"]
 
-    def test_an_incident_before_the_window_is_not_reported(self, store: Store, filled: Fill) -> None:
+    def test_an_incident_before_the_window_is_not_reported(
+        self, store: Store, filled: Fill
+    ) -> None:
         """Checking only the last hour, an incident two hours earlier stays in the baseline."""
         traffic = filled(_with(latency_x=3.0, error_rate=0.3))
         result = check_traffic(store, T0 + 180 * MIN, traffic.end, baseline_start=T0)
@@ -120,7 +139,9 @@ class TestSpikes:
 class TestConfiguration:
     def test_disabled_check_is_not_run(self, store: Store, filled: Fill) -> None:
         """With latency_spike disabled only the error-rate jump is reported."""
-        findings = _run(store, filled(_with(latency_x=3.0, error_rate=0.3)), latency_spike={"enabled": False})
+        findings = _run(
+            store, filled(_with(latency_x=3.0, error_rate=0.3)), latency_spike={"enabled": False}
+        )
         assert {f.check for f in findings} == {"error_rate_jump"}
 
     def test_min_increase_ignores_small_absolute_moves(self, store: Store, filled: Fill) -> None:
@@ -133,7 +154,9 @@ class TestConfiguration:
         traffic = filled(Traffic(T0, 9, seed=4))
         result = check_traffic(store, traffic.start, traffic.end, baseline_start=traffic.start)
         assert result.findings == [] and result.series_checked == 0
-        assert any("p95_latency_ms of gpt-4o / answer-v2" in s and "needs 12" in s for s in result.skipped)
+        assert any(
+            "p95_latency_ms of gpt-4o / answer-v2" in s and "needs 12" in s for s in result.skipped
+        )
 
     def test_fixed_bucket_size_is_used(self, store: Store, filled: Fill) -> None:
         """bucket_seconds='5m' puts the evidence on 5-minute buckets."""
@@ -147,12 +170,27 @@ class TestConfiguration:
 
 
 class TestRuleMode:
-    def test_multipliers_compare_the_window_with_the_baseline(self, store: Store, filled: Fill) -> None:
+    def test_multipliers_compare_the_window_with_the_baseline(
+        self, store: Store, filled: Fill
+    ) -> None:
         """Rule mode flags latency (>= 1.5x), tokens (>= 1.5x), cost (>= 2x) and errors (+5 points)."""
-        traffic = Traffic(T0, 240, seed=5, incidents=(Incident(T0 + 180 * MIN, T0 + 240 * MIN, latency_x=2.0, tokens_x=3.5, error_rate=0.2),))
+        traffic = Traffic(
+            T0,
+            240,
+            seed=5,
+            incidents=(
+                Incident(
+                    T0 + 180 * MIN, T0 + 240 * MIN, latency_x=2.0, tokens_x=3.5, error_rate=0.2
+                ),
+            ),
+        )
         filled(traffic)
-        result = check_traffic(store, T0 + 180 * MIN, traffic.end, baseline_start=T0, config=LiveConfig(method="rule"))
-        checks = {(f.check, f.metric) for f in result.findings if f.subject.get("model") == "gpt-4o"}
+        result = check_traffic(
+            store, T0 + 180 * MIN, traffic.end, baseline_start=T0, config=LiveConfig(method="rule")
+        )
+        checks = {
+            (f.check, f.metric) for f in result.findings if f.subject.get("model") == "gpt-4o"
+        }
         assert checks == {
             ("latency_spike", "p95_latency_ms"),
             ("token_spike", "output_tokens_per_call"),
@@ -160,11 +198,17 @@ class TestRuleMode:
             ("error_rate_jump", "error_rate"),
         }
         assert all(f.method == "rule" and f.window_start == T0 + 180 * MIN for f in result.findings)
-        assert "rule: ≥ 1.5×" in next(f for f in result.findings if f.check == "latency_spike").message
+        assert (
+            "rule: ≥ 1.5×" in next(f for f in result.findings if f.check == "latency_spike").message
+        )
 
-    def test_a_higher_multiplier_lets_a_moderate_rise_pass(self, store: Store, filled: Fill) -> None:
+    def test_a_higher_multiplier_lets_a_moderate_rise_pass(
+        self, store: Store, filled: Fill
+    ) -> None:
         """Latency x2 is not a finding when the rule asks for 3x."""
-        traffic = Traffic(T0, 240, seed=5, incidents=(Incident(T0 + 180 * MIN, T0 + 240 * MIN, latency_x=2.0),))
+        traffic = Traffic(
+            T0, 240, seed=5, incidents=(Incident(T0 + 180 * MIN, T0 + 240 * MIN, latency_x=2.0),)
+        )
         filled(traffic)
         config = LiveConfig(method="rule", latency_spike=SpikeRule(multiplier=3.0))
         result = check_traffic(store, T0 + 180 * MIN, traffic.end, baseline_start=T0, config=config)

@@ -83,21 +83,45 @@ def _llm_call(rng: np.random.Generator, m: Model, t: float, traffic: Traffic) ->
     latency = m.latency_ms * math.exp(rng.normal(0.0, 0.3)) * (inc.latency_x if inc else 1.0)
     error_rate = inc.error_rate if inc and inc.error_rate is not None else traffic.error_rate
     failed = rng.random() < error_rate
-    llm = Span(trace, uuid.uuid4().hex[:16], f"chat {m.name}", t, t + latency / 1000.0, kind="llm",
-               model=m.name, provider="openai", prompt_version=m.prompt_version)
+    llm = Span(
+        trace,
+        uuid.uuid4().hex[:16],
+        f"chat {m.name}",
+        t,
+        t + latency / 1000.0,
+        kind="llm",
+        model=m.name,
+        provider="openai",
+        prompt_version=m.prompt_version,
+    )
     if failed:
         llm.status, llm.error_type = "error", "InternalServerError"
     else:
-        llm.input_tokens = int(m.input_tokens * math.exp(rng.normal(0.0, 0.2)) * (inc.input_x if inc else 1.0))
-        llm.output_tokens = int(m.output_tokens * math.exp(rng.normal(0.0, 0.4)) * (inc.tokens_x if inc else 1.0))
+        llm.input_tokens = int(
+            m.input_tokens * math.exp(rng.normal(0.0, 0.2)) * (inc.input_x if inc else 1.0)
+        )
+        llm.output_tokens = int(
+            m.output_tokens * math.exp(rng.normal(0.0, 0.4)) * (inc.tokens_x if inc else 1.0)
+        )
         llm.cost_usd = llm.input_tokens * m.price_in + llm.output_tokens * m.price_out
     spans = [llm]
     if m.prompt_version is not None:  # the large model answers tickets: a step and a routing branch
         share = inc.human_review if inc and inc.human_review is not None else traffic.human_review
         way = "human_review" if rng.random() < share else "auto_reply"
-        spans.append(Span(trace, uuid.uuid4().hex[:16], "answer", t, llm.end_time + 0.002, kind="chain"))
-        spans.append(Span(trace, uuid.uuid4().hex[:16], "route", llm.end_time, llm.end_time + 0.001,
-                          kind="branch", attributes={BRANCH_ATTRIBUTE: way}))
+        spans.append(
+            Span(trace, uuid.uuid4().hex[:16], "answer", t, llm.end_time + 0.002, kind="chain")
+        )
+        spans.append(
+            Span(
+                trace,
+                uuid.uuid4().hex[:16],
+                "route",
+                llm.end_time,
+                llm.end_time + 0.001,
+                kind="branch",
+                attributes={BRANCH_ATTRIBUTE: way},
+            )
+        )
     return spans
 
 
