@@ -173,18 +173,27 @@ def _likeliest_interval(
 
 
 def _window_flags(
-    hits: np.ndarray, trials: np.ndarray, p0: float, alpha: float, min_delta: float, direction: str
+    hits: np.ndarray,
+    trials: np.ndarray,
+    p0: float,
+    alpha: float,
+    min_delta: float,
+    direction: str,
+    reported: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Buckets of the likeliest abnormal interval in each run of significant windows.
 
     Windows of 1, 2, 4, ... buckets are tested, because pooling neighbours gives a series with
     a few calls per bucket the power a single bucket lacks; the level is Bonferroni over every
-    window tested. Returns the flags and, per flagged bucket, the best window p-value.
+    window that can be reported (that meets a ``reported`` bucket): the history before the
+    checked window only estimates the baseline. Returns the flags and, per flagged bucket, the
+    best window p-value.
     """
     n = hits.size
     valid = trials > 0
     sizes = [w for w in _WINDOWS if w == 1 or w <= int(valid.sum()) // 2]
-    level = alpha / sum(n - w + 1 for w in sizes)
+    c_rep = np.concatenate(([0], np.cumsum(reported)))
+    level = alpha / max(1, sum(int(np.count_nonzero(c_rep[w:] - c_rep[:-w])) for w in sizes))
     c_hits = np.concatenate(([0.0], np.cumsum(hits)))
     c_trials = np.concatenate(([0.0], np.cumsum(trials)))
     union = np.zeros(n, dtype=bool)
@@ -215,9 +224,15 @@ def count_flags(
     alpha: float,
     min_delta: float,
     direction: Literal["up", "both"],
+    reported: np.ndarray | None = None,
 ) -> Flags:
-    """Buckets whose counts are significantly off the baseline rate, alone or with neighbours."""
+    """Buckets whose counts are significantly off the baseline rate, alone or with neighbours.
+
+    ``reported`` marks the buckets of the checked window (default: all); the false-alarm
+    budget ``alpha`` is spent on the windows that meet them.
+    """
     n = hits.size
+    reported = np.ones(n, dtype=bool) if reported is None else reported
     flags = Flags.empty(n)
     valid = trials > 0
     tested = int(valid.sum())
@@ -230,7 +245,7 @@ def count_flags(
     p0 = float(np.median([pooled_rate(hits[b], trials[b]) for b in blocks]))
     best = np.ones(n)
     for _ in range(_REFITS):
-        new, best = _window_flags(hits, trials, p0, alpha, min_delta, direction)
+        new, best = _window_flags(hits, trials, p0, alpha, min_delta, direction, reported)
         flags.baseline_rate = p0
         if np.array_equal(new, flags.flagged):
             break

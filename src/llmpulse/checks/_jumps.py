@@ -100,8 +100,14 @@ def jump_findings(
     rule: RateRule = getattr(cfg, t.check)
     direction: Literal["up", "both"] = "up" if t.check == "error_rate_jump" else "both"
     usable = s.trials > 0
+    reported = (s.starts + s.step > window[0]) & (s.starts < window[1])
     flags = count_flags(
-        s.hits, s.trials, alpha=alpha, min_delta=rule.warning_delta, direction=direction
+        s.hits,
+        s.trials,
+        alpha=alpha,
+        min_delta=rule.warning_delta,
+        direction=direction,
+        reported=reported,
     )
     found, abnormal = incidents(flags, usable, cfg)
     normal = ~abnormal & usable

@@ -72,8 +72,8 @@ def _collect(runs: list[Any], cfg: RunsConfig, now: float) -> list[_Series]:
 
 
 def _label(s: _Series) -> str:
-    model = s.subject["model"] or "(no model)"
-    return f"{s.metric} of {model} in {s.subject['group']}"
+    """``gpt-4o in nightly-eval``: the detector's own sentence names the metric."""
+    return f"{s.subject['model'] or '(no model)'} in {s.subject['group']}"
 
 
 def _regression(s: _Series, cfg: RunsConfig, tests: int) -> tuple[Finding | None, dict[str, Any]]:
@@ -200,7 +200,7 @@ def check_runs(store: Any, *, now: float, config: RunsConfig | None = None) -> R
         trend, trend_row = _trend(s, cfg, tests)
         result.findings.extend(f for f in (regression, trend) if f is not None)
         if row.get("status") == "insufficient":
-            result.skipped.append(f"regression of {_label(s)}: {row['why']}")
+            result.skipped.append(f"regression of {s.metric} of {_label(s)}: {row['why']}")
         result.summary.append(
             {**s.subject, "metric": s.metric, "runs": int(s.values.size), **row, **trend_row}
         )

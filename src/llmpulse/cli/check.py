@@ -70,9 +70,11 @@ def check(
         help="End of the window (ISO time, UTC if no zone, or Unix seconds). Default: now.",
     ),
 ) -> None:
-    """Find latency, token and cost spikes, error-rate jumps and branch shifts in recent traffic,
-    and regressions and trends in benchmark/experiment runs. Exit 0: nothing at --fail-on;
-    1: findings at or above it; 2: the checks could not run.
+    """Check recent traffic and benchmark runs for anomalies; exit non-zero to gate CI.
+
+    Finds latency, token and cost spikes, error-rate jumps and branch shifts per model, prompt
+    version and workflow step, and regressions and trends in benchmark or experiment runs.
+    Exit 0: no finding at --fail-on; 1: findings at or above it; 2: the checks could not run.
     """
     from llmpulse.errors import LlmpulseError
 
@@ -192,9 +194,12 @@ def _print(report: Any, url: str, window: str, baseline: str, fail_on: str, fail
         console.print("[green]No findings.[/]")
     if report.runs_summary:
         console.print(runs_table(report.runs_summary))
-    if report.skipped:
+    thin = [s for s in report.skipped if not s.startswith("no spans")]
+    if len(thin) < len(report.skipped):
+        console.print("[dim]No spans in the window or its baseline: live traffic not checked.[/]")
+    if thin:
         console.print(
-            f"[dim]{len(report.skipped)} series had too little data to judge (see --json 'skipped').[/]"
+            f"[dim]{len(thin)} series had too little data to judge (see --json 'skipped').[/]"
         )
     counts = report.counts()
     verdict = "[bold red]FAIL[/]" if failed else "[green]ok[/]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from llmpulse.checks import CheckConfig, Finding, LiveConfig, SpikeRule, check_traffic
 from llmpulse.store import Store
 from tests.unit.checks.conftest import T0
-from tests.unit.checks.traffic import Incident, Traffic, make_spans
+from tests.unit.checks.traffic import DEFAULT_MODELS, Incident, Traffic, make_spans
 
 MIN = 60.0
 # Four hours of traffic; the incident, when there is one, from 2:00 to 2:30.
@@ -134,6 +135,30 @@ class TestSpikes:
         data = json.loads(json.dumps([f.to_dict() for f in findings]))
         assert {d["check"] for d in data} == {"latency_spike", "error_rate_jump"}
         assert all(d["window"]["start_iso"].endswith("Z") for d in data)
+
+
+class TestDays:
+    """Three days of traffic with a daily cycle (volume and latency swing), checking the last day."""
+
+    DAY = 86400.0
+
+    def _traffic(self, *incidents: Incident) -> Traffic:
+        slow = tuple(replace(m, calls_per_minute=m.calls_per_minute / 3) for m in DEFAULT_MODELS)
+        return Traffic(T0, 3 * 1440, seed=8, models=slow, daily_swing=0.6, incidents=incidents)
+
+    def test_a_daily_cycle_is_not_an_incident(self, store: Store, filled: Fill) -> None:
+        """Busy afternoons (more calls, slower answers) raise nothing on the last day."""
+        traffic = filled(self._traffic())
+        result = check_traffic(store, traffic.end - self.DAY, traffic.end, baseline_start=T0)
+        assert result.findings == [] and result.series_checked > 10
+
+    def test_an_hour_of_errors_on_the_last_day_is_found(self, store: Store, filled: Fill) -> None:
+        """20% errors for an hour at the quietest time of the last day is an error-rate jump."""
+        start = T0 + 2 * self.DAY + 5 * 3600  # 03:13 UTC, the trough of the cycle
+        traffic = filled(self._traffic(Incident(start, start + 3600, error_rate=0.2)))
+        result = check_traffic(store, traffic.end - self.DAY, traffic.end, baseline_start=T0)
+        [f] = result.findings
+        assert f.check == "error_rate_jump" and f.overlaps(start, start + 3600)
 
 
 class TestConfiguration:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,7 @@ class Traffic:
     error_rate: float = 0.01
     human_review: float = 0.25
     incidents: tuple[Incident, ...] = field(default=())
+    daily_swing: float = 0.0  # busy days: volume and latency swing by this share over 24 h
 
     @property
     def end(self) -> float:
@@ -80,7 +82,8 @@ def _active(traffic: Traffic, model: str, t: float) -> Incident | None:
 def _llm_call(rng: np.random.Generator, m: Model, t: float, traffic: Traffic) -> list[Span]:
     inc = _active(traffic, m.name, t)
     trace = uuid.uuid4().hex
-    latency = m.latency_ms * math.exp(rng.normal(0.0, 0.3)) * (inc.latency_x if inc else 1.0)
+    load = 1.0 + 0.5 * traffic.daily_swing * _daily(t)  # a busy provider is a slower one
+    latency = m.latency_ms * load * math.exp(rng.normal(0.0, 0.3)) * (inc.latency_x if inc else 1.0)
     error_rate = inc.error_rate if inc and inc.error_rate is not None else traffic.error_rate
     failed = rng.random() < error_rate
     llm = Span(
@@ -131,7 +134,16 @@ def make_spans(traffic: Traffic) -> list[Span]:
     spans: list[Span] = []
     duration = traffic.minutes * 60.0
     for m in traffic.models:
-        n = rng.poisson(m.calls_per_minute * traffic.minutes)
-        for t in np.sort(rng.uniform(traffic.start, traffic.start + duration, n)):
+        peak = 1.0 + traffic.daily_swing
+        n = rng.poisson(m.calls_per_minute * peak * traffic.minutes)
+        times = np.sort(rng.uniform(traffic.start, traffic.start + duration, n))
+        # Thinning: keep each arrival with the share of the peak rate that hour has.
+        keep = rng.random(n) < (1.0 + traffic.daily_swing * _daily(times)) / peak
+        for t in times[keep]:
             spans.extend(_llm_call(rng, m, float(t), traffic))
     return spans
+
+
+def _daily(t: Any) -> Any:
+    """-1 at 03:00 UTC, +1 at 15:00 UTC."""
+    return np.sin(2.0 * np.pi * ((np.asarray(t) / 3600.0 - 9.0) % 24.0) / 24.0)
