@@ -1,25 +1,32 @@
-"""Ingest speed: LLM spans per second into SQLite and PostgreSQL, rollups included.
+"""Ingest speed: LLM spans per second from the SDK into SQLite and PostgreSQL, rollups included.
 
-Beside each, the floor: plain ``executemany`` of the same rows, in batches of the same size,
-into the same ``spans`` table with the same indexes, without validation or rollups. The
-ratio says how much of the database's raw insert speed the store keeps.
+    python bench/ingest.py [--spans 200000] [--batch 2000] [--rounds 2]
 
-    python bench/ingest.py [--spans 200000] [--batch 2000]
+Three paths, all on the same rows, in batches of the same size:
 
-Measured paths:
-* ``store``: ``Store.write(spans=batch)`` directly (spans built beforehand). On SQLite the
-  floor and the store run alternately ``--rounds`` times and the best of each is kept: the
-  machine is shared, and a throughput is best read as what the code can do when not preempted.
-* ``sdk``: ``llmpulse.record_llm_call(...)`` then ``llmpulse.flush()`` (end to end through the
-  SDK's queue, batcher and store exporter), when the SDK provides it.
-The LAST line printed is one JSON object with the numbers.
+* ``sdk`` (the headline number): ``llmpulse.init(database_url=...)``, then
+  ``llmpulse.record_llm_call(...)`` N times with realistic fields (model, provider, name,
+  prompt_version, tokens, latency, ttft, session, prompt and answer text, two attributes, 2 %
+  errors), then ``llmpulse.flush()``. The clock runs from the first record until ``flush``
+  returned, i.e. until every span and its rollups are committed. The schema is migrated before
+  the clock starts (as in any deployment that already ran once); connecting is timed.
+* ``floor``: plain driver ``executemany`` of the rows the SDK run stored (read back from its
+  database: same ids, same text, same JSON) into a fresh copy of the same table with the same
+  indexes, one transaction per batch, without validation or rollups.
+* ``store``: ``Store.write(spans=batch)`` of ``Span`` objects made from those rows.
+
+On SQLite the three run alternately ``--rounds`` times and the best of each is kept: the machine
+is shared, and a throughput is best read as what the code can do when not preempted. The LAST
+line printed is one JSON object; ``*_spans_per_s`` are the SDK end-to-end rates.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import random
 import sys
 import tempfile
 import time
@@ -31,20 +38,101 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _data import llm_spans  # noqa: E402
+from _data import ANSWER, LLM_NAMES, MODELS, PROMPT, PROMPT_VERSIONS  # noqa: E402
 
+import llmpulse  # noqa: E402
+from llmpulse.schema import Span  # noqa: E402
 from llmpulse.store import Store  # noqa: E402
-from llmpulse.store._validate import SPAN_COLUMNS, span_row  # noqa: E402
+from llmpulse.store._validate import SPAN_COLUMNS  # noqa: E402
 
 PG_URL = os.environ.get("LLMPULSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 INSERT = f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({{marks}})"
+Row = tuple[Any, ...]
+
+
+def llm_calls(n: int, seed: int = 7) -> list[tuple[str, dict[str, Any]]]:
+    """``n`` (model, keyword arguments) pairs for ``record_llm_call``, as an application makes them."""
+    rng = random.Random(seed)
+    calls = []
+    for i in range(n):
+        model, provider, _, _ = MODELS[i % len(MODELS)]
+        latency = rng.lognormvariate(6.5, 0.6)
+        failed = rng.random() < 0.02
+        fields: dict[str, Any] = {
+            "input_tokens": rng.randint(50, 4000),
+            "output_tokens": rng.randint(10, 800),
+            "latency_ms": latency,
+            "provider": provider,
+            "name": LLM_NAMES[i % len(LLM_NAMES)],
+            "prompt_version": PROMPT_VERSIONS[i % 2],
+            "ttft_ms": latency * 0.25,
+            "session_id": f"s{rng.randrange(1000)}",
+            "input": PROMPT,
+            "output": ANSWER,
+            "attributes": {"gen_ai.request.temperature": 0.2, "gen_ai.request.max_tokens": 1024},
+        }
+        if failed:
+            fields.update(status="error", error_type="RateLimitError")
+        calls.append((model, fields))
+    return calls
+
+
+def sdk_rate(url: str, calls: list[tuple[str, dict[str, Any]]], batch: int) -> tuple[float, float]:
+    """(spans/s end to end, record calls/s on the application thread) through the public API."""
+    Store.open(url).close()  # migrate first: a deployment that already ran once
+    client = llmpulse.init(database_url=url, queue_size=len(calls) + 1000, batch_size=batch,
+                           instrument=())  # fmt: skip
+    record = llmpulse.record_llm_call
+    try:
+        t0 = time.perf_counter()
+        for model, fields in calls:
+            record(model, **fields)
+        t1 = time.perf_counter()
+        flushed = llmpulse.flush(timeout=600)
+        elapsed = time.perf_counter() - t0
+        stats = client.stats()
+    finally:
+        llmpulse.shutdown()
+    with Store.open(url) as store:
+        stored = store.health()["rows"]["spans"]
+    if not flushed or stats.dropped_total or stored != len(calls):
+        raise SystemExit(f"SDK lost spans: dropped {stats.dropped}, stored {stored} of {len(calls)}")
+    return len(calls) / elapsed, len(calls) / (t1 - t0)
+
+
+def stored_rows(url: str) -> list[Row]:
+    """The ``SPAN_COLUMNS`` rows a run stored, in insert order, JSON columns as text."""
+    cols = ", ".join(f"{c}::text" if c in ("attributes", "events") else c for c in SPAN_COLUMNS)
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.split("///", 1)[1])
+        try:
+            return conn.execute(f"SELECT {', '.join(SPAN_COLUMNS)} FROM spans ORDER BY id").fetchall()
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT {cols} FROM spans ORDER BY id").fetchall()  # type: ignore[no-any-return]
+
+
+def spans_of(rows: list[Row]) -> list[Span]:
+    """``Span`` records equal to stored rows (``latency_ms`` is derived, so left out)."""
+    spans = []
+    for row in rows:
+        doc = dict(zip(SPAN_COLUMNS, row, strict=True))
+        del doc["latency_ms"]
+        doc["attributes"], doc["events"] = json.loads(doc["attributes"]), []
+        spans.append(Span(**doc))
+    return spans
 
 
 def _batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def store_rate(url: str, spans: list[Any], batch: int) -> float:
+def store_rate(url: str, spans: list[Span], batch: int) -> float:
     """Spans/s through Store.write, one transaction per batch."""
     store = Store.open(url)
     try:
@@ -53,14 +141,13 @@ def store_rate(url: str, spans: list[Any], batch: int) -> float:
             result = store.write(spans=chunk)
             assert result.rejected == 0, result.reasons
         elapsed = time.perf_counter() - t0
-        rows = store.health()["rows"]
-        assert rows["spans"] == len(spans), rows
+        assert store.health()["rows"]["spans"] == len(spans)
     finally:
         store.close()
     return len(spans) / elapsed
 
 
-def sqlite_floor(path: str, rows: list[tuple[Any, ...]], batch: int) -> float:
+def sqlite_floor(path: str, rows: list[Row], batch: int) -> float:
     """Rows/s of raw sqlite3 executemany, same pragmas, table and indexes."""
     import sqlite3
 
@@ -79,7 +166,7 @@ def sqlite_floor(path: str, rows: list[tuple[Any, ...]], batch: int) -> float:
     return len(rows) / elapsed
 
 
-def postgres_floor(url: str, rows: list[tuple[Any, ...]], batch: int) -> float:
+def postgres_floor(url: str, rows: list[Row], batch: int) -> float:
     """Rows/s of raw psycopg executemany into the same table and indexes."""
     import psycopg
 
@@ -92,59 +179,6 @@ def postgres_floor(url: str, rows: list[tuple[Any, ...]], batch: int) -> float:
                 cur.executemany(sql, chunk)
         elapsed = time.perf_counter() - t0
     return len(rows) / elapsed
-
-
-def sdk_rate(url: str, n: int) -> tuple[float, int] | None:
-    """Spans/s end to end through the SDK's public API (record, queue, batch, Store.write).
-
-    The clock runs from the first ``record_llm_call`` until ``flush()`` returned, i.e. until
-    every span is committed. Returns (rate, spans stored) or None without the SDK.
-    """
-    import llmpulse
-
-    if not all(hasattr(llmpulse, f) for f in ("init", "record_llm_call", "flush", "shutdown")):
-        return None
-    import logging
-    import random
-
-    from _data import ANSWER, MODELS, PROMPT
-
-    logging.getLogger("llmpulse").setLevel(logging.ERROR)  # unpriced model warnings
-    rng = random.Random(7)
-    calls = [
-        (
-            MODELS[i % len(MODELS)][:2],
-            rng.randint(50, 4000),
-            rng.randint(10, 800),
-            rng.lognormvariate(6.5, 0.6),
-        )
-        for i in range(n)
-    ]
-    client = llmpulse.init(database_url=url, queue_size=n + 1000, instrument=())
-    record = llmpulse.record_llm_call
-    try:
-        t0 = time.perf_counter()
-        for (model, provider), inp, out, latency in calls:
-            record(
-                model,
-                input_tokens=inp,
-                output_tokens=out,
-                latency_ms=latency,
-                provider=provider,
-                name="chat",
-                input=PROMPT,
-                output=ANSWER,
-            )
-        llmpulse.flush(timeout=600)
-        elapsed = time.perf_counter() - t0
-        stats = client.stats()
-    finally:
-        llmpulse.shutdown()
-    with Store.open(url) as store:
-        stored = store.health()["rows"]["spans"]
-    if stats.dropped_total or stored != n:
-        print(f"  (SDK dropped {stats.dropped_total} {stats.dropped}, stored {stored} of {n})")
-    return n / elapsed, stored
 
 
 @contextmanager
@@ -170,58 +204,57 @@ def _pg_url() -> Iterator[str | None]:
 
 def _line(label: str, rate: float | None, floor: float | None, unit: str = "spans/s") -> None:
     if rate is None:
-        print(f"{label:<36}skipped")
+        print(f"{label:<38}skipped")
         return
     ratio = f"  ({rate / floor:.0%} of floor)" if floor and unit == "spans/s" else ""
-    print(f"{label:<36}{rate:>10,.0f} {unit}{ratio}")
+    print(f"{label:<38}{rate:>10,.0f} {unit}{ratio}")
 
 
-def bench_sqlite(
-    spans: list[Any], rows: list[tuple[Any, ...]], batch: int, rounds: int
-) -> dict[str, Any]:
-    """Floor and Store.write alternately, ``rounds`` times each (best kept), then the SDK once."""
-    floor, store = 0.0, 0.0
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(rounds):
-            floor = max(floor, sqlite_floor(f"{tmp}/floor{i}.db", rows, batch))
-            store = max(store, store_rate(f"sqlite:///{tmp}/store{i}.db", spans, batch))
-        sdk = sdk_rate(f"sqlite:///{tmp}/sdk.db", len(spans))
-    _line("sqlite   floor (raw executemany)", floor, None, "rows/s")
-    _line("sqlite   Store.write + rollups", store, floor)
-    _line("sqlite   SDK end to end", sdk[0] if sdk else None, floor)
+def _report(db: str, sdk: float, record: float, floor: float, store: float) -> dict[str, float]:
+    _line(f"{db:<8} floor (raw executemany)", floor, None, "rows/s")
+    _line(f"{db:<8} SDK end to end", sdk, floor)
+    _line(f"{db:<8}   of which record_llm_call", record, None, "calls/s")
+    _line(f"{db:<8} Store.write + rollups", store, floor)
     return {
-        "sqlite_floor_rows_per_s": floor,
-        "sqlite_spans_per_s": store,
-        "sqlite_ratio_vs_floor": store / floor,
-        "sqlite_sdk_spans_per_s": sdk[0] if sdk else None,
+        f"{db}_spans_per_s": sdk,
+        f"{db}_floor_rows_per_s": floor,
+        f"{db}_ratio_vs_floor": sdk / floor,
+        f"{db}_record_calls_per_s": record,
+        f"{db}_store_write_spans_per_s": store,
     }
 
 
-def bench_postgres(spans: list[Any], rows: list[tuple[Any, ...]], batch: int) -> dict[str, Any]:
-    """Floor, Store.write and the SDK once each, each on a fresh schema."""
-    out: dict[str, Any] = dict.fromkeys(
-        (
-            "postgres_floor_rows_per_s",
-            "postgres_spans_per_s",
-            "postgres_ratio_vs_floor",
-            "postgres_sdk_spans_per_s",
-        )
-    )
+def bench_sqlite(calls: list[tuple[str, dict[str, Any]]], batch: int, rounds: int) -> dict[str, Any]:
+    """SDK, floor and Store.write alternately, ``rounds`` times each (best of each kept)."""
+    sdk = record = floor = store = 0.0
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(rounds):
+            url = f"sqlite:///{tmp}/sdk{i}.db"
+            rate, calls_per_s = sdk_rate(url, calls, batch)
+            if rate > sdk:
+                sdk, record = rate, calls_per_s
+            rows = rows or stored_rows(url)
+            floor = max(floor, sqlite_floor(f"{tmp}/floor{i}.db", rows, batch))
+            store = max(store, store_rate(f"sqlite:///{tmp}/store{i}.db", spans_of(rows), batch))
+            for name in (f"sdk{i}.db", f"floor{i}.db", f"store{i}.db"):  # keep the disk small
+                for suffix in ("", "-wal", "-shm"):
+                    Path(tmp, name + suffix).unlink(missing_ok=True)
+    return _report("sqlite", sdk, record, floor, store)
+
+
+def bench_postgres(calls: list[tuple[str, dict[str, Any]]], batch: int) -> dict[str, Any]:
+    """SDK, floor and Store.write once each, each on a fresh schema."""
     with _pg_url() as url:
         if url is None:
-            return out
-        out["postgres_floor_rows_per_s"] = postgres_floor(url, rows, batch)
+            return dict.fromkeys(("postgres_spans_per_s", "postgres_floor_rows_per_s"))
+        sdk, record = sdk_rate(url, calls, batch)
+        rows = stored_rows(url)
     with _pg_url() as url:
-        out["postgres_spans_per_s"] = store_rate(url, spans, batch)  # type: ignore[arg-type]
+        floor = postgres_floor(url, rows, batch)  # type: ignore[arg-type]
     with _pg_url() as url:
-        sdk = sdk_rate(url, len(spans))  # type: ignore[arg-type]
-        out["postgres_sdk_spans_per_s"] = sdk[0] if sdk else None
-    floor = out["postgres_floor_rows_per_s"]
-    out["postgres_ratio_vs_floor"] = out["postgres_spans_per_s"] / floor
-    _line("postgres floor (raw executemany)", floor, None, "rows/s")
-    _line("postgres Store.write + rollups", out["postgres_spans_per_s"], floor)
-    _line("postgres SDK end to end", out["postgres_sdk_spans_per_s"], floor)
-    return out
+        store = store_rate(url, spans_of(rows), batch)  # type: ignore[arg-type]
+    return _report("postgres", sdk, record, floor, store)
 
 
 def main() -> None:
@@ -229,16 +262,15 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2, help="SQLite: best of this many runs each")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
-    now = time.time()
-    spans = llm_spans(args.spans, now - 600, now)
-    rows = [span_row(s)[0] for s in spans]
-    print(
-        f"{args.spans:,} llm spans over 10 minutes, batches of {args.batch}; SDK: record_llm_call + flush"
-    )
+    logging.getLogger("llmpulse").setLevel(logging.ERROR)  # the unpriced model's warning
+    calls = llm_calls(args.spans)
+    print(f"{args.spans:,} llm calls, batches of {args.batch}; SDK: record_llm_call + flush")
     out: dict[str, Any] = {"spans": args.spans, "batch": args.batch}
-    out.update(bench_sqlite(spans, rows, args.batch, args.rounds))
-    out.update(bench_postgres(spans, rows, args.batch))
+    out.update(bench_sqlite(calls, args.batch, args.rounds))
+    if not args.no_postgres:
+        out.update(bench_postgres(calls, args.batch))
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}))
 
 
