@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -11,6 +10,7 @@ from llmpulse.checks._config import LiveConfig, RateRule, SpikeRule
 from llmpulse.checks._duration import format_duration
 from llmpulse.checks._findings import Severity, iso
 from llmpulse.checks._incidents import Flags, Incident, merge_flags
+from llmpulse.checks._series import Grid
 
 __all__ = [
     "Span",
@@ -41,7 +41,7 @@ class Span:
         return f"{iso(self.start)[11:16]}–{iso(self.end)[11:16]} UTC ({format_duration(minutes * 60)}{tail})"
 
 
-def span_of(series: Any, inc: Incident, usable: np.ndarray) -> Span:
+def span_of(series: Grid, inc: Incident, usable: np.ndarray) -> Span:
     """The time span of ``inc``: from its first bucket to its last, or to the series' end."""
     ongoing = not usable[inc.last + 1 :].any()
     end = series.hi if ongoing else series.bucket_end(inc.last)

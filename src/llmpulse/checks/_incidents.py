@@ -5,9 +5,11 @@ Continuous metrics (p95 latency, tokens and cost per call) go through the detect
 when it lies in a segment that ``detect_change_points`` starts with a step up.
 
 Rates are counts in disguise, and a bucket with 1 error in 2 calls is weak evidence, so error
-and branch rates are judged on their counts: a bucket is flagged when a binomial test against
-the baseline rate (estimated from the unflagged buckets, refitted until stable) is
-significant after a Bonferroni correction over every bucket tested.
+and branch rates are judged on their counts: windows of 1, 2, 4, ... buckets are tested
+against the baseline rate with a binomial test, Bonferroni-corrected over the windows that
+could be reported; inside significant windows the likeliest abnormal interval is flagged.
+The baseline rate starts as the median rate of a few long blocks and is refitted on the
+unflagged buckets until the flags stop changing.
 """
 
 from __future__ import annotations

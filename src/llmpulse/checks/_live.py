@@ -52,14 +52,15 @@ def _error_counts(series: StatSeries) -> CountSeries:
 
 
 def _plan_spike(plan: _Plan, series: StatSeries, m: Measure, cfg: LiveConfig) -> None:
-    values = bucket_values(series, m, cfg.min_calls_per_bucket)
+    values = bucket_values(series, m, m.min_calls(cfg.min_calls_per_bucket))
     usable = int(np.isfinite(values).sum())
     if usable >= cfg.min_points:
         plan.spikes.append((series, m, values))
     elif any(r is not None and m.value(r) is not None for r in series.rows):
         plan.skipped.append(
             f"{m.metric} of {subject_label(series.subject)}: {usable} buckets of "
-            f"{format_duration(series.step)} with >= {cfg.min_calls_per_bucket} calls, needs {cfg.min_points}"
+            f"{format_duration(series.step)} with >= {m.min_calls(cfg.min_calls_per_bucket)} calls, "
+            f"needs {cfg.min_points}"
         )
 
 

@@ -6,6 +6,7 @@ cost over priced calls: a burst of errors must not look like a drop in tokens.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,12 @@ __all__ = ["LLM_MEASURES", "Measure", "WORKFLOW_MEASURES", "fmt_value", "subject
 
 @dataclass(frozen=True, slots=True)
 class Measure:
-    """One continuous metric: which check owns it, how to read it and how many calls back it."""
+    """One continuous metric: which check owns it, how to read it and how many calls back it.
+
+    ``min_share`` scales ``min_calls_per_bucket`` for this metric: a p95 needs the full
+    count, a mean per call settles with half of it (which matters when an incident fails
+    many calls and leaves only a few successful ones per bucket to average tokens over).
+    """
 
     check: str
     metric: str
@@ -23,6 +29,11 @@ class Measure:
     unit: str
     value: Callable[[Any], float | None]
     weight: Callable[[Any], int]
+    min_share: float = 1.0
+
+    def min_calls(self, per_bucket: int) -> int:
+        """Calls a bucket needs for this metric to have a value."""
+        return max(2, math.ceil(per_bucket * self.min_share))
 
 
 def _ok(r: Any) -> int:
@@ -58,6 +69,7 @@ LLM_MEASURES = (
         "tokens",
         _per_ok("output_tokens"),
         _ok,
+        0.5,
     ),
     Measure(
         "token_spike",
@@ -66,6 +78,7 @@ LLM_MEASURES = (
         "tokens",
         _per_ok("input_tokens"),
         _ok,
+        0.5,
     ),
     Measure(
         "cost_spike",
@@ -74,6 +87,7 @@ LLM_MEASURES = (
         "usd",
         _cost,
         lambda r: int(r.priced_calls or 0),
+        0.5,
     ),
 )
 WORKFLOW_MEASURES = (P95,)

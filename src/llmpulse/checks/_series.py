@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "LADDER",
     "CountSeries",
+    "Grid",
     "StatSeries",
     "branch_series",
     "choose_step",
@@ -32,44 +33,37 @@ _PROBE_STEP = 3600
 
 
 @dataclass(frozen=True, slots=True)
-class StatSeries:
-    """One group's span aggregates per bucket: ``rows[i]`` is ``None`` for an empty bucket."""
+class Grid:
+    """A regular grid of buckets of ``step`` seconds covering ``[lo, hi)``, for one subject."""
 
     subject: dict[str, str | None]
     step: int
-    starts: np.ndarray  # aligned bucket starts
-    lo: float  # the series covers [lo, hi)
+    starts: np.ndarray  # aligned bucket starts (multiples of step since the epoch)
+    lo: float
     hi: float
-    rows: list[Any]
-
-    def bucket_end(self, i: int) -> float:
-        """End of bucket ``i``, clipped to the series."""
-        return min(float(self.starts[i]) + self.step, self.hi)
 
     def bucket_start(self, i: int) -> float:
         """Start of bucket ``i``, clipped to the series."""
         return max(float(self.starts[i]), self.lo)
+
+    def bucket_end(self, i: int) -> float:
+        """End of bucket ``i``, clipped to the series."""
+        return min(float(self.starts[i]) + self.step, self.hi)
 
 
 @dataclass(frozen=True, slots=True)
-class CountSeries:
-    """Hits out of trials per bucket (errors of calls, one branch of all decisions)."""
+class StatSeries(Grid):
+    """One group's span aggregates per bucket: ``rows[i]`` is ``None`` for an empty bucket."""
 
-    subject: dict[str, str | None]
-    step: int
-    starts: np.ndarray
-    lo: float
-    hi: float
+    rows: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CountSeries(Grid):
+    """Hits out of trials per bucket (errors of calls, one way of all branch decisions)."""
+
     hits: np.ndarray
     trials: np.ndarray
-
-    def bucket_end(self, i: int) -> float:
-        """End of bucket ``i``, clipped to the series."""
-        return min(float(self.starts[i]) + self.step, self.hi)
-
-    def bucket_start(self, i: int) -> float:
-        """Start of bucket ``i``, clipped to the series."""
-        return max(float(self.starts[i]), self.lo)
 
 
 def choose_step(span_seconds: float, max_points: int) -> int:
