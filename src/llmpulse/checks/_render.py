@@ -72,36 +72,41 @@ def findings_table(
     title: str = "Findings",
     mark: Callable[[Finding], Text | str] | None = None,
     mark_header: str = "",
+    compact: bool = False,
 ) -> Table:
     """One row per finding: severity, check, subject, metric, baseline → current, change, window, evidence.
 
-    ``mark(finding)`` adds a last column (the demo uses it to say whether a finding lies
-    inside the incident it injected).
+    ``compact`` fits 80 columns: the severity colours the check's name, and the metric and
+    evidence columns are left out (the check names the metric). ``mark(finding)`` adds a last
+    column (the demo uses it to say whether a finding lies inside the incident it injected).
     """
     table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("severity", no_wrap=True)
-    for col in ("check", "subject", "metric"):
-        table.add_column(col)
-    table.add_column("baseline → current", justify="right")
+    if not compact:
+        table.add_column("severity", no_wrap=True)
+    table.add_column("check", no_wrap=compact)
+    table.add_column("subject")
+    if not compact:
+        table.add_column("metric")
+    table.add_column("before → now" if compact else "baseline → current", justify="right", no_wrap=compact)
     table.add_column("change", justify="right", no_wrap=True)
-    table.add_column("window (UTC)")
-    table.add_column("evidence")
+    table.add_column("window (UTC)", no_wrap=compact)
+    if not compact:
+        table.add_column("evidence")
     if mark is not None:
         table.add_column(mark_header, no_wrap=True)
     days = {_utc(f.window_start).date() for f in findings} | {
         _utc(f.window_end).date() for f in findings
     }
     for f in findings:
-        cells: list[Any] = [
-            Text(f.severity, style=_STYLE.get(f.severity, "")),
-            f.check,
-            _subject(f.subject),
-            f.metric,
-            _levels(f),
-            _change(f),
-            _window(f, len(days) > 1),
-            _evidence(f),
-        ]
+        style = _STYLE.get(f.severity, "")
+        cells: list[Any] = (
+            [Text(f.check, style=style), _subject(f.subject)]
+            if compact
+            else [Text(f.severity, style=style), f.check, _subject(f.subject), f.metric]
+        )
+        cells += [_levels(f), _change(f), _window(f, len(days) > 1)]
+        if not compact:
+            cells.append(_evidence(f))
         if mark is not None:
             cells.append(mark(f))
         table.add_row(*cells)

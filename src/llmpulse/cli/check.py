@@ -185,7 +185,10 @@ def _print(report: Any, url: str, window: str, baseline: str, fail_on: str, fail
         f"baseline {baseline}; {report.series_checked} series checked"
     )
     if report.findings:
-        console.print(findings_table(report.findings, title=f"{len(report.findings)} finding(s)"))
+        narrow = console.width < 140  # the full table needs about 140 columns
+        console.print(
+            findings_table(report.findings, title=f"{len(report.findings)} finding(s)", compact=narrow)
+        )
         for f in report.findings:
             console.print(
                 f"• [{'red' if f.severity == 'critical' else 'yellow'}]{f.severity}[/]: {f.message}"

@@ -75,7 +75,7 @@ def render_findings(store: Any, result: DemoResult) -> Group:
 
     def mark(f: Finding) -> Text:
         if inside_incident(f, result):
-            return Text("inside", style="green")
+            return Text("inside ✓", style="green")
         return Text("OUTSIDE", style="bold red")
 
     table = findings_table(
@@ -83,5 +83,6 @@ def render_findings(store: Any, result: DemoResult) -> Group:
         title="What `llmpulse check` finds in this run (default settings)",
         mark=mark,
         mark_header="incident?",
+        compact=True,
     )
     return Group(Text(), table, _verdict(report, result))
