@@ -1,13 +1,24 @@
 """The current span (a ContextVar), trace and span ids, and the sampling decision.
 
 Ids are kept as ints on the caller's thread (cheap to make) and turned into the hex strings of
-the W3C trace-context format on the export thread. ``random`` reseeds itself in a forked
-child, so parent and child never hand out the same ids.
+the W3C trace-context format on the export thread.
+
+Ids are made so that stored spans land next to each other in the database's indexes: a B-tree
+fed random keys touches a different page for every row, which halves SQLite's insert rate and
+multiplies what each commit writes. So a trace id is Unix milliseconds (top 48 bits, like
+UUIDv7 or AWS X-Ray ids) over 80 random bits; sampling reads only the low 64, which stay
+random (W3C trace-context level 2 asks for random low 56). A span id is a per-process counter
+started at a random 64-bit point: unique within the process by construction, and two
+processes collide only if their ranges overlap, far less likely than a birthday collision of
+random ids. A forked child starts its own counter (``random`` reseeds itself there first).
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import random
+import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -32,17 +43,28 @@ current_span: ContextVar[SpanHandle | None] = ContextVar("llmpulse_current_span"
 call_defaults: ContextVar[dict[str, Any] | None] = ContextVar("llmpulse_call_defaults", default=None)
 
 _getrandbits = random.getrandbits
+_time_ns = time.time_ns
 _LOW64 = (1 << 64) - 1
+_span_ids = itertools.count(_getrandbits(64))
 
 
 def new_trace_id() -> int:
-    """A random non-zero 128-bit trace id."""
-    return _getrandbits(128) or 1
+    """A non-zero 128-bit trace id: Unix milliseconds in the top 48 bits, 80 random bits below."""
+    return (_time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | _getrandbits(80) or 1
 
 
 def new_span_id() -> int:
-    """A random non-zero 64-bit span id."""
-    return _getrandbits(64) or 1
+    """A non-zero 64-bit span id, the next of this process's counter (``next`` is atomic)."""
+    return next(_span_ids) & _LOW64 or 1
+
+
+def _restart_span_ids() -> None:
+    global _span_ids
+    _span_ids = itertools.count(_getrandbits(64))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_span_ids)
 
 
 def trace_hex(trace_id: int) -> str:
