@@ -14,11 +14,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from llmpulse.pricing import PriceTable
+from llmpulse.pricing import ModelPrice, PriceTable
 from llmpulse.schema import GENAI_FIELDS, MetricPoint, Run, Span, SpanEvent, SpanKind, SpanStatus
 from llmpulse.sdk._batcher import SKIP
 from llmpulse.sdk._content import truncate
-from llmpulse.sdk._context import new_span_id, new_trace_id, span_hex, trace_hex, trace_sampled
+from llmpulse.sdk._context import new_span_id, new_trace_id, span_hex, trace_hex
 from llmpulse.sdk._logonce import LogOnce
 from llmpulse.sdk._spans import SpanHandle
 
@@ -34,6 +34,10 @@ LLM_FIELDS = frozenset({
     "cache_write_tokens", "reasoning_tokens", "ttft_ms", "status", "error_type", "error_message",
     "input", "output", "session_id", "user_id", "name", "attributes", "cost_usd",
 })  # fmt: skip
+_KNOWN_FIELDS = LLM_FIELDS | {"_bytes"}  # _bytes: the text budget the hot path reserved
+_INF = float("inf")
+_LLM_KIND = SpanKind.LLM.value
+_LOW64 = (1 << 64) - 1
 
 _INT_COLUMNS = (
     "input_tokens",
@@ -70,6 +74,10 @@ class Converter:
         self.redact_text = redact_text
         self.service = service
         self._warn = LogOnce(log)
+        # Text that needs no redaction, JSON or cut is stored as it came (the common case).
+        self._plain_text = not redact and redact_text is None
+        # Cost from the table's (cached) lookup, unless a subclass prices differently.
+        self._lookup = prices.lookup if type(prices).cost is PriceTable.cost else None
 
     def __call__(self, item: Any) -> Any:
         kind = type(item)
@@ -87,35 +95,78 @@ class Converter:
     # -- llm calls from record_llm_call -------------------------------------------------------
     def _llm(self, item: tuple[Any, ...]) -> Any:
         _, now, parent, model, input_tokens, output_tokens, latency_ms, extra = item
-        unknown = extra.keys() - LLM_FIELDS - {"_bytes"}
-        if unknown:
-            self._warn(f"field:{sorted(unknown)}", "Invalid record_llm_call field(s) %s ignored; known fields: %s",
-                       sorted(unknown), sorted(LLM_FIELDS))  # fmt: skip
+        if not extra.keys() <= _KNOWN_FIELDS:
+            unknown = sorted(extra.keys() - _KNOWN_FIELDS)
+            self._warn(f"field:{unknown}", "Invalid record_llm_call field(s) %s ignored; known fields: %s",
+                       unknown, sorted(LLM_FIELDS))  # fmt: skip
         if parent is not None:
             trace, parent_span = parent._trace, parent._span
         else:
             trace, parent_span = new_trace_id(), 0
-            if not trace_sampled(trace, self.threshold):
+            if (trace & _LOW64) >= self.threshold:  # trace_sampled(), inlined
                 return SKIP
-        start, end = _times(now, latency_ms, extra.get("start_time"), extra.get("end_time"))
-        status = _status(extra.get("status", "ok"))
-        span = Span(
-            trace_id=trace_hex(trace),
-            span_id=span_hex(new_span_id()),
-            parent_id=span_hex(parent_span) if parent_span else None,
-            name=str(extra.get("name") or "llm"),
-            kind=SpanKind.LLM.value,
-            start_time=start,
-            end_time=end,
-            status=status,
-            error_message=_opt_str(extra.get("error_message")),
-            ttft_ms=_opt_float(extra.get("ttft_ms")),
-            cost_usd=_opt_float(extra.get("cost_usd")),
-            attributes=dict(extra.get("attributes") or {}),
-        )
-        columns = dict(extra, model=model, input_tokens=input_tokens, output_tokens=output_tokens)
-        self._fill(span, columns)
+        if (
+            type(now) is float
+            and (
+                latency_ms is None
+                or (type(latency_ms) is float and 0.0 <= latency_ms < _INF)
+                or (type(latency_ms) is int and latency_ms >= 0)
+            )
+            and "start_time" not in extra
+            and "end_time" not in extra
+        ):
+            start = now if latency_ms is None else now - latency_ms / 1000.0
+            span = self._llm_span(trace, parent_span, start, now, extra)
+        else:
+            start, end = _times(now, latency_ms, extra.get("start_time"), extra.get("end_time"))
+            span = self._llm_span(trace, parent_span, start, end, extra)
+        self._llm_columns(span, model, input_tokens, output_tokens, extra)
         return span
+
+    def _llm_span(
+        self, trace: int, parent: int, start: float, end: float, extra: dict[str, Any]
+    ) -> Span:
+        """The span of an llm call, its common fields checked with exact-type tests first."""
+        get = extra.get
+        name, status, message = get("name"), get("status"), get("error_message")
+        ttft, cost, attributes = get("ttft_ms"), get("cost_usd"), get("attributes")
+        if type(name) is not str or not name:
+            name = str(name or "llm")
+        if status is None:
+            status = "ok"
+        elif type(status) is not str or (status != "ok" and status != "error"):
+            status = _status(status)
+        return Span(
+            f"{trace:032x}", f"{new_span_id():016x}", name, start, end, _LLM_KIND,
+            f"{parent:016x}" if parent else None, status, None,
+            message if message is None or type(message) is str else _opt_str(message),
+            ttft_ms=ttft if ttft is None or type(ttft) is float else _opt_float(ttft),
+            cost_usd=cost if cost is None or type(cost) is float else _opt_float(cost),
+            attributes=attributes if type(attributes) is dict else dict(attributes or {}),
+        )  # fmt: skip
+
+    def _llm_columns(
+        self, span: Span, model: Any, inp: Any, out: Any, extra: dict[str, Any]
+    ) -> None:
+        """Model, provider, ... and token columns; then as ``_fill`` from the gen_ai.* names on."""
+        get = extra.get
+        for column, value in (
+            ("model", model), ("provider", get("provider")),
+            ("prompt_version", get("prompt_version")), ("session_id", get("session_id")),
+            ("user_id", get("user_id")), ("error_type", get("error_type")),
+        ):  # fmt: skip
+            if value is not None:
+                setattr(span, column, value if type(value) is str else _opt_str(value))
+        for column, value in (
+            ("input_tokens", inp), ("output_tokens", out),
+            ("cache_read_tokens", get("cache_read_tokens")),
+            ("cache_write_tokens", get("cache_write_tokens")),
+            ("reasoning_tokens", get("reasoning_tokens")),
+        ):  # fmt: skip
+            if value is not None:
+                ok = type(value) is int and value >= 0
+                setattr(span, column, value if ok else self._int(column, value))
+        self._finish(span, get("input"), get("output"))
 
     # -- spans from span() / observe ---------------------------------------------------------
     def _span(self, h: SpanHandle) -> Span:
@@ -145,26 +196,44 @@ class Converter:
             setattr(span, name, _opt_str(columns.get(name)))
         for name in _INT_COLUMNS:
             setattr(span, name, self._int(name, columns.get(name)))
-        for key, column in GENAI_FIELDS.items():
-            if key in span.attributes and getattr(span, column) is None:
-                value = span.attributes[key]
-                setattr(
-                    span,
-                    column,
-                    self._int(key, value) if column in _INT_COLUMNS else _opt_str(value),
-                )
-        if span.input_tokens is not None or span.output_tokens is not None:
-            span.total_tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
-        if span.cost_usd is None and span.model and span.total_tokens is not None:
-            span.cost_usd = self._cost(span)
-        span.input = self._text(columns.get("input"))
-        span.output = self._text(columns.get("output"))
-        span.attributes = self._attributes(span.attributes)
+        self._finish(span, columns.get("input"), columns.get("output"))
+
+    def _finish(self, span: Span, input: Any, output: Any) -> None:
+        """gen_ai.* attributes into empty columns, total tokens, cost, texts, clean attributes."""
+        attributes = span.attributes
+        if attributes and not attributes.keys().isdisjoint(GENAI_FIELDS):
+            for key, column in GENAI_FIELDS.items():
+                if key in attributes and getattr(span, column) is None:
+                    value = attributes[key]
+                    setattr(
+                        span,
+                        column,
+                        self._int(key, value) if column in _INT_COLUMNS else _opt_str(value),
+                    )
+        inp, out = span.input_tokens, span.output_tokens
+        if inp is not None or out is not None:
+            span.total_tokens = (inp or 0) + (out or 0)
+            if span.cost_usd is None and span.model:
+                span.cost_usd = self._cost(span)
+        plain, limit = self._plain_text, self.max_chars
+        if input is not None:
+            ok = plain and type(input) is str and len(input) <= limit
+            span.input = input if ok else self._text(input)
+        if output is not None:
+            ok = plain and type(output) is str and len(output) <= limit
+            span.output = output if ok else self._text(output)
+        span.attributes = self._attributes(attributes) if attributes else {}
         span.service = self.service
 
     def _cost(self, span: Span) -> float | None:
         try:
-            return self.prices.cost(
+            price = self._lookup(span.model) if self._lookup is not None else None
+            if type(price) is ModelPrice:
+                return price.cost(
+                    span.input_tokens, span.output_tokens, span.cache_read_tokens,
+                    span.cache_write_tokens, span.reasoning_tokens,
+                )  # fmt: skip
+            return self.prices.cost(  # unpriced (warns once) or a custom table
                 span.model, span.input_tokens, span.output_tokens,
                 span.cache_read_tokens, span.cache_write_tokens, span.reasoning_tokens,
             )  # fmt: skip
@@ -203,11 +272,19 @@ class Converter:
 
     def _attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        redact, limit = self.redact, self.max_chars
         for key, value in attributes.items():
-            key = str(key)
-            if self.redact and key.startswith(_TEXT_ATTRIBUTE_PREFIXES):
+            if type(key) is not str:
+                key = str(key)
+            if redact and key.startswith(_TEXT_ATTRIBUTE_PREFIXES):
                 continue
-            out[key] = self._value(value)
+            kind = type(value)
+            if kind is float or kind is int or kind is bool or value is None:
+                out[key] = value
+            elif kind is str and len(value) <= limit:
+                out[key] = value
+            else:
+                out[key] = self._value(value)
         return out
 
     def _value(self, value: Any) -> Any:

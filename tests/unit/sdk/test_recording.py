@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
 import llmpulse
-from llmpulse.schema import BRANCH_ATTRIBUTE, Run
+from llmpulse.pricing import PriceTable
+from llmpulse.schema import BRANCH_ATTRIBUTE, Run, SpanKind, SpanStatus
 from llmpulse.testing import FakeClock, InMemoryExporter
 
 
@@ -123,6 +125,91 @@ class TestRecordLlmCall:
         assert llmpulse.get_client().stats().dropped["invalid"] == 1
         assert "colour" in caplog.text and "input_tokens" in caplog.text
         assert stats.recorded == 2
+
+
+class TestLlmCallValues:
+    """Common values take a fast path on the export thread; anything else is coerced as before."""
+
+    def _one(self, exporter: InMemoryExporter, **fields: Any) -> Any:
+        llmpulse.record_llm_call("gpt-4o", **fields)
+        (span,) = _flushed(exporter).spans
+        return span
+
+    def test_whole_number_latency(self) -> None:
+        """An int latency_ms is seconds / 1000 before the recording time, like a float."""
+        clock, exporter = FakeClock(1000.0), InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=(), clock=clock)
+        span = self._one(exporter, latency_ms=250)
+        assert (span.start_time, span.end_time) == (999.75, 1000.0)
+
+    def test_unusual_latency_falls_back(self, exporter: InMemoryExporter) -> None:
+        """A negative or numeric-text latency is coerced (clamped at 0, or parsed)."""
+        negative = self._one(exporter, latency_ms=-5.0)
+        assert negative.start_time == negative.end_time
+        exporter.clear()
+        text = self._one(exporter, latency_ms="1500")
+        assert text.latency_ms == pytest.approx(1500.0)
+
+    @pytest.mark.parametrize(
+        ("status", "stored"),
+        [(None, "ok"), ("ok", "ok"), ("error", "error"), ("OK", "ok"),
+         (SpanStatus.ERROR, "error"), ("timeout", "error")],
+    )  # fmt: skip
+    def test_status_values(self, exporter: InMemoryExporter, status: Any, stored: str) -> None:
+        """Status is 'ok' or 'error' whatever the caller passed (enums, case, other words)."""
+        assert self._one(exporter, status=status).status == stored
+
+    @pytest.mark.parametrize(("name", "stored"), [(None, "llm"), ("", "llm"), (42, "42")])
+    def test_name_values(self, exporter: InMemoryExporter, name: Any, stored: str) -> None:
+        """A missing name is 'llm'; a non-text name is its text."""
+        assert self._one(exporter, name=name).name == stored
+
+    def test_non_text_columns_become_text(self, exporter: InMemoryExporter) -> None:
+        """Enums and numbers given for text columns are stored as their text."""
+        span = self._one(
+            exporter, provider=SpanKind.LLM, prompt_version=3, session_id=7, error_message=404
+        )
+        assert (span.provider, span.prompt_version, span.session_id) == ("llm", "3", "7")
+        assert span.error_message == "404"
+
+    def test_numbers_are_coerced(self, exporter: InMemoryExporter) -> None:
+        """Float-able ttft and cost become floats; negative token counts become null."""
+        span = self._one(exporter, ttft_ms="12.5", cost_usd=1, input_tokens=-3, output_tokens=True)
+        assert (span.ttft_ms, span.cost_usd) == (12.5, 1.0)
+        assert span.input_tokens is None and span.output_tokens == 1
+
+    def test_genai_attributes_fill_empty_columns_only(self, exporter: InMemoryExporter) -> None:
+        """gen_ai.* attributes of a recorded call fill the columns the call left empty."""
+        attributes = {"gen_ai.provider.name": "openai", "gen_ai.usage.input_tokens": 9,
+                      "gen_ai.request.model": "other"}  # fmt: skip
+        span = self._one(exporter, output_tokens=1, attributes=attributes)
+        assert (span.model, span.provider, span.input_tokens) == ("gpt-4o", "openai", 9)
+        assert span.total_tokens == 10 and span.cost_usd is not None
+        assert span.attributes == attributes
+
+    def test_structured_attribute_values(self, exporter: InMemoryExporter) -> None:
+        """Lists of scalars stay lists; other values are stored as JSON text; keys become text."""
+        span = self._one(exporter, attributes={1: {"a": [1]}, "tags": ["x", 2], "none": None})
+        assert span.attributes == {"1": '{"a": [1]}', "tags": ["x", 2], "none": None}
+
+    def test_long_text_is_cut_with_a_marker(self) -> None:
+        """Text longer than max_content_chars is cut and says how much was dropped."""
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=(), max_content_chars=10)
+        span = self._one(exporter, input="x" * 25, output="short", attributes={"note": "y" * 11})
+        assert span.input == "x" * 10 + "…[truncated 15 chars]" and span.output == "short"
+        assert span.attributes["note"] == "y" * 10 + "…[truncated 1 chars]"
+
+    def test_custom_price_table_subclass_is_used(self) -> None:
+        """A PriceTable subclass that prices differently is asked for every cost."""
+
+        class Flat(PriceTable):
+            def cost(self, model: str | None, *args: Any, **kwargs: Any) -> float | None:
+                return 1.25
+
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=(), prices=Flat())
+        assert self._one(exporter, input_tokens=1).cost_usd == 1.25
 
 
 class TestRecordMetric:
