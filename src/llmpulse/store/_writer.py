@@ -1,6 +1,6 @@
 """One batch, one transaction: raw rows, then rollups of the rows that were stored.
 
-The hot path is plain driver calls: ``executemany`` with tuples on SQLite, ``COPY`` on
+The hot path is plain driver calls: multi-row ``INSERT`` statements on SQLite, ``COPY`` on
 PostgreSQL. Each bulk insert runs inside a savepoint; if the database still refuses it (a row
 the Python checks could not foresee, such as a span id that is already stored), the batch falls
 back to one savepoint per row, so the poison rows are counted and skipped and the rest commit.
@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, column, func, select, table, tuple_
@@ -66,7 +67,7 @@ def write_batch(
             span_rows, keys = [span_rows[i] for i in kept], [keys[i] for i in kept]
         new_keys = _upsert_rollups(conn, aggregate(span_rows, keys), known_keys)
     point_rows = _checked(points, v.point_row, reasons)
-    kept_points = _insert(conn, point_rows, _POINT_INSERT, _POINT_INSERT, reasons)
+    kept_points = _insert(conn, point_rows, _bulk_points, _POINT_INSERT, reasons)
     # A run sent twice in one batch: its last state wins.
     run_rows = list({r[0]: r for r in _checked(runs, v.run_row, reasons)}.values())
     kept_runs = _insert(conn, run_rows, _upsert_runs, _upsert_runs, reasons)
@@ -169,12 +170,81 @@ def _bulk(table: str, columns: Sequence[str]) -> InsertFn:
     return insert
 
 
+class _MultiRowInsert:
+    """Bulk INSERT on SQLite with many rows per statement (``VALUES (...), (...), ...``).
+
+    ``executemany`` steps the statement once per row, and the sqlite3 module releases and takes
+    back the GIL around every step: with any other Python thread running (the application
+    recording spans) each row then waits for the GIL, and the insert rate falls several-fold.
+    One statement per chunk of rows steps once per chunk. Chunks are powers of two (at most
+    ``MAX_ROWS``, and within SQLite's limit on bound variables), so a connection prepares at
+    most a dozen distinct statements and its statement cache keeps them.
+    """
+
+    MAX_ROWS = 512
+
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self._head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        self._row = f"({', '.join('?' * len(columns))})"
+        self._width = len(columns)
+        self._sql: dict[int, str] = {}
+
+    def __call__(self, conn: Connection, rows: Sequence[Row]) -> None:
+        import sqlite3
+
+        dbapi_conn: Any = conn.connection.dbapi_connection
+        most = max(1, min(self.MAX_ROWS, _sqlite_max_variables(dbapi_conn) // self._width))
+        most = 1 << (most.bit_length() - 1)  # a power of two
+        cur = dbapi_conn.cursor()
+        sql = ""
+        try:
+            i, n = 0, len(rows)
+            while i < n:
+                k = min(most, 1 << ((n - i).bit_length() - 1))
+                sql = self._statement(k)
+                cur.execute(sql, list(chain.from_iterable(rows[i : i + k])))
+                i += k
+        except sqlite3.Error as exc:
+            # As SQLAlchemy would have wrapped it (IntegrityError, OperationalError, ...).
+            raise DBAPIError.instance(sql[:200], None, exc, sqlite3.Error) from exc
+        finally:
+            cur.close()
+
+    def _statement(self, k: int) -> str:
+        sql = self._sql.get(k)
+        if sql is None:
+            sql = self._sql[k] = self._head + ", ".join([self._row] * k)
+        return sql
+
+
+def _sqlite_max_variables(dbapi_conn: Any) -> int:
+    """How many ``?`` one statement may bind (999 before SQLite 3.32, 32766 after, or as built)."""
+    import sqlite3
+
+    getlimit = getattr(dbapi_conn, "getlimit", None)  # Python 3.11+
+    if getlimit is not None:
+        return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+
+
 _SPAN_INSERT = _bulk("spans", v.SPAN_COLUMNS)
 _POINT_INSERT = _bulk("metric_points", v.POINT_COLUMNS)
+_SQLITE_SPANS = _MultiRowInsert("spans", v.SPAN_COLUMNS)
+_SQLITE_POINTS = _MultiRowInsert("metric_points", v.POINT_COLUMNS)
 _COPY_SPANS = f"COPY spans ({', '.join(v.SPAN_COLUMNS)}) FROM STDIN"
 
 
+def _bulk_points(conn: Connection, rows: Sequence[Row]) -> None:
+    if conn.dialect.name == "sqlite":
+        _SQLITE_POINTS(conn, rows)
+    else:
+        _POINT_INSERT(conn, rows)
+
+
 def _bulk_spans(conn: Connection, rows: Sequence[Row]) -> None:
+    if conn.dialect.name == "sqlite":
+        _SQLITE_SPANS(conn, rows)
+        return
     if conn.dialect.name != "postgresql":
         _SPAN_INSERT(conn, rows)
         return

@@ -254,3 +254,45 @@ class TestTransactions:
         with pytest.raises(StoreError, match="write failed"):
             store.write(spans=[make_span(T0 + 1), make_span(T0 + 2)])
         assert len(store.list_spans(T0, T0 + 60)) == 1
+
+
+class TestBulkInsert:
+    @pytest.mark.parametrize("n", [1, 3, 512, 513, 1100])
+    def test_batches_of_any_size(self, store: Store, n: int) -> None:
+        """Every span of a batch is stored, whatever its size (SQLite inserts many rows per statement)."""
+        spans = [make_span(T0 + i * 0.01) for i in range(n)]
+        assert store.write(spans=spans).spans == n
+        got = store.list_spans(T0, T0 + 60, limit=n + 1, newest_first=False)
+        assert [s.span_id for s in got] == [s.span_id for s in spans]
+        assert store.span_stats(T0, T0 + 60)[0].calls == n
+
+    def test_poison_row_deep_in_a_large_batch(self, store: Store) -> None:
+        """A duplicate in the middle of a large batch costs that row; rollups match what was stored."""
+        stored = make_span(T0)
+        store.write(spans=[stored])
+        spans = [make_span(T0 + 1 + i * 0.01) for i in range(1100)]
+        spans[700] = stored
+        result = store.write(spans=spans)
+        assert (result.spans, result.reasons) == (1099, {"duplicate span_id": 1})
+        assert store.span_stats(T0, T0 + 60)[0].calls == 1100
+
+    def test_low_variable_limit(self, sqlite_store: Store) -> None:
+        """A SQLite built with few bound variables per statement gets smaller statements."""
+        import sqlite3
+
+        from sqlalchemy import event
+
+        if not hasattr(sqlite3.Connection, "setlimit"):
+            pytest.skip("sqlite3.Connection.setlimit needs Python 3.11")
+        engine = sqlite_store._engine  # noqa: SLF001 - the test lowers the driver's limit
+
+        @event.listens_for(engine, "connect")
+        def _limit(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+            dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
+
+        engine.dispose()
+        spans = [make_span(T0 + i * 0.01) for i in range(50)]
+        points = [MetricPoint("loss", float(i), T0 + i) for i in range(40)]
+        result = sqlite_store.write(spans=spans, points=points)
+        assert (result.spans, result.points) == (50, 40)
+        assert len(sqlite_store.metric_series("loss", T0, T0 + 60)) == 40
