@@ -94,7 +94,7 @@ class Converter:
 
     # -- llm calls from record_llm_call -------------------------------------------------------
     def _llm(self, item: tuple[Any, ...]) -> Any:
-        _, now, parent, model, input_tokens, output_tokens, latency_ms, extra = item
+        _, now, parent, model, inp, out, latency_ms, extra = item
         if not extra.keys() <= _KNOWN_FIELDS:
             unknown = sorted(extra.keys() - _KNOWN_FIELDS)
             self._warn(f"field:{unknown}", "Invalid record_llm_call field(s) %s ignored; known fields: %s",
@@ -116,57 +116,82 @@ class Converter:
             and "end_time" not in extra
         ):
             start = now if latency_ms is None else now - latency_ms / 1000.0
-            span = self._llm_span(trace, parent_span, start, now, extra)
-        else:
-            start, end = _times(now, latency_ms, extra.get("start_time"), extra.get("end_time"))
-            span = self._llm_span(trace, parent_span, start, end, extra)
-        self._llm_columns(span, model, input_tokens, output_tokens, extra)
-        return span
+            return self._llm_span(trace, parent_span, start, now, model, inp, out, extra)
+        start, end = _times(now, latency_ms, extra.get("start_time"), extra.get("end_time"))
+        return self._llm_span(trace, parent_span, start, end, model, inp, out, extra)
 
     def _llm_span(
-        self, trace: int, parent: int, start: float, end: float, extra: dict[str, Any]
-    ) -> Span:
-        """The span of an llm call, its common fields checked with exact-type tests first."""
+        self, trace: int, parent: int, start: float, end: float,
+        model: Any, inp: Any, out: Any, extra: dict[str, Any],
+    ) -> Span:  # fmt: skip
+        """The span of an llm call, built in one go when every value has its exact type."""
         get = extra.get
-        name, status, message = get("name"), get("status"), get("error_message")
-        ttft, cost, attributes = get("ttft_ms"), get("cost_usd"), get("attributes")
+        name, status, attributes = get("name"), get("status"), get("attributes")
+        provider, version, session = get("provider"), get("prompt_version"), get("session_id")
+        user, etype, message = get("user_id"), get("error_type"), get("error_message")
+        cr, cw, rs = get("cache_read_tokens"), get("cache_write_tokens"), get("reasoning_tokens")
+        ttft, cost = get("ttft_ms"), get("cost_usd")
         if type(name) is not str or not name:
             name = str(name or "llm")
         if status is None:
             status = "ok"
         elif type(status) is not str or (status != "ok" and status != "error"):
             status = _status(status)
-        return Span(
+        if type(attributes) is not dict:
+            attributes = dict(attributes or {})
+        if not (
+            (model is None or type(model) is str)
+            and (provider is None or type(provider) is str)
+            and (version is None or type(version) is str)
+            and (session is None or type(session) is str)
+            and (user is None or type(user) is str)
+            and (etype is None or type(etype) is str)
+            and (message is None or type(message) is str)
+            and (inp is None or (type(inp) is int and inp >= 0))
+            and (out is None or (type(out) is int and out >= 0))
+            and (cr is None or (type(cr) is int and cr >= 0))
+            and (cw is None or (type(cw) is int and cw >= 0))
+            and (rs is None or (type(rs) is int and rs >= 0))
+            and (ttft is None or type(ttft) is float)
+            and (cost is None or type(cost) is float)
+        ) or (attributes and not attributes.keys().isdisjoint(GENAI_FIELDS)):
+            return self._llm_careful(
+                trace, parent, start, end, name, status, model, inp, out, extra
+            )
+        total = None if inp is None and out is None else (inp or 0) + (out or 0)
+        if cost is None and model and total is not None:
+            cost = self._cost(model, inp, out, cr, cw, rs)
+        text_in, text_out = get("input"), get("output")
+        plain, limit = self._plain_text, self.max_chars
+        if text_in is not None and not (plain and type(text_in) is str and len(text_in) <= limit):
+            text_in = self._text(text_in)
+        if text_out is not None and not (
+            plain and type(text_out) is str and len(text_out) <= limit
+        ):
+            text_out = self._text(text_out)
+        return Span(  # every field, in the dataclass's order
             f"{trace:032x}", f"{new_span_id():016x}", name, start, end, _LLM_KIND,
-            f"{parent:016x}" if parent else None, status, None,
-            message if message is None or type(message) is str else _opt_str(message),
-            ttft_ms=ttft if ttft is None or type(ttft) is float else _opt_float(ttft),
-            cost_usd=cost if cost is None or type(cost) is float else _opt_float(cost),
-            attributes=attributes if type(attributes) is dict else dict(attributes or {}),
+            f"{parent:016x}" if parent else None, status, etype, message, model, provider,
+            version, inp, out, total, cr, cw, rs, cost, ttft, session, user, self.service,
+            text_in, text_out, self._attributes(attributes) if attributes else {},
         )  # fmt: skip
 
-    def _llm_columns(
-        self, span: Span, model: Any, inp: Any, out: Any, extra: dict[str, Any]
-    ) -> None:
-        """Model, provider, ... and token columns; then as ``_fill`` from the gen_ai.* names on."""
-        get = extra.get
-        for column, value in (
-            ("model", model), ("provider", get("provider")),
-            ("prompt_version", get("prompt_version")), ("session_id", get("session_id")),
-            ("user_id", get("user_id")), ("error_type", get("error_type")),
-        ):  # fmt: skip
-            if value is not None:
-                setattr(span, column, value if type(value) is str else _opt_str(value))
-        for column, value in (
-            ("input_tokens", inp), ("output_tokens", out),
-            ("cache_read_tokens", get("cache_read_tokens")),
-            ("cache_write_tokens", get("cache_write_tokens")),
-            ("reasoning_tokens", get("reasoning_tokens")),
-        ):  # fmt: skip
-            if value is not None:
-                ok = type(value) is int and value >= 0
-                setattr(span, column, value if ok else self._int(column, value))
-        self._finish(span, get("input"), get("output"))
+    def _llm_careful(
+        self, trace: int, parent: int, start: float, end: float, name: str, status: str,
+        model: Any, inp: Any, out: Any, extra: dict[str, Any],
+    ) -> Span:  # fmt: skip
+        """An llm call with values to coerce or gen_ai.* attributes to map (see ``_fill``)."""
+        ttft, cost = extra.get("ttft_ms"), extra.get("cost_usd")
+        span = Span(
+            f"{trace:032x}", f"{new_span_id():016x}", name, start, end, _LLM_KIND,
+            f"{parent:016x}" if parent else None, status,
+            error_message=_opt_str(extra.get("error_message")),
+            ttft_ms=ttft if ttft is None or type(ttft) is float else _opt_float(ttft),
+            cost_usd=cost if cost is None or type(cost) is float else _opt_float(cost),
+            attributes=dict(extra.get("attributes") or {}),
+        )  # fmt: skip
+        self._fill(span, dict(extra, model=model, input_tokens=inp, output_tokens=out))
+        return span
 
     # -- spans from span() / observe ---------------------------------------------------------
     def _span(self, h: SpanHandle) -> Span:
@@ -214,7 +239,10 @@ class Converter:
         if inp is not None or out is not None:
             span.total_tokens = (inp or 0) + (out or 0)
             if span.cost_usd is None and span.model:
-                span.cost_usd = self._cost(span)
+                span.cost_usd = self._cost(
+                    span.model, inp, out, span.cache_read_tokens, span.cache_write_tokens,
+                    span.reasoning_tokens,
+                )  # fmt: skip
         plain, limit = self._plain_text, self.max_chars
         if input is not None:
             ok = plain and type(input) is str and len(input) <= limit
@@ -225,18 +253,16 @@ class Converter:
         span.attributes = self._attributes(attributes) if attributes else {}
         span.service = self.service
 
-    def _cost(self, span: Span) -> float | None:
+    def _cost(
+        self, model: str, inp: int | None, out: int | None,
+        cache_read: int | None, cache_write: int | None, reasoning: int | None,
+    ) -> float | None:  # fmt: skip
         try:
-            price = self._lookup(span.model) if self._lookup is not None else None
+            price = self._lookup(model) if self._lookup is not None else None
             if type(price) is ModelPrice:
-                return price.cost(
-                    span.input_tokens, span.output_tokens, span.cache_read_tokens,
-                    span.cache_write_tokens, span.reasoning_tokens,
-                )  # fmt: skip
-            return self.prices.cost(  # unpriced (warns once) or a custom table
-                span.model, span.input_tokens, span.output_tokens,
-                span.cache_read_tokens, span.cache_write_tokens, span.reasoning_tokens,
-            )  # fmt: skip
+                return price.cost(inp, out, cache_read, cache_write, reasoning)
+            # Unpriced (the table warns once per model), or a table that prices its own way.
+            return self.prices.cost(model, inp, out, cache_read, cache_write, reasoning)
         except Exception as exc:  # a broken custom price table must not lose the span
             self._warn("cost", "Cost failed: %s; cost recorded as null", exc)
             return None
