@@ -296,3 +296,18 @@ class TestBulkInsert:
         result = sqlite_store.write(spans=spans, points=points)
         assert (result.spans, result.points) == (50, 40)
         assert len(sqlite_store.metric_series("loss", T0, T0 + 60)) == 40
+
+    def test_absent_values_are_null(self, sqlite_store: Store) -> None:
+        """Columns a span leaves empty are stored as NULL on SQLite (not as a number or text)."""
+        import sqlalchemy as sa
+
+        span = make_span(provider=None, cost_usd=None, input_tokens=None)
+        assert sqlite_store.write(spans=[span]).spans == 1
+        with sqlite_store._engine.connect() as conn:  # noqa: SLF001 - checks the stored types
+            types = conn.execute(
+                sa.text(
+                    "SELECT typeof(provider), typeof(cost_usd), typeof(input_tokens),"
+                    " typeof(parent_id), typeof(output_tokens) FROM spans"
+                )
+            ).one()
+        assert tuple(types) == ("null", "null", "null", "null", "integer")
