@@ -287,52 +287,57 @@ class Batcher:
 
     def _drain(self) -> None:
         q = self.queue
+        popleft, convert = q.popleft, self.convert
         batch: list[Any] = []
         batch_bytes = 0
+        batch_size, max_batch_bytes = self.batch_size, self.max_batch_bytes
         while True:
             try:
-                item = q.popleft()
+                item = popleft()
             except IndexError:
                 # Nothing queued: the budget is back to zero. Resetting here also undoes any
                 # drift from unlocked += / -= racing between threads.
                 self.queued_bytes = 0
                 break
-            size = _item_bytes(item)
-            if size:
-                self.queued_bytes = max(0, self.queued_bytes - size)
-            if type(item) is _Marker:
+            kind = type(item)
+            if kind is tuple:  # record_llm_call; its text size was reserved as extra["_bytes"]
+                extra = item[-1]
+                size = extra.get("_bytes", 0) if type(extra) is dict else 0
+            elif kind is _Marker:
                 if batch:
                     self._export(batch)
                     batch, batch_bytes = [], 0
                 item.done.set()
                 continue
+            else:
+                size = getattr(item, "text_bytes", 0) or 0
+            if size:
+                self.queued_bytes = max(0, self.queued_bytes - size)
             self._taken += 1
-            record = self._convert(item)
-            if record is None:
+            try:
+                record = convert(item)
+            except Exception as exc:
+                self._invalid(exc)
+                continue
+            if record is _SKIP:
+                self._skipped += 1
                 continue
             batch.append(record)
             batch_bytes += size
             self._in_flight = len(batch)
-            if len(batch) >= self.batch_size or batch_bytes >= self.max_batch_bytes:
+            if len(batch) >= batch_size or batch_bytes >= max_batch_bytes:
                 self._export(batch)
                 batch, batch_bytes = [], 0
         if batch:
             self._export(batch)
 
-    def _convert(self, item: Any) -> Any:
-        try:
-            record = self.convert(item)
-        except Exception as exc:
-            with self._lock:
-                self._dropped["invalid"] += 1
-            self._warn(
-                "invalid", "Invalid record: dropped and counted (%s: %s)", type(exc).__name__, exc
-            )
-            return None
-        if record is _SKIP:
-            self._skipped += 1
-            return None
-        return record
+    def _invalid(self, exc: Exception) -> None:
+        """Count a record the converter refused."""
+        with self._lock:
+            self._dropped["invalid"] += 1
+        self._warn(
+            "invalid", "Invalid record: dropped and counted (%s: %s)", type(exc).__name__, exc
+        )
 
     def _export(self, batch: list[Any]) -> None:
         self._in_flight = len(batch)
@@ -362,13 +367,6 @@ class Batcher:
         with self._lock:
             self._dropped["export_failed"] += len(batch)
         self._in_flight = 0
-
-
-def _item_bytes(item: Any) -> int:
-    if type(item) is tuple:
-        extra = item[-1]
-        return extra.get("_bytes", 0) if type(extra) is dict else 0
-    return getattr(item, "text_bytes", 0) or 0
 
 
 _uninit_warned = False

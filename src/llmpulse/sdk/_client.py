@@ -175,12 +175,17 @@ def snapshot(fields: dict[str, Any], sink: Batcher) -> dict[str, Any] | None:
     now rather than held in full, and the text's size is reserved in the queue's budget.
     """
     size = 0
+    limit = sink.max_chars
     for key in ("input", "output"):
-        if key in fields:
-            if sink.redact:
-                fields[key] = None
-                continue
-            value = fields[key] = bounded(fields[key], sink.max_chars)
+        value = fields.get(key)
+        if value is None:
+            continue
+        if sink.redact:
+            fields[key] = None
+        elif type(value) is str and len(value) <= limit:  # the common case, without calls
+            size += len(value)
+        else:
+            value = fields[key] = bounded(value, limit)
             size += text_size(value)
     attributes = fields.get("attributes")
     if isinstance(attributes, dict):
