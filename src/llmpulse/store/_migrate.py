@@ -25,6 +25,8 @@ _PG_LOCK_KEY = 0x6C6C6D70  # "llmp"
 def _config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Without it Alembic raises "No path_separator found" (a DeprecationWarning) whenever it
+    # splits a path list, which fails applications and test suites run with warnings as errors.
     cfg.set_main_option("path_separator", "os")
     return cfg
 

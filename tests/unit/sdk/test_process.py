@@ -18,8 +18,6 @@ import pytest
 
 from llmpulse.store import Store
 
-pytestmark = pytest.mark.filterwarnings("ignore:No path_separator found:DeprecationWarning")
-
 HANG = 120  # seconds after which a scenario is considered hung
 
 

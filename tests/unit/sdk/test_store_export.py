@@ -19,7 +19,6 @@ FAR_FUTURE = 4e9
 
 # Alembic >= 1.16 warns about the store's migration config (store-owned; reported upstream in
 # the project). Not an SDK behaviour, so it must not fail these tests.
-pytestmark = pytest.mark.filterwarnings("ignore:No path_separator found:DeprecationWarning")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 import pytest
 import sqlalchemy as sa
@@ -39,6 +40,21 @@ class TestMigrations:
             report = store.health()
         assert TABLES <= _tables(database_url)
         assert report["revision"] == head_revision() and report["up_to_date"] is True
+
+    def test_migrating_warns_about_nothing(self, sqlite_url: str) -> None:
+        """Alembic gets a complete configuration (path_separator included): no warnings at all.
+
+        Opening a store used to raise Alembic's "No path_separator found" DeprecationWarning,
+        which breaks any application or test suite that runs with warnings as errors.
+        """
+        from llmpulse.store._migrate import _config
+
+        assert _config().get_main_option("path_separator") == "os"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Store.open(sqlite_url) as store:
+                store.upgrade()
+        assert [str(w.message) for w in caught] == []
 
     def test_reopen_is_idempotent(self, database_url: str) -> None:
         """Opening an up-to-date database again changes nothing and keeps the data."""
