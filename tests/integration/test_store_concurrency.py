@@ -6,6 +6,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+from typing import Any
+
+import pytest
 
 from llmpulse.schema import Span
 from llmpulse.store import Store
@@ -114,3 +117,141 @@ class TestProcesses:
             assert "locked" not in err
         with Store.open(sqlite_url) as store:
             _assert_consistent(store, 2 * 2 * BATCHES * BATCH)
+
+
+ROUNDS, KEYS, PER_KEY, WRITERS = 12, 6, 5, 3
+
+
+def _new_key_spans(writer: int, round_: int) -> list[Span]:
+    """Spans under KEYS rollup keys that no earlier round used; every writer uses the same ones."""
+    return [
+        Span(
+            trace_id=f"k{writer}r{round_}",
+            span_id=f"k{writer}r{round_}s{i}",
+            name=f"step-{round_}",
+            kind="llm",
+            model=f"model-{round_}-{i % KEYS}",
+            start_time=T0 + round_ * 60 + i * 0.01,
+            end_time=T0 + round_ * 60 + i * 0.01 + 0.5,
+            input_tokens=3,
+            output_tokens=1,
+        )
+        for i in range(KEYS * PER_KEY)
+    ]
+
+
+KEY_WORKER = textwrap.dedent(
+    """
+    import pathlib, sys, time
+    sys.path.insert(0, sys.argv[3])
+    from tests.integration.test_store_concurrency import KEYS, PER_KEY, ROUNDS, _new_key_spans
+    from llmpulse.store import Store
+
+    url, writer, folder = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[4])
+    store = Store.open(url, migrate=False)
+    (folder / f"ready-{writer}").touch()
+    give_up = time.monotonic() + 60  # a hang guard, not a measurement
+    while not (folder / "go").exists():  # all writers start together and meet each key at once
+        if time.monotonic() > give_up:
+            raise SystemExit("never told to start")
+        time.sleep(0.001)
+    for r in range(ROUNDS):
+        result = store.write(spans=_new_key_spans(writer, r))
+        assert result.spans == KEYS * PER_KEY and result.rejected == 0, result
+    store.close()
+    print("ok")
+    """
+)
+
+
+class TestNewKeysAcrossProcesses:
+    def test_writers_meeting_the_same_new_keys(self, database_url: str, request, tmp_path) -> None:
+        """Processes that create the same new rollup keys at the same moment all succeed, one id per key."""
+        import time
+
+        Store.open(database_url).close()
+        root = str(request.config.rootpath)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", KEY_WORKER, database_url, str(w), root, str(tmp_path)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for w in range(WRITERS)
+        ]
+        give_up = time.monotonic() + 120  # a hang guard, not a measurement
+        while len(list(tmp_path.glob("ready-*"))) < WRITERS and time.monotonic() < give_up:
+            if any(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.01)
+        (tmp_path / "go").touch()
+        outputs = [p.communicate(timeout=300) for p in procs]
+        for p, (out, err) in zip(procs, outputs, strict=True):
+            assert p.returncode == 0 and out.strip() == "ok", err
+            assert "KeyError" not in err
+        with Store.open(database_url) as store:
+            assert store.health()["rows"]["rollup_keys"] == ROUNDS * KEYS
+            stats = store.span_stats(T0 - 60, T0 + ROUNDS * 60 + 60, group_by=("model",))
+        assert len(stats) == ROUNDS * KEYS
+        assert {s.calls for s in stats} == {WRITERS * PER_KEY}
+
+
+RACE_KEY = ("llm", "chat", "race-model", "", "", "")
+
+
+def _wait_for_a_blocked_writer(conn: Any) -> None:
+    """Return once a store connection waits on a lock (or after a hang guard, whichever first)."""
+    import time
+
+    give_up = time.monotonic() + 30
+    while time.monotonic() < give_up:
+        waiting = conn.execute(
+            "select count(*) from pg_stat_activity where application_name = 'llmpulse'"
+            " and wait_event_type = 'Lock' and datname = current_database()"
+        ).fetchone()[0]
+        if waiting:
+            return
+        time.sleep(0.01)
+
+
+class TestKeyInsertedByAnotherTransaction:
+    @pytest.mark.parametrize(
+        "isolation", ["read%5C%20committed", "repeatable%5C%20read"], ids=["rc", "rr"]
+    )
+    @pytest.mark.parametrize("other_commits", [True, False], ids=["commits", "rolls-back"])
+    def test_write_waits_and_uses_the_one_id(
+        self, postgres_url: str, isolation: str, other_commits: bool
+    ) -> None:
+        """A write meeting a key another transaction is inserting right then stores under one id."""
+        import psycopg
+
+        url = f"{postgres_url}%20-cdefault_transaction_isolation%3D{isolation}"
+        store = Store.open(url)
+        span = Span(
+            trace_id="race", span_id="race-1", name="chat", kind="llm", model="race-model",
+            start_time=T0, end_time=T0 + 1, input_tokens=1, output_tokens=1,
+        )  # fmt: skip
+        outcome: list[Any] = []
+        with psycopg.connect(postgres_url) as other, psycopg.connect(postgres_url) as watcher:
+            watcher.autocommit = True
+            other_id = other.execute(
+                "insert into rollup_keys (kind, name, model, provider, prompt_version, branch)"
+                " values (%s, %s, %s, %s, %s, %s) returning id",
+                RACE_KEY,
+            ).fetchone()[0]
+            writer = threading.Thread(target=lambda: outcome.append(store.write(spans=[span])))
+            writer.start()
+            _wait_for_a_blocked_writer(watcher)
+            other.commit() if other_commits else other.rollback()
+            writer.join(60)
+        assert len(outcome) == 1 and outcome[0].spans == 1
+        with store._engine.connect() as conn:  # noqa: SLF001 - checks which key id was used
+            ids = conn.exec_driver_sql(
+                "select id from rollup_keys where model = 'race-model'"
+            ).all()
+            used = conn.exec_driver_sql("select distinct key_id from rollups").all()
+        assert len(ids) == 1 and used == ids
+        assert (ids[0][0] == other_id) is other_commits
+        assert store.span_stats(T0 - 60, T0 + 60)[0].calls == 1
+        store.close()

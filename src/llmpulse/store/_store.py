@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from llmpulse.errors import StoreError, StoreUnavailableError
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _health, _migrate, _retention
-from llmpulse.store._writer import WriteResult, write_batch
+from llmpulse.store._writer import RollupKeyRace, WriteResult, write_batch
 from llmpulse.store.engine import WRITE_BEGIN, build_engine, mask_url
 from llmpulse.store.queries import records, rollups, spans
 
@@ -65,7 +65,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _retryable(exc: BaseException) -> bool:
-    """Lock contention or a dropped connection: the transaction rolled back, try it again."""
+    """Lock contention, a dropped connection or a key race: the transaction rolled back, try again."""
+    if isinstance(exc, RollupKeyRace):
+        return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
@@ -199,11 +201,13 @@ class Store:
                         self._keys = {}
                     self._keys = {**self._keys, **new_keys}
                 return result
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, RollupKeyRace) as exc:
                 if attempt + 1 < _WRITE_ATTEMPTS and _retryable(exc):
                     log.info("Write retry %d after %s", attempt + 1, _first_line(exc))
                     self._sleep(_RETRY_BASE_SECONDS * 2**attempt)
                     continue
+                if isinstance(exc, RollupKeyRace):
+                    raise StoreError(f"write failed on {self._url}: {exc}") from exc
                 raise self._error("write", exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -28,7 +28,7 @@ from llmpulse.store import _validate as v
 from llmpulse.store._rollup import ROLLUP_COLUMNS, SUM_COLUMNS, Key, Rollups, aggregate
 from llmpulse.store.models import RollupKeyRow, RollupRow
 
-__all__ = ["WriteResult", "write_batch"]
+__all__ = ["RollupKeyRace", "WriteResult", "write_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -317,25 +317,44 @@ _K = RollupKeyRow.__table__
 _KEY_PARTS = ("kind", "name", "model", "provider", "prompt_version", "branch")
 
 
+class RollupKeyRace(Exception):
+    """A rollup key's id could not be read back in this transaction; retrying the batch fixes it."""
+
+
 def _key_ids(
     conn: Connection, keys: set[Key], known: Mapping[Key, int]
 ) -> tuple[dict[Key, int], dict[Key, int]]:
-    """Ids of ``keys`` (from ``known``, else the table, else inserted); and those not in ``known``."""
+    """Ids of ``keys`` (from ``known``, else the table, else inserted); and those not in ``known``.
+
+    Several processes may meet the same new key at the same moment. One statement both creates
+    what is absent and returns every id (``INSERT .. ON CONFLICT DO UPDATE .. RETURNING``):
+    the conflicting row is locked and returned even when another transaction committed it
+    after this one's snapshot, so nothing depends on a later SELECT seeing that commit. The
+    keys go in sorted order, so concurrent writers lock them in one order (no deadlock).
+    """
     ids = {k: known[k] for k in keys if k in known}
     missing = sorted(keys - ids.keys())
     if not missing:
         return ids, {}
-    # Insert-if-absent then read back: correct when another process adds the same key now.
-    ins = _dialect_insert(conn)(_K).on_conflict_do_nothing(index_elements=list(_KEY_PARTS))
-    conn.execute(ins, [dict(zip(_KEY_PARTS, k, strict=True)) for k in missing])
-    found = conn.execute(
-        select(_K.c.id, *(_K.c[c] for c in _KEY_PARTS)).where(
-            tuple_(*(_K.c[c] for c in _KEY_PARTS)).in_(missing)
+    values = [dict(zip(_KEY_PARTS, k, strict=True)) for k in missing]
+    parts = [_K.c[c] for c in _KEY_PARTS]
+    if conn.dialect.insert_returning:
+        ins = _dialect_insert(conn)(_K).values(values)
+        found = conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=list(_KEY_PARTS), set_={"kind": ins.excluded.kind}
+            ).returning(_K.c.id, *parts)
         )
-    )
-    new = {tuple(row[1:]): int(row[0]) for row in found}
+    else:  # SQLite before 3.35: writers are serialized there, so read back after inserting
+        ins = _dialect_insert(conn)(_K).on_conflict_do_nothing(index_elements=list(_KEY_PARTS))
+        conn.execute(ins, values)
+        found = conn.execute(select(_K.c.id, *parts).where(tuple_(*parts).in_(missing)))
+    new: dict[Key, int] = {tuple(row[1:]): int(row[0]) for row in found}  # type: ignore[misc]
+    unresolved = [k for k in missing if k not in new]
+    if unresolved:
+        raise RollupKeyRace(f"no id for rollup key(s) {unresolved[:3]} in this transaction")
     ids.update(new)
-    return ids, new  # type: ignore[return-value]
+    return ids, new
 
 
 # Untyped columns: the JSON documents arrive already encoded by _validate.
