@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from llmpulse.errors import StoreError, StoreUnavailableError
 from llmpulse.schema import MetricPoint, Run, Span
-from llmpulse.store import _health, _migrate, _retention
+from llmpulse.store import _health, _migrate, _process, _retention
 from llmpulse.store._writer import RollupKeyRace, WriteResult, write_batch
 from llmpulse.store.engine import WRITE_BEGIN, build_engine, mask_url
 from llmpulse.store.queries import records, rollups, spans
@@ -28,22 +26,6 @@ _WRITE_ATTEMPTS = 5
 _RETRY_BASE_SECONDS = 0.05
 _DAY = 86400.0
 _MAX_CACHED_KEYS = 100_000
-
-# One writer per process and SQLite file, shared by every Store opened on that file.
-_sqlite_locks: dict[str, threading.Lock] = {}
-_sqlite_locks_guard = threading.Lock()
-
-
-def _writer_lock(engine: Engine) -> threading.Lock | None:
-    if engine.dialect.name != "sqlite":
-        return None
-    key = (
-        os.path.abspath(engine.url.database)
-        if engine.url.database not in (None, "", ":memory:")
-        else f"mem:{id(engine)}"
-    )
-    with _sqlite_locks_guard:
-        return _sqlite_locks.setdefault(key, threading.Lock())
 
 
 def _connect_hint(message: str) -> str:
@@ -94,7 +76,8 @@ class Store:
     def __init__(self, engine: Engine, shown_url: str, *, sleep: Any = time.sleep) -> None:
         self._engine = engine
         self._url = shown_url
-        self._lock = _writer_lock(engine)
+        # One writer per process and SQLite file (looked up per write: a fork replaces it).
+        self._lock_key = _process.writer_lock_key(engine)
         self._sleep = sleep
         self._keys: dict[tuple[str, ...], int] = {}  # rollup key -> id, committed ones only
 
@@ -165,16 +148,17 @@ class Store:
     @contextmanager
     def _write_tx(self) -> Iterator[Connection]:
         """One write transaction, holding this process's SQLite write lock."""
-        if self._lock is not None:
-            self._lock.acquire()
+        lock = None if self._lock_key is None else _process.writer_lock(self._lock_key)
+        if lock is not None:
+            lock.acquire()
         try:
             with self._engine.connect() as conn:
                 conn = conn.execution_options(**{WRITE_BEGIN: True})
                 with conn.begin():
                     yield conn
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            if lock is not None:
+                lock.release()
 
     def write(
         self,

@@ -21,6 +21,7 @@ from sqlalchemy.pool import StaticPool
 
 from llmpulse.errors import StoreUnavailableError
 from llmpulse.store._histogram import hist_add_bytes
+from llmpulse.store._process import track_engine
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "WRITE_BEGIN", "build_engine", "mask_url"]
 
@@ -51,12 +52,15 @@ def build_engine(url: str, *, shown_url: str) -> Engine:
         ) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, parsed.database)
-    if backend == "postgresql":
-        return _postgres_engine(url, parsed.get_driver_name(), shown_url)
-    raise StoreUnavailableError(
-        f"unsupported database {shown_url!r}: llmpulse stores to sqlite:/// or postgresql:// URLs"
-    )
+        engine = _sqlite_engine(url, parsed.database)
+    elif backend == "postgresql":
+        engine = _postgres_engine(url, parsed.get_driver_name(), shown_url)
+    else:
+        raise StoreUnavailableError(
+            f"unsupported database {shown_url!r}: llmpulse stores to sqlite:/// or postgresql:// URLs"
+        )
+    track_engine(engine)  # a forked child gets its own connections
+    return engine
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
