@@ -1,0 +1,45 @@
+"""Every benchmark in bench/ still runs, at toy size, and ends with the JSON keys it promises.
+
+The numbers here mean nothing (tiny inputs, no timing asserted): this only keeps the benchmarks
+runnable as the code under them changes. Real figures come from running them at full size.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+CASES = {
+    "sdk_overhead.py": (["--rounds", "3", "--per-round", "200", "--pause-ms", "0"],
+                        {"llmpulse_p50_us", "llmpulse_p99_us", "floor_p50_us", "otel_p50_us", "prometheus_p50_us"}),
+    "ingest.py": (["--spans", "3000", "--batch", "500", "--rounds", "1"],
+                  {"sqlite_spans_per_s", "sqlite_floor_rows_per_s", "postgres_spans_per_s", "postgres_floor_rows_per_s"}),
+    "query.py": (["--small", "3000", "--large", "6000", "--repeat", "3"], {"p95_ms_1m", "p95_ms_5m"}),
+    "detection.py": (["--repeat", "1"], {"anomalies_ms_10k", "change_points_ms_10k"}),
+    "recovery.py": (["--calls", "60", "--threads", "4"],
+                    {"success_rate_with", "success_rate_without", "added_latency_ms_p50"}),
+    "soak.py": (["--spans", "3000", "--every", "1000"],
+                {"rss_mb_start", "rss_mb_end", "rss_growth_after_warmup_mb"}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(CASES))
+class TestBenchmarksRun:
+    def test_ends_with_its_json_keys(self, script: str, tmp_path: Path) -> None:
+        """The benchmark exits 0 and its last line is a JSON object with the promised keys."""
+        args, keys = CASES[script]
+        proc = subprocess.run(
+            [sys.executable, str(BENCH / script), *args],
+            cwd=tmp_path, capture_output=True, text=True, timeout=240,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        last = proc.stdout.strip().splitlines()[-1]
+        figures = json.loads(last)
+        assert keys <= set(figures), f"missing {keys - set(figures)}"
