@@ -50,43 +50,49 @@ INSERT = f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({{marks}})"
 Row = tuple[Any, ...]
 
 
-def llm_calls(n: int, seed: int = 7) -> list[tuple[str, dict[str, Any]]]:
-    """``n`` (model, keyword arguments) pairs for ``record_llm_call``, as an application makes them."""
-    rng = random.Random(seed)
-    calls = []
-    for i in range(n):
-        model, provider, _, _ = MODELS[i % len(MODELS)]
-        latency = rng.lognormvariate(6.5, 0.6)
-        failed = rng.random() < 0.02
-        fields: dict[str, Any] = {
-            "input_tokens": rng.randint(50, 4000),
-            "output_tokens": rng.randint(10, 800),
-            "latency_ms": latency,
-            "provider": provider,
-            "name": LLM_NAMES[i % len(LLM_NAMES)],
-            "prompt_version": PROMPT_VERSIONS[i % 2],
-            "ttft_ms": latency * 0.25,
-            "session_id": f"s{rng.randrange(1000)}",
-            "input": PROMPT,
-            "output": ANSWER,
-            "attributes": {"gen_ai.request.temperature": 0.2, "gen_ai.request.max_tokens": 1024},
-        }
-        if failed:
-            fields.update(status="error", error_type="RateLimitError")
-        calls.append((model, fields))
-    return calls
+POOL = 1009  # distinct values per field, cycled (a prime, so fields do not repeat together)
+OK: dict[str, Any] = {}
+FAILED = {"status": "error", "error_type": "RateLimitError"}
 
 
-def sdk_rate(url: str, calls: list[tuple[str, dict[str, Any]]], batch: int) -> tuple[float, float]:
+class LlmCalls:
+    """``n`` llm calls as an application makes them: values drawn from small pools, so the
+    benchmark's own data does not fill the heap (which would make garbage collection, and so
+    the SDK, look slower than in an application)."""
+
+    def __init__(self, n: int, seed: int = 7) -> None:
+        rng = random.Random(seed)
+        self.n = n
+        self.tokens = [(rng.randint(50, 4000), rng.randint(10, 800)) for _ in range(POOL)]
+        self.latency = [rng.lognormvariate(6.5, 0.6) for _ in range(POOL)]
+        self.sessions = [f"s{rng.randrange(1000)}" for _ in range(POOL)]
+
+    def record_all(self) -> None:
+        """``llmpulse.record_llm_call`` n times: model, provider, name, prompt version, tokens,
+        latency, ttft, session, prompt and answer text, two attributes; 2 % are errors."""
+        record, models = llmpulse.record_llm_call, [m[:2] for m in MODELS]
+        tokens, latency, sessions = self.tokens, self.latency, self.sessions
+        for i in range(self.n):
+            model, provider = models[i % len(models)]
+            inp, out = tokens[i % POOL]
+            ms = latency[i % POOL]
+            record(
+                model, input_tokens=inp, output_tokens=out, latency_ms=ms, provider=provider,
+                name=LLM_NAMES[i % len(LLM_NAMES)], prompt_version=PROMPT_VERSIONS[i % 2],
+                ttft_ms=ms * 0.25, session_id=sessions[i % POOL], input=PROMPT, output=ANSWER,
+                attributes={"gen_ai.request.temperature": 0.2, "gen_ai.request.max_tokens": 1024},
+                **(FAILED if i % 50 == 7 else OK),
+            )  # fmt: skip
+
+
+def sdk_rate(url: str, calls: LlmCalls, batch: int) -> tuple[float, float]:
     """(spans/s end to end, record calls/s on the application thread) through the public API."""
     Store.open(url).close()  # migrate first: a deployment that already ran once
-    client = llmpulse.init(database_url=url, queue_size=len(calls) + 1000, batch_size=batch,
+    client = llmpulse.init(database_url=url, queue_size=calls.n + 1000, batch_size=batch,
                            instrument=())  # fmt: skip
-    record = llmpulse.record_llm_call
     try:
         t0 = time.perf_counter()
-        for model, fields in calls:
-            record(model, **fields)
+        calls.record_all()
         t1 = time.perf_counter()
         flushed = llmpulse.flush(timeout=600)
         elapsed = time.perf_counter() - t0
@@ -95,9 +101,9 @@ def sdk_rate(url: str, calls: list[tuple[str, dict[str, Any]]], batch: int) -> t
         llmpulse.shutdown()
     with Store.open(url) as store:
         stored = store.health()["rows"]["spans"]
-    if not flushed or stats.dropped_total or stored != len(calls):
-        raise SystemExit(f"SDK lost spans: dropped {stats.dropped}, stored {stored} of {len(calls)}")
-    return len(calls) / elapsed, len(calls) / (t1 - t0)
+    if not flushed or stats.dropped_total or stored != calls.n:
+        raise SystemExit(f"SDK lost spans: dropped {stats.dropped}, stored {stored} of {calls.n}")
+    return calls.n / elapsed, calls.n / (t1 - t0)
 
 
 def stored_rows(url: str) -> list[Row]:
@@ -108,7 +114,9 @@ def stored_rows(url: str) -> list[Row]:
 
         conn = sqlite3.connect(url.split("///", 1)[1])
         try:
-            return conn.execute(f"SELECT {', '.join(SPAN_COLUMNS)} FROM spans ORDER BY id").fetchall()
+            return conn.execute(
+                f"SELECT {', '.join(SPAN_COLUMNS)} FROM spans ORDER BY id"
+            ).fetchall()
         finally:
             conn.close()
     import psycopg
@@ -224,7 +232,7 @@ def _report(db: str, sdk: float, record: float, floor: float, store: float) -> d
     }
 
 
-def bench_sqlite(calls: list[tuple[str, dict[str, Any]]], batch: int, rounds: int) -> dict[str, Any]:
+def bench_sqlite(calls: LlmCalls, batch: int, rounds: int) -> dict[str, Any]:
     """SDK, floor and Store.write alternately, ``rounds`` times each (best of each kept)."""
     sdk = record = floor = store = 0.0
     rows: list[Row] = []
@@ -243,7 +251,7 @@ def bench_sqlite(calls: list[tuple[str, dict[str, Any]]], batch: int, rounds: in
     return _report("sqlite", sdk, record, floor, store)
 
 
-def bench_postgres(calls: list[tuple[str, dict[str, Any]]], batch: int) -> dict[str, Any]:
+def bench_postgres(calls: LlmCalls, batch: int) -> dict[str, Any]:
     """SDK, floor and Store.write once each, each on a fresh schema."""
     with _pg_url() as url:
         if url is None:
@@ -265,7 +273,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
     logging.getLogger("llmpulse").setLevel(logging.ERROR)  # the unpriced model's warning
-    calls = llm_calls(args.spans)
+    calls = LlmCalls(args.spans)
     print(f"{args.spans:,} llm calls, batches of {args.batch}; SDK: record_llm_call + flush")
     out: dict[str, Any] = {"spans": args.spans, "batch": args.batch}
     out.update(bench_sqlite(calls, args.batch, args.rounds))
