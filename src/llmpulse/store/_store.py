@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from llmpulse.errors import StoreError, StoreUnavailableError
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _health, _migrate, _process, _retention
+from llmpulse.store._rollup import Key
 from llmpulse.store._writer import RollupKeyRace, WriteResult, write_batch
 from llmpulse.store.engine import WRITE_BEGIN, build_engine, mask_url
 from llmpulse.store.queries import records, rollups, spans
@@ -79,7 +80,7 @@ class Store:
         # One writer per process and SQLite file (looked up per write: a fork replaces it).
         self._lock_key = _process.writer_lock_key(engine)
         self._sleep = sleep
-        self._keys: dict[tuple[str, ...], int] = {}  # rollup key -> id, committed ones only
+        self._keys: dict[Key, int] = {}  # rollup key -> id, committed ones only
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

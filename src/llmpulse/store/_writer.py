@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, column, func, select, table, tuple_
+from sqlalchemy import Connection, Table, bindparam, column, func, select, table, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -279,7 +279,7 @@ def _dialect_insert(conn: Connection) -> Any:
 @cache
 def _rollup_upsert(dialect_name: str) -> Any:
     """Additive upsert of rollup rows: sums add up, histograms merge with llmpulse_hist_add."""
-    table = RollupRow.__table__
+    table = cast(Table, RollupRow.__table__)
     ins = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
     old, new = table.c, ins.excluded
     # The smaller of two values: least() on PostgreSQL; min(a, b) with two arguments on SQLite.
@@ -313,7 +313,7 @@ def _upsert_rollups(conn: Connection, rollups: Rollups, known: Mapping[Key, int]
     return new
 
 
-_K = RollupKeyRow.__table__
+_K = cast(Table, RollupKeyRow.__table__)
 _KEY_PARTS = ("kind", "name", "model", "provider", "prompt_version", "branch")
 
 
