@@ -76,19 +76,20 @@ def findings_table(
 ) -> Table:
     """One row per finding: severity, check, subject, metric, baseline → current, change, window, evidence.
 
-    ``compact`` fits 80 columns: the severity colours the check's name, and the metric and
-    evidence columns are left out (the check names the metric). ``mark(finding)`` adds a last
+    ``compact`` fits 80 columns: the severity colours the check's name, and the metric, change
+    and evidence columns are left out (the check names the metric; before → now shows the change). ``mark(finding)`` adds a last
     column (the demo uses it to say whether a finding lies inside the incident it injected).
     """
     table = Table(title=title, title_justify="left", header_style="bold")
     if not compact:
         table.add_column("severity", no_wrap=True)
     table.add_column("check", no_wrap=compact)
-    table.add_column("subject")
+    table.add_column("subject", min_width=14 if compact else None)
     if not compact:
         table.add_column("metric")
-    table.add_column("before → now" if compact else "baseline → current", justify="right", no_wrap=compact)
-    table.add_column("change", justify="right", no_wrap=True)
+    table.add_column("before → now" if compact else "baseline → current", justify="right")
+    if not compact:  # compact: "before → now" already says how big the change is
+        table.add_column("change", justify="right", no_wrap=True)
     table.add_column("window (UTC)", no_wrap=compact)
     if not compact:
         table.add_column("evidence")
@@ -104,7 +105,8 @@ def findings_table(
             if compact
             else [Text(f.severity, style=style), f.check, _subject(f.subject), f.metric]
         )
-        cells += [_levels(f), _change(f), _window(f, len(days) > 1)]
+        cells += [_levels(f)] if compact else [_levels(f), _change(f)]
+        cells.append(_window(f, len(days) > 1))
         if not compact:
             cells.append(_evidence(f))
         if mark is not None:

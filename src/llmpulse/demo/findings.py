@@ -75,7 +75,7 @@ def render_findings(store: Any, result: DemoResult) -> Group:
 
     def mark(f: Finding) -> Text:
         if inside_incident(f, result):
-            return Text("inside ✓", style="green")
+            return Text("inside", style="green")
         return Text("OUTSIDE", style="bold red")
 
     table = findings_table(
