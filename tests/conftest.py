@@ -82,3 +82,26 @@ def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="module")
+def sim_seed() -> int:
+    """The seed of the module's LLM simulator; a test module or conftest overrides it."""
+    return 0
+
+
+@pytest.fixture(scope="module")
+def _module_sim(sim_seed: int) -> Iterator[object]:
+    """One simulator per test module (starting one costs ~0.1 s)."""
+    from llmpulse.simulator import LLMSimulator, SimulatorConfig
+
+    with LLMSimulator(SimulatorConfig(seed=sim_seed)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(_module_sim):  # type: ignore[no-untyped-def]
+    """The module's simulator with no faults, no queued failures and an empty request log."""
+    _module_sim.reset()
+    yield _module_sim
+    _module_sim.reset()

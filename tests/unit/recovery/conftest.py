@@ -13,7 +13,7 @@ import pytest
 
 import llmpulse
 from llmpulse.recovery import Recoverer, RecoveryPolicy
-from llmpulse.simulator import LLMSimulator, SimulatorConfig
+from llmpulse.simulator import LLMSimulator
 from llmpulse.testing import FakeClock, InMemoryExporter, reset_sdk
 
 
@@ -53,17 +53,9 @@ def timeline() -> Timeline:
 
 
 @pytest.fixture(scope="module")
-def _module_sim() -> Iterator[LLMSimulator]:
-    with LLMSimulator(SimulatorConfig(seed=11)) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(_module_sim: LLMSimulator) -> Iterator[LLMSimulator]:
-    """The simulator with no faults, no queued failures and an empty log."""
-    _module_sim.reset()
-    yield _module_sim
-    _module_sim.reset()
+def sim_seed() -> int:
+    """This module's simulator seed (the shared simulator fixture is in tests/conftest.py)."""
+    return 11
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 import llmpulse
-from llmpulse.simulator import Faults, LLMSimulator, SimulatorConfig
+from llmpulse.simulator import Faults, LLMSimulator
 from llmpulse.testing import InMemoryExporter
 
 USER = [{"role": "user", "content": "Why do retries need jitter?"}]
@@ -18,17 +18,9 @@ LONG_SYSTEM = {"role": "system", "content": "You are a careful assistant. " * 40
 
 
 @pytest.fixture(scope="module")
-def _module_sim() -> Iterator[LLMSimulator]:
-    with LLMSimulator(SimulatorConfig(seed=3)) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(_module_sim: LLMSimulator) -> Iterator[LLMSimulator]:
-    """The simulator with no faults and an empty request log."""
-    _module_sim.reset()
-    yield _module_sim
-    _module_sim.reset()
+def sim_seed() -> int:
+    """This module's simulator seed (the shared simulator fixture is in tests/conftest.py)."""
+    return 3
 
 
 @pytest.fixture

@@ -7,21 +7,13 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from llmpulse.simulator import LLMSimulator, SimulatorConfig
+from llmpulse.simulator import LLMSimulator
 
 
 @pytest.fixture(scope="module")
-def _module_sim() -> Iterator[LLMSimulator]:
-    with LLMSimulator(SimulatorConfig(seed=7)) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(_module_sim: LLMSimulator) -> Iterator[LLMSimulator]:
-    """A running simulator with no faults, no queued failures and an empty request log."""
-    _module_sim.reset()
-    yield _module_sim
-    _module_sim.reset()
+def sim_seed() -> int:
+    """This module's simulator seed (the shared simulator fixture is in tests/conftest.py)."""
+    return 7
 
 
 @pytest.fixture
