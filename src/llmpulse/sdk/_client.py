@@ -66,6 +66,7 @@ class Client:
             redact=config.redact,
             redact_text=redact_text,
             service=config.service_name,
+            rows=bool(getattr(exporter, "accepts_span_rows", False)),
         )
         self._batcher = Batcher(
             exporter,

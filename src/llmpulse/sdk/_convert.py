@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from llmpulse._json import compact_json as _compact_json
 from llmpulse.pricing import ModelPrice, PriceTable
 from llmpulse.schema import GENAI_FIELDS, MetricPoint, Run, Span, SpanEvent, SpanKind, SpanStatus
 from llmpulse.sdk._batcher import SKIP
@@ -38,6 +39,7 @@ _KNOWN_FIELDS = LLM_FIELDS | {"_bytes"}  # _bytes: the text budget the hot path 
 _INF = float("inf")
 _LLM_KIND = SpanKind.LLM.value
 _LOW64 = (1 << 64) - 1
+_MAX_INT = (1 << 63) - 1  # the largest count a BIGINT column holds
 
 _INT_COLUMNS = (
     "input_tokens",
@@ -66,13 +68,17 @@ class Converter:
         redact: bool = False,
         redact_text: Callable[[str], str] | None = None,
         service: str | None = None,
+        rows: bool = False,
     ) -> None:
         self.prices = prices
+        # Llm calls become the store's (row, rollup key) pairs instead of Spans: for the
+        # embedded store exporter, which then skips building and re-checking a Span per call.
+        self.rows = rows
         self.threshold = threshold
         self.max_chars = max_content_chars
         self.redact = redact
         self.redact_text = redact_text
-        self.service = service
+        self.service = None if service is None else str(service)
         self._warn = LogOnce(log)
         # Text that needs no redaction, JSON or cut is stored as it came (the common case).
         self._plain_text = not redact and redact_text is None
@@ -123,8 +129,9 @@ class Converter:
     def _llm_span(
         self, trace: int, parent: int, start: float, end: float,
         model: Any, inp: Any, out: Any, extra: dict[str, Any],
-    ) -> Span:  # fmt: skip
-        """The span of an llm call, built in one go when every value has its exact type."""
+    ) -> Span | tuple[tuple[Any, ...], tuple[str, ...]]:  # fmt: skip
+        """The span of an llm call, built in one go when every value has its exact type; in
+        ``rows`` mode, the store's (row, rollup key) pair when the store has nothing to check."""
         get = extra.get
         name, status, attributes = get("name"), get("status"), get("attributes")
         provider, version, session = get("provider"), get("prompt_version"), get("session_id")
@@ -169,11 +176,49 @@ class Converter:
             plain and type(text_out) is str and len(text_out) <= limit
         ):
             text_out = self._text(text_out)
+        attributes = self._attributes(attributes) if attributes else {}
+        if self.rows:
+            # The store's row straight away, when nothing in it needs the store's checks: no
+            # NUL character, finite non-negative numbers, attributes that encode as JSON.
+            service = self.service
+            if not (
+                start - start == 0.0 and end - end == 0.0
+                and (ttft is None or (ttft >= 0.0 and ttft - ttft == 0.0))
+                and (cost is None or (type(cost) is float and cost >= 0.0 and cost - cost == 0.0))
+                and (total is None or total <= _MAX_INT)  # total >= input, output
+                and (cr is None or cr <= _MAX_INT) and (cw is None or cw <= _MAX_INT)
+                and (rs is None or rs <= _MAX_INT) and "\x00" not in name
+            ):  # fmt: skip
+                encoded = None
+            elif attributes:
+                try:
+                    encoded = _compact_json(attributes)
+                except (TypeError, ValueError):
+                    encoded = None
+                else:
+                    if "\\u0000" in encoded:
+                        encoded = None
+            else:
+                encoded = "{}"
+            if encoded is not None:
+                for t in (etype, message, model, provider, version, session, user, service,
+                          text_in, text_out):  # fmt: skip
+                    if t is not None and "\x00" in t:
+                        break
+                else:
+                    return (  # SPAN_COLUMNS of llmpulse.store, and the rollup key
+                        (f"{new_span_id():016x}", f"{trace:032x}",
+                         f"{parent:016x}" if parent else None, name, _LLM_KIND, start, end,
+                         (end - start) * 1000.0 if end > start else 0.0, status, etype, message,
+                         model, provider, version, inp, out, total, cr, cw, rs, cost, ttft,
+                         session, user, service, text_in, text_out, encoded, "[]"),
+                        (_LLM_KIND, name, model or "", provider or "", version or "", ""),
+                    )  # fmt: skip
         return Span(  # every field, in the dataclass's order
             f"{trace:032x}", f"{new_span_id():016x}", name, start, end, _LLM_KIND,
             f"{parent:016x}" if parent else None, status, etype, message, model, provider,
             version, inp, out, total, cr, cw, rs, cost, ttft, session, user, self.service,
-            text_in, text_out, self._attributes(attributes) if attributes else {},
+            text_in, text_out, attributes,
         )  # fmt: skip
 
     def _llm_careful(

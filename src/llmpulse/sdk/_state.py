@@ -12,8 +12,8 @@ import logging
 import os
 import sys
 import threading
-from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,7 +192,7 @@ def using(
     """
     outer = call_defaults.get() or {}
     merged = {**outer, "attributes": {**outer.get("attributes", {}), **attributes}}
-    for key, value in zip(_USING_FIELDS, (prompt_version, session_id, user_id)):
+    for key, value in zip(_USING_FIELDS, (prompt_version, session_id, user_id), strict=True):
         if value is not None:
             merged[key] = str(value)
     token = call_defaults.set(merged)

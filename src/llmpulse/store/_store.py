@@ -166,20 +166,28 @@ class Store:
         spans: Sequence[Span] = (),
         points: Sequence[MetricPoint] = (),
         runs: Sequence[Run] = (),
+        *,
+        span_rows: Sequence[tuple[tuple[Any, ...], Key]] = (),
     ) -> WriteResult:
         """Store a batch in ONE transaction: raw rows plus the rollups of the spans.
 
         Records that cannot be stored are skipped and counted (``rejected``, ``reasons``);
         the rest commit together. Lock contention and dropped connections are retried; other
         failures raise ``StoreError`` (cause attached) and store nothing of the batch.
+
+        ``span_rows`` are spans a writer has already turned into rows itself, as
+        ``(row, rollup_key)`` pairs exactly like ``span_row(span)`` returns them for a span that
+        needs no coercion (``SPAN_COLUMNS`` order, JSON columns encoded). They are not checked
+        again: the SDK's embedded exporter builds them straight from recorded llm calls, and
+        its tests hold them equal to ``span_row`` of the same call recorded as a ``Span``.
         """
         spans, points, runs = list(spans), list(points), list(runs)
-        if not (spans or points or runs):
+        if not (spans or points or runs or span_rows):
             return WriteResult()
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 with self._write_tx() as conn:
-                    result, new_keys = write_batch(conn, spans, points, runs, self._keys)
+                    result, new_keys = write_batch(conn, spans, points, runs, self._keys, span_rows)
                 # Only ids of committed keys may be cached: a rolled-back id could be reused.
                 if new_keys:
                     if len(self._keys) > _MAX_CACHED_KEYS:

@@ -11,11 +11,11 @@ PostgreSQL cannot store) to U+FFFD on both backends.
 from __future__ import annotations
 
 import enum
-import json
 import math
 import operator
 from typing import Any
 
+from llmpulse._json import compact_json
 from llmpulse.schema import BRANCH_ATTRIBUTE, MetricPoint, Run, Span
 
 __all__ = [
@@ -48,22 +48,7 @@ _EMPTY_OBJECT = "{}"
 _EMPTY_LIST = "[]"
 
 
-def _not_json(value: object) -> None:
-    raise TypeError(f"{type(value).__name__} is not JSON-encodable")
-
-
-def _json_encoder() -> Any:
-    """Compact, strict JSON encoding; the C encoder directly (about a third cheaper) when present."""
-    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    if c_make_encoder is None:  # pragma: no cover - interpreters without the C accelerator
-        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-    encoder = c_make_encoder(
-        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-    return lambda value: "".join(encoder(value, 0))
-
-
-_JSON_ENCODE = _json_encoder()
+_JSON_ENCODE = compact_json
 
 
 # (kind, name, model, provider, prompt_version, branch); '' for an absent part.

@@ -53,14 +53,19 @@ def write_batch(
     points: Sequence[MetricPoint],
     runs: Sequence[Run],
     known_keys: Mapping[Key, int],
+    rows: Sequence[tuple[Row, Key]] = (),
 ) -> tuple[WriteResult, dict[Key, int]]:
     """Write everything inside the caller's transaction.
 
+    ``rows`` are spans already in row form with their rollup keys (see ``Store.write``).
     Returns the counts and the rollup keys this transaction created (``known_keys`` is the
     caller's cache of key ids; it may add the new ones once the transaction committed).
     """
     reasons: Counter[str] = Counter()
     span_rows, keys = _checked_spans(spans, reasons)
+    if rows:
+        span_rows += [r[0] for r in rows]
+        keys += [r[1] for r in rows]
     kept = _insert(conn, span_rows, _bulk_spans, _SPAN_INSERT, reasons)
     new_keys: dict[Key, int] = {}
     if kept:

@@ -29,6 +29,9 @@ _INHERITED: list[Any] = []
 class StoreExporter:
     """Write each batch in one store transaction (``Store.write``)."""
 
+    # The converter may hand llm calls over as the store's (row, rollup key) pairs.
+    accepts_span_rows = True
+
     def __init__(self, database_url: str, *, migrate: bool = True) -> None:
         url = normalize_database_url(database_url)
         scheme = url.split("://", 1)[0].split("+", 1)[0]
@@ -45,19 +48,28 @@ class StoreExporter:
         self._store: Any = None
         self._lock = threading.Lock()
 
-    def export(self, batch: list[Span | MetricPoint | Run]) -> Any:
-        """Write one batch; returns the store's ``WriteResult`` (its ``rejected`` is counted)."""
+    def export(self, batch: list[Any]) -> Any:
+        """Write one batch; returns the store's ``WriteResult`` (its ``rejected`` is counted).
+
+        A batch holds ``Span``, ``MetricPoint`` and ``Run`` records and (row, rollup key) pairs.
+        """
+        rows: list[Any] = []
         spans: list[Span] = []
         points: list[MetricPoint] = []
         runs: list[Run] = []
         for record in batch:
-            if isinstance(record, Span):
+            kind = type(record)
+            if kind is tuple:
+                rows.append(record)
+            elif kind is Span:
                 spans.append(record)
             elif isinstance(record, MetricPoint):
                 points.append(record)
+            elif isinstance(record, Span):
+                spans.append(record)
             else:
                 runs.append(record)
-        return self._open().write(spans=spans, points=points, runs=runs)
+        return self._open().write(spans=spans, points=points, runs=runs, span_rows=rows)
 
     def _open(self) -> Any:
         with self._lock:
