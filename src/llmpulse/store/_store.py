@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,9 +15,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from llmpulse.errors import StoreError, StoreUnavailableError
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _health, _migrate, _process, _retention
+from llmpulse.store._checkpoint import Checkpointer
 from llmpulse.store._rollup import Key
 from llmpulse.store._writer import RollupKeyRace, WriteResult, write_batch
-from llmpulse.store.engine import WRITE_BEGIN, build_engine, mask_url
+from llmpulse.store.engine import BUSY_TIMEOUT_SECONDS, WRITE_BEGIN, build_engine, mask_url
 from llmpulse.store.queries import records, rollups, spans
 
 __all__ = ["Store"]
@@ -81,6 +83,12 @@ class Store:
         self._lock_key = _process.writer_lock_key(engine)
         self._sleep = sleep
         self._keys: dict[Key, int] = {}  # rollup key -> id, committed ones only
+        database = engine.url.database
+        self._checkpointer = (
+            Checkpointer(os.path.abspath(database), busy_timeout=BUSY_TIMEOUT_SECONDS)
+            if self._lock_key is not None and database not in (None, "", ":memory:")
+            else None
+        )
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -132,7 +140,9 @@ class Store:
         return _migrate.upgrade(self._engine, self._url)
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Release every pooled connection (and stop the SQLite checkpoint thread)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._engine.dispose()
 
     def __enter__(self) -> Store:
@@ -147,8 +157,9 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
 
     @contextmanager
-    def _write_tx(self) -> Iterator[Connection]:
-        """One write transaction, holding this process's SQLite write lock."""
+    def _write_tx(self, rows: int = 0) -> Iterator[Connection]:
+        """One write transaction of about ``rows`` rows, holding this process's SQLite write
+        lock; on SQLite, a WAL checkpoint follows it on the checkpoint thread."""
         lock = None if self._lock_key is None else _process.writer_lock(self._lock_key)
         if lock is not None:
             lock.acquire()
@@ -160,6 +171,8 @@ class Store:
         finally:
             if lock is not None:
                 lock.release()
+        if self._checkpointer is not None:
+            self._checkpointer.committed(rows)
 
     def write(
         self,
@@ -186,7 +199,8 @@ class Store:
             return WriteResult()
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                with self._write_tx() as conn:
+                rows = len(spans) + len(span_rows) + len(points) + len(runs)
+                with self._write_tx(rows) as conn:
                     result, new_keys = write_batch(conn, spans, points, runs, self._keys, span_rows)
                 # Only ids of committed keys may be cached: a rolled-back id could be reused.
                 if new_keys:

@@ -1,0 +1,155 @@
+"""WAL checkpoints on the store's own thread (SQLite), instead of inside the writer's commits.
+
+The checks are on files, not on time: pages reach the database file itself, the WAL stays
+bounded under a writer that never pauses, and a forked child checkpoints its own writes.
+Waits poll a counter with a generous deadline and only detect a checkpoint that never comes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from llmpulse.store import Store, _checkpoint
+from llmpulse.store._checkpoint import INLINE_PAGES
+
+from .conftest import T0, make_span
+
+HANG = 60.0
+
+
+def _wait_for_checkpoints(store: Store, at_least: int) -> None:
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+    deadline = time.monotonic() + HANG
+    while checkpointer.checkpoints < at_least:
+        assert time.monotonic() < deadline, "the checkpoint thread never checkpointed"
+        time.sleep(0.01)
+
+
+def _rows_in_main_file(db: Path, tmp_path: Path) -> int:
+    """Spans readable from the database file alone, without its -wal."""
+    copy = tmp_path / "main-file-only.db"
+    shutil.copyfile(db, copy)
+    conn = sqlite3.connect(copy)
+    try:
+        return int(conn.execute("SELECT count(*) FROM spans").fetchone()[0])
+    except sqlite3.OperationalError:  # not even the schema is checkpointed yet
+        return 0
+    finally:
+        conn.close()
+
+
+def _spans(n: int, text: str = "") -> list:  # type: ignore[type-arg]
+    return [make_span(start=T0 + i % 600, input=text or None) for i in range(n)]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "llmpulse.db"
+
+
+class TestCheckpointThread:
+    def test_store_connections_leave_checkpoints_to_the_thread(self, db: Path) -> None:
+        """Commits checkpoint inline only past INLINE_PAGES; the thread does it before that."""
+        with Store.open(f"sqlite:///{db}") as store, store._engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == INLINE_PAGES
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+    def test_committed_pages_reach_the_database_file(self, db: Path, tmp_path: Path) -> None:
+        """After a large commit the thread copies the WAL into the main file, while open."""
+        store = Store.open(f"sqlite:///{db}")
+        try:
+            store.write(spans=_spans(_checkpoint.ROWS))
+            _wait_for_checkpoints(store, 1)
+            assert _rows_in_main_file(db, tmp_path) == _checkpoint.ROWS
+        finally:
+            store.close()
+
+    def test_small_commits_are_checkpointed_too(self, db: Path, tmp_path: Path) -> None:
+        """A trickle of small commits reaches the main file within the interval."""
+        store = Store.open(f"sqlite:///{db}")
+        try:
+            for _ in range(3):
+                store.write(spans=_spans(5))
+            deadline = time.monotonic() + HANG
+            while _rows_in_main_file(db, tmp_path) < 15:
+                assert time.monotonic() < deadline, "small commits stayed in the WAL"
+                time.sleep(_checkpoint.INTERVAL / 5)
+        finally:
+            store.close()
+
+    def test_a_writer_that_never_pauses_keeps_the_wal_bounded(self, db: Path) -> None:
+        """Back-to-back commits: the WAL is still reset, instead of growing with every batch.
+
+        32 batches of 500 spans with 4 KB prompts write ~75 MB of pages; a WAL that is never
+        reset would hold all of them.
+        """
+        text = "p" * 4096
+        wal = Path(f"{db}-wal")
+        largest = 0
+        store = Store.open(f"sqlite:///{db}")
+        try:
+            for _ in range(32):
+                store.write(spans=_spans(500, text))
+                largest = max(largest, wal.stat().st_size)
+        finally:
+            store.close()
+        assert largest < 40 << 20, f"the WAL grew to {largest / 2**20:.0f} MiB"
+        with Store.open(f"sqlite:///{db}") as store:
+            assert store.health()["rows"]["spans"] == 32 * 500
+
+    def test_close_stops_the_thread_and_a_later_write_starts_one(self, db: Path) -> None:
+        """close() ends the thread; the WAL is folded in on close; the store still works after."""
+        store = Store.open(f"sqlite:///{db}")
+        store.write(spans=_spans(10))
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        thread = checkpointer._thread
+        store.close()
+        assert thread is not None and not thread.is_alive()
+        assert not Path(f"{db}-wal").exists()  # the last connection checkpointed and removed it
+        store.write(spans=_spans(_checkpoint.ROWS))
+        _wait_for_checkpoints(store, 1)
+        store.close()
+
+    def test_memory_database_has_no_thread(self) -> None:
+        """:memory: has no WAL and no file to checkpoint."""
+        with Store.open("sqlite://") as store:
+            assert store._checkpointer is None
+            assert store.write(spans=_spans(3)).spans == 3
+
+    def test_forked_child_checkpoints_its_own_writes(self, db: Path, tmp_path: Path) -> None:
+        """A child forked after the parent's thread started runs a thread of its own."""
+        script = f"""
+            import os, sys, time
+            sys.path.insert(0, {str(Path(__file__).resolve().parents[3])!r})
+            from llmpulse.store import Store, _checkpoint
+            from tests.unit.store.conftest import T0, make_span
+            store = Store.open(sys.argv[1])
+            store.write(spans=[make_span(start=T0 + i) for i in range(_checkpoint.ROWS)])
+            pid = os.fork()
+            if pid == 0:
+                store.write(spans=[make_span(start=T0 + i) for i in range(_checkpoint.ROWS)])
+                deadline = time.monotonic() + {HANG}
+                while store._checkpointer.checkpoints < 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                os._exit(0 if store._checkpointer.checkpoints >= 1 else 3)
+            _, status = os.waitpid(pid, 0)
+            print(os.waitstatus_to_exitcode(status))
+        """
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script), f"sqlite:///{db}"],
+            capture_output=True, text=True, timeout=HANG * 2,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.strip().splitlines()[-1] == "0"
+        with Store.open(f"sqlite:///{db}") as store:
+            assert store.health()["rows"]["spans"] == 2 * _checkpoint.ROWS
