@@ -62,6 +62,11 @@ class ModelPrice:
         reasoning_tokens: int | None = None,
     ) -> float:
         """Cost in USD of one call with these token counts (see module docstring)."""
+        if not (cache_read_tokens or cache_write_tokens or reasoning_tokens):
+            # The common case, and the same float as below: the other terms add exact zeros.
+            return ((input_tokens or 0) * self.input + (output_tokens or 0) * self.output) * (
+                _PER_TOKEN
+            )
         inp = input_tokens or 0
         out = output_tokens or 0
         cr = min(cache_read_tokens or 0, inp)
@@ -166,7 +171,9 @@ class PriceTable:
         if not isinstance(model, str) or not model.strip():
             raise PriceTableError(f"model name must be a non-empty string, got {model!r}")
         if not isinstance(price, ModelPrice):
-            raise PriceTableError(f"price for {model!r} must be a ModelPrice, got {type(price).__name__}")
+            raise PriceTableError(
+                f"price for {model!r} must be a ModelPrice, got {type(price).__name__}"
+            )
         _check_price(model, price)
         with self._lock:
             self._prices[model.strip().lower()] = price
@@ -200,7 +207,11 @@ class PriceTable:
         best: str | None = None
         for cand in candidates:
             for key in self._prices:
-                if cand.startswith(key) and cand[len(key)] in "-_:@." and (best is None or len(key) > len(best)):
+                if (
+                    cand.startswith(key)
+                    and cand[len(key)] in "-_:@."
+                    and (best is None or len(key) > len(best))
+                ):
                     best = key
         return self._prices[best] if best else None
 
@@ -220,7 +231,9 @@ class PriceTable:
         if price is None:
             self._warn_unknown(model)
             return None
-        return price.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens)
+        return price.cost(
+            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
+        )
 
     def _warn_unknown(self, model: str | None) -> None:
         key = model or "<none>"
@@ -249,7 +262,12 @@ def _check_price(model: str, price: ModelPrice) -> None:
         value = getattr(price, f.name)
         if value is None and f.name not in ("input", "output"):
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+        ):
             raise PriceTableError(
                 f"price {f.name!r} of model {model!r} must be a finite number >= 0 "
                 f"(USD per 1M tokens), got {value!r}"
@@ -277,10 +295,14 @@ def load_price_file(path: str | Path) -> dict[str, ModelPrice]:
     for name, entry in doc["models"].items():
         where = f"price file {p}, model {name!r}"
         if not isinstance(entry, dict):
-            raise PriceTableError(f"{where}: expected a mapping of prices, got {type(entry).__name__}")
+            raise PriceTableError(
+                f"{where}: expected a mapping of prices, got {type(entry).__name__}"
+            )
         unknown = set(entry) - known
         if unknown:
-            raise PriceTableError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
+            raise PriceTableError(
+                f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}"
+            )
         missing = {"input", "output"} - set(entry)
         if missing:
             raise PriceTableError(f"{where}: missing {sorted(missing)} (USD per 1M tokens)")

@@ -40,6 +40,7 @@ _INF = float("inf")
 _LLM_KIND = SpanKind.LLM.value
 _LOW64 = (1 << 64) - 1
 _MAX_INT = (1 << 63) - 1  # the largest count a BIGINT column holds
+_GENAI_KEYS = GENAI_FIELDS.keys()  # a view: isdisjoint() then walks the smaller side
 
 _INT_COLUMNS = (
     "input_tokens",
@@ -161,7 +162,7 @@ class Converter:
             and (rs is None or (type(rs) is int and rs >= 0))
             and (ttft is None or type(ttft) is float)
             and (cost is None or type(cost) is float)
-        ) or (attributes and not attributes.keys().isdisjoint(GENAI_FIELDS)):
+        ) or (attributes and not attributes.keys().isdisjoint(_GENAI_KEYS)):
             return self._llm_careful(
                 trace, parent, start, end, name, status, model, inp, out, extra
             )
@@ -271,7 +272,7 @@ class Converter:
     def _finish(self, span: Span, input: Any, output: Any) -> None:
         """gen_ai.* attributes into empty columns, total tokens, cost, texts, clean attributes."""
         attributes = span.attributes
-        if attributes and not attributes.keys().isdisjoint(GENAI_FIELDS):
+        if attributes and not attributes.keys().isdisjoint(_GENAI_KEYS):
             for key, column in GENAI_FIELDS.items():
                 if key in attributes and getattr(span, column) is None:
                     value = attributes[key]
