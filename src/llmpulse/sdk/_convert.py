@@ -16,7 +16,16 @@ from typing import Any
 
 from llmpulse._json import compact_json as _compact_json
 from llmpulse.pricing import ModelPrice, PriceTable
-from llmpulse.schema import GENAI_FIELDS, MetricPoint, Run, Span, SpanEvent, SpanKind, SpanStatus
+from llmpulse.schema import (
+    BRANCH_ATTRIBUTE,
+    GENAI_FIELDS,
+    MetricPoint,
+    Run,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanStatus,
+)
 from llmpulse.sdk._batcher import SKIP
 from llmpulse.sdk._content import truncate
 from llmpulse.sdk._context import new_span_id, new_trace_id, span_hex, trace_hex
@@ -240,7 +249,11 @@ class Converter:
         return span
 
     # -- spans from span() / observe ---------------------------------------------------------
-    def _span(self, h: SpanHandle) -> Span:
+    def _span(self, h: SpanHandle) -> Any:
+        if self.rows and not h.fields and not h.events:
+            pair = self._plain_span_row(h)
+            if pair is not None:
+                return pair
         fields = h.fields or {}
         span = Span(
             trace_id=trace_hex(h._trace),
@@ -260,6 +273,51 @@ class Converter:
         columns = dict(fields, error_type=h.error_type)
         self._fill(span, columns)
         return span
+
+    def _plain_span_row(self, h: SpanHandle) -> tuple[tuple[Any, ...], tuple[str, ...]] | None:
+        """The store's (row, rollup key) of a span without llm columns or events (a chain, tool
+        or branch step), or ``None`` when the store would have something to check."""
+        name, kind, status = h.name, h.kind, h.status
+        etype, message, start, end = h.error_type, h.error_message, h.start_time, h.end_time
+        if not (
+            type(name) is str and name and type(kind) is str and 0 < len(kind) <= 32
+            and type(status) is str and (status == "ok" or status == "error")
+            and type(start) is float and type(end) is float
+            and start - start == 0.0 and end - end == 0.0
+            and (etype is None or type(etype) is str)
+            and (message is None or type(message) is str)
+        ):  # fmt: skip
+            return None
+        attributes, branch = h.attributes, ""
+        if attributes:
+            if type(attributes) is not dict or not attributes.keys().isdisjoint(_GENAI_KEYS):
+                return None
+            attributes = self._attributes(attributes)
+            if kind == "branch":
+                branch = attributes.get(BRANCH_ATTRIBUTE, "")
+                if type(branch) is not str:
+                    return None
+            try:
+                encoded = _compact_json(attributes)
+            except (TypeError, ValueError):
+                return None
+            if "\\u0000" in encoded:
+                return None
+        else:
+            encoded = "{}"
+        service = self.service
+        for t in (name, kind, etype, message, service, branch):
+            if t is not None and "\x00" in t:
+                return None
+        if end < start:
+            end = start
+        return (
+            (f"{h._span:016x}", f"{h._trace:032x}", f"{h._parent:016x}" if h._parent else None,
+             name, kind, start, end, (end - start) * 1000.0 if end > start else 0.0, status,
+             etype, message, None, None, None, None, None, None, None, None, None, None, None,
+             None, None, service, None, None, encoded, "[]"),
+            (kind, name, "", "", "", branch),
+        )  # fmt: skip
 
     def _fill(self, span: Span, columns: dict[str, Any]) -> None:
         """Columns, gen_ai.* attributes, total tokens, cost, texts and clean attributes."""

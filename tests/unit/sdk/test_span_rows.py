@@ -125,6 +125,95 @@ class TestSpanRows:
         assert all(len(r[0]) == 16 and len(r[1]) == 32 for r in rows)
 
 
+def _plain(s: Any) -> None:
+    pass
+
+
+def _attributes(s: Any) -> None:
+    s.set_attributes({"docs": 3, "score": 0.5, "tags": ["a", "b"], "note": "naïve ✓", "ok": True})
+
+
+def _long_attribute(s: Any) -> None:
+    s.set_attribute("blob", "x" * 40_000)
+
+
+def _branch(s: Any) -> None:
+    s.set_branch("human_review")
+
+
+def _int_branch(s: Any) -> None:
+    s.set_attribute("llmpulse.branch", 2)
+
+
+def _error(s: Any) -> None:
+    s.set_status_error(ValueError("bad ticket"))
+
+
+def _event(s: Any) -> None:
+    s.add_event("cache_miss", key="k")
+
+
+def _model(s: Any) -> None:
+    s.set_model("gpt-4o-mini")
+
+
+def _genai(s: Any) -> None:
+    s.set_attribute("gen_ai.request.model", "gpt-4o")
+
+
+def _nan_attribute(s: Any) -> None:
+    s.set_attribute("score", math.nan)
+
+
+def _nul_attribute(s: Any) -> None:
+    s.set_attribute("k", "a\x00b")
+
+
+SPANS = [
+    ("plain", "chain", _plain), ("attributes", "tool", _attributes),
+    ("long attribute (cut)", "retriever", _long_attribute), ("branch", "branch", _branch),
+    ("int branch (coerced)", "branch", _int_branch), ("error", "chain", _error),
+    ("event", "chain", _event), ("llm columns", "llm", _model),
+    ("gen_ai attribute", "chain", _genai), ("NaN attribute", "tool", _nan_attribute),
+    ("NUL attribute", "tool", _nul_attribute), ("NUL in name\x00", "chain", _plain),
+]  # fmt: skip
+# Spans that need the store's checks or the converter's full path stay Spans.
+STAY_SPANS = {"int branch (coerced)", "event", "llm columns", "gen_ai attribute",
+              "NaN attribute", "NUL attribute", "NUL in name\x00"}  # fmt: skip
+
+
+class TestPlainSpanRows:
+    @pytest.mark.parametrize(("name", "kind", "shape"), SPANS, ids=[s[0] for s in SPANS])
+    def test_row_equals_span_row_of_the_span(
+        self, queued: Any, name: str, kind: str, shape: Any
+    ) -> None:
+        """A chain, tool or branch span as a direct row equals span_row of its Span."""
+        queued.clear()
+        with llmpulse.span("outer", kind="chain"), llmpulse.span(name, kind=kind) as s:
+            shape(s)
+        handle = queued.popleft()  # the inner span ends first
+        fast, ordinary = _converters(service="checkout")
+        as_row, as_span = fast(handle), ordinary(handle)
+        assert type(as_span) is Span
+        if name in STAY_SPANS:
+            assert as_row == as_span
+        else:
+            assert type(as_row) is tuple
+            assert as_row == span_row(as_span)
+            assert as_row[0][2] is not None  # the parent is kept
+
+    def test_a_root_span_has_no_parent(self, queued: Any) -> None:
+        """A span with no enclosing span: parent column NULL, same as the Span's row."""
+        queued.clear()
+        with llmpulse.span("root", kind="agent"):
+            pass
+        handle = queued.popleft()
+        fast, ordinary = _converters()
+        row, key = fast(handle)
+        assert (row, key) == span_row(ordinary(handle))
+        assert row[2] is None and key == ("agent", "root", "", "", "", "")
+
+
 class TestSpanRowsStored:
     def test_direct_rows_and_spans_store_the_same(self, database_url: str) -> None:
         """Through the embedded exporter, usual and unusual calls are stored and rolled up."""
@@ -149,3 +238,27 @@ class TestSpanRowsStored:
         assert totals[0].calls == len(spans)  # rollups of exactly the stored rows
         assert totals[0].input_tokens == sum(s.input_tokens or 0 for s in spans)
         assert totals[0].errors == sum(s.status == "error" for s in spans)
+
+    def test_direct_span_rows_are_stored_with_their_rollups(self, database_url: str) -> None:
+        """Chain, tool and branch spans through the embedded exporter: stored, branch counted."""
+        llmpulse.init(database_url, instrument=())
+        with llmpulse.span("outer", kind="chain"):
+            for name, kind, shape in SPANS:
+                with llmpulse.span(name, kind=kind) as s:
+                    shape(s)
+        assert llmpulse.flush(30)
+        stats = llmpulse.get_client().stats()
+        with Store.open(database_url) as store:
+            spans = store.list_spans(0, 4e9, limit=1000)
+            branches = store.branch_counts(0, 4e9)
+            totals = store.span_stats(0, 4e9, group_by=("kind",))
+        assert stats.dropped["rejected_by_store"] == 1  # the NaN attribute
+        assert len(spans) == len(SPANS) == stats.exported  # + outer, - the NaN one
+        by_name = {s.name: s for s in spans}
+        assert by_name["error"].status == "error" and by_name["error"].error_type == "ValueError"
+        assert by_name["attributes"].attributes["tags"] == ["a", "b"]
+        assert len(by_name["long attribute (cut)"].attributes["blob"]) < 40_000
+        assert {(b.name, b.branch): b.count for b in branches} == {
+            ("branch", "human_review"): 1, ("int branch (coerced)", "2"): 1,
+        }  # fmt: skip
+        assert sum(t.calls for t in totals) == len(spans)
