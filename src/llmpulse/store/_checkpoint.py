@@ -14,8 +14,9 @@ already copied, which a writer that never pauses (or a thread that gets no CPU) 
 so the store's connections keep SQLite's own checkpoint, at ``INLINE_PAGES`` instead of 1,000
 pages. Past that size the committing writer checkpoints inline, as SQLite always does; with
 the thread running, most of those pages are already copied and it is short. A thread that cannot run (interpreter exit) changes nothing that
-matters: the last connection to close checkpoints the whole WAL. A forked child starts its own
-thread on its first commit and never touches the parent's connection.
+matters: the last connection to close checkpoints the whole WAL. A fork waits for a checkpoint
+in progress (as it waits for a write); the child starts its own thread on its first commit and
+never touches the parent's connection.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 
 __all__ = ["Checkpointer"]
 
@@ -40,6 +42,9 @@ _IDLE_WAIT = 5.0  # the thread re-checks for close() at least this often
 
 # Connections a forked child inherited: never used or closed there, only kept referenced.
 _inherited: list[sqlite3.Connection] = []
+_live: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
+_held_for_fork: list[threading.Lock] = []
+FORK_WAIT_SECONDS = 5.0  # longest a fork waits for a checkpoint in progress
 
 
 class Checkpointer:
@@ -49,7 +54,12 @@ class Checkpointer:
         self.path = path
         self.busy_timeout = busy_timeout
         self.checkpoints = 0  # completed checkpoint statements (for tests and health)
+        # Held while the thread is inside SQLite (connecting, checkpointing, closing): a fork
+        # waits for it, as for a write (see _process.py), so no child copies SQLite's
+        # in-process locks half taken by a thread it does not have.
+        self._busy = threading.Lock()
         self._reset()
+        _live.add(self)
 
     def _reset(self) -> None:
         self._pid = os.getpid()
@@ -92,9 +102,10 @@ class Checkpointer:
 
     def _run(self, stop: threading.Event, wake: threading.Event) -> None:
         try:
-            conn = self._conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, check_same_thread=False
-            )
+            with self._busy:
+                conn = self._conn = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout, check_same_thread=False
+                )
         except sqlite3.Error as exc:
             self._failed = True
             log.warning("WAL checkpoints: cannot open %s (%s); the WAL is checkpointed when "
@@ -111,12 +122,14 @@ class Checkpointer:
             self._rows = 0
             self._last = time.monotonic()
             try:
-                _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                with self._busy:
+                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 self.checkpoints += 1
                 busy = frames >= BUSY_FRAMES
             except sqlite3.Error as exc:  # busy or locked: the next commit tries again
                 log.debug("WAL checkpoint skipped: %s", exc)
-        conn.close()
+        with self._busy:
+            conn.close()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread (after a checkpoint in progress) and close its connection."""
@@ -128,3 +141,30 @@ class Checkpointer:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._reset()  # a store used again after close() gets a new thread on its next commit
+
+
+def _before_fork() -> None:
+    deadline = time.monotonic() + FORK_WAIT_SECONDS
+    for checkpointer in list(_live):
+        lock = checkpointer._busy
+        if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            _held_for_fork.append(lock)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
+def _after_fork_in_child() -> None:
+    _held_for_fork.clear()
+    for checkpointer in list(_live):
+        checkpointer._busy = threading.Lock()  # the copy is held by the forking thread
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
