@@ -10,13 +10,14 @@ module releases the GIL for all of it, so it runs beside the next batch.
 Checkpoints follow commits closely (after every large commit or busy stretch, and at most
 every ``INTERVAL`` seconds for a trickle of small ones), so the WAL is reset between batches as
 before and stays a few megabytes. The WAL is only reset when a write begins with every page
-already copied, which a writer that never pauses (or a thread that gets no CPU) can prevent:
-so the store's connections keep SQLite's own checkpoint, at ``INLINE_PAGES`` instead of 1,000
-pages. Past that size the committing writer checkpoints inline, as SQLite always does; with
-the thread running, most of those pages are already copied and it is short. A thread that cannot run (interpreter exit) changes nothing that
-matters: the last connection to close checkpoints the whole WAL. A fork waits for a checkpoint
-in progress (as it waits for a write); the child starts its own thread on its first commit and
-never touches the parent's connection.
+already copied, which a writer that never pauses can prevent: a checkpoint that finds
+``LOCKED_FRAMES`` pages copies the (by then short) rest holding this process's writer lock, so
+the next write resets the WAL. And should the thread get no CPU, the store's connections keep
+SQLite's own inline checkpoint, at ``INLINE_PAGES`` instead of 1,000 pages. A thread that
+cannot run (interpreter exit) changes nothing that matters: the last connection to close
+checkpoints the whole WAL. A fork waits for a checkpoint in progress (as it waits for a
+write); the child starts its own thread on its first commit and never touches the parent's
+connection.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable
 
 __all__ = ["Checkpointer"]
 
@@ -35,9 +37,12 @@ log = logging.getLogger(__name__)
 ROWS = 1000  # a commit of this many rows is followed by a checkpoint at once
 INTERVAL = 0.5  # smaller commits: at most one checkpoint per this many seconds...
 BUSY_FRAMES = 256  # ...unless the last checkpoint found this many pages (1 MiB) in the WAL
-# The store's connections still checkpoint inline past this many WAL pages (16 MiB), a bound
-# for when this thread cannot keep up or a writer never pauses (see the module docstring).
-INLINE_PAGES = 4000
+# A checkpoint that finds this many pages (16 MiB) in the WAL finishes between two writes.
+LOCKED_FRAMES = 4000
+_LOCK_WAIT = 2.0
+# The store's connections still checkpoint inline past this many pages (32 MiB): the bound
+# when this thread gets no CPU (see the module docstring).
+INLINE_PAGES = 8000
 _IDLE_WAIT = 5.0  # the thread re-checks for close() at least this often
 
 # Connections a forked child inherited: never used or closed there, only kept referenced.
@@ -50,9 +55,12 @@ FORK_WAIT_SECONDS = 5.0  # longest a fork waits for a checkpoint in progress
 class Checkpointer:
     """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` on ``path`` after commits, on a daemon thread."""
 
-    def __init__(self, path: str, *, busy_timeout: float) -> None:
+    def __init__(
+        self, path: str, *, busy_timeout: float, writer_lock: Callable[[], threading.Lock]
+    ) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self._writer_lock = writer_lock  # this process's writer lock for the file, per call
         self.checkpoints = 0  # completed checkpoint statements (for tests and health)
         # Held while the thread is inside SQLite (connecting, checkpointing, closing): a fork
         # waits for it, as for a write (see _process.py), so no child copies SQLite's
@@ -69,7 +77,7 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._rows = 0  # rows committed since the last checkpoint
-        self._last = 0.0
+        self._last = float("-inf")  # never: the first commit is checkpointed at once
         self._failed = False
 
     def committed(self, rows: int) -> None:
@@ -115,8 +123,15 @@ class Checkpointer:
         while not stop.is_set():
             if not wake.wait(_IDLE_WAIT):
                 continue
-            wait = INTERVAL - (time.monotonic() - self._last)
-            if self._rows < ROWS and not busy and wait > 0 and stop.wait(wait):
+            # A trickle of small commits is gathered for up to INTERVAL after the last
+            # checkpoint; each commit wakes the wait, so ROWS rows end it at once.
+            while self._rows < ROWS and not busy and not stop.is_set():
+                wait = INTERVAL - (time.monotonic() - self._last)
+                if wait <= 0:
+                    break
+                wake.clear()
+                wake.wait(wait)
+            if stop.is_set():
                 break
             wake.clear()
             self._rows = 0
@@ -124,12 +139,25 @@ class Checkpointer:
             try:
                 with self._busy:
                     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                self.checkpoints += 1
+                    self.checkpoints += 1
+                    if frames >= LOCKED_FRAMES:
+                        self._between_writes(conn)
                 busy = frames >= BUSY_FRAMES
             except sqlite3.Error as exc:  # busy or locked: the next commit tries again
                 log.debug("WAL checkpoint skipped: %s", exc)
         with self._busy:
             conn.close()
+
+    def _between_writes(self, conn: sqlite3.Connection) -> None:
+        """Checkpoint the rest with this process's writes held back, so the next one resets
+        the WAL (a writer that never pauses would otherwise keep it from ever being reset)."""
+        lock = self._writer_lock()
+        if lock.acquire(timeout=_LOCK_WAIT):
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.checkpoints += 1
+            finally:
+                lock.release()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread (after a checkpoint in progress) and close its connection."""

@@ -85,7 +85,11 @@ class Store:
         self._keys: dict[Key, int] = {}  # rollup key -> id, committed ones only
         database = engine.url.database
         self._checkpointer = (
-            Checkpointer(os.path.abspath(database), busy_timeout=BUSY_TIMEOUT_SECONDS)
+            Checkpointer(
+                os.path.abspath(database),
+                busy_timeout=BUSY_TIMEOUT_SECONDS,
+                writer_lock=self._writer_lock,
+            )
             if self._lock_key is not None and database not in (None, "", ":memory:")
             else None
         )
@@ -155,6 +159,11 @@ class Store:
         return f"Store({self._url!r})"
 
     # -- writing ---------------------------------------------------------------------------
+
+    def _writer_lock(self) -> Any:
+        """This process's writer lock for the SQLite file (looked up each time: a fork
+        replaces it)."""
+        return _process.writer_lock(self._lock_key or "")
 
     @contextmanager
     def _write_tx(self, rows: int = 0) -> Iterator[Connection]:
