@@ -39,7 +39,7 @@ INTERVAL = 0.5  # smaller commits: at most one checkpoint per this many seconds.
 BUSY_FRAMES = 256  # ...unless the last checkpoint found this many pages (1 MiB) in the WAL
 # A checkpoint that finds this many pages (16 MiB) in the WAL finishes between two writes.
 LOCKED_FRAMES = 4000
-_LOCK_WAIT = 2.0
+_LOCK_WAIT = 2.0  # longest wait for the write in progress; else the next checkpoint tries
 # The store's connections still checkpoint inline past this many pages (32 MiB): the bound
 # when this thread gets no CPU (see the module docstring).
 INLINE_PAGES = 8000
@@ -140,8 +140,8 @@ class Checkpointer:
                 with self._busy:
                     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.checkpoints += 1
-                    if frames >= LOCKED_FRAMES:
-                        self._between_writes(conn)
+                if frames >= LOCKED_FRAMES:
+                    self._between_writes(conn)
                 busy = frames >= BUSY_FRAMES
             except sqlite3.Error as exc:  # busy or locked: the next commit tries again
                 log.debug("WAL checkpoint skipped: %s", exc)
@@ -150,14 +150,23 @@ class Checkpointer:
 
     def _between_writes(self, conn: sqlite3.Connection) -> None:
         """Checkpoint the rest with this process's writes held back, so the next one resets
-        the WAL (a writer that never pauses would otherwise keep it from ever being reset)."""
+        the WAL (a writer that never pauses would otherwise keep it from ever being reset).
+
+        ``_busy`` is only tried, never waited for, while the writer lock is held: only a fork
+        in progress can hold it then, and this pass is skipped. So the thread never waits for
+        one of the two locks holding the other, whatever order the fork hooks take them in."""
         lock = self._writer_lock()
-        if lock.acquire(timeout=_LOCK_WAIT):
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                self.checkpoints += 1
-            finally:
-                lock.release()
+        if not lock.acquire(timeout=_LOCK_WAIT):
+            return
+        try:
+            if self._busy.acquire(blocking=False):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                finally:
+                    self._busy.release()
+        finally:
+            lock.release()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread (after a checkpoint in progress) and close its connection."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -88,7 +89,7 @@ class Store:
             Checkpointer(
                 os.path.abspath(database),
                 busy_timeout=BUSY_TIMEOUT_SECONDS,
-                writer_lock=self._writer_lock,
+                writer_lock=functools.partial(_process.writer_lock, self._lock_key),
             )
             if self._lock_key is not None and database not in (None, "", ":memory:")
             else None
@@ -159,11 +160,6 @@ class Store:
         return f"Store({self._url!r})"
 
     # -- writing ---------------------------------------------------------------------------
-
-    def _writer_lock(self) -> Any:
-        """This process's writer lock for the SQLite file (looked up each time: a fork
-        replaces it)."""
-        return _process.writer_lock(self._lock_key or "")
 
     @contextmanager
     def _write_tx(self, rows: int = 0) -> Iterator[Connection]:

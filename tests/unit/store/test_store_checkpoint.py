@@ -150,7 +150,7 @@ class TestCheckpointThread:
                 largest = max(largest, wal.stat().st_size)
         finally:
             store.close()
-        assert largest < 56 << 20, f"the WAL grew to {largest / 2**20:.0f} MiB"
+        assert largest < 40 << 20, f"the WAL grew to {largest / 2**20:.0f} MiB"
         with Store.open(f"sqlite:///{db}") as store:
             assert store.health()["rows"]["spans"] == 64 * 500
 
