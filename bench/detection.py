@@ -78,7 +78,9 @@ def time_ms(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 def main() -> None:
     """Time every detector, print readable lines, then the JSON summary."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
     values, times = make_series()

@@ -15,7 +15,9 @@ from functools import cache
 
 import pytest
 
-POSTGRES_URL = os.environ.get("LLMPULSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "LLMPULSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 REQUIRE_SERVICES = os.environ.get("LLMPULSE_REQUIRE_SERVICES", "") in ("1", "true", "yes")
 
 _KEEP_ENV = {"LLMPULSE_TEST_POSTGRES_URL", "LLMPULSE_REQUIRE_SERVICES", "LLMPULSE_TEST_REDIS_URL"}

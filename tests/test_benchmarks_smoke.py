@@ -16,16 +16,32 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 CASES = {
-    "sdk_overhead.py": (["--rounds", "3", "--per-round", "200", "--pause-ms", "0"],
-                        {"llmpulse_p50_us", "llmpulse_p99_us", "floor_p50_us", "otel_p50_us", "prometheus_p50_us"}),
-    "ingest.py": (["--spans", "3000", "--batch", "500", "--rounds", "1"],
-                  {"sqlite_spans_per_s", "sqlite_floor_rows_per_s", "postgres_spans_per_s", "postgres_floor_rows_per_s"}),
-    "query.py": (["--small", "3000", "--large", "6000", "--repeat", "3"], {"p95_ms_1m", "p95_ms_5m"}),
+    "sdk_overhead.py": (
+        ["--rounds", "3", "--per-round", "200", "--pause-ms", "0"],
+        {"llmpulse_p50_us", "llmpulse_p99_us", "floor_p50_us", "otel_p50_us", "prometheus_p50_us"},
+    ),
+    "ingest.py": (
+        ["--spans", "3000", "--batch", "500", "--rounds", "1"],
+        {
+            "sqlite_spans_per_s",
+            "sqlite_floor_rows_per_s",
+            "postgres_spans_per_s",
+            "postgres_floor_rows_per_s",
+        },
+    ),
+    "query.py": (
+        ["--small", "3000", "--large", "6000", "--repeat", "3"],
+        {"p95_ms_1m", "p95_ms_5m"},
+    ),
     "detection.py": (["--repeat", "1"], {"anomalies_ms_10k", "change_points_ms_10k"}),
-    "recovery.py": (["--calls", "60", "--threads", "4"],
-                    {"success_rate_with", "success_rate_without", "added_latency_ms_p50"}),
-    "soak.py": (["--spans", "3000", "--every", "1000"],
-                {"rss_mb_start", "rss_mb_end", "rss_growth_after_warmup_mb"}),
+    "recovery.py": (
+        ["--calls", "60", "--threads", "4"],
+        {"success_rate_with", "success_rate_without", "added_latency_ms_p50"},
+    ),
+    "soak.py": (
+        ["--spans", "3000", "--every", "1000"],
+        {"rss_mb_start", "rss_mb_end", "rss_growth_after_warmup_mb"},
+    ),
 }
 
 
@@ -37,7 +53,10 @@ class TestBenchmarksRun:
         args, keys = CASES[script]
         proc = subprocess.run(
             [sys.executable, str(BENCH / script), *args],
-            cwd=tmp_path, capture_output=True, text=True, timeout=240,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         last = proc.stdout.strip().splitlines()[-1]

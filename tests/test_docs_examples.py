@@ -20,10 +20,16 @@ _BLOCK = re.compile(r"^```python[ \t]*(?P<flags>[^\n]*)\n(?P<code>.*?)^```", re.
 
 
 def _runnable_blocks(page: Path) -> list[str]:
-    return [m["code"] for m in _BLOCK.finditer(page.read_text(encoding="utf-8")) if "no-run" not in m["flags"]]
+    return [
+        m["code"]
+        for m in _BLOCK.finditer(page.read_text(encoding="utf-8"))
+        if "no-run" not in m["flags"]
+    ]
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p.exists() and _runnable_blocks(p)], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if p.exists() and _runnable_blocks(p)], ids=lambda p: p.name
+)
 class TestDocsExamples:
     def test_python_blocks_run(self, page: Path, tmp_path: Path) -> None:
         """The page's python examples run to completion without error."""
@@ -35,4 +41,6 @@ class TestDocsExamples:
             text=True,
             timeout=120,
         )
-        assert proc.returncode == 0, f"{page.name} example failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        assert proc.returncode == 0, (
+            f"{page.name} example failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        )

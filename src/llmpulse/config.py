@@ -105,7 +105,9 @@ class SdkConfig:
             if given is not None:
                 values[f.name] = _coerce(f.name, given, f"argument {f.name}")
             elif _ENV_OF[f.name] in env:
-                values[f.name] = _coerce(f.name, env[_ENV_OF[f.name]], f"environment variable {_ENV_OF[f.name]}")
+                values[f.name] = _coerce(
+                    f.name, env[_ENV_OF[f.name]], f"environment variable {_ENV_OF[f.name]}"
+                )
         if overrides:
             raise ConfigError(f"unknown setting(s): {sorted(overrides)}")
         cfg = cls(**values)
@@ -168,11 +170,13 @@ def normalize_database_url(url: str) -> str:
     ``postgres://`` and ``postgresql://`` use psycopg 3; a bare file path becomes SQLite.
     """
     if not isinstance(url, str) or not url.strip():
-        raise ConfigError("database URL is empty; use e.g. sqlite:///./llmpulse.db or postgresql://user@host/db")
+        raise ConfigError(
+            "database URL is empty; use e.g. sqlite:///./llmpulse.db or postgresql://user@host/db"
+        )
     url = url.strip()
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     if "://" not in url:
         return f"sqlite:///{url}"
     return url

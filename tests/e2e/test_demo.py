@@ -27,7 +27,9 @@ class TestDemoRun:
                 result.incident_start, result.incident_end, kind="llm", model="gpt-4o"
             )
             # Rollups are per minute: stop a minute short so the incident's first minute is out.
-            before = store.span_stats(result.start, result.incident_start - 60, kind="llm", model="gpt-4o")
+            before = store.span_stats(
+                result.start, result.incident_start - 60, kind="llm", model="gpt-4o"
+            )
         finally:
             store.close()
         assert inside and before
@@ -38,6 +40,7 @@ class TestDemoRun:
         assert per_ok[0] > 1.5 * per_ok[1]
         # The fault switch happens between requests, so nothing before the window failed.
         assert inside[0].errors > 0 and before[0].errors == 0
+
 
 class TestDemoCommand:
     def test_cli_prints_the_report(self, sqlite_url: str) -> None:

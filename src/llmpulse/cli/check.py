@@ -187,7 +187,9 @@ def _print(report: Any, url: str, window: str, baseline: str, fail_on: str, fail
     if report.findings:
         narrow = console.width < 140  # the full table needs about 140 columns
         console.print(
-            findings_table(report.findings, title=f"{len(report.findings)} finding(s)", compact=narrow)
+            findings_table(
+                report.findings, title=f"{len(report.findings)} finding(s)", compact=narrow
+            )
         )
         for f in report.findings:
             console.print(

@@ -8,13 +8,21 @@ __all__ = ["register"]
 
 
 def demo(
-    requests: int = typer.Option(400, "--requests", "-n", min=20, help="Support tickets to answer (4 worker threads)."),
+    requests: int = typer.Option(
+        400, "--requests", "-n", min=20, help="Support tickets to answer (4 worker threads)."
+    ),
     database_url: str = typer.Option(
-        None, "--database-url", envvar="LLMPULSE_DATABASE_URL",
+        None,
+        "--database-url",
+        envvar="LLMPULSE_DATABASE_URL",
         help="Where to record. Default: sqlite:///./llmpulse.db (a file in this directory).",
     ),
-    seed: int = typer.Option(7, help="Seed for tickets and the simulator: the same seed gives the same run."),
-    no_recovery: bool = typer.Option(False, "--no-recovery", help="Call gpt-4o without retries and fallbacks."),
+    seed: int = typer.Option(
+        7, help="Seed for tickets and the simulator: the same seed gives the same run."
+    ),
+    no_recovery: bool = typer.Option(
+        False, "--no-recovery", help="Call gpt-4o without retries and fallbacks."
+    ),
 ) -> None:
     """Run a simulated LLM pipeline with an incident midway, and show what llmpulse caught.
 
@@ -31,17 +39,29 @@ def demo(
     from llmpulse.errors import LlmpulseError
 
     console = Console()
-    settings = DemoSettings(requests=requests, database_url=database_url or DEFAULT_DATABASE_URL, seed=seed,
-                            recovery=not no_recovery)
+    settings = DemoSettings(
+        requests=requests,
+        database_url=database_url or DEFAULT_DATABASE_URL,
+        seed=seed,
+        recovery=not no_recovery,
+    )
     console.print(f"[bold]llmpulse demo[/]: {requests} tickets → {settings.database_url}")
-    console.print(f"Incident midway (tickets {int(requests * settings.incident.start)}–"
-                  f"{int(requests * settings.incident.end)}): {settings.incident.describe()}\n")
+    console.print(
+        f"Incident midway (tickets {int(requests * settings.incident.start)}–"
+        f"{int(requests * settings.incident.end)}): {settings.incident.describe()}\n"
+    )
     try:
         from llmpulse.store import Store
 
         Store.open(settings.database_url).close()  # fail fast, before any work, on a bad URL
-        with Progress(TextColumn("answering tickets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=False) as bar:
+        with Progress(
+            TextColumn("answering tickets"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
             task = bar.add_task("tickets", total=requests)
             result = run_demo(settings, progress=lambda k: bar.advance(task, k))
         _report(console, result)

@@ -34,7 +34,9 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the llmpulse version and exit.", is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", help="Print the llmpulse version and exit.", is_eager=True
+    ),
 ) -> None:
     if version:
         from llmpulse import __version__

@@ -23,7 +23,9 @@ class VirtualClock:
     def __init__(self, start: float, spacing_s: float) -> None:
         self.start = start
         self.spacing_s = spacing_s
-        self._offset: contextvars.ContextVar[float] = contextvars.ContextVar("llmpulse_demo_offset", default=0.0)
+        self._offset: contextvars.ContextVar[float] = contextvars.ContextVar(
+            "llmpulse_demo_offset", default=0.0
+        )
 
     def __call__(self) -> float:
         return time.time() + self._offset.get()

@@ -25,7 +25,9 @@ _ANSWER_PROMPT = (
     "You are a friendly, precise support agent for a SaaS product. Use the knowledge-base "
     "articles given. Never promise refunds; offer to escalate instead."
 )
-_REVIEW_PROMPT = "Summarise this ticket and draft reply for a human reviewer in three bullet points."
+_REVIEW_PROMPT = (
+    "Summarise this ticket and draft reply for a human reviewer in three bullet points."
+)
 
 _KB = {
     "billing": ["KB-101 Refunds and double charges", "KB-104 Plan changes and proration"],
@@ -50,7 +52,9 @@ class Outcome:
 class SupportAssistant:
     """classify → retrieve → answer → route (auto reply or human review)."""
 
-    def __init__(self, client: Any, *, answer_client: Any = None, prompt_version: str = "answer-v3") -> None:
+    def __init__(
+        self, client: Any, *, answer_client: Any = None, prompt_version: str = "answer-v3"
+    ) -> None:
         self.client = client
         # The answer step may go through a recovering wrapper (retries, fallbacks).
         self.answer_client = answer_client or client
@@ -58,7 +62,9 @@ class SupportAssistant:
 
     def handle(self, ticket: Ticket) -> Outcome:
         """Answer one ticket end to end inside one trace."""
-        with llmpulse.span("handle_ticket", kind="chain", ticket_id=ticket.ticket_id, tier=ticket.tier) as root:
+        with llmpulse.span(
+            "handle_ticket", kind="chain", ticket_id=ticket.ticket_id, tier=ticket.tier
+        ) as root:
             root.set_session(session_id=ticket.ticket_id, user_id=ticket.user_id)
             root.set_input(ticket.text)
             intent = self.classify(ticket)
@@ -75,7 +81,10 @@ class SupportAssistant:
         """Ask the small model for the intent label."""
         reply = self.client.chat.completions.create(
             model="gpt-4o-mini",
-            messages=[{"role": "system", "content": _CLASSIFY_PROMPT}, {"role": "user", "content": ticket.text}],
+            messages=[
+                {"role": "system", "content": _CLASSIFY_PROMPT},
+                {"role": "user", "content": ticket.text},
+            ],
             max_tokens=8,
             temperature=0,
             user=ticket.user_id,
@@ -89,7 +98,9 @@ class SupportAssistant:
     def retrieve(self, ticket: Ticket, intent: str) -> list[str]:
         """Look up knowledge-base articles for the intent (an in-memory index here)."""
         articles = _KB[intent]
-        llmpulse.get_current_span().set_attributes({"retrieval.documents": len(articles), "retrieval.intent": intent})
+        llmpulse.get_current_span().set_attributes(
+            {"retrieval.documents": len(articles), "retrieval.intent": intent}
+        )
         return articles
 
     @llmpulse.observe(name="answer", kind="chain")
@@ -131,7 +142,10 @@ class SupportAssistant:
         """Summarise the case for the human reviewer."""
         self.client.chat.completions.create(
             model="gpt-4o-mini",
-            messages=[{"role": "system", "content": _REVIEW_PROMPT}, {"role": "user", "content": ticket.text + "\n\n" + answer}],
+            messages=[
+                {"role": "system", "content": _REVIEW_PROMPT},
+                {"role": "user", "content": ticket.text + "\n\n" + answer},
+            ],
             max_tokens=120,
             user=ticket.user_id,
         )

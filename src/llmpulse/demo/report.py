@@ -25,7 +25,9 @@ def render_report(store: Any, result: DemoResult) -> Group:
     """Everything the demo prints after the run, as one rich renderable."""
     parts: list[Any] = [
         _stats_table(store, result, "Per model (LLM calls)", ("model",), tokens=True, kind="llm"),
-        _stats_table(store, result, "Per pipeline step", ("name",), tokens=False, kind=["chain", "retriever"]),
+        _stats_table(
+            store, result, "Per pipeline step", ("name",), tokens=False, kind=["chain", "retriever"]
+        ),
         _timeline(store, result),
         _routing(store, result),
     ]
@@ -44,18 +46,31 @@ def _fmt_cost(value: float | None) -> str:
 
 
 def _stats_table(
-    store: Any, result: DemoResult, title: str, group_by: tuple[str, ...], *, tokens: bool, **filters: Any
+    store: Any,
+    result: DemoResult,
+    title: str,
+    group_by: tuple[str, ...],
+    *,
+    tokens: bool,
+    **filters: Any,
 ) -> Table:
     rows = store.span_stats(result.start, result.end + 3600, group_by=group_by, **filters)
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column(group_by[0], no_wrap=True)
-    columns = ("calls", "errors", "p50 ms", "p95 ms") + (("in tok", "out tok", "cost") if tokens else ())
+    columns = ("calls", "errors", "p50 ms", "p95 ms") + (
+        ("in tok", "out tok", "cost") if tokens else ()
+    )
     for col in columns:
         table.add_column(col, justify="right")
     for r in sorted(rows, key=lambda r: -r.calls):
         err = Text(f"{r.errors} ({r.error_rate:.1%})", style="red" if r.errors else "")
-        cells = [str(r.group.get(group_by[0]) or "-"), f"{r.calls:,}", err, _fmt_ms(r.p50_latency_ms),
-                 _fmt_ms(r.p95_latency_ms)]
+        cells = [
+            str(r.group.get(group_by[0]) or "-"),
+            f"{r.calls:,}",
+            err,
+            _fmt_ms(r.p50_latency_ms),
+            _fmt_ms(r.p95_latency_ms),
+        ]
         if tokens:
             cells += [f"{r.input_tokens:,}", f"{r.output_tokens:,}", _fmt_cost(r.cost_usd)]
         table.add_row(*cells)
@@ -67,19 +82,32 @@ def _timeline(store: Any, result: DemoResult) -> Table:
     series = store.span_series(result.start, result.end, _TIMELINE_STEP_S, kind="llm", model=model)
     table = Table(
         title=f"Timeline of {model} (10-minute buckets, simulated clock); the incident window is red",
-        title_justify="left", header_style="bold",
+        title_justify="left",
+        header_style="bold",
     )
-    for col, justify in (("time (UTC)", "left"), ("calls", "right"), ("errors", "right"),
-                         ("p95 ms", "right"), ("out tok/call", "right"), ("cost", "right"), ("", "left")):
+    for col, justify in (
+        ("time (UTC)", "left"),
+        ("calls", "right"),
+        ("errors", "right"),
+        ("p95 ms", "right"),
+        ("out tok/call", "right"),
+        ("cost", "right"),
+        ("", "left"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in sorted(series, key=lambda r: r.bucket_start or 0):
         t0 = float(r.bucket_start or 0)
         inside = t0 + _TIMELINE_STEP_S > result.incident_start and t0 < result.incident_end
         style = "bold red" if inside else ""
         table.add_row(
-            datetime.fromtimestamp(t0, timezone.utc).strftime("%H:%M"), f"{r.calls}", f"{r.errors}",
-            _fmt_ms(r.p95_latency_ms), f"{r.output_tokens / max(r.calls, 1):,.0f}", _fmt_cost(r.cost_usd),
-            "◀ incident" if inside else "", style=style,
+            datetime.fromtimestamp(t0, timezone.utc).strftime("%H:%M"),
+            f"{r.calls}",
+            f"{r.errors}",
+            _fmt_ms(r.p95_latency_ms),
+            f"{r.output_tokens / max(r.calls, 1):,.0f}",
+            _fmt_cost(r.cost_usd),
+            "◀ incident" if inside else "",
+            style=style,
         )
     return table
 
@@ -87,7 +115,9 @@ def _timeline(store: Any, result: DemoResult) -> Table:
 def _routing(store: Any, result: DemoResult) -> Table:
     inside = store.branch_counts(result.incident_start, result.incident_end, name="route")
     before = store.branch_counts(result.start, result.incident_start, name="route")
-    table = Table(title="Routing decisions (branch spans)", title_justify="left", header_style="bold")
+    table = Table(
+        title="Routing decisions (branch spans)", title_justify="left", header_style="bold"
+    )
     for col in ("branch", "before incident", "during incident"):
         table.add_column(col, justify="left" if col == "branch" else "right")
     totals = (sum(c.count for c in before) or 1, sum(c.count for c in inside) or 1)
@@ -101,16 +131,28 @@ def _routing(store: Any, result: DemoResult) -> Table:
 def _recovery(store: Any, result: DemoResult) -> Table | None:
     window = (result.start, result.end + 3600)
     # Counters only: each point is an increment, so sums are totals. Gauges are not summed.
-    names = [n for n in store.metric_names(*window) if n.startswith("llmpulse_recovery_") and n.endswith("_total")]
+    names = [
+        n
+        for n in store.metric_names(*window)
+        if n.startswith("llmpulse_recovery_") and n.endswith("_total")
+    ]
     if not names:
         return None
-    table = Table(title="Recovery on the answer step (what healing cost)", title_justify="left", header_style="bold")
+    table = Table(
+        title="Recovery on the answer step (what healing cost)",
+        title_justify="left",
+        header_style="bold",
+    )
     for col in ("what", "labels", "total"):
         table.add_column(col, justify="right" if col == "total" else "left", no_wrap=col == "what")
     for name in sorted(names):
         by_labels: dict[str, float] = {}
         for p in store.metric_series(name, *window):
-            key = ", ".join(f"{k}={v}" for k, v in sorted(p.labels.items()) if k != "reason" or "backoff" in name)
+            key = ", ".join(
+                f"{k}={v}"
+                for k, v in sorted(p.labels.items())
+                if k != "reason" or "backoff" in name
+            )
             by_labels[key] = by_labels.get(key, 0.0) + p.value
         short = name.removeprefix("llmpulse_recovery_").removesuffix("_total").replace("_", " ")
         for key, total in sorted(by_labels.items()):

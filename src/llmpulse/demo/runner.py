@@ -60,7 +60,9 @@ def run_demo(settings: DemoSettings, progress: Callable[[int], None] | None = No
     config = SimulatorConfig(seed=settings.seed, model_faults=dict(MODEL_BASELINES))
     first, last = settings.incident.window(n)
     with LLMSimulator(config) as sim:
-        llmpulse.init(settings.database_url, clock=_ClockAdapter(clock), service_name="support-assistant")
+        llmpulse.init(
+            settings.database_url, clock=_ClockAdapter(clock), service_name="support-assistant"
+        )
         client = openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0)
         assistant = SupportAssistant(client, answer_client=_answer_client(client, settings))
         tickets = make_tickets(n, settings.seed)
@@ -83,7 +85,9 @@ def run_demo(settings: DemoSettings, progress: Callable[[int], None] | None = No
                 if progress is not None:
                     progress(1)
 
-        threads = [threading.Thread(target=work, name=f"demo-worker-{k}") for k in range(settings.workers)]
+        threads = [
+            threading.Thread(target=work, name=f"demo-worker-{k}") for k in range(settings.workers)
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -60,7 +60,11 @@ def make_tickets(n: int, seed: int) -> list[Ticket]:
     tickets = []
     for i in range(n):
         intent = rng.choices(INTENTS, weights)[0]
-        text = rng.choice(_TEMPLATES[intent]).format(plan=rng.choice(_PLANS), order=f"#{rng.randint(10000, 99999)}")
+        text = rng.choice(_TEMPLATES[intent]).format(
+            plan=rng.choice(_PLANS), order=f"#{rng.randint(10000, 99999)}"
+        )
         tier = rng.choices(("free", "pro", "enterprise"), (0.5, 0.35, 0.15))[0]
-        tickets.append(Ticket(f"T{i:05d}", text, intent, tier, f"user-{rng.randint(1, max(2, n // 3)):04d}"))
+        tickets.append(
+            Ticket(f"T{i:05d}", text, intent, tier, f"user-{rng.randint(1, max(2, n // 3)):04d}")
+        )
     return tickets

@@ -40,7 +40,9 @@ __all__ = [
 current_span: ContextVar[SpanHandle | None] = ContextVar("llmpulse_current_span", default=None)
 
 # Fields that llm calls recorded inside ``llmpulse.using(...)`` take unless they set their own.
-call_defaults: ContextVar[dict[str, Any] | None] = ContextVar("llmpulse_call_defaults", default=None)
+call_defaults: ContextVar[dict[str, Any] | None] = ContextVar(
+    "llmpulse_call_defaults", default=None
+)
 
 _getrandbits = random.getrandbits
 _time_ns = time.time_ns

@@ -16,7 +16,11 @@ class TestResolve:
 
     def test_env_then_arguments(self) -> None:
         """Environment variables override defaults and arguments override both."""
-        env = {"LLMPULSE_SAMPLE_RATE": "0.25", "LLMPULSE_REDACT": "yes", "LLMPULSE_QUEUE_SIZE": "10"}
+        env = {
+            "LLMPULSE_SAMPLE_RATE": "0.25",
+            "LLMPULSE_REDACT": "yes",
+            "LLMPULSE_QUEUE_SIZE": "10",
+        }
         cfg = SdkConfig.resolve(env=env, queue_size=99)
         assert (cfg.sample_rate, cfg.redact, cfg.queue_size) == (0.25, True, 99)
 

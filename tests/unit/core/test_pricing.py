@@ -25,17 +25,23 @@ class TestLookup:
         """Provider prefixes and upper case do not defeat the lookup."""
         table = PriceTable.default()
         assert table.lookup("openai/GPT-4o") == table.lookup("gpt-4o")
-        assert table.lookup("meta-llama/Llama-3.3-70B-Instruct-Turbo") == table.lookup("llama-3.3-70b-instruct")
+        assert table.lookup("meta-llama/Llama-3.3-70B-Instruct-Turbo") == table.lookup(
+            "llama-3.3-70b-instruct"
+        )
 
     def test_prefix_needs_a_separator(self) -> None:
         """'gpt-4ox' is not mistaken for gpt-4o: a suffix must start with a separator."""
         assert PriceTable.default().lookup("gpt-4ox") is None
 
-    def test_unknown_model_costs_none_and_warns_once(self, caplog: pytest.LogCaptureFixture) -> None:
+    def test_unknown_model_costs_none_and_warns_once(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """An unknown model gives cost None, never 0, and one warning however often it is seen."""
         table = PriceTable.default()
         with caplog.at_level(logging.WARNING, logger="llmpulse.pricing"):
-            costs = [table.cost("my-private-model", input_tokens=10, output_tokens=5) for _ in range(3)]
+            costs = [
+                table.cost("my-private-model", input_tokens=10, output_tokens=5) for _ in range(3)
+            ]
         assert costs == [None, None, None]
         assert len([r for r in caplog.records if "my-private-model" in r.getMessage()]) == 1
 
@@ -61,15 +67,24 @@ class TestBillingBuckets:
     def test_cache_writes_and_reads_together(self) -> None:
         """Cache writes and reads each get their own rate; the rest is plain input."""
         price = ModelPrice(input=3.0, output=15.0, cache_read=0.30, cache_write=3.75)
-        cost = price.cost(input_tokens=10_000, output_tokens=1_000, cache_read_tokens=6_000, cache_write_tokens=2_000)
+        cost = price.cost(
+            input_tokens=10_000,
+            output_tokens=1_000,
+            cache_read_tokens=6_000,
+            cache_write_tokens=2_000,
+        )
         expected = (2_000 * 3.0 + 6_000 * 0.30 + 2_000 * 3.75 + 1_000 * 15.0) * 1e-6
         assert cost == pytest.approx(expected)
 
     def test_reasoning_tokens_are_part_of_output(self) -> None:
         """Reasoning tokens are inside output tokens and billed once, at the reasoning rate if any."""
         price = ModelPrice(input=1.0, output=4.0, reasoning=2.0)
-        assert price.cost(0, 1_000, reasoning_tokens=600) == pytest.approx((400 * 4.0 + 600 * 2.0) * 1e-6)
-        assert ModelPrice(1.0, 4.0).cost(0, 1_000, reasoning_tokens=600) == pytest.approx(1_000 * 4.0e-6)
+        assert price.cost(0, 1_000, reasoning_tokens=600) == pytest.approx(
+            (400 * 4.0 + 600 * 2.0) * 1e-6
+        )
+        assert ModelPrice(1.0, 4.0).cost(0, 1_000, reasoning_tokens=600) == pytest.approx(
+            1_000 * 4.0e-6
+        )
 
     def test_inconsistent_counts_are_clamped(self) -> None:
         """More cached than input tokens cannot produce a negative or inflated cost."""
@@ -78,7 +93,9 @@ class TestBillingBuckets:
 
     def test_known_real_world_call(self) -> None:
         """A gpt-4o-mini call with a cached prefix costs what OpenAI bills."""
-        cost = PriceTable.default().cost("gpt-4o-mini", input_tokens=2_000, output_tokens=300, cache_read_tokens=1_024)
+        cost = PriceTable.default().cost(
+            "gpt-4o-mini", input_tokens=2_000, output_tokens=300, cache_read_tokens=1_024
+        )
         assert cost == pytest.approx((976 * 0.15 + 1_024 * 0.075 + 300 * 0.60) * 1e-6)
 
 
@@ -87,12 +104,16 @@ class TestOverrides:
         """A price set in code wins over the built-in one and is used for its suffixes."""
         table = PriceTable.default()
         table.set("gpt-4o", ModelPrice(1.0, 1.0))
-        assert table.cost("gpt-4o-2024-08-06", input_tokens=1_000_000, output_tokens=0) == pytest.approx(1.0)
+        assert table.cost(
+            "gpt-4o-2024-08-06", input_tokens=1_000_000, output_tokens=0
+        ) == pytest.approx(1.0)
 
     def test_yaml_file(self, tmp_path) -> None:
         """A YAML file adds and replaces models on a copy of the table."""
         path = tmp_path / "prices.yaml"
-        path.write_text("models:\n  my-ft:\n    input: 3\n    output: 12\n    cache_read: 0.3\n  gpt-4o:\n    input: 1\n    output: 2\n")
+        path.write_text(
+            "models:\n  my-ft:\n    input: 3\n    output: 12\n    cache_read: 0.3\n  gpt-4o:\n    input: 1\n    output: 2\n"
+        )
         base = PriceTable.default()
         merged = base.merged_with_yaml(path)
         assert merged.lookup("my-ft") == ModelPrice(3, 12, 0.3)

@@ -43,7 +43,12 @@ class Timeline:
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments that put a RecoveringClient on this timeline."""
-        return {"clock": self.now, "sleep": self.sleep, "async_sleep": self.async_sleep, "rng": random.Random(0)}
+        return {
+            "clock": self.now,
+            "sleep": self.sleep,
+            "async_sleep": self.async_sleep,
+            "rng": random.Random(0),
+        }
 
 
 @pytest.fixture

@@ -91,7 +91,9 @@ class TestCircuitBreaker:
         def hook(key: str, old: CircuitState, new: CircuitState) -> None:
             raise RuntimeError("observer down")
 
-        b = CircuitBreaker("m", BreakerPolicy(failure_threshold=1), clock=timeline.now, on_transition=hook)
+        b = CircuitBreaker(
+            "m", BreakerPolicy(failure_threshold=1), clock=timeline.now, on_transition=hook
+        )
         b.record_failure()
         assert b.state is CircuitState.OPEN
 
@@ -101,9 +103,13 @@ class TestCircuitBreaker:
 
 
 class TestBreakerInRecovery:
-    def test_breaker_opening_mid_call_raises_circuit_open_with_the_cause(self, timeline: Timeline) -> None:
+    def test_breaker_opening_mid_call_raises_circuit_open_with_the_cause(
+        self, timeline: Timeline
+    ) -> None:
         """If the breaker opens during a call's retries, CircuitOpenError carries the provider error."""
-        policy = RecoveryPolicy(breaker=BreakerPolicy(failure_threshold=2), connection=RetryPolicy(max_retries=5))
+        policy = RecoveryPolicy(
+            breaker=BreakerPolicy(failure_threshold=2), connection=RetryPolicy(max_retries=5)
+        )
         cause = ConnectionError("refused")
 
         def down(model: str) -> None:

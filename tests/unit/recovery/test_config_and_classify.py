@@ -95,7 +95,9 @@ class TestClassify:
                                  ("400", {"status": 400}), ("401", {"status": 401}), ("html", {"kind": "html"})):  # fmt: skip
                 sim.fail_next(1, retry_after=4, **kwargs)  # type: ignore[arg-type]
                 try:
-                    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+                    client.chat.completions.create(
+                        model="gpt-4o", messages=[{"role": "user", "content": "x"}]
+                    )
                 except openai.APIError as exc:
                     raised[name] = exc
         classes = {name: classify(exc) for name, exc in raised.items()}
@@ -165,7 +167,10 @@ class TestDefaultReducer:
 
     def test_truncates_what_cannot_be_dropped(self) -> None:
         """A single oversized message is cut in the middle, keeping its start and end."""
-        chat = [{"role": "system", "content": "s"}, {"role": "user", "content": "START " + "x" * 8000 + " END"}]
+        chat = [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "START " + "x" * 8000 + " END"},
+        ]
         reduced = DropOldestThenTruncate()(chat, info(chat, target=500))
         assert reduced is not None and estimate_tokens(reduced) <= 500
         content = reduced[1]["content"]

@@ -49,7 +49,11 @@ class TestTrace:
         assert len(llm) == 4 and all(s.parent_id == recovery.span_id for s in llm)
         events = [(e.name, e.attributes.get("reason")) for e in recovery.events]
         # gpt-4o's own queue first (503, 503), then the global 429 hits the fallback model.
-        assert events == [("retry", "server_error"), ("fallback", "server_error"), ("retry", "rate_limit")]
+        assert events == [
+            ("retry", "server_error"),
+            ("fallback", "server_error"),
+            ("retry", "rate_limit"),
+        ]
         retry = recovery.events[0].attributes
         assert retry["model"] == "gpt-4o" and retry["wait_s"] > 0 and "status_code" in retry
         attrs = recovery.attributes
@@ -57,7 +61,9 @@ class TestTrace:
         assert attrs["llmpulse.recovery.model_used"] == "gpt-4o-mini"
         assert attrs["llmpulse.recovery.fallbacks"] == 1
         assert attrs["llmpulse.recovery.attempts"] == 4
-        assert attrs["llmpulse.recovery.backoff_ms"] == pytest.approx(sum(timeline.sleeps) * 1000, abs=0.01)
+        assert attrs["llmpulse.recovery.backoff_ms"] == pytest.approx(
+            sum(timeline.sleeps) * 1000, abs=0.01
+        )
 
     def test_reduction_is_an_event_with_numbers(self, exporter: InMemoryExporter, openai_client: openai.OpenAI,
                                                 sim: LLMSimulator, timeline: Timeline) -> None:  # fmt: skip
@@ -73,7 +79,8 @@ class TestTrace:
         assert reduced.attributes["messages_before"] == 7 > reduced.attributes["messages_after"]
         assert reduced.attributes["context_window"] == 16_385
         assert totals(points, "llmpulse_recovery_reductions_total") == {
-            (("model", "gpt-3.5-turbo"), ("strategy", "drop_oldest")): 1}
+            (("model", "gpt-3.5-turbo"), ("strategy", "drop_oldest")): 1
+        }
 
     def test_not_retryable_marks_the_span(self, exporter: InMemoryExporter, openai_client: openai.OpenAI,
                                           sim: LLMSimulator, timeline: Timeline) -> None:  # fmt: skip
@@ -95,7 +102,9 @@ class TestMetrics:
         """Retries, backoff seconds, fallbacks and recoveries are metric points with their labels."""
         sim.fail_next(2, status=429, retry_after=1.5)
         sim.fail_next(3, status=500, model="gpt-4o-mini")
-        policy = RecoveryPolicy(fallback_models=("gpt-4o",), server_error=RetryPolicy(max_retries=2))
+        policy = RecoveryPolicy(
+            fallback_models=("gpt-4o",), server_error=RetryPolicy(max_retries=2)
+        )
         client = RecoveringClient(openai_client, policy, **timeline.options())
         client.chat.completions.create(model="gpt-4o", messages=USER)
         client.chat.completions.create(model="gpt-4o-mini", messages=USER)
@@ -105,7 +114,8 @@ class TestMetrics:
             (("model", "gpt-4o-mini"), ("reason", "server_error")): 2,
         }
         assert totals(points, "llmpulse_recovery_fallbacks_total") == {
-            (("from_model", "gpt-4o-mini"), ("reason", "server_error"), ("to_model", "gpt-4o")): 1}
+            (("from_model", "gpt-4o-mini"), ("reason", "server_error"), ("to_model", "gpt-4o")): 1
+        }
         assert totals(points, "llmpulse_recovery_recovered_total") == {(("model", "gpt-4o"),): 2}
         backoff = totals(points, "llmpulse_recovery_backoff_seconds_total")
         assert sum(backoff.values()) == pytest.approx(sum(timeline.sleeps))
@@ -127,11 +137,18 @@ class TestMetrics:
         spans, points = exported(exporter)
         gauge = [(p.labels["model"], p.value) for p in points if p.name == "llmpulse_circuit_state"]
         assert gauge == [("gpt-4o", 2.0), ("gpt-4o", 1.0), ("gpt-4o", 0.0)]
-        transitions = [e.attributes["to_state"] for s in spans for e in s.events if e.name == "circuit_transition"]
+        transitions = [
+            e.attributes["to_state"]
+            for s in spans
+            for e in s.events
+            if e.name == "circuit_transition"
+        ]
         assert transitions == ["open", "half_open", "closed"]
         assert sum(totals(points, "llmpulse_recovery_breaker_transitions_total").values()) == 3
 
-    def test_open_breaker_rejections_refresh_the_gauge(self, exporter: InMemoryExporter, timeline: Timeline) -> None:
+    def test_open_breaker_rejections_refresh_the_gauge(
+        self, exporter: InMemoryExporter, timeline: Timeline
+    ) -> None:
         """While open, refused calls are counted and the gauge is re-recorded at most every 15 s."""
         policy = RecoveryPolicy(breaker=BreakerPolicy(failure_threshold=1, reset_timeout_s=600),
                                 connection=RetryPolicy(max_retries=0))  # fmt: skip
@@ -149,7 +166,12 @@ class TestMetrics:
         _, points = exported(exporter)
         assert sum(totals(points, "llmpulse_recovery_breaker_rejections_total").values()) == 3
         assert [p.value for p in points if p.name == "llmpulse_circuit_state"] == [2.0, 2.0]
-        assert totals(points, "llmpulse_recovery_giveups_total")[(("model", "m"), ("reason", "circuit_open"))] == 3
+        assert (
+            totals(points, "llmpulse_recovery_giveups_total")[
+                (("model", "m"), ("reason", "circuit_open"))
+            ]
+            == 3
+        )
 
 
 class TestRecordingNeverBreaksCalls:
@@ -171,7 +193,9 @@ class TestRecordingNeverBreaksCalls:
         assert not [s for s in spans if s.name == "recovery"]
         assert not [p for p in points if "recovery" in p.name]
 
-    def test_broken_classifier_and_reducer_fall_back_to_safe_behaviour(self, timeline: Timeline) -> None:
+    def test_broken_classifier_and_reducer_fall_back_to_safe_behaviour(
+        self, timeline: Timeline
+    ) -> None:
         """A classifier that raises is ignored; a reducer that raises means "cannot reduce"."""
 
         def bad_classifier(exc: BaseException) -> None:

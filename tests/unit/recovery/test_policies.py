@@ -22,7 +22,9 @@ USER = [{"role": "user", "content": "Where is my order?"}]
 NO_BREAKER = BreakerPolicy(enabled=False)
 
 
-def client_for(openai_client: openai.OpenAI, timeline: Timeline, **policy: object) -> RecoveringClient:
+def client_for(
+    openai_client: openai.OpenAI, timeline: Timeline, **policy: object
+) -> RecoveringClient:
     return RecoveringClient(openai_client, RecoveryPolicy(**policy), **timeline.options())  # type: ignore[arg-type]
 
 
@@ -70,7 +72,9 @@ class TestServerErrors:
                                       timeline: Timeline) -> None:  # fmt: skip
         """Two 500s then success: same model, two backoff waits."""
         sim.fail_next(2, status=500)
-        client = client_for(openai_client, timeline, server_error=RetryPolicy(max_retries=3, base_delay_s=0.5))
+        client = client_for(
+            openai_client, timeline, server_error=RetryPolicy(max_retries=3, base_delay_s=0.5)
+        )
         reply = client.chat.completions.create(model="gpt-4o", messages=USER)
         assert reply.model == "gpt-4o"
         assert sim.statuses() == [500, 500, 200]
@@ -86,14 +90,20 @@ class TestServerErrors:
         reply = client.chat.completions.create(model="gpt-4o", messages=USER)
         assert reply.model == "gpt-4o-mini"
         assert [(r.model, r.status) for r in sim.requests] == [
-            ("gpt-4o", 503), ("gpt-4o", 503), ("gpt-4.1", 500), ("gpt-4.1", 500), ("gpt-4o-mini", 200),
+            ("gpt-4o", 503),
+            ("gpt-4o", 503),
+            ("gpt-4.1", 500),
+            ("gpt-4.1", 500),
+            ("gpt-4o-mini", 200),
         ]
 
     def test_html_error_page_is_a_server_error(self, openai_client: openai.OpenAI, sim: LLMSimulator,
                                                timeline: Timeline) -> None:  # fmt: skip
         """A non-JSON 502 page is retried like any server error."""
         sim.fail_next(1, kind="html")
-        reply = client_for(openai_client, timeline).chat.completions.create(model="gpt-4o", messages=USER)
+        reply = client_for(openai_client, timeline).chat.completions.create(
+            model="gpt-4o", messages=USER
+        )
         assert reply.choices and sim.statuses() == [502, 200]
 
     def test_whole_chain_down_raises_the_last_error(self, openai_client: openai.OpenAI, sim: LLMSimulator,
@@ -152,7 +162,12 @@ class TestContextOverflow:
     def long_chat(self, turns: int = 12, words: int = 3000) -> list[dict[str, str]]:
         chat = [{"role": "system", "content": "You are a support agent."}]
         for i in range(turns):
-            chat.append({"role": "user" if i % 2 == 0 else "assistant", "content": f"turn{i} " + "word " * words})
+            chat.append(
+                {
+                    "role": "user" if i % 2 == 0 else "assistant",
+                    "content": f"turn{i} " + "word " * words,
+                }
+            )
         chat.append({"role": "user", "content": "So, where is my order?"})
         return chat
 
@@ -160,7 +175,9 @@ class TestContextOverflow:
                                                               sim: LLMSimulator, timeline: Timeline) -> None:  # fmt: skip
         """An overflow on a 16k model drops the oldest turns, keeps the system prompt and the question, and succeeds."""
         chat = self.long_chat()
-        reply = client_for(openai_client, timeline).chat.completions.create(model="gpt-3.5-turbo", messages=chat)
+        reply = client_for(openai_client, timeline).chat.completions.create(
+            model="gpt-3.5-turbo", messages=chat
+        )
         assert reply.choices
         assert sim.statuses() == [400, 200]
         first, second = sim.requests
@@ -171,8 +188,13 @@ class TestContextOverflow:
     def test_single_huge_message_is_truncated(self, openai_client: openai.OpenAI, sim: LLMSimulator,
                                               timeline: Timeline) -> None:  # fmt: skip
         """When only the system prompt and one message remain, the message is truncated to fit."""
-        chat = [{"role": "system", "content": "Summarise."}, {"role": "user", "content": "x" * 100_000}]
-        reply = client_for(openai_client, timeline).chat.completions.create(model="gpt-3.5-turbo", messages=chat)
+        chat = [
+            {"role": "system", "content": "Summarise."},
+            {"role": "user", "content": "x" * 100_000},
+        ]
+        reply = client_for(openai_client, timeline).chat.completions.create(
+            model="gpt-3.5-turbo", messages=chat
+        )
         assert reply.choices
         assert sim.statuses() == [400, 200]
         assert sim.requests[1].n_messages == 2
@@ -182,19 +204,26 @@ class TestContextOverflow:
         """A user reducer gets the messages and the numbers from the error, and its result is sent."""
         seen: list[ReductionInfo] = []
 
-        def keep_system_and_last(messages: list[dict[str, str]], info: ReductionInfo) -> list[dict[str, str]]:
+        def keep_system_and_last(
+            messages: list[dict[str, str]], info: ReductionInfo
+        ) -> list[dict[str, str]]:
             seen.append(info)
             return [messages[0], messages[-1]]
 
         client = RecoveringClient(openai_client, reducer=keep_system_and_last, **timeline.options())
         client.chat.completions.create(model="gpt-3.5-turbo", messages=self.long_chat())
         assert [r.n_messages for r in sim.requests] == [14, 2]
-        assert seen[0].context_window == 16_385 and seen[0].prompt_tokens == sim.requests[0].prompt_tokens
+        assert (
+            seen[0].context_window == 16_385
+            and seen[0].prompt_tokens == sim.requests[0].prompt_tokens
+        )
 
     def test_irreducible_overflow_raises_the_bad_request(self, openai_client: openai.OpenAI,
                                                          sim: LLMSimulator, timeline: Timeline) -> None:  # fmt: skip
         """A reducer that cannot shrink (returns None) leaves the BadRequestError to the caller."""
-        client = RecoveringClient(openai_client, reducer=lambda messages, info: None, **timeline.options())
+        client = RecoveringClient(
+            openai_client, reducer=lambda messages, info: None, **timeline.options()
+        )
         with pytest.raises(openai.BadRequestError) as info:
             client.chat.completions.create(model="gpt-3.5-turbo", messages=self.long_chat())
         assert info.value.code == "context_length_exceeded"
@@ -252,5 +281,7 @@ class TestCircuitBreaker:
         client = client_for(openai_client, timeline, breaker=BreakerPolicy(failure_threshold=1))
         for _ in range(3):
             with pytest.raises(openai.BadRequestError):
-                client.chat.completions.create(model="gpt-3.5-turbo", messages=USER, max_tokens=10**6)
+                client.chat.completions.create(
+                    model="gpt-3.5-turbo", messages=USER, max_tokens=10**6
+                )
         assert client.recoverer.breaker_states()["gpt-3.5-turbo"] == "closed"

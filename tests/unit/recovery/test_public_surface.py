@@ -32,7 +32,9 @@ class TestPublicSurface:
         """Every metric name recovery records is listed in docs/recovery.md."""
         from pathlib import Path
 
-        page = (Path(__file__).resolve().parents[3] / "docs" / "recovery.md").read_text(encoding="utf-8")
+        page = (Path(__file__).resolve().parents[3] / "docs" / "recovery.md").read_text(
+            encoding="utf-8"
+        )
         assert all(f"`{name}`" in page for name in llmpulse.recovery.METRICS)
 
     def test_importing_recovery_loads_no_simulator_store_or_cli(self) -> None:
@@ -42,5 +44,7 @@ class TestPublicSurface:
             "bad = [m for m in sys.modules if m.startswith(('llmpulse.simulator', 'llmpulse.store', "
             "'llmpulse.cli', 'starlette', 'uvicorn'))]; print(bad)"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == "[]"

@@ -26,7 +26,9 @@ USER = [{"role": "user", "content": "Where is my order?"}]
 
 
 class TestTimeouts:
-    def test_timeout_is_retried_with_a_longer_timeout(self, sim: LLMSimulator, timeline: Timeline) -> None:
+    def test_timeout_is_retried_with_a_longer_timeout(
+        self, sim: LLMSimulator, timeline: Timeline
+    ) -> None:
         """A call that times out at 0.2 s is retried at once with 0.4 s and answers."""
         sim.fail_next(1, kind="slow", delay_s=5.0)
         with openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0, timeout=0.2) as raw:
@@ -58,14 +60,20 @@ class TestTimeouts:
 
 
 class TestAsync:
-    def test_async_client_recovers_and_falls_back(self, sim: LLMSimulator, timeline: Timeline) -> None:
+    def test_async_client_recovers_and_falls_back(
+        self, sim: LLMSimulator, timeline: Timeline
+    ) -> None:
         """The async openai client gets the same policies: 429 waited, then a down model left."""
         sim.fail_next(1, status=429, retry_after=3)
         sim.set_faults(model_down=True, model="gpt-4o")
-        policy = RecoveryPolicy(fallback_models=("gpt-4o-mini",), server_error=RetryPolicy(max_retries=1))
+        policy = RecoveryPolicy(
+            fallback_models=("gpt-4o-mini",), server_error=RetryPolicy(max_retries=1)
+        )
 
         async def run() -> str:
-            async with openai.AsyncOpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as raw:
+            async with openai.AsyncOpenAI(
+                base_url=sim.base_url, api_key="sim", max_retries=0
+            ) as raw:
                 client = RecoveringClient(raw, policy, **timeline.options())
                 assert client.is_async
                 reply = await client.chat.completions.create(model="gpt-4o", messages=USER)
@@ -73,19 +81,30 @@ class TestAsync:
 
         assert asyncio.run(run()) == "gpt-4o-mini"
         assert [(r.model, r.status) for r in sim.requests] == [
-            ("gpt-4o", 429), ("gpt-4o", 503), ("gpt-4o", 503), ("gpt-4o-mini", 200),
+            ("gpt-4o", 429),
+            ("gpt-4o", 503),
+            ("gpt-4o", 503),
+            ("gpt-4o-mini", 200),
         ]
         assert 3.0 <= timeline.sleeps[0] <= 3.3
 
-    def test_async_streams_recover_before_the_first_chunk(self, sim: LLMSimulator, timeline: Timeline) -> None:
+    def test_async_streams_recover_before_the_first_chunk(
+        self, sim: LLMSimulator, timeline: Timeline
+    ) -> None:
         """A stream whose request fails is retried; the caller iterates the successful stream."""
         sim.fail_next(1, status=500)
 
         async def run() -> str:
-            async with openai.AsyncOpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as raw:
+            async with openai.AsyncOpenAI(
+                base_url=sim.base_url, api_key="sim", max_retries=0
+            ) as raw:
                 client = RecoveringClient(raw, **timeline.options())
-                stream = await client.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
-                return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+                stream = await client.chat.completions.create(
+                    model="gpt-4o", messages=USER, stream=True
+                )
+                return "".join(
+                    [c.choices[0].delta.content or "" async for c in stream if c.choices]
+                )
 
         assert asyncio.run(run())
         assert sim.statuses() == [500, 200]
@@ -101,7 +120,9 @@ class TestDecorator:
 
         @with_recovery(recoverer=recoverer)
         def answer(question: str, model: str = "gpt-4o") -> str:
-            reply = openai_client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}])
+            reply = openai_client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": question}]
+            )
             return reply.model
 
         assert answer("hello") == "gpt-4o-mini"
@@ -114,8 +135,12 @@ class TestDecorator:
 
         @with_recovery(recoverer=timeline.recoverer())
         async def answer(question: str) -> str:
-            async with openai.AsyncOpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as raw:
-                reply = await raw.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": question}])
+            async with openai.AsyncOpenAI(
+                base_url=sim.base_url, api_key="sim", max_retries=0
+            ) as raw:
+                reply = await raw.chat.completions.create(
+                    model="gpt-4o", messages=[{"role": "user", "content": question}]
+                )
                 return reply.choices[0].message.content or ""
 
         assert asyncio.run(answer("hi"))
@@ -173,7 +198,9 @@ class TestRateLimiter:
     def test_limiter_applies_to_the_openai_client(self, openai_client: openai.OpenAI, sim: LLMSimulator,
                                                   timeline: Timeline) -> None:  # fmt: skip
         """The wrapper reserves per model and waits with the injected sleep."""
-        policy = RecoveryPolicy(limiter=LimiterPolicy(requests_per_minute=2), breaker=BreakerPolicy(enabled=False))
+        policy = RecoveryPolicy(
+            limiter=LimiterPolicy(requests_per_minute=2), breaker=BreakerPolicy(enabled=False)
+        )
         client = RecoveringClient(openai_client, policy, **timeline.options())
         for _ in range(3):
             client.chat.completions.create(model="gpt-4o", messages=USER, max_tokens=5)

@@ -306,7 +306,11 @@ class TestUsing:
             client.chat.completions.create(model="gpt-4o-mini", messages=USER)
         client.chat.completions.create(model="gpt-4o-mini", messages=USER)
         inner, outer, after = _llm_spans(recorded)
-        assert (inner.prompt_version, outer.prompt_version, after.prompt_version) == ("answer-v4", "answer-v3", None)
+        assert (inner.prompt_version, outer.prompt_version, after.prompt_version) == (
+            "answer-v4",
+            "answer-v3",
+            None,
+        )
         assert inner.user_id == outer.user_id == "u-1" and after.user_id is None
         assert inner.attributes["team"] == "support" and "team" not in after.attributes
 
