@@ -1,0 +1,66 @@
+"""The accounting identity every fault probe asserts, against the real store.
+
+recorded = stored + dropped (by reason) + in flight (queued or in an unfinished export)
+
+``stored`` is counted in the database (span, metric point and run rows), never taken from the
+SDK's own ``exported`` counter, so a record the SDK believes delivered but the store does not
+hold breaks the identity. ``exported`` must then equal ``stored`` as well.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from llmpulse.sdk._stats import SdkStats
+from llmpulse.store import Store
+from llmpulse.store.models import metadata
+
+__all__ = ["assert_accounting", "stored_rows"]
+
+_RECORD_TABLES = ("spans", "metric_points", "runs")
+
+
+def stored_rows(store: Store) -> int:
+    """Span, metric point and run rows in ``store`` (each record is one row)."""
+    engine: Any = store._engine
+    with engine.connect() as conn:
+        return sum(
+            int(conn.execute(select(func.count()).select_from(metadata.tables[t])).scalar() or 0)
+            for t in _RECORD_TABLES
+        )
+
+
+def assert_accounting(
+    client: Any,
+    store: Store | None = None,
+    *,
+    stored: int | None = None,
+    flush: float | None = 10.0,
+    expect_recorded: int | None = None,
+) -> SdkStats:
+    """Assert recorded = stored + dropped(by reason) + in flight for ``client``.
+
+    ``store`` is read for ``stored`` unless ``stored`` is given (for an exporter that is not a
+    store). ``flush`` first waits that long for the export thread (``None``: no flush, for a
+    probe that checks the identity while records are still queued or held by a stalled export).
+    ``expect_recorded`` also pins how many records the SDK saw. Returns the stats it checked.
+    """
+    if flush is not None:
+        client.flush(flush)
+    stats: SdkStats = client.stats()
+    if stored is None:
+        if store is None:
+            raise TypeError("assert_accounting needs a store or stored=")
+        stored = stored_rows(store)
+    in_flight = stats.queue_depth + stats.in_flight
+    detail = (
+        f"recorded={stats.recorded} stored={stored} dropped={stats.dropped} "
+        f"queued={stats.queue_depth} in_flight={stats.in_flight} exported={stats.exported}"
+    )
+    if expect_recorded is not None:
+        assert stats.recorded == expect_recorded, detail
+    assert stats.recorded == stored + stats.dropped_total + in_flight, detail
+    assert stats.exported == stored, detail
+    return stats
