@@ -76,6 +76,9 @@ def check(
     version and workflow step, and regressions and trends in benchmark or experiment runs.
     Exit 0: no finding at --fail-on; 1: findings at or above it; 2: the checks could not run.
     """
+    from llmpulse.cli._extras import require_extra
+
+    require_extra("detection", "llmpulse check", code=EXIT_ERROR)
     from llmpulse.errors import LlmpulseError
 
     try:

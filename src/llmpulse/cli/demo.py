@@ -31,6 +31,9 @@ def demo(
     report shows per-model and per-step stats, the incident on a timeline, routing decisions,
     what recovery did, and what the checks detected. No API key, server or network needed.
     """
+    from llmpulse.cli._extras import require_extra
+
+    require_extra("demo", "llmpulse demo")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -46,14 +46,11 @@ def _root(
 
 
 def _register_all() -> None:
+    # A command module imports only typer at import time (its dependencies load inside the
+    # command, which first checks its extra with cli._extras.require_extra), so one that fails
+    # to import is a bug: let it fail loudly rather than drop the command from --help.
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"llmpulse.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"llmpulse.cli.{name}":
-                continue  # that command group is not built yet
-            raise
-        module.register(app)
+        importlib.import_module(f"llmpulse.cli.{name}").register(app)
 
 
 _register_all()

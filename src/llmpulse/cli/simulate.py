@@ -73,6 +73,9 @@ def simulate_llm(
     ),
 ) -> None:
     """Run an OpenAI-compatible LLM simulator until Ctrl-C (for demos, tests and load drills)."""
+    from llmpulse.cli._extras import require_extra
+
+    require_extra("simulator", "llmpulse simulate-llm")
     from llmpulse.errors import SimulatorError
     from llmpulse.simulator import Faults, LLMSimulator, SimulatorConfig
 
