@@ -47,7 +47,7 @@ class TestPublicApi:
     def test_init_signature(self) -> None:
         """init takes the database URL positionally and every setting by keyword."""
         params = inspect.signature(llmpulse.init).parameters
-        assert list(params)[0] == "database_url"
+        assert next(iter(params)) == "database_url"
         for name in (
             "exporter",
             "sample_rate",

@@ -14,6 +14,7 @@ unflagged buckets until the flags stop changing.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -277,7 +278,7 @@ def merge_flags(flags: np.ndarray, usable: np.ndarray, *, gap: int, min_run: int
     out = []
     for g in groups:
         run = best = 1
-        for a, b in zip(g, g[1:], strict=False):
+        for a, b in itertools.pairwise(g):
             run = run + 1 if rank[b] == rank[a] + 1 else 1
             best = max(best, run)
         if best >= min_run:

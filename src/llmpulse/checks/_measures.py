@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LLM_MEASURES", "Measure", "WORKFLOW_MEASURES", "fmt_value", "subject_label"]
+__all__ = ["LLM_MEASURES", "WORKFLOW_MEASURES", "Measure", "fmt_value", "subject_label"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from llmpulse.simulator import Faults
 
-__all__ = ["BASELINE_FAULTS", "Incident", "MODEL_BASELINES"]
+__all__ = ["BASELINE_FAULTS", "MODEL_BASELINES", "Incident"]
 
 # What normal looks like per model: latencies are scaled down from real providers (ms, not
 # seconds) so a few hundred tickets take seconds; everything else is realistic.

@@ -64,7 +64,7 @@ def _stats_table(
         table.add_column(col, justify="right")
     for r in sorted(rows, key=lambda r: -r.calls):
         err = Text(f"{r.errors} ({r.error_rate:.1%})", style="red" if r.errors else "")
-        cells = [
+        cells: list[str | Text] = [
             str(r.group.get(group_by[0]) or "-"),
             f"{r.calls:,}",
             err,

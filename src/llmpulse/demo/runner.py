@@ -69,7 +69,7 @@ def run_demo(settings: DemoSettings, progress: Callable[[int], None] | None = No
         outcomes: list[Outcome | None] = [None] * n
         incident_faults = settings.incident.faults()
         normal_faults = MODEL_BASELINES[settings.incident.model]
-        switches = {
+        switches: dict[int, Callable[[], object]] = {
             first: lambda: sim.set_faults(incident_faults, model=settings.incident.model),
             last: lambda: sim.set_faults(normal_faults, model=settings.incident.model),
         }
@@ -118,7 +118,7 @@ class _Cursor:
     """Hands out request indices in order; at a switch index it first waits for every earlier
     request to finish and runs the switch, so the incident starts and ends between requests."""
 
-    def __init__(self, n: int, switches: dict[int, Callable[[], None]]) -> None:
+    def __init__(self, n: int, switches: dict[int, Callable[[], object]]) -> None:
         self._next = 0
         self._done = 0
         self._n = n

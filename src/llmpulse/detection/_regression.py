@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
@@ -61,7 +61,7 @@ def _harm(change_pct: float | None, delta: float, higher_is_better: bool | None)
     return -pct if higher_is_better else pct
 
 
-def _alternative(higher_is_better: bool | None) -> str:
+def _alternative(higher_is_better: bool | None) -> Literal["two-sided", "less", "greater"]:
     """The one-sided alternative for "current is worse" (two-sided when direction is unknown)."""
     if higher_is_better is None:
         return "two-sided"

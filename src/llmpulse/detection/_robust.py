@@ -102,7 +102,7 @@ def seasonal_period(times: np.ndarray | None, interval: float | None, n: int) ->
     """Points per day when the series covers at least three whole days, else None."""
     if times is None or interval is None or interval <= 0:
         return None
-    period = int(round(_DAY_S / interval))
+    period = round(_DAY_S / interval)
     if period < 4 or abs(period * interval - _DAY_S) > 0.01 * _DAY_S:
         return None
     if n < 3 * period or (times[-1] - times[0]) < 3 * _DAY_S - interval:

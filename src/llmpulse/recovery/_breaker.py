@@ -8,6 +8,7 @@ and calls one ``on_transition`` hook that recovery turns into span events and me
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import time
@@ -158,10 +159,8 @@ class CircuitBreaker:
 
     def _notify(self, change: tuple[CircuitState, CircuitState] | None) -> None:
         if change is not None and self._hook is not None:
-            try:
+            with contextlib.suppress(Exception):  # observing a transition never breaks the call
                 self._hook(self.key, *change)
-            except Exception:  # observing a transition must never break the call
-                pass
 
 
 class BreakerRegistry:

@@ -10,7 +10,7 @@ from typing import Any
 from llmpulse.recovery._classify import ErrorClass, retry_after_seconds, status_of
 from llmpulse.recovery._observe import Recorder
 
-__all__ = ["Keys", "Action", "CallState", "record_finish", "record_retry"]
+__all__ = ["Action", "CallState", "Keys", "record_finish", "record_retry"]
 
 
 class Action(enum.Enum):

@@ -17,8 +17,8 @@ from typing import Any
 from llmpulse.errors import CircuitOpenError
 
 __all__ = [
-    "ErrorClass",
     "Classifier",
+    "ErrorClass",
     "classify",
     "context_numbers",
     "retry_after_seconds",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DropOldestThenTruncate", "ReductionInfo", "Reducer", "estimate_tokens"]
+__all__ = ["DropOldestThenTruncate", "Reducer", "ReductionInfo", "estimate_tokens"]
 
 _CHARS_PER_TOKEN = 4
 _PER_MESSAGE = 3

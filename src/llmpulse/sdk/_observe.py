@@ -222,7 +222,7 @@ def _async_gen_wrapper(fn: Callable[..., Any], ctx: _Call) -> Callable[..., Any]
 
 def _reset(token: Any) -> None:
     if token is not None:
-        try:
+        try:  # noqa: SIM105 - on every span's end: a plain try costs nothing when it passes
             current_span.reset(token)
         except ValueError:
             pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -64,10 +65,8 @@ class Stopper:
         """Called from any thread: wake all sleepers."""
         self.stopped = True
         if self._loop is not None and self._event is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
                 self._loop.call_soon_threadsafe(self._event.set)
-            except RuntimeError:  # the loop is already closed
-                pass
 
 
 def _shutting_down() -> Response:
@@ -98,7 +97,7 @@ def _stable_hash(value: Any) -> int:
 
 def _positive_int(
     body: dict[str, Any], name: str, upper: int | None = None
-) -> int | None | Response:
+) -> int | Response | None:
     value = body.get(name)
     if value is None:
         return None

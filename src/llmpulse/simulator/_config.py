@@ -50,6 +50,10 @@ class Faults:
     token_blowup: float = 1.0  # completion tokens are multiplied by this (still capped)
 
     def __post_init__(self) -> None:
+        self._check_rates()
+        self._check_durations_and_statuses()
+
+    def _check_rates(self) -> None:
         for name in ("error_rate", "rate_limit_rate", "html_error_rate", "context_error_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -64,6 +68,8 @@ class Faults:
                 f"Faults: error_rate + rate_limit_rate + html_error_rate + context_error_rate = {total:g}; "
                 "they share one draw per request, so their sum must be at most 1.0"
             )
+
+    def _check_durations_and_statuses(self) -> None:
         for name in (
             "latency_median_ms",
             "latency_sigma",

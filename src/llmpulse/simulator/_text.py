@@ -17,7 +17,7 @@ _REPLY_PRIMING = 3
 _CHARS_PER_TOKEN = 4
 _IMAGE_TOKENS = 85  # a low-detail image
 
-_WORDS = (
+_WORDS = (  # noqa: SIM905 - a word list reads better as one string
     "the system model response request pipeline latency token cost trace span metric data "
     "value result answer question context window prompt user team service query update "
     "version release feature change support issue error retry policy limit budget window "

@@ -43,7 +43,7 @@ def writer_lock_key(engine: Engine) -> str | None:
     database = engine.url.database
     if database in (None, "", ":memory:"):
         return f"mem:{id(engine)}"
-    return os.path.abspath(database)  # type: ignore[arg-type]
+    return os.path.abspath(database)
 
 
 def writer_lock(key: str) -> threading.Lock:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from llmpulse.store.models import MetricPointRow, RollupRow, SpanRow
 
-__all__ = ["CleanupResult", "DEFAULT_CHUNK_ROWS", "cleanup"]
+__all__ = ["DEFAULT_CHUNK_ROWS", "CleanupResult", "cleanup"]
 
 DEFAULT_CHUNK_ROWS = 5000
 _ROLLUP_CHUNK_SECONDS = 3600  # rollups are deleted one hour of buckets per transaction

@@ -57,7 +57,9 @@ class Rollups:
         return out
 
 
-def aggregate(span_rows: Sequence[tuple[Any, ...]], keys: Sequence[Key]) -> Rollups:
+def aggregate(  # noqa: C901 - one pass per batch on the ingest path, kept flat
+    span_rows: Sequence[tuple[Any, ...]], keys: Sequence[Key]
+) -> Rollups:
     """Rollups (both resolutions) of validated span rows (``SPAN_COLUMNS`` order) and their keys."""
     minutes: dict[tuple[int, Key], Acc] = {}
     log, ceil = math.log, math.ceil

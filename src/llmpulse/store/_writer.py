@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -237,8 +238,8 @@ def _sqlite_max_variables(dbapi_conn: Any) -> int:
     """How many ``?`` one statement may bind (999 before SQLite 3.32, 32766 after, or as built)."""
     import sqlite3
 
-    getlimit = getattr(dbapi_conn, "getlimit", None)  # Python 3.11+
-    if getlimit is not None:
+    getlimit = getattr(dbapi_conn, "getlimit", None)
+    if sys.version_info >= (3, 11) and getlimit is not None:
         return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
     return 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
@@ -354,7 +355,7 @@ def _key_ids(
         ins = _dialect_insert(conn)(_K).on_conflict_do_nothing(index_elements=list(_KEY_PARTS))
         conn.execute(ins, values)
         found = conn.execute(select(_K.c.id, *parts).where(tuple_(*parts).in_(missing)))
-    new: dict[Key, int] = {tuple(row[1:]): int(row[0]) for row in found}  # type: ignore[misc]
+    new: dict[Key, int] = {tuple(row[1:]): int(row[0]) for row in found}
     unresolved = [k for k in missing if k not in new]
     if unresolved:
         raise RollupKeyRace(f"no id for rollup key(s) {unresolved[:3]} in this transaction")

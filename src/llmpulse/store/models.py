@@ -166,7 +166,7 @@ class RollupRow(Base):
 
     __tablename__ = "rollups"
     # Clustered by (resolution, bucket_start, key_id) on SQLite: a window is one contiguous range.
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy reads it once
 
     resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -76,7 +76,7 @@ class TestYaml:
 
     def test_missing_file_names_the_path(self, tmp_path: Path) -> None:
         """A file that does not exist is a ConfigError naming it."""
-        with pytest.raises(ConfigError, match="cannot read .*nope.yaml"):
+        with pytest.raises(ConfigError, match=r"cannot read .*nope\.yaml"):
             CheckConfig.from_yaml(str(tmp_path / "nope.yaml"))
 
     def test_broken_yaml_says_so(self, tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ class TestRegression:
         """The last three runs of model B lose 6 points of accuracy; model A is unchanged."""
         store.write(
             runs=_runs("model-a", "accuracy", _noise(1, 15, 0.82, 0.005))
-            + _runs("model-b", "accuracy", _noise(2, 12, 0.80, 0.005) + [0.74, 0.745, 0.75])
+            + _runs("model-b", "accuracy", [*_noise(2, 12, 0.8, 0.005), 0.74, 0.745, 0.75])
         )
         result = check_runs(store, now=NOW)
         [f] = result.findings
@@ -85,8 +85,8 @@ class TestRegression:
     def test_improvements_are_not_regressions(self, store: Store) -> None:
         """Accuracy going up and latency going down are not findings."""
         store.write(
-            runs=_runs("m", "accuracy", _noise(3, 10, 0.7, 0.005) + [0.8, 0.81, 0.8])
-            + _runs("m", "latency_ms", _noise(4, 10, 900, 10) + [600, 610, 590], experiment="lat")
+            runs=_runs("m", "accuracy", [*_noise(3, 10, 0.7, 0.005), 0.8, 0.81, 0.8])
+            + _runs("m", "latency_ms", [*_noise(4, 10, 900, 10), 600, 610, 590], experiment="lat")
         )
         assert check_runs(store, now=NOW).findings == []
 

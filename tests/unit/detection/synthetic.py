@@ -10,6 +10,7 @@ checked on data they were not tuned on.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -66,7 +67,7 @@ def _place_changes(rng: np.random.Generator, n: int) -> list[int]:
     count = int(rng.choice([0, 1, 1, 2]))
     for _ in range(100):
         cps = sorted(int(c) for c in rng.integers(15, n - 15, size=count))
-        if all(b - a >= 15 for a, b in zip(cps, cps[1:], strict=False)):
+        if all(b - a >= 15 for a, b in itertools.pairwise(cps)):
             return cps
     return []
 

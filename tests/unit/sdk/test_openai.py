@@ -160,9 +160,11 @@ class TestErrors:
 
     def test_connection_error(self, recorded: InMemoryExporter) -> None:
         """A provider that cannot be reached is an APIConnectionError span, raised unchanged."""
-        with openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0) as c:
-            with pytest.raises(openai.APIConnectionError):
-                c.chat.completions.create(model="gpt-4o", messages=USER)
+        with (
+            openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0) as c,
+            pytest.raises(openai.APIConnectionError),
+        ):
+            c.chat.completions.create(model="gpt-4o", messages=USER)
         (span,) = _llm_spans(recorded)
         assert span.error_type == "APIConnectionError"
 

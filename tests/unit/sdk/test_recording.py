@@ -266,9 +266,8 @@ class TestSpans:
 
     def test_exception_marks_error_and_propagates(self, exporter: InMemoryExporter) -> None:
         """An exception leaving the span marks it failed and is not swallowed."""
-        with pytest.raises(KeyError):
-            with llmpulse.span("lookup"):
-                raise KeyError("missing")
+        with pytest.raises(KeyError), llmpulse.span("lookup"):
+            raise KeyError("missing")
         (span,) = _flushed(exporter).spans
         assert (span.status, span.error_type, span.error_message) == (
             "error",

@@ -23,6 +23,7 @@ from llmpulse.store import Store
 from llmpulse.store._validate import span_row
 from llmpulse.testing import InMemoryExporter
 
+# fmt: off
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("plain", {"input_tokens": 120, "output_tokens": 30, "latency_ms": 812.5}),
     ("no tokens, no latency", {}),
@@ -38,7 +39,7 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
             "user_id": "u-7", "name": "answer",
             "attributes": {"gen_ai.request.temperature": 0.2, "tags": ["a", "b"], "deep": {"x": 1}},
         },
-    ),  # fmt: skip
+    ),
     ("given cost", {"input_tokens": 10, "output_tokens": 5, "cost_usd": 0.25}),
     ("structured prompt", {"input": [{"role": "user", "content": "hi"}], "output": {"a": 1}}),
     ("long text (cut)", {"input": "x" * 50_000, "output": "é" * 20_000}),
@@ -53,7 +54,8 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("gen_ai attribute fills a column", {"attributes": {"gen_ai.system": "anthropic"}}),
     ("string tokens (coerced)", {"input_tokens": "12"}),
     ("explicit times", {"start_time": 1_700_000_000.0, "end_time": 1_700_000_001.5}),
-]  # fmt: skip
+]
+# fmt: on
 MODELS = ["gpt-4o-mini", "unpriced-model-xyz", None]
 
 

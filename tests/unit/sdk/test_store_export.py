@@ -102,9 +102,8 @@ class TestStoreExporter:
         """With sampling, every stored child span's parent is stored too."""
         llmpulse.init(database_url, instrument=(), sample_rate=0.3)
         for _ in range(200):
-            with llmpulse.span("root"):
-                with llmpulse.span("child"):
-                    llmpulse.record_llm_call("gpt-4o")
+            with llmpulse.span("root"), llmpulse.span("child"):
+                llmpulse.record_llm_call("gpt-4o")
         assert llmpulse.flush(30)
         spans = _all_spans(store)
         ids = {s.span_id for s in spans}

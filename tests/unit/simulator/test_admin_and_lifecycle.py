@@ -108,7 +108,7 @@ class TestLifecycle:
 
         caller = threading.Thread(target=slow_call)
         caller.start()
-        while not sim.pending_failures == 0:
+        while sim.pending_failures != 0:
             threading.Event().wait(0.01)
         sim.stop(timeout=10)
         caller.join(10)
@@ -118,9 +118,8 @@ class TestLifecycle:
 
     def test_busy_port_is_a_clear_error(self) -> None:
         """Starting on a port that is taken raises SimulatorError naming the port."""
-        with LLMSimulator() as first:
-            with pytest.raises(SimulatorError, match=str(first.port)):
-                LLMSimulator(SimulatorConfig(port=first.port)).start()
+        with LLMSimulator() as first, pytest.raises(SimulatorError, match=str(first.port)):
+            LLMSimulator(SimulatorConfig(port=first.port)).start()
 
     def test_bad_config_is_refused(self) -> None:
         """A bad model list or port raises SimulatorError at construction."""
@@ -191,15 +190,36 @@ class TestCli:
 class TestResetIsolation:
     def test_request_in_flight_during_reset_is_not_logged(self, sim: LLMSimulator) -> None:
         """A slow request that started before reset() does not leak into the new log."""
-        import time
-
         sim.fail_next(1, kind="slow", delay_s=0.2)
-        with openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0, timeout=0.05) as c:
-            with pytest.raises(openai.APITimeoutError):
-                c.chat.completions.create(model="gpt-4o", messages=USER)
+        with (
+            openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0, timeout=0.05) as c,
+            pytest.raises(openai.APITimeoutError),
+        ):
+            c.chat.completions.create(model="gpt-4o-mini", messages=USER)
         sim.reset()
-        time.sleep(0.4)  # let the abandoned request finish on the server
-        assert sim.requests == []
+        # A later request whose own delay ends after the abandoned one's: the server's timers
+        # fire in order, so once it is answered the abandoned request has finished (and would
+        # have been logged, were reset() not to forget it), without sleeping for a guess.
+        sim.fail_next(1, kind="slow", delay_s=0.6)
+        with openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0, timeout=30) as c:
+            c.chat.completions.create(model="gpt-4o", messages=USER)
+        assert [(r.model, r.fault) for r in sim.requests] == [("gpt-4o", "slow")]
+
+    def test_request_in_flight_without_reset_is_logged(self, sim: LLMSimulator) -> None:
+        """The same abandoned request is logged when no reset happens (the test above can fail)."""
+        sim.fail_next(1, kind="slow", delay_s=0.2)
+        with (
+            openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0, timeout=0.05) as c,
+            pytest.raises(openai.APITimeoutError),
+        ):
+            c.chat.completions.create(model="gpt-4o-mini", messages=USER)
+        sim.fail_next(1, kind="slow", delay_s=0.6)
+        with openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0, timeout=30) as c:
+            c.chat.completions.create(model="gpt-4o", messages=USER)
+        assert [(r.model, r.fault) for r in sim.requests] == [
+            ("gpt-4o-mini", "slow"),
+            ("gpt-4o", "slow"),
+        ]
 
 
 class TestPublicSurface:

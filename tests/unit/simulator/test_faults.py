@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 import openai
 import pytest
@@ -89,9 +91,11 @@ class TestScriptedFailures:
     def test_slow_answer_times_out_the_client(self, sim: LLMSimulator) -> None:
         """The slow kind delays an otherwise normal answer, so a short client timeout fires."""
         sim.fail_next(1, kind="slow", delay_s=2.0)
-        with openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0, timeout=0.2) as c:
-            with pytest.raises(openai.APITimeoutError):
-                call(c)
+        with (
+            openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0, timeout=0.2) as c,
+            pytest.raises(openai.APITimeoutError),
+        ):
+            call(c)
 
     def test_bad_fail_next_arguments(self, sim: LLMSimulator) -> None:
         """An unknown kind or an unusable status is refused with the accepted values."""
@@ -106,10 +110,8 @@ class TestProbabilisticFaults:
         """rate_limit_rate=0.2 and error_rate=0.1 fail about 30% of 200 requests, in both kinds."""
         sim.set_faults(Faults(rate_limit_rate=0.2, error_rate=0.1, retry_after_s=0.5))
         for _ in range(200):
-            try:
+            with contextlib.suppress(openai.APIStatusError):
                 call(client, max_tokens=1)
-            except openai.APIStatusError:
-                pass
         statuses = sim.statuses()
         assert 25 <= statuses.count(429) <= 55
         assert 8 <= statuses.count(500) <= 35
@@ -124,10 +126,8 @@ class TestProbabilisticFaults:
                 openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0) as c,
             ):
                 for _ in range(20):
-                    try:
+                    with contextlib.suppress(openai.InternalServerError):
                         call(c, max_tokens=1)
-                    except openai.InternalServerError:
-                        pass
                 runs.append(sim.statuses())
         assert runs[0] == runs[1]
         assert 500 in runs[0] and 200 in runs[0]
@@ -182,7 +182,7 @@ class TestRuntimeSwitching:
         """Out-of-range or unknown fault settings raise SimulatorError naming the field."""
         with pytest.raises(SimulatorError, match="error_rate"):
             Faults(error_rate=1.5)
-        with pytest.raises(SimulatorError, match="sum must be at most 1.0"):
+        with pytest.raises(SimulatorError, match=r"sum must be at most 1\.0"):
             Faults(error_rate=0.6, rate_limit_rate=0.6)
         with pytest.raises(SimulatorError, match="unknown fault setting"):
             sim.set_faults(eror_rate=0.1)
@@ -268,9 +268,11 @@ class TestRealLimits:
     def test_api_key_is_checked_when_configured(self) -> None:
         """With api_key set, a wrong key gets 401 and the right one is served."""
         with LLMSimulator(SimulatorConfig(api_key="s3cret")) as sim:
-            with openai.OpenAI(base_url=sim.base_url, api_key="wrong", max_retries=0) as c:
-                with pytest.raises(openai.AuthenticationError):
-                    call(c)
+            with (
+                openai.OpenAI(base_url=sim.base_url, api_key="wrong", max_retries=0) as c,
+                pytest.raises(openai.AuthenticationError),
+            ):
+                call(c)
                 with pytest.raises(openai.AuthenticationError):
                     c.models.list()
             with openai.OpenAI(base_url=sim.base_url, api_key="s3cret", max_retries=0) as c:

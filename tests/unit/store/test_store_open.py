@@ -38,7 +38,7 @@ class TestMigrations:
         """Opening an empty database creates the whole schema at the head revision."""
         with Store.open(database_url) as store:
             report = store.health()
-        assert TABLES <= _tables(database_url)
+        assert _tables(database_url) >= TABLES
         assert report["revision"] == head_revision() and report["up_to_date"] is True
 
     def test_migrating_warns_about_nothing(self, sqlite_url: str) -> None:
@@ -104,7 +104,7 @@ class TestMigrations:
         for t in threads:
             t.join()
         assert errors == []
-        assert TABLES <= _tables(sqlite_url)
+        assert _tables(sqlite_url) >= TABLES
 
 
 class TestUnavailable:

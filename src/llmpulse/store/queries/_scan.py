@@ -31,7 +31,7 @@ class Scan:
 
     __slots__ = ("buckets", "entry_bin", "entry_count", "entry_row", "key_ids", "sums")
 
-    def __init__(self, rows: list[tuple[Any, ...]], binary: bool) -> None:
+    def __init__(self, rows: Sequence[tuple[Any, ...]], binary: bool) -> None:
         n = len(rows)
         cols = list(zip(*rows, strict=True)) if rows else [()] * (_N_SUMS + 4)
         self.buckets = np.array(cols[0], dtype=np.int64)
@@ -68,7 +68,7 @@ def _window_sql(
     return " UNION ALL ".join(f"{select} {x}{keys}" for x in ranges)
 
 
-def _run(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
+def _run(conn: Connection, sql: str) -> Sequence[tuple[Any, ...]]:
     """Plain driver tuples: no SQLAlchemy Row per result row."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -83,7 +83,7 @@ def scan(
 ) -> Scan:
     """Series bucket, key, sums and histogram of every rollup row in ``segments``."""
     if not segments or (key_ids is not None and not key_ids):
-        rows: list[tuple[Any, ...]] = []
+        rows: Sequence[tuple[Any, ...]] = []
     else:
         rows = _run(
             conn, _window_sql(segments, step, key_ids, f"{', '.join(SUM_COLUMNS)}, hist_lo, hist")

@@ -40,7 +40,7 @@ _SUMS = (
 )  # fmt: skip
 
 
-def _key_columns() -> list[sa.Column]:
+def _key_columns() -> list[sa.Column[int]]:
     return [
         sa.Column("resolution", sa.Integer(), nullable=False),
         sa.Column("bucket_start", sa.BigInteger(), nullable=False),
@@ -48,7 +48,7 @@ def _key_columns() -> list[sa.Column]:
     ]
 
 
-def _counter(name: str) -> sa.Column:
+def _counter(name: str) -> sa.Column[int]:
     return sa.Column(name, sa.BigInteger(), nullable=False)
 
 
