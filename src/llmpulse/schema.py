@@ -26,6 +26,7 @@ __all__ = [
     "SpanEvent",
     "SpanKind",
     "SpanStatus",
+    "USAGE_ESTIMATED_ATTRIBUTE",
 ]
 
 
@@ -69,6 +70,10 @@ class AlertState(str, enum.Enum):
 
 # The attribute a branch span carries to say which way the decision went.
 BRANCH_ATTRIBUTE = "llmpulse.branch"
+
+# Set (to the method, e.g. "chars/4") on an llm span whose token counts were estimated because
+# the provider reported no usage; the cost computed from them is an estimate too.
+USAGE_ESTIMATED_ATTRIBUTE = "llmpulse.usage_estimated"
 
 # gen_ai.* attribute name -> Span field. Older names are kept so either generation maps.
 GENAI_FIELDS: dict[str, str] = {

@@ -131,15 +131,12 @@ def _run(
 ) -> tuple[Any, str]:
     from dataclasses import replace
 
-    from llmpulse.checks import CheckConfig, parse_duration, run_checks
+    from llmpulse.checks import CheckConfig, run_checks
+    from llmpulse.cli._options import parse_window
     from llmpulse.config import DEFAULT_DATABASE_URL
-    from llmpulse.errors import ConfigError
     from llmpulse.store import Store
 
-    try:
-        window_s, baseline_s = parse_duration(window), parse_duration(baseline)
-    except ConfigError as exc:
-        raise ConfigError(f"--window/--baseline: {exc}") from None
+    window_s, baseline_s = parse_window("--window", window), parse_window("--baseline", baseline)
     cfg = CheckConfig.from_yaml(config) if config else CheckConfig()
     if method is not None:
         cfg = replace(cfg, live=replace(cfg.live, method=method.value))

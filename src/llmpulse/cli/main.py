@@ -14,8 +14,11 @@ import typer
 COMMAND_MODULES = [
     "demo",
     "simulate",
-    "db",
+    "stats",
+    "traces",
+    "export",
     "check",
+    "db",
 ]
 
 app = typer.Typer(
@@ -32,17 +35,26 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    # Runs while the options are parsed, before click asks for a command ("Missing command").
+    if value:
+        from llmpulse import __version__
+
+        typer.echo(f"llmpulse {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", help="Print the llmpulse version and exit.", is_eager=True
+        False,
+        "--version",
+        help="Print the llmpulse version and exit.",
+        is_eager=True,
+        callback=_print_version,
     ),
 ) -> None:
-    if version:
-        from llmpulse import __version__
-
-        typer.echo(__version__)
-        raise typer.Exit()
+    del version  # handled by _print_version
 
 
 def _register_all() -> None:

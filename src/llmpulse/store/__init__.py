@@ -18,6 +18,7 @@ from llmpulse.store._retention import CleanupResult
 from llmpulse.store._store import Store
 from llmpulse.store._writer import WriteResult
 from llmpulse.store.queries.rollups import GROUP_KEYS, BranchCount, SpanStats
+from llmpulse.store.queries.spans import TraceSummary
 
 __all__ = [
     "GROUP_KEYS",
@@ -26,5 +27,6 @@ __all__ = [
     "CleanupResult",
     "SpanStats",
     "Store",
+    "TraceSummary",
     "WriteResult",
 ]

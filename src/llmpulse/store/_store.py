@@ -329,6 +329,46 @@ class Store:
         with self._read("list_spans") as conn:
             return spans.list_spans(conn, start, end, limit, offset, newest_first, filters)
 
+    def count_spans(self, start: float, end: float, **filters: Any) -> int:
+        """How many spans started in ``[start, end)`` and match every filter (as ``list_spans``)."""
+        with self._read("count_spans") as conn:
+            return spans.count_spans(conn, start, end, filters)
+
+    def iter_spans(
+        self, start: float, end: float, *, page_size: int = 1000, **filters: Any
+    ) -> Iterator[Span]:
+        """Every span started in ``[start, end)`` matching the filters, oldest first, in pages.
+
+        Memory stays bounded by ``page_size`` whatever the number of spans: each page is one
+        keyset query on (start_time, id) in its own short read, so no transaction stays open
+        between pages and spans written meanwhile after the last key are picked up.
+        """
+        after: tuple[float, int] | None = None
+        while True:
+            with self._read("iter_spans") as conn:
+                page = spans.span_page_after(conn, start, end, filters, after, page_size)
+            for span, _ in page:
+                yield span
+            if len(page) < page_size:
+                return
+            after = page[-1][1]
+
+    def raw_span_stats(
+        self, start: float, end: float, *, group_by: Sequence[str] = (), **filters: Any
+    ) -> list[rollups.SpanStats]:
+        """Aggregates of the raw spans of ``[start, end)`` per group, for dimensions the rollups
+        do not keep (``service``, ``status``); percentiles are ``None`` (see ``span_stats``)."""
+        with self._read("raw_span_stats") as conn:
+            return spans.raw_span_stats(conn, start, end, tuple(group_by), filters)
+
+    def list_traces(
+        self, start: float, end: float, *, limit: int = 20, **filters: Any
+    ) -> list[spans.TraceSummary]:
+        """The newest traces with a span in ``[start, end)`` matching every filter (as
+        ``list_spans``), with totals over all their spans."""
+        with self._read("list_traces") as conn:
+            return spans.list_traces(conn, start, end, limit, filters)
+
     def metric_series(
         self,
         name: str,

@@ -142,9 +142,17 @@ class TestErrors:
         code, out, err = _check("--database-url", _db(sqlite_url), "--window", "3x")
         assert (
             code == 2
-            and "--window/--baseline: '3x' is not a duration" in err
+            and "--window '3x' is not a duration" in err
+            and "like 30m, 6h or 7d" in err
             and "Traceback" not in out + err
         )
+
+    def test_bad_baseline_names_baseline_and_a_minus_sign_is_explained(
+        self, sqlite_url: str
+    ) -> None:
+        code, _, err = _check("--database-url", _db(sqlite_url), "--baseline", "-5h")
+        assert code == 2 and "--baseline '-5h' is not a duration" in err
+        assert "drop the minus sign" in err
 
     def test_missing_sqlite_file_is_not_created(self, tmp_path: Path) -> None:
         """Checking a mistyped path exits 2 and does not leave an empty database behind."""

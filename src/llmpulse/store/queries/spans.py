@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 
 from llmpulse.schema import Span, SpanEvent
 from llmpulse.store._validate import SPAN_COLUMNS
 from llmpulse.store.models import SpanRow
+from llmpulse.store.queries.rollups import SpanStats
 
-__all__ = ["LIST_FILTERS", "get_span", "get_trace", "list_spans"]
+__all__ = [
+    "LIST_FILTERS",
+    "RAW_GROUP_KEYS",
+    "TraceSummary",
+    "count_spans",
+    "get_span",
+    "get_trace",
+    "list_spans",
+    "list_traces",
+    "raw_span_stats",
+    "span_page_after",
+]
 
 _S = SpanRow.__table__
 _COLUMNS = [_S.c[c] for c in SPAN_COLUMNS if c != "latency_ms"]
@@ -56,6 +70,13 @@ def list_spans(
     """Spans that started in ``[start, end)`` and match every given filter."""
     if limit < 0 or offset < 0:
         raise ValueError(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
+    clauses = _clauses(start, end, filters)
+    order = (_S.c.start_time.desc(), _S.c.id.desc()) if newest_first else (_S.c.start_time, _S.c.id)
+    query = select(*_COLUMNS).where(*clauses).order_by(*order).limit(limit).offset(offset)
+    return [_span(r) for r in conn.execute(query)]
+
+
+def _clauses(start: float, end: float, filters: Mapping[str, Any]) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = [_S.c.start_time >= start, _S.c.start_time < end]
     for key, value in filters.items():
         if key not in LIST_FILTERS:
@@ -64,6 +85,184 @@ def list_spans(
             )
         if value is not None:
             clauses.append(_S.c[key] == value)
-    order = (_S.c.start_time.desc(), _S.c.id.desc()) if newest_first else (_S.c.start_time, _S.c.id)
-    query = select(*_COLUMNS).where(*clauses).order_by(*order).limit(limit).offset(offset)
-    return [_span(r) for r in conn.execute(query)]
+    return clauses
+
+
+def count_spans(conn: Connection, start: float, end: float, filters: Mapping[str, Any]) -> int:
+    """How many spans started in ``[start, end)`` and match every filter."""
+    query = select(func.count()).select_from(_S).where(*_clauses(start, end, filters))
+    return int(conn.execute(query).scalar_one())
+
+
+def span_page_after(
+    conn: Connection,
+    start: float,
+    end: float,
+    filters: Mapping[str, Any],
+    after: tuple[float, int] | None,
+    limit: int,
+) -> list[tuple[Span, tuple[float, int]]]:
+    """Up to ``limit`` spans of the window after the key ``after``, oldest first, with keys.
+
+    Keyset paging on (start_time, id): each page is one index range, whatever page it is.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    clauses = _clauses(start, end, filters)
+    if after is not None:
+        at, row_id = after
+        clauses.append(or_(_S.c.start_time > at, and_(_S.c.start_time == at, _S.c.id > row_id)))
+    query = (
+        select(*_COLUMNS, _S.c.id).where(*clauses).order_by(_S.c.start_time, _S.c.id).limit(limit)
+    )
+    return [(_span(r[:-1]), (float(r.start_time), int(r.id))) for r in conn.execute(query)]
+
+
+# What raw-span aggregates may be grouped by (columns the rollups do not keep, like service).
+RAW_GROUP_KEYS = ("service", "model", "name", "kind", "status", "prompt_version", "provider")
+
+
+def raw_span_stats(
+    conn: Connection,
+    start: float,
+    end: float,
+    group_by: Sequence[str],
+    filters: Mapping[str, Any],
+) -> list[SpanStats]:
+    """Aggregates of raw spans per group, computed by the database (one GROUP BY).
+
+    For dimensions the rollups do not keep. Percentiles need the rollups' histograms, so they
+    are ``None`` here; averages and sums are exact.
+    """
+    for key in group_by:
+        if key not in RAW_GROUP_KEYS:
+            raise ValueError(
+                f"cannot group spans by {key!r}; choose from {', '.join(RAW_GROUP_KEYS)}"
+            )
+    keys = [_S.c[k] for k in group_by]
+    errors = func.sum(case((_S.c.status == "error", 1), else_=0))
+    ttft_avg = func.avg(_S.c.ttft_ms)
+
+    def total(column: str) -> Any:
+        return func.coalesce(func.sum(_S.c[column]), 0)
+
+    query = (
+        select(
+            *keys,
+            func.count(),
+            errors,
+            total("input_tokens"),
+            total("output_tokens"),
+            total("total_tokens"),
+            total("cache_read_tokens"),
+            total("cache_write_tokens"),
+            total("reasoning_tokens"),
+            func.sum(_S.c.cost_usd),
+            func.count(_S.c.cost_usd),
+            func.avg(_S.c.latency_ms),
+            ttft_avg,
+        )
+        .where(*_clauses(start, end, filters))
+        .group_by(*keys)
+    )
+    out = []
+    n = len(keys)
+    for row in conn.execute(query):
+        calls, errs = int(row[n]), int(row[n + 1] or 0)
+        tokens = [int(v) for v in row[n + 2 : n + 8]]
+        cost, priced, latency, ttft = row[n + 8 :]
+        out.append(
+            SpanStats(
+                group=dict(zip(group_by, row[:n], strict=True)),
+                bucket_start=None,
+                calls=calls,
+                errors=errs,
+                error_rate=errs / calls if calls else 0.0,
+                input_tokens=tokens[0],
+                output_tokens=tokens[1],
+                total_tokens=tokens[2],
+                cache_read_tokens=tokens[3],
+                cache_write_tokens=tokens[4],
+                reasoning_tokens=tokens[5],
+                cost_usd=None if not priced else float(cost),
+                priced_calls=int(priced),
+                latency_ms_avg=float(latency or 0.0),
+                p50_latency_ms=None,
+                p95_latency_ms=None,
+                p99_latency_ms=None,
+                ttft_ms_avg=None if ttft is None else float(ttft),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    """One trace: its root span's name, time span and totals over all its spans."""
+
+    trace_id: str
+    name: str | None
+    start_time: float
+    end_time: float
+    spans: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+    @property
+    def latency_ms(self) -> float:
+        """From the first span's start to the last span's end, in milliseconds."""
+        return max(0.0, (self.end_time - self.start_time) * 1000.0)
+
+
+def list_traces(
+    conn: Connection, start: float, end: float, limit: int, filters: Mapping[str, Any]
+) -> list[TraceSummary]:
+    """The newest ``limit`` traces having a span in ``[start, end)`` that matches every filter.
+
+    Totals are over all spans of each trace; ``name`` is the trace's earliest root span's.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    matching = select(_S.c.trace_id).where(*_clauses(start, end, filters)).distinct()
+    first = func.min(_S.c.start_time)
+    query = (
+        select(
+            _S.c.trace_id,
+            first,
+            func.max(_S.c.end_time),
+            func.count(),
+            func.sum(case((_S.c.status == "error", 1), else_=0)),
+            func.coalesce(func.sum(_S.c.input_tokens), 0),
+            func.coalesce(func.sum(_S.c.output_tokens), 0),
+            func.sum(_S.c.cost_usd),
+        )
+        .where(_S.c.trace_id.in_(matching))
+        .group_by(_S.c.trace_id)
+        .order_by(first.desc(), _S.c.trace_id.desc())
+        .limit(limit)
+    )
+    rows = list(conn.execute(query))
+    names: dict[str, str] = {}
+    if rows:
+        roots = (
+            select(_S.c.trace_id, _S.c.name)
+            .where(_S.c.trace_id.in_([r[0] for r in rows]), _S.c.parent_id.is_(None))
+            .order_by(_S.c.start_time.desc(), _S.c.id.desc())
+        )
+        names = {trace_id: name for trace_id, name in conn.execute(roots)}  # earliest wins
+    return [
+        TraceSummary(
+            trace_id=r[0],
+            name=names.get(r[0]),
+            start_time=float(r[1]),
+            end_time=float(r[2]),
+            spans=int(r[3]),
+            errors=int(r[4] or 0),
+            input_tokens=int(r[5]),
+            output_tokens=int(r[6]),
+            cost_usd=None if r[7] is None else float(r[7]),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,120 @@
+"""What the read commands share: the database option, time windows, filters, error exits.
+
+Imported by command modules only; it imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+__all__ = [
+    "DATABASE_HELP",
+    "fail",
+    "open_existing_store",
+    "parse_until",
+    "parse_window",
+    "resolve_url",
+    "run_or_exit",
+    "span_filters",
+]
+
+T = TypeVar("T")
+
+DATABASE_HELP = (
+    "Database to read (sqlite:///path.db or postgresql://user@host/db). "
+    "Default: $LLMPULSE_DATABASE_URL, else sqlite:///./llmpulse.db."
+)
+
+
+def resolve_url(given: str | None) -> str:
+    """``--database-url``, else ``$LLMPULSE_DATABASE_URL``, else the default SQLite file."""
+    from llmpulse.config import DEFAULT_DATABASE_URL, ENV_DATABASE_URL
+
+    return given or os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` on stderr; return the ``Exit`` to raise."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def run_or_exit(action: Callable[[], T], code: int = 1) -> T:
+    """Run ``action``; an llmpulse error or a bad value becomes one line on stderr and ``code``."""
+    from llmpulse.errors import LlmpulseError
+
+    try:
+        return action()
+    except (LlmpulseError, ValueError) as exc:
+        lines = str(exc).strip().splitlines()
+        message = lines[0] if lines else type(exc).__name__
+        if "no such table" in message or ("relation" in message and "does not exist" in message):
+            message += " — is this an llmpulse database? run `llmpulse db upgrade` to create it"
+        raise fail(message, code) from None
+
+
+def parse_window(option: str, text: str) -> float:
+    """Seconds in the duration ``text`` given to ``option``; a ``ConfigError`` naming the option
+    and saying how to write one otherwise."""
+    from llmpulse.checks import parse_duration
+    from llmpulse.errors import ConfigError
+
+    try:
+        return parse_duration(text)
+    except ConfigError as exc:
+        hint = ""
+        if str(text).strip().startswith("-"):
+            hint = f" (drop the minus sign: {option} always reaches back from the end time)"
+        raise ConfigError(f"{option} {exc}{hint}") from None
+
+
+def parse_until(text: str | None, option: str = "--until") -> float:
+    """Unix seconds of ``text`` (ISO 8601, UTC when it has no zone, or Unix seconds); now if None."""
+    if text is None:
+        return time.time()
+    from datetime import datetime, timezone
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{option} {text!r} is not a time: use ISO 8601 (2025-06-01T12:00) or Unix seconds"
+        ) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def open_existing_store(url: str) -> Any:
+    """Open the store at ``url`` without migrating it; a SQLite file that does not exist is an
+    error (a read must not create an empty database where a path was mistyped)."""
+    from sqlalchemy.engine import make_url
+
+    from llmpulse.config import normalize_database_url
+    from llmpulse.errors import StoreUnavailableError
+    from llmpulse.store import Store
+
+    try:
+        parsed = make_url(normalize_database_url(url))
+    except Exception:
+        parsed = None  # Store.open reports malformed URLs in its own words
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if path not in (None, "", ":memory:") and not os.path.exists(path):
+            raise StoreUnavailableError(
+                f"no database at {url}: the file {path} does not exist "
+                "(record something first, e.g. `llmpulse demo`, or pass --database-url)"
+            )
+    return Store.open(url, migrate=False)
+
+
+def span_filters(**given: str | None) -> dict[str, str]:
+    """The span filters that were given (``None`` means not filtered)."""
+    return {key: value for key, value in given.items() if value is not None}
