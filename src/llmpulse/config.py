@@ -18,6 +18,7 @@ variable                       meaning                                        de
 ``LLMPULSE_SHUTDOWN_TIMEOUT``  seconds ``shutdown()`` waits at exit           ``5.0``
 ``LLMPULSE_SERVICE_NAME``      service name put on every span                 ``None``
 ``LLMPULSE_PRICES_FILE``       YAML price overrides (see llmpulse.pricing)    ``None``
+``LLMPULSE_STREAM_USAGE``      ``false``: do not ask streams for token usage  ``true``
 =============================  =============================================  ==========================
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "ENV_SAMPLE_RATE",
     "ENV_SERVICE_NAME",
     "ENV_SHUTDOWN_TIMEOUT",
+    "ENV_STREAM_USAGE",
     "SdkConfig",
     "normalize_database_url",
 ]
@@ -58,6 +60,7 @@ ENV_FLUSH_INTERVAL = "LLMPULSE_FLUSH_INTERVAL"
 ENV_SHUTDOWN_TIMEOUT = "LLMPULSE_SHUTDOWN_TIMEOUT"
 ENV_SERVICE_NAME = "LLMPULSE_SERVICE_NAME"
 ENV_PRICES_FILE = "LLMPULSE_PRICES_FILE"
+ENV_STREAM_USAGE = "LLMPULSE_STREAM_USAGE"
 
 DEFAULT_DATABASE_URL = "sqlite:///./llmpulse.db"
 
@@ -73,6 +76,7 @@ _ENV_OF = {
     "shutdown_timeout": ENV_SHUTDOWN_TIMEOUT,
     "service_name": ENV_SERVICE_NAME,
     "prices_file": ENV_PRICES_FILE,
+    "stream_usage": ENV_STREAM_USAGE,
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -94,6 +98,7 @@ class SdkConfig:
     shutdown_timeout: float = 5.0
     service_name: str | None = None
     prices_file: str | None = None
+    stream_usage: bool = True
 
     @classmethod
     def resolve(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> SdkConfig:
@@ -131,6 +136,7 @@ class SdkConfig:
 _KIND = {
     "enabled": bool,
     "redact": bool,
+    "stream_usage": bool,
     "sample_rate": float,
     "flush_interval": float,
     "shutdown_timeout": float,

@@ -66,6 +66,7 @@ def init(
     prices: PriceTable | Mapping[str, Any] | str | Path | None = None,
     instrument: Iterable[str] | str | None = ("openai",),
     enabled: bool | None = None,
+    stream_usage: bool | None = None,
     clock: Any = None,
     export_attempts: int = 4,
     retry_backoff: float = 0.5,
@@ -76,7 +77,8 @@ def init(
     ``exporter`` replaces the store exporter (anything with ``export(batch)`` and
     ``shutdown()``); ``clock`` (an object with ``time()``) stamps records; ``export_attempts``
     and ``retry_backoff`` shape retries of failed batches; ``max_queue_bytes`` bounds the
-    prompt/response text waiting in the queue. Raises ``ConfigError`` for bad settings (the only place the SDK raises). Calling it again
+    prompt/response text waiting in the queue; ``stream_usage=False`` stops the openai
+    instrumentation from asking streams for their token usage. Raises ``ConfigError`` for bad settings (the only place the SDK raises). Calling it again
     replaces the client: the old one is flushed and shut down.
     """
     global _client, _sink
@@ -85,7 +87,7 @@ def init(
         max_content_chars=max_content_chars, queue_size=queue_size, batch_size=batch_size,
         flush_interval=flush_interval, shutdown_timeout=shutdown_timeout,
         service_name=service_name, prices=prices, instrument=instrument, enabled=enabled,
-        clock=clock, export_attempts=export_attempts, retry_backoff=retry_backoff,
+        stream_usage=stream_usage, clock=clock, export_attempts=export_attempts, retry_backoff=retry_backoff,
         max_queue_bytes=max_queue_bytes,
     )  # fmt: skip
     with _lock:

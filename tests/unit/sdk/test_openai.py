@@ -10,6 +10,7 @@ import openai
 import pytest
 
 import llmpulse
+from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.simulator import Faults, LLMSimulator
 from llmpulse.testing import InMemoryExporter
 
@@ -190,17 +191,77 @@ class TestStreaming:
             and "llmpulse.stream.closed_early" not in span.attributes
         )
 
-    def test_stream_without_usage_is_not_changed(
-        self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator
+    def test_stream_asks_for_usage_and_hides_the_extra_chunk(
+        self, recorded: InMemoryExporter, client: openai.OpenAI
     ) -> None:
-        """Without include_usage nothing is injected into the request; tokens/s is estimated."""
+        """Without stream_options, llmpulse asks for usage; the user gets the chunks they would
+        get without llmpulse (no usage-only chunk), and the span gets exact tokens and cost."""
+        chunks = list(
+            client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True)
+        )
+        assert chunks and all(c.choices and c.usage is None for c in chunks)
+        (span,) = _llm_spans(recorded)
+        assert span.input_tokens and span.output_tokens and span.cost_usd
+        assert USAGE_ESTIMATED_ATTRIBUTE not in span.attributes
+        assert span.attributes["llmpulse.stream.usage_requested"] is True
+        assert span.attributes["llmpulse.stream.chunks"] == len(chunks)
+        # The same request asking for usage itself reports the same counts.
+        asked = list(
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=USER, stream=True,
+                stream_options={"include_usage": True},
+            )
+        )  # fmt: skip
+        (_, span2) = _llm_spans(recorded)
+        assert asked[-1].usage is not None and not asked[-1].choices  # the user asked: they see it
+        assert span2.output_tokens == asked[-1].usage.completion_tokens
+        assert "llmpulse.stream.usage_requested" not in span2.attributes
+
+    def test_stream_usage_opt_out_estimates_tokens_and_cost(
+        self, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """stream_usage=False (or LLMPULSE_STREAM_USAGE=false) sends the request unchanged; the
+        tokens are estimated from the text, marked, so the call still counts in cost totals."""
+        monkeypatch.setenv("LLMPULSE_STREAM_USAGE", "false")
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=("openai",))
         chunks = list(
             client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True)
         )
         assert all(c.usage is None for c in chunks)
-        (span,) = _llm_spans(recorded)
-        assert span.output_tokens is None and span.ttft_ms is not None
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        (span,) = _llm_spans(exporter)
+        assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4"
+        assert span.output_tokens == -(-len(text) // 4)
+        assert span.input_tokens == -(-len(USER[0]["content"]) // 4)
+        assert span.cost_usd is not None and span.cost_usd > 0
         assert span.attributes["llmpulse.tokens_per_second_estimated"] is True
+
+    def test_user_refusing_usage_is_respected_and_estimated(
+        self, recorded: InMemoryExporter, client: openai.OpenAI
+    ) -> None:
+        list(
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=USER, stream=True,
+                stream_options={"include_usage": False},
+            )
+        )  # fmt: skip
+        (span,) = _llm_spans(recorded)
+        assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4" and span.output_tokens
+
+    def test_stream_closed_before_usage_is_estimated_even_when_redacted(
+        self, client: openai.OpenAI
+    ) -> None:
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=("openai",), redact=True)
+        with client.chat.completions.create(
+            model="gpt-4o-mini", messages=USER, stream=True
+        ) as stream:
+            first = next(c for c in stream if c.choices and c.choices[0].delta.content)
+        (span,) = _llm_spans(exporter)
+        assert span.output is None  # redacted, yet counted
+        assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4"
+        assert span.output_tokens == -(-len(first.choices[0].delta.content) // 4)
 
     def test_stream_closed_early(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
         """Closing a stream before its end (a with-block) ends the span, marked closed early."""
@@ -223,20 +284,16 @@ class TestStreaming:
 
         async def main() -> str:
             async with openai.AsyncOpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as c:
-                stream = await c.chat.completions.create(
-                    model="gpt-4o",
-                    messages=USER,
-                    stream=True,
-                    stream_options={"include_usage": True},
-                )
+                stream = await c.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
                 assert isinstance(stream, openai.AsyncStream)
-                return "".join(
-                    [c.choices[0].delta.content or "" async for c in stream if c.choices]
-                )
+                chunks = [chunk async for chunk in stream]
+                assert all(chunk.choices for chunk in chunks)  # the usage chunk stays ours
+                return "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
 
         text = asyncio.run(main())
         (span,) = _llm_spans(recorded)
         assert span.output == text and span.output_tokens and span.ttft_ms is not None
+        assert USAGE_ESTIMATED_ATTRIBUTE not in span.attributes
 
     def test_stream_error_status(
         self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator

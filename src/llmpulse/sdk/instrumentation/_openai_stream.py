@@ -63,8 +63,8 @@ def observe_async_stream(stream: Any, call: Any) -> Any:
 def _chunks(inner: Iterator[Any], call: Any) -> Iterator[Any]:
     try:
         for chunk in inner:
-            call.on_chunk(chunk)
-            yield chunk
+            if not call.on_chunk(chunk):
+                yield chunk
     except GeneratorExit:
         call.end_stream(consumed=False)
         close = getattr(inner, "close", None)
@@ -80,8 +80,8 @@ def _chunks(inner: Iterator[Any], call: Any) -> Iterator[Any]:
 async def _achunks(inner: AsyncIterator[Any], call: Any) -> AsyncIterator[Any]:
     try:
         async for chunk in inner:
-            call.on_chunk(chunk)
-            yield chunk
+            if not call.on_chunk(chunk):
+                yield chunk
     except GeneratorExit:
         call.end_stream(consumed=False)
         aclose = getattr(inner, "aclose", None)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.sdk import _state
 from llmpulse.sdk._context import call_defaults, current_span
 from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
@@ -29,6 +30,10 @@ log = logging.getLogger("llmpulse.sdk")
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
 _MARK = "__llmpulse_wrapped__"
+# Tokens estimated from text when usage is missing: about 4 characters per token for English
+# (OpenAI's rule of thumb); the attribute says so, so nobody mistakes it for billing.
+_CHARS_PER_TOKEN = 4
+_ESTIMATE_METHOD = "chars/4"
 
 # request keyword -> gen_ai attribute
 _REQUEST_ATTRIBUTES = {
@@ -78,6 +83,7 @@ def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
         call = _LlmCall.begin(self, kwargs)
         if call is None:
             return original(self, *args, **kwargs)
+        kwargs = call.request(kwargs)
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
@@ -99,6 +105,7 @@ def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
         call = _LlmCall.begin(self, kwargs)
         if call is None:
             return await original(self, *args, **kwargs)
+        kwargs = call.request(kwargs)
         try:
             result = await original(self, *args, **kwargs)
         except BaseException as exc:
@@ -138,6 +145,8 @@ class _LlmCall:
         self.chunks = 0
         self.text = _TextCollector(_state._client.config)
         self.usage: Any = None
+        self.asked_usage = False  # include_usage was added by us: its usage-only chunk is ours
+        self.output_chars = 0  # streamed content, counted even when the text is not kept
 
     @classmethod
     def begin(cls, resource: Any, kwargs: dict[str, Any]) -> _LlmCall | None:
@@ -148,6 +157,25 @@ class _LlmCall:
         except Exception:
             log.debug("openai instrumentation: cannot start recording", exc_info=True)
             return None
+
+    def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The arguments to send: a stream also asks for its usage, unless the user said
+        (``stream_options``) or the settings say (``stream_usage=False``) otherwise."""
+        try:
+            options = kwargs.get("stream_options")
+            if (
+                not self.stream
+                or not _state._client.config.stream_usage
+                or (options is not None and not isinstance(options, dict))
+                or (isinstance(options, dict) and "include_usage" in options)
+            ):
+                return kwargs
+            self.asked_usage = True
+            self.attributes["llmpulse.stream.usage_requested"] = True
+            return {**kwargs, "stream_options": {**(options or {}), "include_usage": True}}
+        except Exception:
+            log.debug("openai instrumentation: cannot ask for stream usage", exc_info=True)
+            return kwargs
 
     def finish(self, response: Any) -> None:
         """A non-streamed response arrived."""
@@ -174,12 +202,15 @@ class _LlmCall:
             log.debug("openai instrumentation: cannot record error", exc_info=True)
 
     # -- streams -----------------------------------------------------------------------------
-    def on_chunk(self, chunk: Any) -> None:
-        """One streamed chunk went past."""
+    def on_chunk(self, chunk: Any) -> bool:
+        """One streamed chunk went past; ``True`` when it is the usage-only chunk that only
+        exists because we asked for it (the user never sees it, as without llmpulse)."""
         try:
-            self.chunks += 1
             if getattr(chunk, "usage", None) is not None:
                 self.usage = chunk.usage
+                if self.asked_usage and not getattr(chunk, "choices", None):
+                    return True
+            self.chunks += 1
             for choice in getattr(chunk, "choices", None) or ():
                 delta = getattr(choice, "delta", None)
                 content = getattr(delta, "content", None)
@@ -187,6 +218,7 @@ class _LlmCall:
                     self.first_token_at = time.perf_counter()
                 if content and getattr(choice, "index", 0) == 0:
                     self.text.add(content)
+                    self.output_chars += len(content)
                 if getattr(choice, "finish_reason", None):
                     self.attributes["gen_ai.response.finish_reasons"] = [choice.finish_reason]
             if getattr(chunk, "model", None):
@@ -195,6 +227,7 @@ class _LlmCall:
                 self.attributes["gen_ai.response.id"] = chunk.id
         except Exception:
             log.debug("openai instrumentation: cannot read chunk", exc_info=True)
+        return False
 
     def end_stream(self, *, consumed: bool) -> None:
         """The stream ended: exhausted (``consumed``), or closed / dropped early."""
@@ -207,6 +240,20 @@ class _LlmCall:
             log.debug("openai instrumentation: cannot record stream", exc_info=True)
 
     # -- recording ---------------------------------------------------------------------------
+    def _estimate(self, output: Any) -> dict[str, int]:
+        """Token counts from text length when the provider reported no usage (a stream that
+        was not asked for it, closed early, or a server that ignores the option), so the call
+        still counts in token and cost totals; marked ``USAGE_ESTIMATED_ATTRIBUTE``."""
+        chars_in = _chars(self.messages)
+        chars_out = self.output_chars if self.stream else _chars(output)
+        if not chars_in and not chars_out:
+            return {}
+        self.attributes[USAGE_ESTIMATED_ATTRIBUTE] = _ESTIMATE_METHOD
+        return {
+            "input_tokens": -(-chars_in // _CHARS_PER_TOKEN),
+            "output_tokens": -(-chars_out // _CHARS_PER_TOKEN),
+        }
+
     def _response_attributes(self, response: Any, finish_reasons: list[Any]) -> None:
         if getattr(response, "model", None):
             self.attributes["gen_ai.response.model"] = response.model
@@ -223,11 +270,13 @@ class _LlmCall:
             return
         self.done = True
         tokens = _usage(usage)
+        if usage is None and (error is None or self.output_chars):
+            tokens = self._estimate(output)
         ttft_ms = None
         if self.first_token_at is not None:
             ttft_ms = (self.first_token_at - self.t0) * 1000.0
             generating = end - self.first_token_at
-            produced = tokens.get("output_tokens")
+            produced = tokens.get("output_tokens") if usage is not None else None
             if produced is None and self.chunks:
                 produced = self.chunks
                 self.attributes["llmpulse.tokens_per_second_estimated"] = True
@@ -311,6 +360,19 @@ def _request_attributes(
     if isinstance(host, str) and host:
         attributes["server.address"] = host
     return attributes
+
+
+def _chars(value: Any) -> int:
+    """Characters of text in messages, content parts or an answer (tool calls not counted)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        if value.get("type") not in (None, "text"):
+            return 0
+        return _chars(value.get("content")) + _chars(value.get("text"))
+    if isinstance(value, (list, tuple)):
+        return sum(_chars(v) for v in value)
+    return 0
 
 
 def _usage(usage: Any) -> dict[str, int]:
