@@ -56,6 +56,41 @@ class TestDemoCommand:
             assert heading in out.output
         assert "gpt-4o-mini" in out.output and "dropped 0" in out.output
 
+    def test_a_rerun_starts_clean_and_keep_adds(self, sqlite_url: str) -> None:
+        """Rerunning the demo on the same file replaces the earlier run (it used to merge into
+        it and report both); --keep adds to it, and says so."""
+        from llmpulse.store import Store
+
+        def stored() -> int:
+            with Store.open(sqlite_url) as store:
+                return store.count_spans(0, 4e9)
+
+        assert (
+            CliRunner().invoke(app, ["demo", "-n", "20", "--database-url", sqlite_url]).exit_code
+            == 0
+        )
+        first = stored()
+        again = CliRunner().invoke(app, ["demo", "-n", "20", "--database-url", sqlite_url])
+        assert again.exit_code == 0, again.output
+        assert f"deleted the {first:,} spans of an earlier demo run" in again.output
+        second = stored()
+        assert 0.5 * first < second < 1.5 * first  # one run's worth, not two
+        kept = CliRunner().invoke(app, ["demo", "-n", "20", "--keep", "--database-url", sqlite_url])
+        assert kept.exit_code == 0 and f"adding to the {second:,} spans" in kept.output
+        assert stored() > 1.5 * second
+
+    def test_a_database_with_other_data_is_refused_untouched(self, sqlite_url: str) -> None:
+        from llmpulse.schema import Span
+        from llmpulse.store import Store
+
+        with Store.open(sqlite_url) as store:
+            store.write(spans=[Span("t", "s", "mine", 1e9, 1e9 + 1, service="billing")])
+        out = CliRunner().invoke(app, ["demo", "-n", "20", "--database-url", sqlite_url])
+        assert out.exit_code == 1
+        assert "not the demo's (1 of billing)" in out.output and "--database-url" in out.output
+        with Store.open(sqlite_url) as store:
+            assert store.count_spans(0, 4e9) == 1
+
     def test_bad_database_url_is_one_clear_line(self, tmp_path) -> None:
         """An unusable database URL ends the demo with a clear error, not a traceback."""
         out = CliRunner().invoke(

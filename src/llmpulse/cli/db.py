@@ -69,18 +69,74 @@ def cleanup(
     rollup_days: float = typer.Option(
         90.0, "--rollup-days", min=0, help="Delete rollups older than this many days."
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only show how many rows would be deleted; delete nothing."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask for confirmation (for cron jobs and scripts)."
+    ),
     database_url: str | None = typer.Option(None, "--database-url", help=_URL_HELP),
 ) -> None:
-    """Delete old raw data (and older rollups) in small transactions."""
+    """Delete old raw data (and older rollups) in small transactions.
+
+    Shows what will go and asks first (unless --yes); --dry-run only shows it. Example, keep
+    30 days of raw spans, from a nightly job:
+
+        llmpulse db cleanup --days 30 --yes
+    """
+    import time
+
     from llmpulse.store import Store
 
-    def work() -> tuple[str, dict[str, int]]:
-        with Store.open(_url(database_url)) as store:
-            return store.url, store.cleanup(days, rollup_days=rollup_days).as_dict()
+    now = time.time()
 
-    url, deleted = _run(work)
+    def preview() -> tuple[str, dict[str, int]]:
+        with Store.open(_url(database_url)) as store:
+            found = store.cleanup_preview(days, rollup_days=rollup_days, now=now)
+            return store.url, found.as_dict()
+
+    url, found = _run(preview)
+    what = _cleanup_summary(found, days, rollup_days, now)
+    if dry_run:
+        typer.echo(f"{url}: would delete {what} (dry run: nothing deleted)")
+        return
+    if not any(found.values()):
+        typer.echo(f"{url}: nothing to delete ({what})")
+        return
+    if not yes:
+        warning = " — that is every span stored" if days == 0 and found["spans"] else ""
+        try:
+            agreed = typer.confirm(f"{url}: delete {what}{warning}?", default=False)
+        except typer.Abort:
+            agreed = False
+        if not agreed:
+            typer.secho(
+                "nothing deleted (confirm at the prompt, or pass --yes in scripts)",
+                err=True,
+                fg=typer.colors.YELLOW,
+            )
+            raise typer.Exit(1)
+
+    def work() -> dict[str, int]:
+        with Store.open(_url(database_url)) as store:
+            return store.cleanup(days, rollup_days=rollup_days, now=now).as_dict()
+
+    deleted = _run(work)
     parts = ", ".join(f"{n} {table}" for table, n in deleted.items())
     typer.echo(f"{url}: deleted {parts}")
+
+
+def _cleanup_summary(found: dict[str, int], days: float, rollup_days: float, now: float) -> str:
+    from datetime import datetime, timezone
+
+    def iso(days_back: float) -> str:
+        moment = datetime.fromtimestamp(now - days_back * 86400, timezone.utc)
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+    return (
+        f"{found['spans']:,} spans and {found['metric_points']:,} metric points started before "
+        f"{iso(days)}, {found['rollups']:,} rollups before {iso(rollup_days)}"
+    )
 
 
 @db_app.command("health")

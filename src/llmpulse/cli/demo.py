@@ -23,6 +23,12 @@ def demo(
     no_recovery: bool = typer.Option(
         False, "--no-recovery", help="Call gpt-4o without retries and fallbacks."
     ),
+    keep: bool = typer.Option(
+        False,
+        "--keep",
+        help="Add to what an earlier demo run stored instead of starting clean "
+        "(the report then counts both runs).",
+    ),
 ) -> None:
     """Run a simulated LLM pipeline with an incident midway, and show what llmpulse caught.
 
@@ -30,6 +36,10 @@ def demo(
     client against the local LLM simulator; midway, gpt-4o gets slow, flaky and verbose. The
     report shows per-model and per-step stats, the incident on a timeline, routing decisions,
     what recovery did, and what the checks detected. No API key, server or network needed.
+
+    Each run starts clean: what an earlier demo run stored in the same database is deleted
+    first (--keep adds to it instead). A database holding anything else is never touched:
+    the demo refuses it and asks for another --database-url.
     """
     from llmpulse.cli._extras import require_extra
 
@@ -56,7 +66,8 @@ def demo(
     try:
         from llmpulse.store import Store
 
-        Store.open(settings.database_url).close()  # fail fast, before any work, on a bad URL
+        with Store.open(settings.database_url) as store:  # fail fast on a bad URL
+            _start_clean(console, store, keep)
         with Progress(
             TextColumn("answering tickets"),
             BarColumn(),
@@ -71,6 +82,42 @@ def demo(
     except LlmpulseError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
+
+
+def _start_clean(console, store, keep: bool) -> None:  # type: ignore[no-untyped-def]
+    """Delete an earlier demo run's data (unless ``keep``); refuse a database with other data."""
+    import time
+
+    from llmpulse.demo.runner import DEMO_SERVICE
+    from llmpulse.errors import LlmpulseError
+
+    future = time.time() + 366 * 86400
+    services = {
+        r.group["service"]: r.calls
+        for r in store.raw_span_stats(0.0, future, group_by=("service",))
+    }
+    if not services:
+        return
+    demo_spans = services.pop(DEMO_SERVICE, 0)
+    if keep:
+        console.print(
+            f"[yellow]--keep:[/] adding to the {sum(services.values()) + demo_spans:,} spans "
+            f"already in {store.url}; the report below counts them too.\n"
+        )
+        return
+    metrics = [n for n in store.metric_names(0.0, future) if not n.startswith("llmpulse_")]
+    if services or metrics:
+        others = ", ".join(f"{n:,} of {name or 'no service'}" for name, n in services.items())
+        raise LlmpulseError(
+            f"{store.url} already holds data that is not the demo's "
+            f"({others or f'{len(metrics)} metric series'}); the demo neither mixes into it nor "
+            "deletes it: pass --database-url sqlite:///./llmpulse-demo.db (or --keep to mix)"
+        )
+    deleted = store.cleanup(0, rollup_days=0, now=future)
+    console.print(
+        f"Starting clean: deleted the {deleted.spans:,} spans of an earlier demo run from "
+        f"{store.url} (--keep adds to them instead).\n"
+    )
 
 
 def _report(console, result) -> None:  # type: ignore[no-untyped-def]

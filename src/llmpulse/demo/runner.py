@@ -20,6 +20,10 @@ from llmpulse.demo.tickets import make_tickets
 __all__ = ["DemoResult", "DemoSettings", "run_demo"]
 
 
+# The service name on every span the demo records (how a rerun recognises its own data).
+DEMO_SERVICE = "support-assistant"
+
+
 @dataclass(frozen=True, slots=True)
 class DemoSettings:
     """How big the demo is and where it writes."""
@@ -60,9 +64,7 @@ def run_demo(settings: DemoSettings, progress: Callable[[int], None] | None = No
     config = SimulatorConfig(seed=settings.seed, model_faults=dict(MODEL_BASELINES))
     first, last = settings.incident.window(n)
     with LLMSimulator(config) as sim:
-        llmpulse.init(
-            settings.database_url, clock=_ClockAdapter(clock), service_name="support-assistant"
-        )
+        llmpulse.init(settings.database_url, clock=_ClockAdapter(clock), service_name=DEMO_SERVICE)
         client = openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0)
         assistant = SupportAssistant(client, answer_client=_answer_client(client, settings))
         tickets = make_tickets(n, settings.seed)

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from llmpulse.store.models import MetricPointRow, RollupRow, SpanRow
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "CleanupResult", "cleanup"]
+__all__ = ["DEFAULT_CHUNK_ROWS", "CleanupResult", "cleanup", "expired"]
 
 DEFAULT_CHUNK_ROWS = 5000
 _ROLLUP_CHUNK_SECONDS = 3600  # rollups are deleted one hour of buckets per transaction
@@ -69,12 +69,31 @@ def _delete_rollups(write_tx: WriteTx, table: object, cutoff: int) -> int:
             total += conn.execute(delete(t).where(t.c.bucket_start < bound)).rowcount
 
 
+def _rollup_bound(rollup_cutoff: float) -> int:
+    """A rollup bucket goes only when all of it is older than the cutoff."""
+    return int(rollup_cutoff) // 3600 * 3600
+
+
+def expired(conn: Connection, raw_cutoff: float, rollup_cutoff: float) -> CleanupResult:
+    """How many rows ``cleanup`` with these cutoffs would delete now (nothing is deleted)."""
+
+    def older(table: object, column: str, cutoff: float) -> int:
+        t = table.__table__  # type: ignore[attr-defined]
+        query = select(func.count()).select_from(t).where(t.c[column] < cutoff)
+        return int(conn.execute(query).scalar_one())
+
+    return CleanupResult(
+        spans=older(SpanRow, "start_time", raw_cutoff),
+        metric_points=older(MetricPointRow, "timestamp", raw_cutoff),
+        rollups=older(RollupRow, "bucket_start", _rollup_bound(rollup_cutoff)),
+    )
+
+
 def cleanup(
     write_tx: WriteTx, raw_cutoff: float, rollup_cutoff: float, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> CleanupResult:
     """Delete raw rows older than ``raw_cutoff`` and rollup rows older than ``rollup_cutoff``."""
-    # A rollup bucket goes only when all of it is older than the cutoff.
-    rollup_bound = int(rollup_cutoff) // 3600 * 3600
+    rollup_bound = _rollup_bound(rollup_cutoff)
     return CleanupResult(
         spans=_delete_by_id(write_tx, SpanRow, "start_time", raw_cutoff, chunk_rows),
         metric_points=_delete_by_id(write_tx, MetricPointRow, "timestamp", raw_cutoff, chunk_rows),

@@ -243,6 +243,16 @@ class Store:
         except SQLAlchemyError as exc:
             raise self._error("cleanup", exc) from exc
 
+    def cleanup_preview(
+        self, older_than_days: float, *, rollup_days: float = 90.0, now: float | None = None
+    ) -> _retention.CleanupResult:
+        """What ``cleanup`` with the same arguments would delete now, per table; deletes nothing."""
+        if older_than_days < 0 or rollup_days < 0:
+            raise ValueError("older_than_days and rollup_days must be >= 0")
+        now = time.time() if now is None else now
+        with self._read("cleanup_preview") as conn:
+            return _retention.expired(conn, now - older_than_days * _DAY, now - rollup_days * _DAY)
+
     # -- reading ---------------------------------------------------------------------------
 
     @contextmanager

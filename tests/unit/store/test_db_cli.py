@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -75,10 +76,43 @@ class TestCleanup:
             store.write(spans=[make_span(start=1_000_000.0), make_span(start=1_000_001.0)])
         result = runner.invoke(
             app,
-            ["db", "cleanup", "--days", "1", "--rollup-days", "1", "--database-url", sqlite_url],
-        )
+            ["db", "cleanup", "--days", "1", "--rollup-days", "1", "--database-url", sqlite_url,
+             "--yes"],
+        )  # fmt: skip
         assert result.exit_code == 0, result.output
         assert "deleted 2 spans" in result.output and "2 rollups" in result.output
+
+    def _stored(self, url: str) -> int:
+        with Store.open(url) as store:
+            return store.count_spans(0, 2e9)
+
+    def test_dry_run_shows_what_would_go_and_deletes_nothing(self, database_url: str) -> None:
+        with Store.open(database_url) as store:
+            store.write(spans=[make_span(start=1_000_000.0), make_span(start=time.time() - 60)])
+        result = runner.invoke(
+            app, ["db", "cleanup", "--days", "1", "--dry-run", "--database-url", database_url]
+        )
+        assert result.exit_code == 0, result.output
+        assert "would delete 1 spans" in result.output and "nothing deleted" in result.output
+        assert self._stored(database_url) == 2
+
+    def test_asks_first_and_a_no_deletes_nothing(self, sqlite_url: str) -> None:
+        with Store.open(sqlite_url) as store:
+            store.write(spans=[make_span(start=time.time() - 60)])
+        args = ["db", "cleanup", "--days", "0", "--database-url", sqlite_url]
+        refused = runner.invoke(app, args, input="n\n")
+        assert refused.exit_code == 1
+        assert "that is every span stored" in refused.output and "pass --yes" in refused.output
+        no_terminal = runner.invoke(app, args)  # nobody to answer: nothing happens
+        assert no_terminal.exit_code == 1 and self._stored(sqlite_url) == 1
+        agreed = runner.invoke(app, args, input="y\n")
+        assert agreed.exit_code == 0 and "deleted 1 spans" in agreed.output
+        assert self._stored(sqlite_url) == 0
+
+    def test_nothing_to_delete_does_not_ask(self, sqlite_url: str) -> None:
+        Store.open(sqlite_url).close()
+        result = runner.invoke(app, ["db", "cleanup", "--days", "1", "--database-url", sqlite_url])
+        assert result.exit_code == 0 and "nothing to delete" in result.output
 
     def test_days_required_and_not_negative(self, sqlite_url: str) -> None:
         """--days is required and must not be negative."""

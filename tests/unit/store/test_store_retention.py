@@ -75,3 +75,12 @@ class TestHealth:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
             assert store.write(spans=[make_span()]).spans == 1
             assert store.health()["reachable"] is True
+
+
+def test_cleanup_preview_counts_exactly_what_cleanup_deletes(store: Store) -> None:
+    store.write(spans=[make_span(start=T0 - 10 * 86400 + i) for i in range(3)])
+    store.write(spans=[make_span(start=T0 - 3600)])
+    preview = store.cleanup_preview(5, now=T0, rollup_days=7)
+    assert (preview.spans, preview.metric_points) == (3, 0) and preview.rollups > 0
+    assert store.cleanup_preview(5, now=T0, rollup_days=7) == preview  # it deleted nothing
+    assert store.cleanup(5, now=T0, rollup_days=7) == preview
