@@ -209,7 +209,8 @@ def test_export_parquet_round_trips_types(url: str, tmp_path: Path) -> None:
 def test_export_parquet_without_pyarrow_names_the_extra(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
+    for name in ("pyarrow", "pyarrow.parquet"):  # import -> ImportError, even if imported before
+        monkeypatch.setitem(sys.modules, name, None)
     out = tmp_path / "x.parquet"
     result = _run("export", "--database-url", url, "-f", "parquet", "-o", str(out))
     assert result.exit_code == 1
