@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "BRANCH_ATTRIBUTE",
     "GENAI_FIELDS",
+    "USAGE_ESTIMATED_ATTRIBUTE",
     "Alert",
     "AlertState",
     "MetricPoint",
@@ -26,7 +27,6 @@ __all__ = [
     "SpanEvent",
     "SpanKind",
     "SpanStatus",
-    "USAGE_ESTIMATED_ATTRIBUTE",
 ]
 
 

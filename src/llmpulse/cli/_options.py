@@ -15,6 +15,7 @@ import typer
 __all__ = [
     "DATABASE_HELP",
     "fail",
+    "iso",
     "open_existing_store",
     "parse_until",
     "parse_window",
@@ -61,7 +62,7 @@ def run_or_exit(action: Callable[[], T], code: int = 1) -> T:
 def parse_window(option: str, text: str) -> float:
     """Seconds in the duration ``text`` given to ``option``; a ``ConfigError`` naming the option
     and saying how to write one otherwise."""
-    from llmpulse.checks import parse_duration
+    from llmpulse._duration import parse_duration
     from llmpulse.errors import ConfigError
 
     try:
@@ -71,6 +72,13 @@ def parse_window(option: str, text: str) -> float:
         if str(text).strip().startswith("-"):
             hint = f" (drop the minus sign: {option} always reaches back from the end time)"
         raise ConfigError(f"{option} {exc}{hint}") from None
+
+
+def iso(ts: float) -> str:
+    """A Unix time as an ISO-8601 UTC string to the second."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_until(text: str | None, option: str = "--until") -> float:

@@ -128,7 +128,7 @@ def _print(
     from rich.table import Table
     from rich.text import Text
 
-    from llmpulse.checks._findings import iso
+    from llmpulse.cli._options import iso
 
     console = Console()
     if not console.is_terminal:

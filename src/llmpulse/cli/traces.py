@@ -80,7 +80,7 @@ def _print_list(traces: list[Any], url: str, window: str, filters: dict[str, str
     from rich.table import Table
     from rich.text import Text
 
-    from llmpulse.checks._findings import iso
+    from llmpulse.cli._options import iso
 
     console = _console()
     where = "".join(f", {k}={v}" for k, v in filters.items())
@@ -154,7 +154,7 @@ def trace_tree(spans: list[Any], *, content: bool = False) -> Any:
     from rich.markup import escape
     from rich.tree import Tree
 
-    from llmpulse.checks._findings import iso
+    from llmpulse.cli._options import iso
 
     ids = {s.span_id for s in spans}
     children: dict[str | None, list[Any]] = {}

@@ -251,3 +251,28 @@ def test_version_prints_and_exits_zero() -> None:
 
     result = _run("--version")
     assert result.exit_code == 0 and result.output.strip() == f"llmpulse {__version__}"
+
+
+def test_read_commands_load_no_optional_extra(sqlite_url: str) -> None:
+    """stats, traces and export work on the base install: they import neither detection
+    (scipy), nor openai, nor the simulator."""
+    with Store.open(sqlite_url) as store:
+        store.write(spans=_spans())
+    script = f"""
+import sys
+from typer.testing import CliRunner
+from llmpulse.cli.main import app
+for args in (["stats"], ["stats", "--by", "service"], ["traces", "list"], ["export", "-f", "csv"]):
+    result = CliRunner().invoke(app, [*args, "--database-url", {sqlite_url!r}, "--until", {UNTIL!r}])
+    assert result.exit_code == 0, (args, result.output)
+for args in (["traces", "show", "t1"], ["db", "cleanup", "--days", "1", "--dry-run"]):
+    result = CliRunner().invoke(app, [*args, "--database-url", {sqlite_url!r}])
+    assert result.exit_code == 0, (args, result.output)
+heavy = [m for m in ("scipy", "llmpulse.detection", "llmpulse.checks", "openai", "starlette")
+         if m in sys.modules]
+assert not heavy, heavy
+"""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
