@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import ANSWER, LLM_NAMES, MODELS, PROMPT, PROMPT_VERSIONS  # noqa: E402
 
 import llmpulse  # noqa: E402
+from llmpulse._rows import SPAN_COLUMNS  # noqa: E402
 from llmpulse.schema import Span  # noqa: E402
 from llmpulse.store import Store  # noqa: E402
-from llmpulse.store._validate import SPAN_COLUMNS  # noqa: E402
 
 PG_URL = os.environ.get("LLMPULSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 INSERT = f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({{marks}})"

@@ -98,6 +98,10 @@ class Batcher:
         self._batches = 0
         self._sampled_out = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
+        repaired = getattr(self.convert, "repaired", None)  # the converter counts repairs
+        if isinstance(repaired, dict):
+            for reason in repaired:
+                repaired[reason] = 0
 
     # -- producer side ----------------------------------------------------------------------
     def put(self, item: Any, size: int = 0) -> None:
@@ -270,6 +274,7 @@ class Batcher:
             in_flight=in_flight,
             export_failures=self._failures,
             export_batches=self._batches,
+            repaired=dict(getattr(self.convert, "repaired", None) or {}),
         )
 
     # -- the export thread ------------------------------------------------------------------

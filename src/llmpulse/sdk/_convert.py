@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any
 
 from llmpulse._json import compact_json as _compact_json
+from llmpulse._rows import MAX_COUNT, MAX_KIND_CHARS, clean_text, text_ok
+from llmpulse._rows import span_row as _span_row
 from llmpulse.pricing import ModelPrice, PriceTable
 from llmpulse.schema import (
     BRANCH_ATTRIBUTE,
@@ -31,6 +35,7 @@ from llmpulse.sdk._content import truncate
 from llmpulse.sdk._context import new_span_id, new_trace_id, span_hex, trace_hex
 from llmpulse.sdk._logonce import LogOnce
 from llmpulse.sdk._spans import SpanHandle
+from llmpulse.sdk._stats import REPAIR_REASONS
 
 __all__ = ["LLM", "LLM_FIELDS", "METRIC", "Converter"]
 
@@ -48,7 +53,6 @@ _KNOWN_FIELDS = LLM_FIELDS | {"_bytes"}  # _bytes: the text budget the hot path 
 _INF = float("inf")
 _LLM_KIND = SpanKind.LLM.value
 _LOW64 = (1 << 64) - 1
-_MAX_INT = (1 << 63) - 1  # the largest count a BIGINT column holds
 _GENAI_KEYS = GENAI_FIELDS.keys()  # a view: isdisjoint() then walks the smaller side
 
 _INT_COLUMNS = (
@@ -58,6 +62,11 @@ _INT_COLUMNS = (
     "cache_write_tokens",
     "reasoning_tokens",
 )
+_COUNT_FIELDS = _INT_COLUMNS + ("total_tokens",)
+_TEXT_FIELDS = (
+    "name", "kind", "error_type", "error_message", "model", "provider", "prompt_version",
+    "session_id", "user_id", "service", "input", "output",
+)  # fmt: skip
 _STR_COLUMNS = ("model", "provider", "prompt_version", "session_id", "user_id", "error_type")
 # Attributes that carry prompt or response text: dropped when redact=True.
 _TEXT_ATTRIBUTE_PREFIXES = (
@@ -90,6 +99,9 @@ class Converter:
         self.redact_text = redact_text
         self.service = None if service is None else str(service)
         self._warn = LogOnce(log)
+        # Values repaired so the record could be stored, by reason (written on the export
+        # thread only; read by stats()).
+        self.repaired = dict.fromkeys(REPAIR_REASONS, 0)
         # Text that needs no redaction, JSON or cut is stored as it came (the common case).
         self._plain_text = not redact and redact_text is None
         # Cost from the table's (cached) lookup, unless a subclass prices differently.
@@ -187,49 +199,32 @@ class Converter:
         ):
             text_out = self._text(text_out)
         attributes = self._attributes(attributes) if attributes else {}
+        span_id = f"{new_span_id():016x}"
         if self.rows:
-            # The store's row straight away, when nothing in it needs the store's checks: no
-            # NUL character, finite non-negative numbers, attributes that encode as JSON.
-            service = self.service
-            if not (
-                start - start == 0.0 and end - end == 0.0
-                and (ttft is None or (ttft >= 0.0 and ttft - ttft == 0.0))
-                and (cost is None or (type(cost) is float and cost >= 0.0 and cost - cost == 0.0))
-                and (total is None or total <= _MAX_INT)  # total >= input, output
-                and (cr is None or cr <= _MAX_INT) and (cw is None or cw <= _MAX_INT)
-                and (rs is None or rs <= _MAX_INT) and "\x00" not in name
-            ):  # fmt: skip
-                encoded = None
-            elif attributes:
+            # The store's row straight away when every value is storable as it is (the row
+            # contract of llmpulse._rows); otherwise a Span, repaired, for the store to coerce.
+            if attributes:
                 try:
                     encoded = _compact_json(attributes)
                 except (TypeError, ValueError):
                     encoded = None
-                else:
-                    if "\\u0000" in encoded:
-                        encoded = None
             else:
                 encoded = "{}"
             if encoded is not None:
-                for t in (etype, message, model, provider, version, session, user, service,
-                          text_in, text_out):  # fmt: skip
-                    if t is not None and "\x00" in t:
-                        break
-                else:
-                    return (  # SPAN_COLUMNS of llmpulse.store, and the rollup key
-                        (f"{new_span_id():016x}", f"{trace:032x}",
-                         f"{parent:016x}" if parent else None, name, _LLM_KIND, start, end,
-                         (end - start) * 1000.0 if end > start else 0.0, status, etype, message,
-                         model, provider, version, inp, out, total, cr, cw, rs, cost, ttft,
-                         session, user, service, text_in, text_out, encoded, "[]"),
-                        (_LLM_KIND, name, model or "", provider or "", version or "", ""),
-                    )  # fmt: skip
-        return Span(  # every field, in the dataclass's order
-            f"{trace:032x}", f"{new_span_id():016x}", name, start, end, _LLM_KIND,
+                row = _span_row(
+                    span_id, f"{trace:032x}", f"{parent:016x}" if parent else None, name,
+                    _LLM_KIND, start, end, status, etype, message, model, provider, version,
+                    inp, out, total, cr, cw, rs, cost, ttft, session, user, self.service,
+                    text_in, text_out, encoded, "[]",
+                )  # fmt: skip
+                if row is not None:
+                    return row, (_LLM_KIND, name, model or "", provider or "", version or "", "")
+        return self._repair(Span(  # every field, in the dataclass's order
+            f"{trace:032x}", span_id, name, start, end, _LLM_KIND,
             f"{parent:016x}" if parent else None, status, etype, message, model, provider,
             version, inp, out, total, cr, cw, rs, cost, ttft, session, user, self.service,
             text_in, text_out, attributes,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def _llm_careful(
         self, trace: int, parent: int, start: float, end: float, name: str, status: str,
@@ -246,7 +241,7 @@ class Converter:
             attributes=dict(extra.get("attributes") or {}),
         )  # fmt: skip
         self._fill(span, dict(extra, model=model, input_tokens=inp, output_tokens=out))
-        return span
+        return self._repair(span)
 
     # -- spans from span() / observe ---------------------------------------------------------
     def _span(self, h: SpanHandle) -> Any:
@@ -272,24 +267,14 @@ class Converter:
         )
         columns = dict(fields, error_type=h.error_type)
         self._fill(span, columns)
-        return span
+        return self._repair(span)
 
     def _plain_span_row(  # noqa: C901 - per-span conversion, kept flat like _llm_span
         self, h: SpanHandle
     ) -> tuple[tuple[Any, ...], tuple[str, ...]] | None:
         """The store's (row, rollup key) of a span without llm columns or events (a chain, tool
         or branch step), or ``None`` when the store would have something to check."""
-        name, kind, status = h.name, h.kind, h.status
-        etype, message, start, end = h.error_type, h.error_message, h.start_time, h.end_time
-        if not (
-            type(name) is str and name and type(kind) is str and 0 < len(kind) <= 32
-            and type(status) is str and (status == "ok" or status == "error")
-            and type(start) is float and type(end) is float
-            and start - start == 0.0 and end - end == 0.0
-            and (etype is None or type(etype) is str)
-            and (message is None or type(message) is str)
-        ):  # fmt: skip
-            return None
+        name, kind = h.name, h.kind
         attributes, branch = h.attributes, ""
         if attributes:
             if type(attributes) is not dict or not attributes.keys().isdisjoint(_GENAI_KEYS):
@@ -297,29 +282,26 @@ class Converter:
             attributes = self._attributes(attributes)
             if kind == "branch":
                 branch = attributes.get(BRANCH_ATTRIBUTE, "")
-                if type(branch) is not str:
+                if type(branch) is not str or not text_ok(branch):
                     return None
             try:
                 encoded = _compact_json(attributes)
             except (TypeError, ValueError):
                 return None
-            if "\\u0000" in encoded:
-                return None
         else:
             encoded = "{}"
-        service = self.service
-        for t in (name, kind, etype, message, service, branch):
-            if t is not None and "\x00" in t:
-                return None
+        start, end = h.start_time, h.end_time
         if end < start:
             end = start
-        return (
-            (f"{h._span:016x}", f"{h._trace:032x}", f"{h._parent:016x}" if h._parent else None,
-             name, kind, start, end, (end - start) * 1000.0 if end > start else 0.0, status,
-             etype, message, None, None, None, None, None, None, None, None, None, None, None,
-             None, None, service, None, None, encoded, "[]"),
-            (kind, name, "", "", "", branch),
+        row = _span_row(
+            f"{h._span:016x}", f"{h._trace:032x}", f"{h._parent:016x}" if h._parent else None,
+            name, kind, start, end, h.status, h.error_type, h.error_message, None, None, None,
+            None, None, None, None, None, None, None, None, None, None, self.service, None, None,
+            encoded, "[]",
         )  # fmt: skip
+        if row is None:
+            return None
+        return row, (kind, name, "", "", "", branch)
 
     def _fill(self, span: Span, columns: dict[str, Any]) -> None:
         """Columns, gen_ai.* attributes, total tokens, cost, texts and clean attributes."""
@@ -403,6 +385,8 @@ class Converter:
         return truncate(text, self.max_chars, getattr(value, "dropped_chars", 0))
 
     def _attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Attributes safe to store: keys as text, long text cut, and values no database can
+        store repaired (NaN and infinities to null, NUL and lone surrogates to U+FFFD)."""
         out: dict[str, Any] = {}
         redact, limit = self.redact, self.max_chars
         for key, value in attributes.items():
@@ -410,25 +394,87 @@ class Converter:
                 key = str(key)
             if redact and key.startswith(_TEXT_ATTRIBUTE_PREFIXES):
                 continue
+            if not text_ok(key):
+                key = self._clean(key)
             kind = type(value)
-            if kind is float or kind is int or kind is bool or value is None:  # noqa: SIM114 - fast types first
+            if kind is float:
+                out[key] = value if value - value == 0.0 else self._non_finite()
+            elif kind is int or kind is bool or value is None:
                 out[key] = value
             elif kind is str and len(value) <= limit:
-                out[key] = value
+                out[key] = value if text_ok(value) else self._clean(value)
             else:
                 out[key] = self._value(value)
         return out
 
     def _value(self, value: Any) -> Any:
-        if value is None or isinstance(value, (bool, int, float)):
+        if value is None or isinstance(value, (bool, int)):
             return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else self._non_finite()
         if isinstance(value, str):
-            return truncate(value, self.max_chars)
+            return self._storable(truncate(value, self.max_chars))
         if isinstance(value, (list, tuple)) and all(
             v is None or isinstance(v, (bool, int, float, str)) for v in value
         ):
-            return [truncate(v, self.max_chars) if isinstance(v, str) else v for v in value]
-        return truncate(_to_json(value), self.max_chars)
+            return [self._value(v) for v in value]
+        return self._storable(truncate(_to_json(value), self.max_chars))
+
+    # -- repairs: a value no database can store becomes null or marked text, and is counted --
+    def _non_finite(self) -> Any:
+        """Count a NaN or infinity repaired; the null that replaces it."""
+        self.repaired["non_finite_number"] += 1
+        return None
+
+    def _clean(self, text: str) -> str:
+        self.repaired["invalid_text"] += 1
+        return clean_text(text)
+
+    def _storable(self, text: str) -> str:
+        return text if text_ok(text) else self._clean(text)
+
+    def _repair(self, span: Span) -> Span:
+        """``span`` with every value the store would refuse repaired and counted by reason.
+
+        Attributes were cleaned by ``_attributes``; this covers the columns and the events.
+        """
+        for name in _TEXT_FIELDS:
+            text = getattr(span, name)
+            if type(text) is str and not text_ok(text):
+                setattr(span, name, self._clean(text))
+        for name in ("cost_usd", "ttft_ms"):
+            number = getattr(span, name)
+            if type(number) is float:
+                if number - number != 0.0:
+                    setattr(span, name, self._non_finite())
+                elif number < 0.0:
+                    self.repaired["negative_number"] += 1
+                    setattr(span, name, None)
+        for name in _COUNT_FIELDS:
+            count = getattr(span, name)
+            if type(count) is int and count > MAX_COUNT:
+                self.repaired["out_of_range"] += 1
+                setattr(span, name, None)
+        start, end = span.start_time, span.end_time
+        if not (type(start) is float and math.isfinite(start)) or not (
+            type(end) is float and math.isfinite(end)
+        ):
+            start, end = _finite_times(start, end)
+            self.repaired["non_finite_number"] += 1
+            span.start_time, span.end_time = start, end
+        if type(span.kind) is str and len(span.kind) > MAX_KIND_CHARS:
+            self.repaired["too_long"] += 1
+            span.kind = span.kind[:MAX_KIND_CHARS]
+        if not span.name:
+            self.repaired["missing_name"] += 1
+            span.name = span.kind or "span"
+        for event in span.events:
+            if type(event.name) is str and not text_ok(event.name):
+                event.name = self._clean(event.name)
+            if not (type(event.time) is float and math.isfinite(event.time)):
+                self._non_finite()
+                event.time = span.end_time
+        return span
 
     def _int(self, name: str, value: Any) -> int | None:
         if value is None:
@@ -444,6 +490,20 @@ class Converter:
             )
             return None
         return number if number >= 0 else None
+
+
+def _finite_times(start: Any, end: Any) -> tuple[float, float]:
+    """Finite start and end from possibly NaN or infinite ones (the finite one, else now)."""
+    ok_start = isinstance(start, (int, float)) and math.isfinite(start)
+    ok_end = isinstance(end, (int, float)) and math.isfinite(end)
+    if ok_start and ok_end:
+        return float(start), float(end)
+    if ok_start:
+        return float(start), float(start)
+    if ok_end:
+        return float(end), float(end)
+    now = time.time()
+    return now, now
 
 
 def _times(now: float, latency_ms: Any, start: Any, end: Any) -> tuple[float, float]:

@@ -5,10 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DROP_REASONS", "SdkStats", "rejected_count"]
+__all__ = ["DROP_REASONS", "REPAIR_REASONS", "SdkStats", "rejected_count"]
 
 # Why a record was not exported. Sampling is not a drop: see SdkStats.sampled_out.
 DROP_REASONS = ("queue_full", "export_failed", "rejected_by_store", "shutdown", "invalid")
+# Why a value of a record was changed so that the record could be stored (the record is kept):
+# non_finite_number (NaN or an infinity became null), invalid_text (NUL characters or lone
+# surrogates became U+FFFD), negative_number (a negative cost or ttft became null),
+# out_of_range (a count beyond a 64-bit column became null), too_long (a kind cut to its
+# limit), missing_name (an empty span name became the span's kind).
+REPAIR_REASONS = (
+    "non_finite_number", "invalid_text", "negative_number", "out_of_range", "too_long",
+    "missing_name",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +32,7 @@ class SdkStats:
     in_flight: int
     export_failures: int
     export_batches: int
+    repaired: dict[str, int] = field(default_factory=dict)
     dropped_total: int = field(init=False)
 
     def __post_init__(self) -> None:

@@ -5,7 +5,8 @@ batch: a row that would make the database reject the whole ``executemany``/``COP
 cost, text where a count belongs, an attribute JSON cannot encode) is set aside here with a
 short reason. Coercions are the lossless ones only: enums to their value, integral floats and
 numpy integers to ``int``, numbers to text for text columns, and NUL characters (which
-PostgreSQL cannot store) to U+FFFD on both backends.
+PostgreSQL cannot store) and lone surrogates (which no driver can encode) to U+FFFD on both
+backends. Column order and limits come from ``llmpulse._rows``, the row contract the SDK follows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,24 @@ import operator
 from typing import Any
 
 from llmpulse._json import compact_json
+from llmpulse._rows import (
+    EMPTY_LIST,
+    EMPTY_OBJECT,
+    MAX_COUNT,
+    MAX_ID_CHARS,
+    MAX_KIND_CHARS,
+    MAX_RUN_ID_CHARS,
+    MAX_RUN_KIND_CHARS,
+    MAX_RUN_STATUS_CHARS,
+    MAX_STATUS_CHARS,
+    POINT_COLUMNS,
+    RUN_COLUMNS,
+    SPAN_COLUMNS,
+    STATUSES,
+    clean_text,
+    text_ok,
+)
+from llmpulse._rows import span_row as _ready_row
 from llmpulse.schema import BRANCH_ATTRIBUTE, MetricPoint, Run, Span
 
 __all__ = [
@@ -29,26 +48,8 @@ __all__ = [
     "span_row",
 ]
 
-SPAN_COLUMNS = (
-    "span_id", "trace_id", "parent_id", "name", "kind", "start_time", "end_time", "latency_ms",
-    "status", "error_type", "error_message", "model", "provider", "prompt_version",
-    "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens",
-    "reasoning_tokens", "cost_usd", "ttft_ms", "session_id", "user_id", "service", "input",
-    "output", "attributes", "events",
-)  # fmt: skip
-POINT_COLUMNS = ("name", "value", "timestamp", "labels", "run_id", "step")
-RUN_COLUMNS = (
-    "run_id", "name", "kind", "experiment", "model", "status", "started_at", "ended_at",
-    "params", "metrics", "tags",
-)  # fmt: skip
-
-_STATUSES = frozenset(("ok", "error"))
-_MAX_INT = 2**63 - 1
-_EMPTY_OBJECT = "{}"
-_EMPTY_LIST = "[]"
-
-
 _JSON_ENCODE = compact_json
+_EMPTY_OBJECT, _EMPTY_LIST = EMPTY_OBJECT, EMPTY_LIST
 
 
 # (kind, name, model, provider, prompt_version, branch); '' for an absent part.
@@ -78,9 +79,7 @@ def _text(value: Any, field: str, max_len: int | None = None) -> str | None:
     if max_len is not None and len(value) > max_len:
         raise Rejected(f"invalid {field}", f"longer than {max_len} characters")
     text: str = value  # a str by now: typed for mypy without a cast call on the write path
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    return text
+    return text if text_ok(text) else clean_text(text)
 
 
 def _required_text(value: Any, field: str, max_len: int | None = None) -> str:
@@ -106,7 +105,7 @@ def _count(value: Any, field: str) -> int | None:
                     f"invalid {field}", f"expected a whole number, got {value!r:.40}"
                 ) from None
     count: int = value  # an int by now
-    if not 0 <= count <= _MAX_INT:
+    if not 0 <= count <= MAX_COUNT:
         raise Rejected(f"invalid {field}", f"out of range: {count}")
     return count
 
@@ -144,6 +143,8 @@ def _json(value: Any, field: str, empty: str) -> str:
         raise Rejected(f"invalid {field}", f"not JSON-encodable: {exc}") from None
     if "\\u0000" in encoded:  # jsonb cannot hold NUL
         encoded = encoded.replace("\\u0000", "\\ufffd")
+    if not text_ok(encoded):  # lone surrogates
+        encoded = clean_text(encoded)
     return encoded
 
 
@@ -165,63 +166,35 @@ def span_row(span: Span) -> tuple[tuple[Any, ...], RollupKey]:  # noqa: C901 - p
     The common case (exact types, nothing to coerce) takes a fast path of plain checks;
     anything unusual goes through ``_careful_span_row``, which coerces or rejects with a reason.
     """
-    if type(span) is not Span:
+    if type(span) is not Span or span.events:
         return _careful_span_row(span)
-    sid, tid, pid, name, kind = span.span_id, span.trace_id, span.parent_id, span.name, span.kind
-    st, et, status = span.start_time, span.end_time, span.status
-    if not (
-        type(sid) is str and type(tid) is str and type(name) is str and type(kind) is str
-        and type(status) is str and type(st) is float and type(et) is float
-        and 0 < len(sid) <= 64 and 0 < len(tid) <= 64 and name and 0 < len(kind) <= 32
-        and (status == "ok" or status == "error")
-        and st - st == 0.0 and et - et == 0.0  # finite: nan and inf fail this
-        and (pid is None or (type(pid) is str and len(pid) <= 64 and "\x00" not in pid))
-        and "\x00" not in sid and "\x00" not in tid and "\x00" not in name and "\x00" not in kind
-    ):  # fmt: skip
-        return _careful_span_row(span)
-    model, provider, version = span.model, span.provider, span.prompt_version
-    texts = (
-        span.error_type, span.error_message, model, provider, version,
-        span.session_id, span.user_id, span.service, span.input, span.output,
-    )  # fmt: skip
-    for t in texts:
-        if t is not None and (type(t) is not str or "\x00" in t):
-            return _careful_span_row(span)
-    counts = (
-        span.input_tokens, span.output_tokens, span.total_tokens, span.cache_read_tokens,
-        span.cache_write_tokens, span.reasoning_tokens,
-    )  # fmt: skip
-    for n in counts:
-        if n is not None and (type(n) is not int or n < 0 or n > _MAX_INT):
-            return _careful_span_row(span)
-    cost, ttft, attributes = span.cost_usd, span.ttft_ms, span.attributes
-    if (cost is not None and not (type(cost) is float and cost >= 0.0 and cost - cost == 0.0)) or (
-        ttft is not None and not (type(ttft) is float and ttft >= 0.0 and ttft - ttft == 0.0)
-    ):
-        return _careful_span_row(span)
+    attributes, kind = span.attributes, span.kind
     branch = ""
     if attributes:
         if type(attributes) is not dict:
             return _careful_span_row(span)
         if kind == "branch":
             branch = attributes.get(BRANCH_ATTRIBUTE, "")
-            if type(branch) is not str or "\x00" in branch:
+            if type(branch) is not str or not text_ok(branch):
                 return _careful_span_row(span)
         try:
             encoded = _JSON_ENCODE(attributes)
         except (TypeError, ValueError):
             return _careful_span_row(span)
-        if "\\u0000" in encoded:
-            return _careful_span_row(span)
     else:
         encoded = _EMPTY_OBJECT
-    if span.events:
-        return _careful_span_row(span)
-    row = (
-        sid, tid, pid, name, kind, st, et, (et - st) * 1000.0 if et > st else 0.0, status,
-        *texts[:5], *counts, cost, ttft, *texts[5:], encoded, _EMPTY_LIST,
+    model, provider, version = span.model, span.provider, span.prompt_version
+    row = _ready_row(
+        span.span_id, span.trace_id, span.parent_id, span.name, kind, span.start_time,
+        span.end_time, span.status, span.error_type, span.error_message, model, provider,
+        version, span.input_tokens, span.output_tokens, span.total_tokens,
+        span.cache_read_tokens, span.cache_write_tokens, span.reasoning_tokens, span.cost_usd,
+        span.ttft_ms, span.session_id, span.user_id, span.service, span.input, span.output,
+        encoded, _EMPTY_LIST,
     )  # fmt: skip
-    return row, (kind, name, model or "", provider or "", version or "", branch)
+    if row is None:
+        return _careful_span_row(span)
+    return row, (kind, row[3], model or "", provider or "", version or "", branch)
 
 
 def _careful_span_row(span: Any) -> tuple[tuple[Any, ...], RollupKey]:
@@ -229,9 +202,9 @@ def _careful_span_row(span: Any) -> tuple[tuple[Any, ...], RollupKey]:
         raise Rejected("not a span", type(span).__name__)
     start = _number(span.start_time, "start_time", optional=False)
     end = _number(span.end_time, "end_time", optional=False)
-    kind = _required_text(span.kind, "kind", 32)
-    status = _required_text(span.status, "status", 16)
-    if status not in _STATUSES:
+    kind = _required_text(span.kind, "kind", MAX_KIND_CHARS)
+    status = _required_text(span.status, "status", MAX_STATUS_CHARS)
+    if status not in STATUSES:
         raise Rejected("invalid status", f"{status!r} is not 'ok' or 'error'")
     attributes = span.attributes
     if attributes is not None and not isinstance(attributes, dict):
@@ -241,9 +214,9 @@ def _careful_span_row(span: Any) -> tuple[tuple[Any, ...], RollupKey]:
         chosen = attributes.get(BRANCH_ATTRIBUTE)
         branch = "" if chosen is None else _text(chosen, "branch") or ""
     row = (
-        _required_text(span.span_id, "span_id", 64),
-        _required_text(span.trace_id, "trace_id", 64),
-        _text(span.parent_id, "parent_id", 64),
+        _required_text(span.span_id, "span_id", MAX_ID_CHARS),
+        _required_text(span.trace_id, "trace_id", MAX_ID_CHARS),
+        _text(span.parent_id, "parent_id", MAX_ID_CHARS),
         _required_text(span.name, "name"),
         kind, start, end, max(0.0, (end - start) * 1000.0),  # type: ignore[operator]
         status,
@@ -284,7 +257,7 @@ def point_row(point: MetricPoint) -> tuple[Any, ...]:
         _number(point.value, "metric value", optional=False),
         _number(point.timestamp, "metric timestamp", optional=False),
         _json(point.labels, "metric labels", _EMPTY_OBJECT),
-        _text(point.run_id, "run_id", 128),
+        _text(point.run_id, "run_id", MAX_RUN_ID_CHARS),
         None if point.step is None else _count(point.step, "metric step"),
     )
 
@@ -294,12 +267,12 @@ def run_row(run: Run) -> tuple[Any, ...]:
     if not isinstance(run, Run):
         raise Rejected("not a run", type(run).__name__)
     return (
-        _required_text(run.run_id, "run_id", 128),
+        _required_text(run.run_id, "run_id", MAX_RUN_ID_CHARS),
         _required_text(run.name, "run name"),
-        _required_text(run.kind, "run kind", 64),
+        _required_text(run.kind, "run kind", MAX_RUN_KIND_CHARS),
         _text(run.experiment, "experiment"),
         _text(run.model, "run model"),
-        _required_text(run.status, "run status", 32),
+        _required_text(run.status, "run status", MAX_RUN_STATUS_CHARS),
         _number(run.started_at, "started_at", optional=False),
         _number(run.ended_at, "ended_at"),
         _json(run.params, "run params", _EMPTY_OBJECT),

@@ -236,9 +236,13 @@ class TestCoercion:
             assert span_row(span) == _careful_span_row(span)
 
     def test_unencodable_text(self, store: Store) -> None:
-        """Text the database cannot encode (a lone surrogate) costs that row only."""
-        result = store.write(spans=[make_span(output="bad \udc80"), make_span()])
-        assert result.spans == 1 and result.rejected == 1
+        """Text the database cannot encode (a lone surrogate) is stored as U+FFFD, like NUL."""
+        bad = make_span(output="bad \udc80", attributes={"k\ud800": "v\udfff"})
+        result = store.write(spans=[bad, make_span()])
+        assert result.spans == 2 and result.rejected == 0
+        stored = store.get_span(bad.span_id)
+        assert stored is not None and stored.output == "bad \ufffd"
+        assert stored.attributes == {"k\ufffd": "v\ufffd"}
 
 
 class TestTransactions:

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, select
 
+from llmpulse._rows import POINT_COLUMNS, RUN_COLUMNS
 from llmpulse.schema import MetricPoint, Run
-from llmpulse.store._validate import POINT_COLUMNS, RUN_COLUMNS
 from llmpulse.store.models import MetricPointRow, RunRow
 
 __all__ = ["get_run", "list_runs", "metric_names", "metric_series"]

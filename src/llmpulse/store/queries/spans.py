@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 
+from llmpulse._rows import SPAN_COLUMNS
 from llmpulse.schema import Span, SpanEvent
-from llmpulse.store._validate import SPAN_COLUMNS
 from llmpulse.store.models import SpanRow
 from llmpulse.store.queries.rollups import SpanStats
 
