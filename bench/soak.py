@@ -7,8 +7,16 @@ Records go to a counting exporter by default (the SDK's own memory is what is so
 record is still fully converted into a Span); ``--database-url`` soaks the real store instead
 (mind the disk: each span keeps up to max_content_chars of prompt).
 
+Then the stalled phase: the exporter stops answering, and for every kind of text a record can
+carry (prompt, response, chat messages, attribute, error message, session id, span attribute,
+span event, exception message, metric label) ``--stalled-calls`` records each carry a fresh
+1 MiB value. Every text is cut at its cap and counts against the queue's byte budget
+(``--budget-mb``, passed as ``max_queue_bytes``), so resident memory may not grow by more than
+the budget for any field: ``rss_growth_mb`` is the largest growth seen, ``budget_mb`` the bound.
+
 Run: python bench/soak.py [--spans 200000] [--database-url sqlite:///soak.db]
-Last line: JSON with rss_mb_start, rss_mb_end, rss_growth_after_warmup_mb.
+Last line: JSON with rss_mb_start, rss_mb_end, rss_growth_after_warmup_mb, rss_growth_mb,
+budget_mb (and rss_growth_mb_by_field).
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ import gc
 import json
 import os
 import resource
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import llmpulse
 
@@ -52,6 +63,87 @@ class CountingExporter:
         pass
 
 
+class StalledExporter:
+    """Answers nothing while ``stalled``: each export waits at the gate (a hung database)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def export(self, batch: list) -> None:
+        self.gate.wait(600)
+
+    def shutdown(self) -> None:
+        self.gate.set()
+
+
+MIB = 1 << 20
+
+
+def _fields() -> dict[str, Callable[[str], None]]:
+    def llm(**fields: Any) -> None:
+        llmpulse.record_llm_call("gpt-4o-mini", input_tokens=10, output_tokens=2, **fields)
+
+    def exception(big: str) -> None:
+        try:
+            with llmpulse.span("step", kind="tool"):
+                raise ValueError(big)
+        except ValueError:
+            pass
+
+    def event(big: str) -> None:
+        with llmpulse.span("step", kind="chain") as s:
+            s.add_event("retry", detail=big)
+
+    def span_attribute(big: str) -> None:
+        with llmpulse.span("step", kind="chain", blob=big):
+            pass
+
+    return {
+        "prompt": lambda big: llm(input=big),
+        "response": lambda big: llm(output=big),
+        "chat_messages": lambda big: llm(input=[{"role": "user", "content": big}] * 2),
+        "attribute": lambda big: llm(attributes={"blob": big}),
+        "error_message": lambda big: llm(status="error", error_message=big),
+        "session_id": lambda big: llm(session_id=big),
+        "span_attribute": span_attribute,
+        "span_event": event,
+        "exception_message": exception,
+        "metric_label": lambda big: llmpulse.record_metric("loss", 0.5, labels={"big": big}),
+    }
+
+
+def stalled_phase(calls: int, budget_mb: float) -> dict[str, float]:
+    """RSS growth (MiB) per text field while the exporter is stalled; see the module doc."""
+    growth: dict[str, float] = {}
+    for field, record in _fields().items():
+        exporter = StalledExporter()
+        client = llmpulse.init(
+            exporter=exporter, instrument=(), max_queue_bytes=int(budget_mb * MIB)
+        )
+        record("warm-up")
+        client.flush(30)
+        exporter.gate.clear()
+        gc.collect()
+        before = rss_mb()
+        for i in range(calls):
+            record(chr(0x41 + i % 26) * MIB)  # a fresh 1 MiB string the caller lets go of
+        gc.collect()
+        growth[field] = round(rss_mb() - before, 1)
+        stats = client.stats()
+        held = client._batcher.queued_bytes / MIB  # what the SDK counts against the budget
+        print(
+            f"stalled {field:<18} rss +{growth[field]:6.1f} MiB (budget {budget_mb:g}, "
+            f"counted {held:5.1f})  "
+            f"queued {stats.queue_depth:>4}  in flight {stats.in_flight:>4}  "
+            f"dropped {stats.dropped_total}"
+        )
+        exporter.gate.set()
+        llmpulse.shutdown(30)
+        gc.collect()
+    return growth
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=200_000)
@@ -60,6 +152,12 @@ def main() -> None:
         "--warmup", type=int, default=40_000, help="spans before growth is measured"
     )
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--stalled-calls", type=int, default=300, help="1 MiB records per field, exporter stalled"
+    )
+    parser.add_argument(
+        "--budget-mb", type=float, default=32.0, help="max_queue_bytes of the stalled phase"
+    )
     # An application waits on its LLM calls; 100 ms per 1000 calls still means 10,000 calls/s.
     # Smaller pauses overload the export thread: records are then dropped (and counted), and
     # memory stays bounded all the same (by queue_size and max_queue_bytes).
@@ -110,6 +208,12 @@ def main() -> None:
     llmpulse.shutdown(10)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"peak rss {peak:.1f} MiB")
+    growth = stalled_phase(args.stalled_calls, args.budget_mb)
+    worst = max(growth.values())
+    print(
+        f"stalled exporter: largest growth {worst:.1f} MiB for a budget of {args.budget_mb:g} MiB"
+        f" ({'bounded' if worst <= args.budget_mb else 'OVER BUDGET'})"
+    )
     print(
         json.dumps(
             {
@@ -122,6 +226,9 @@ def main() -> None:
                 "exported": stats.exported,
                 "dropped": stats.dropped_total,
                 "seconds": round(elapsed, 1),
+                "rss_growth_mb": worst,
+                "budget_mb": args.budget_mb,
+                "rss_growth_mb_by_field": growth,
             }
         )
     )

@@ -39,8 +39,8 @@ CASES = {
         {"success_rate_with", "success_rate_without", "added_latency_ms_p50"},
     ),
     "soak.py": (
-        ["--spans", "3000", "--every", "1000"],
-        {"rss_mb_start", "rss_mb_end", "rss_growth_after_warmup_mb"},
+        ["--spans", "3000", "--every", "1000", "--stalled-calls", "20", "--budget-mb", "8"],
+        {"rss_mb_start", "rss_mb_end", "rss_growth_after_warmup_mb", "rss_growth_mb", "budget_mb"},
     ),
 }
 

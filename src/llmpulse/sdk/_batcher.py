@@ -300,41 +300,53 @@ class Batcher:
             try:
                 item = popleft()
             except IndexError:
-                # Nothing queued: the budget is back to zero. Resetting here also undoes any
-                # drift from unlocked += / -= racing between threads.
-                self.queued_bytes = 0
+                # Nothing queued: the budget holds only the batch about to be exported. Setting
+                # it here also undoes any drift from unlocked += / -= racing between threads.
+                self.queued_bytes = batch_bytes
                 break
             kind = type(item)
-            if kind is tuple:  # record_llm_call; its text size was reserved as extra["_bytes"]
+            if kind is tuple:  # a call or a metric point; its text size was reserved with it
                 extra = item[-1]
-                size = extra.get("_bytes", 0) if type(extra) is dict else 0
+                size = extra.get("_bytes", 0) if type(extra) is dict else extra
+                if type(size) is not int:
+                    size = 0
             elif kind is _Marker:
                 if batch:
                     self._export(batch)
+                    self._release(batch_bytes)
                     batch, batch_bytes = [], 0
                 item.done.set()
                 continue
             else:
                 size = getattr(item, "text_bytes", 0) or 0
-            if size:
-                self.queued_bytes = max(0, self.queued_bytes - size)
             self._taken += 1
             try:
                 record = convert(item)
             except Exception as exc:
+                self._release(size)
                 self._invalid(exc)
                 continue
             if record is _SKIP:
+                self._release(size)
                 self._skipped += 1
                 continue
+            # Its bytes stay reserved until the export is over: a stalled exporter holding a
+            # batch holds it inside the budget.
             batch.append(record)
             batch_bytes += size
             self._in_flight = len(batch)
             if len(batch) >= batch_size or batch_bytes >= max_batch_bytes:
                 self._export(batch)
+                self._release(batch_bytes)
                 batch, batch_bytes = [], 0
         if batch:
             self._export(batch)
+            self._release(batch_bytes)
+
+    def _release(self, size: int) -> None:
+        """Give ``size`` bytes back to the budget (their record is exported or dropped)."""
+        if size:
+            self.queued_bytes = max(0, self.queued_bytes - size)
 
     def _invalid(self, exc: Exception) -> None:
         """Count a record the converter refused."""

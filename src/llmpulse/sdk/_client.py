@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from llmpulse._rows import MAX_LABEL_CHARS, MAX_MESSAGE_CHARS
 from llmpulse.config import SdkConfig
 from llmpulse.errors import ConfigError, PriceTableError
 from llmpulse.pricing import ModelPrice, PriceTable, default_price_table
 from llmpulse.schema import Run
 from llmpulse.sdk._batcher import Batcher
-from llmpulse.sdk._content import bounded, text_size
+from llmpulse.sdk._content import bounded, bounded_attributes, cut, text_size
 from llmpulse.sdk._context import current_span, sample_threshold
 from llmpulse.sdk._convert import LLM, METRIC, Converter
 from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
@@ -103,6 +104,8 @@ class Client:
             if parent is not None and not parent.sampled:
                 return
             sink = self._batcher
+            if type(model) is str and len(model) > MAX_LABEL_CHARS:
+                model = cut(model, MAX_LABEL_CHARS)
             extra = snapshot(fields, sink) if fields else fields
             if extra is None:
                 sink.overflow()
@@ -125,8 +128,20 @@ class Client:
     ) -> None:
         """Record one metric point (a gauge value, a training loss at a step, ...)."""
         try:
-            labels = dict(labels) if labels else None
-            self._batcher.put((METRIC, self._now(), name, value, labels, run_id, step, timestamp))
+            size = 0
+            if type(name) is str:
+                name = cut(name, MAX_LABEL_CHARS)
+                size += len(name)
+            if labels:
+                labels, n = bounded_attributes(labels, MAX_LABEL_CHARS)
+                size += n
+            else:
+                labels = None
+            if type(run_id) is str:
+                run_id = cut(run_id, MAX_LABEL_CHARS)
+            self._batcher.put(
+                (METRIC, self._now(), name, value, labels, run_id, step, timestamp, size), size
+            )
         except Exception:
             log.debug("record_metric failed", exc_info=True)
 
@@ -172,25 +187,38 @@ class Client:
 def snapshot(fields: dict[str, Any], sink: Batcher) -> dict[str, Any] | None:
     """Make the optional fields of an llm call safe to queue; ``None`` if over the byte budget.
 
-    Containers are copied (later changes by the caller must not leak in), long text is cut
-    now rather than held in full, and the text's size is reserved in the queue's budget.
+    Every text is cut now rather than held in full (prompt, response and attribute values to
+    ``max_content_chars``, error messages to ``MAX_MESSAGE_CHARS``, other text to
+    ``MAX_LABEL_CHARS``, the attributes as a whole to ``MAX_ATTRIBUTES_CHARS``), containers are
+    copied (later changes by the caller must not leak in, and no reference to the caller's
+    text is kept), and the size of what is kept is reserved in the queue's byte budget.
     """
     size = 0
     limit = sink.max_chars
-    for key in ("input", "output"):
-        value = fields.get(key)
+    for key, value in fields.items():
         if value is None:
             continue
-        if sink.redact:
-            fields[key] = None
-        elif type(value) is str and len(value) <= limit:  # the common case, without calls
+        kind = type(value)
+        if key == "input" or key == "output":
+            if sink.redact:
+                fields[key] = None
+            elif kind is str and len(value) <= limit:  # the common case, without calls
+                size += len(value)
+            else:
+                value = fields[key] = bounded(value, limit)
+                size += text_size(value)
+        elif kind is str:
+            cap = MAX_MESSAGE_CHARS if key == "error_message" else MAX_LABEL_CHARS
+            if len(value) > cap:
+                value = fields[key] = cut(value, cap)
             size += len(value)
-        else:
-            value = fields[key] = bounded(value, limit)
+        elif key == "attributes":
+            if value:
+                fields[key], n = bounded_attributes(value, limit)
+                size += n
+        elif not (kind is int or kind is float or kind is bool):
+            value = fields[key] = bounded(value, MAX_LABEL_CHARS)
             size += text_size(value)
-    attributes = fields.get("attributes")
-    if isinstance(attributes, dict):
-        fields["attributes"] = dict(attributes)
     if size:
         if not sink.admit_bytes(size):
             return None

@@ -357,7 +357,7 @@ class Converter:
 
     # -- metric points -----------------------------------------------------------------------
     def _metric(self, item: tuple[Any, ...]) -> MetricPoint:
-        _, now, name, value, labels, run_id, step, timestamp = item
+        _, now, name, value, labels, run_id, step, timestamp, _size = item
         if not isinstance(name, str) or not name:
             raise ValueError(f"metric name must be a non-empty string, got {name!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -412,13 +412,17 @@ class Converter:
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else self._non_finite()
+        # Text cut on the caller's thread says how much it lost (``dropped_chars``).
+        dropped = getattr(value, "dropped_chars", 0)
         if isinstance(value, str):
-            return self._storable(truncate(value, self.max_chars))
+            return self._storable(truncate(value, self.max_chars, dropped))
         if isinstance(value, (list, tuple)) and all(
             v is None or isinstance(v, (bool, int, float, str)) for v in value
         ):
+            if dropped:
+                return self._storable(truncate(_to_json(value), self.max_chars, dropped))
             return [self._value(v) for v in value]
-        return self._storable(truncate(_to_json(value), self.max_chars))
+        return self._storable(truncate(_to_json(value), self.max_chars, dropped))
 
     # -- repairs: a value no database can store becomes null or marked text, and is counted --
     def _non_finite(self) -> Any:

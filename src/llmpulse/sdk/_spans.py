@@ -11,8 +11,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from llmpulse._rows import MAX_EVENTS, MAX_EVENTS_CHARS, MAX_LABEL_CHARS, MAX_MESSAGE_CHARS
 from llmpulse.schema import BRANCH_ATTRIBUTE, SpanEvent, SpanStatus
-from llmpulse.sdk._content import bounded, text_size
+from llmpulse.sdk._content import (
+    ITEM_OVERHEAD,
+    bounded,
+    bounded_attributes,
+    cut,
+    text_size,
+)
 from llmpulse.sdk._context import (
     current_span,
     new_span_id,
@@ -43,7 +50,7 @@ class SpanHandle:
     __slots__ = (
         "_client", "name", "kind", "_trace", "_span", "_parent", "start_time", "end_time",
         "attributes", "events", "status", "error_type", "error_message", "fields", "sampled",
-        "_token", "_state", "text_bytes",
+        "_token", "_state", "text_bytes", "_event_bytes", "_dropped_events",
     )  # fmt: skip
 
     def __init__(self, client: Client, name: str, kind: str, attributes: dict[str, Any]) -> None:
@@ -64,7 +71,11 @@ class SpanHandle:
         self.sampled = False
         self._token: Any = None
         self._state = _CREATED
-        self.text_bytes = 0  # prompt/response text held, counted in the queue's byte budget
+        # Text held (prompt, response, attributes, events, ...), counted in the queue's byte
+        # budget: prompt and response as they are set, the rest when the span ends.
+        self.text_bytes = 0
+        self._event_bytes = 0
+        self._dropped_events = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SpanHandle:
@@ -92,6 +103,11 @@ class SpanHandle:
             return
         self._state = _ENDED
         self.end_time = self._client._now()
+        if self.sampled:
+            try:
+                self._bound()
+            except Exception:  # never raise into user code; the export thread checks again
+                log.debug("bounding span failed", exc_info=True)
         if self._token is not None:
             try:  # noqa: SIM105 - on every span's end: cheaper than contextlib.suppress
                 current_span.reset(self._token)
@@ -100,6 +116,29 @@ class SpanHandle:
             self._token = None
         if self.sampled:
             self._client._batcher.put(self, self.text_bytes)
+
+    def _bound(self) -> None:
+        """Cut what the span holds to its caps and count it in ``text_bytes`` (at end)."""
+        limit = self._client._batcher.max_chars
+        name = self.name
+        if type(name) is str and len(name) > MAX_LABEL_CHARS:
+            self.name = name = cut(name, MAX_LABEL_CHARS)
+        size = self.text_bytes + self._event_bytes + (len(name) if type(name) is str else 0)
+        if self.error_message is not None:
+            size += len(self.error_message)
+        if self._dropped_events:
+            self.attributes["llmpulse.dropped_events"] = self._dropped_events
+        if self.attributes:
+            self.attributes, n = bounded_attributes(self.attributes, limit)
+            size += n
+        fields = self.fields
+        if fields:
+            for key, value in fields.items():
+                if type(value) is str and key != "input" and key != "output":  # counted
+                    if len(value) > MAX_LABEL_CHARS:
+                        value = fields[key] = cut(value, MAX_LABEL_CHARS)
+                    size += len(value)
+        self.text_bytes = size
 
     def __enter__(self) -> SpanHandle:
         return self.start()
@@ -159,7 +198,15 @@ class SpanHandle:
         if self._state == _ENDED:
             return
         try:
-            self.events.append(SpanEvent(str(name), self._client._now(), attributes))
+            limit = self._client._batcher.max_chars
+            name = cut(str(name), MAX_LABEL_CHARS)
+            kept, size = bounded_attributes(attributes, limit, MAX_EVENTS_CHARS)
+            size += len(name) + ITEM_OVERHEAD
+            if len(self.events) >= MAX_EVENTS or self._event_bytes + size > MAX_EVENTS_CHARS:
+                self._dropped_events += 1  # said by attribute llmpulse.dropped_events
+                return
+            self._event_bytes += size
+            self.events.append(SpanEvent(name, self._client._now(), kept))
         except Exception:
             _bad("event", name)
 
@@ -172,11 +219,10 @@ class SpanHandle:
         self.status = SpanStatus.ERROR.value
         try:
             if isinstance(error, BaseException):
-                self.error_type = error_type or type(error).__name__
-                self.error_message = str(error)
-            else:
-                self.error_type = error_type or self.error_type
-                self.error_message = str(error)
+                self.error_type = cut(error_type or type(error).__name__, MAX_LABEL_CHARS)
+            elif error_type:
+                self.error_type = cut(error_type, MAX_LABEL_CHARS)
+            self.error_message = cut(str(error), MAX_MESSAGE_CHARS)
         except Exception:  # str(exc) itself can fail
             self.error_message = f"<unprintable {type(error).__name__}>"
 

@@ -17,9 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmpulse._rows import MAX_LABEL_CHARS
 from llmpulse.config import SdkConfig
 from llmpulse.pricing import PriceTable
 from llmpulse.sdk._client import Client, build_client, snapshot
+from llmpulse.sdk._content import cut
 from llmpulse.sdk._context import call_defaults, current_span
 from llmpulse.sdk._convert import LLM
 from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
@@ -137,6 +139,8 @@ def record_llm_call(
             p = _get_current()
             if p is not None and not p.sampled:
                 return
+            if type(model) is str and len(model) > MAX_LABEL_CHARS:  # held: cut it now
+                model = cut(model, MAX_LABEL_CHARS)
             if fields:  # the rarer, slower path: text to bound, containers to copy
                 fields = snapshot(fields, b)  # type: ignore[arg-type, assignment]
                 if fields is None:  # over the text byte budget
