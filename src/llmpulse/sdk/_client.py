@@ -184,7 +184,9 @@ class Client:
         return self.config.shutdown_timeout if timeout is None else max(0.0, float(timeout))
 
 
-def snapshot(fields: dict[str, Any], sink: Batcher) -> dict[str, Any] | None:
+def snapshot(  # noqa: C901 - on the caller's thread: one flat pass over the fields
+    fields: dict[str, Any], sink: Batcher
+) -> dict[str, Any] | None:
     """Make the optional fields of an llm call safe to queue; ``None`` if over the byte budget.
 
     Every text is cut now rather than held in full (prompt, response and attribute values to
@@ -200,12 +202,10 @@ def snapshot(fields: dict[str, Any], sink: Batcher) -> dict[str, Any] | None:
             continue
         kind = type(value)
         if key == "input" or key == "output":
-            if sink.redact:
-                fields[key] = None
-            elif kind is str and len(value) <= limit:  # the common case, without calls
+            if kind is str and len(value) <= limit and not sink.redact:  # the common case
                 size += len(value)
             else:
-                value = fields[key] = bounded(value, limit)
+                fields[key] = value = None if sink.redact else bounded(value, limit)
                 size += text_size(value)
         elif kind is str:
             cap = MAX_MESSAGE_CHARS if key == "error_message" else MAX_LABEL_CHARS

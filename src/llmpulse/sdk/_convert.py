@@ -62,7 +62,7 @@ _INT_COLUMNS = (
     "cache_write_tokens",
     "reasoning_tokens",
 )
-_COUNT_FIELDS = _INT_COLUMNS + ("total_tokens",)
+_COUNT_FIELDS = (*_INT_COLUMNS, "total_tokens")
 _TEXT_FIELDS = (
     "name", "kind", "error_type", "error_message", "model", "provider", "prompt_version",
     "session_id", "user_id", "service", "input", "output",
@@ -446,6 +446,23 @@ class Converter:
             text = getattr(span, name)
             if type(text) is str and not text_ok(text):
                 setattr(span, name, self._clean(text))
+        self._repair_numbers(span)
+        if type(span.kind) is str and len(span.kind) > MAX_KIND_CHARS:
+            self.repaired["too_long"] += 1
+            span.kind = span.kind[:MAX_KIND_CHARS]
+        if not span.name:
+            self.repaired["missing_name"] += 1
+            span.name = span.kind or "span"
+        for event in span.events:
+            if type(event.name) is str and not text_ok(event.name):
+                event.name = self._clean(event.name)
+            if not (type(event.time) is float and math.isfinite(event.time)):
+                self._non_finite()
+                event.time = span.end_time
+        return span
+
+    def _repair_numbers(self, span: Span) -> None:
+        """NaN, infinite, negative or out-of-range numbers of ``span`` to null (times: finite)."""
         for name in ("cost_usd", "ttft_ms"):
             number = getattr(span, name)
             if type(number) is float:
@@ -463,22 +480,8 @@ class Converter:
         if not (type(start) is float and math.isfinite(start)) or not (
             type(end) is float and math.isfinite(end)
         ):
-            start, end = _finite_times(start, end)
+            span.start_time, span.end_time = _finite_times(start, end)
             self.repaired["non_finite_number"] += 1
-            span.start_time, span.end_time = start, end
-        if type(span.kind) is str and len(span.kind) > MAX_KIND_CHARS:
-            self.repaired["too_long"] += 1
-            span.kind = span.kind[:MAX_KIND_CHARS]
-        if not span.name:
-            self.repaired["missing_name"] += 1
-            span.name = span.kind or "span"
-        for event in span.events:
-            if type(event.name) is str and not text_ok(event.name):
-                event.name = self._clean(event.name)
-            if not (type(event.time) is float and math.isfinite(event.time)):
-                self._non_finite()
-                event.time = span.end_time
-        return span
 
     def _int(self, name: str, value: Any) -> int | None:
         if value is None:
