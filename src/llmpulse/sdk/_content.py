@@ -43,11 +43,15 @@ class PartialText(str):
 
 
 def truncate(text: str, limit: int, dropped: int = 0) -> str:
-    """``text`` cut to ``limit`` characters plus a marker saying how much was cut."""
+    """``text`` cut to ``limit`` characters plus a marker saying how much was cut.
+
+    The marker is ASCII on purpose: cut ASCII text stays ASCII, which every later check
+    (``llmpulse._rows.text_ok``) and the database driver's encoding handle without a scan.
+    """
     total = len(text) + dropped
     if total <= limit:
         return text
-    return f"{text[:limit]}…[truncated {total - limit} chars]"
+    return f"{text[:limit]}...[truncated {total - limit} chars]"
 
 
 def cut(text: str, limit: int) -> str:

@@ -20,7 +20,7 @@ class TestTruncation:
         prompt, response = "p" * 124_456, "r" * 1000
         llmpulse.record_llm_call("gpt-4o", input=prompt, output=response)
         span = _one_span(exporter)
-        assert span.input == "p" * 1000 + "…[truncated 123456 chars]"
+        assert span.input == "p" * 1000 + "...[truncated 123456 chars]"
         assert span.output == response  # exactly at the limit: untouched
 
     def test_long_attribute_values_are_cut(self) -> None:
@@ -29,7 +29,7 @@ class TestTruncation:
         llmpulse.init(exporter=exporter, instrument=(), max_content_chars=10)
         with llmpulse.span("s", doc="x" * 50):
             pass
-        assert _one_span(exporter).attributes["doc"] == "x" * 10 + "…[truncated 40 chars]"
+        assert _one_span(exporter).attributes["doc"] == "x" * 10 + "...[truncated 40 chars]"
 
     def test_structured_input_becomes_json(self, exporter: InMemoryExporter) -> None:
         """Lists and dicts (chat messages) are stored as JSON text."""
@@ -108,7 +108,7 @@ class TestQueueMemory:
         assert llmpulse.flush(10)
         stored = [s for s in exporter.spans if s.input]
         assert len(stored) == 10 and all(
-            s.input.endswith("…[truncated 20001 chars]") for s in stored
+            s.input.endswith("...[truncated 20001 chars]") for s in stored
         )
         stats = client.stats()
         assert stats.recorded == stats.exported + stats.dropped_total == 51

@@ -197,8 +197,8 @@ class TestLlmCallValues:
         exporter = InMemoryExporter()
         llmpulse.init(exporter=exporter, instrument=(), max_content_chars=10)
         span = self._one(exporter, input="x" * 25, output="short", attributes={"note": "y" * 11})
-        assert span.input == "x" * 10 + "…[truncated 15 chars]" and span.output == "short"
-        assert span.attributes["note"] == "y" * 10 + "…[truncated 1 chars]"
+        assert span.input == "x" * 10 + "...[truncated 15 chars]" and span.output == "short"
+        assert span.attributes["note"] == "y" * 10 + "...[truncated 1 chars]"
 
     def test_custom_price_table_subclass_is_used(self) -> None:
         """A PriceTable subclass that prices differently is asked for every cost."""
