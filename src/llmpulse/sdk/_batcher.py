@@ -5,30 +5,42 @@ directly and does a length check and a ``deque.append``: atomic under the GIL, n
 ``queue.Queue``. Everything else happens on one daemon thread: conversion to records, batching
 by count and by ``flush_interval``, export with bounded retries and backoff.
 
-Accounting is exact: every record that reached the SDK is, after a flush, either exported
-(stored) or counted in exactly one drop reason. Counters written by many threads take a lock;
-counters written only by the export thread do not need one.
+Accounting is exact: at every moment ``recorded = exported + dropped (by reason) + queued +
+in flight``, and after a flush nothing is queued or in flight. Counters written by many threads
+take a lock; counters written only by the export thread do not need one. An exporter that
+raises anything, even ``KeyboardInterrupt`` or ``SystemExit``, fails that attempt only: the
+export thread goes on, and the batch is retried or counted. The drop counts (and repairs) are
+also sent along with the records as cumulative metric points (``DROPPED_METRIC``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from llmpulse.schema import MetricPoint
 from llmpulse.sdk._logonce import LogOnce
 from llmpulse.sdk._stats import DROP_REASONS, SdkStats, rejected_count
 
-__all__ = ["Batcher"]
+__all__ = ["DROPPED_METRIC", "REPAIRED_METRIC", "Batcher"]
 
 log = logging.getLogger("llmpulse.sdk")
 
 
 _MAX_BATCH_BYTES = 8 << 20
 _SKIP = object()  # what the converter returns for a record whose trace is sampled out
+
+# Cumulative counters (Prometheus ``_total`` semantics: each point is the count since the
+# process started), labels ``reason``, ``instance`` (host:pid) and ``service`` when set.
+DROPPED_METRIC = "llmpulse_sdk_dropped_total"
+REPAIRED_METRIC = "llmpulse_sdk_repaired_total"
+SELF_METRIC_INTERVAL = 10.0  # at most one set of points per this many seconds (and per flush)
 
 
 class _Marker:
@@ -58,8 +70,10 @@ class Batcher:
         max_bytes: int = 64 << 20,
         max_chars: int = 16384,
         redact: bool = False,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.exporter = exporter
+        self.labels = dict(labels or {})  # extra labels of the self-metric points
         self.now = now  # the hot path stamps records with this clock
         self.refuse = refuse  # None when recording; "disabled" / "uninitialised" otherwise
         self.max_bytes = max_bytes  # budget for prompt/response text waiting in the queue
@@ -102,6 +116,11 @@ class Batcher:
         if isinstance(repaired, dict):
             for reason in repaired:
                 repaired[reason] = 0
+        self._abandoned = 0  # of _in_flight, counted as in_flight_at_shutdown
+        self._last_error = ""  # the last export error, for the messages at give-up and shutdown
+        self._points_at = float("-inf")  # when self-metric points were last considered
+        self._points_sent: Any = None  # the counts the last exported points carried
+        self._points_pending: Any = None  # the counts of the points in the export under way
 
     # -- producer side ----------------------------------------------------------------------
     def put(self, item: Any, size: int = 0) -> None:
@@ -184,8 +203,14 @@ class Batcher:
         self._wakeup.set()
         return marker.done.wait(timeout)
 
-    def shutdown(self, timeout: float) -> bool:
-        """Flush within ``timeout``, stop the thread, count leftovers as dropped (shutdown)."""
+    def shutdown(self, timeout: float, *, at_exit: bool = False) -> bool:
+        """Flush within ``timeout``, stop the thread, count what is left as dropped.
+
+        Records still queued are discarded (``shutdown``); records in an export that has not
+        finished are counted as ``in_flight_at_shutdown`` and moved back to exported if that
+        export still finishes. ``at_exit``: the interpreter is ending, so such an export is
+        lost for certain, and the warning says so.
+        """
         if self.closed:  # again: just give a still-running export thread time to finish
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
@@ -201,24 +226,72 @@ class Batcher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
         left = self._discard_queue()
-        if left:
-            with self._lock:
-                self._dropped["shutdown"] += left
-        if left or self._in_flight:
-            log.warning(
-                "Shutdown timeout: %d records were not exported within %.1f s and are lost "
-                "(%d dropped, %d still in an unfinished export).",
-                left + self._in_flight,
-                timeout,
-                left,
-                self._in_flight,
-            )
-        if thread is None or not thread.is_alive():
+        running = thread is not None and thread.is_alive()
+        with self._lock:
+            self._dropped["shutdown"] += left
+            unfinished = self._in_flight - self._abandoned if running else 0
+            if unfinished > 0:
+                self._abandoned += unfinished
+                self._dropped["in_flight_at_shutdown"] += unfinished
+        self._report_losses(timeout, left, max(0, unfinished), at_exit)
+        if not running:
             try:
                 self.exporter.shutdown()
             except Exception as exc:
                 log.warning("Exporter shutdown failed: %s", exc)
-        return flushed and not left
+        return flushed and not left and unfinished <= 0
+
+    def _report_losses(self, timeout: float, left: int, unfinished: int, at_exit: bool) -> None:
+        """One warning at shutdown naming every record this client did not store, by reason.
+
+        Records in an export still running are lost only if the process ends before it does:
+        at exit they are reported lost; otherwise they are reported as still being exported.
+        """
+        stats = self.stats()
+        pending = 0 if at_exit else unfinished
+        lost = stats.dropped_total - pending
+        parts = []
+        for reason, count in stats.dropped.items():
+            if not count or (reason == "in_flight_at_shutdown" and not at_exit):
+                continue
+            part = f"{reason} {count:,}"
+            if reason == "export_failed" and self._last_error:
+                part += f" (last error: {self._last_error})"
+            elif reason == "shutdown" and left:
+                part += f" ({left:,} still queued after {timeout:.1f} s)"
+            elif reason == "in_flight_at_shutdown":
+                part += f" (in an export unfinished after {timeout:.1f} s)"
+            parts.append(part)
+        if lost:
+            log.warning(
+                "Shutdown: %s of %s records recorded were not stored and are lost: %s.",
+                f"{lost:,}", f"{stats.recorded:,}", "; ".join(parts),
+            )  # fmt: skip
+        if pending:
+            log.warning(
+                "Shutdown: %s records are in an export still running after %.1f s; they are "
+                "counted as in_flight_at_shutdown, and stored if it ends before the process exits.",
+                f"{pending:,}", timeout,
+            )  # fmt: skip
+
+    @property
+    def abandoned(self) -> int:
+        """Records of an export shutdown stopped waiting for, while it is still running."""
+        return self._abandoned
+
+    def wait_at_exit(self, timeout: float) -> None:
+        """At exit, after shutdown: give an export still running ``timeout`` s, else say it is lost."""
+        thread = self._thread
+        if not self._abandoned or thread is None or thread is threading.current_thread():
+            return
+        thread.join(timeout)
+        abandoned = self._abandoned
+        if abandoned and thread.is_alive():
+            log.warning(
+                "Exit: %s records of an export still running since an earlier shutdown are lost "
+                "(counted as in_flight_at_shutdown).",
+                f"{abandoned:,}",
+            )
 
     def _discard_queue(self) -> int:
         count = 0
@@ -260,7 +333,7 @@ class Batcher:
             dropped = dict(self._dropped)
             sampled_out = self._sampled_out
         depth = sum(1 for item in list(self.queue) if type(item) is not _Marker)
-        in_flight = self._in_flight
+        in_flight = max(0, self._in_flight - self._abandoned)
         # Every record was refused at the door, discarded at shutdown (both counted in
         # queue_full/shutdown), is still queued, or was taken by the export thread.
         refused = dropped["queue_full"] + dropped["shutdown"]
@@ -285,15 +358,23 @@ class Batcher:
             self._wakeup.clear()
             try:
                 self._drain()
-            except Exception:  # one bad drain must never kill the thread
+            except BaseException:  # one bad drain must never kill the thread
                 log.exception("Export loop error: continuing")
             if self._stop.is_set() and not self.queue:
                 return
 
-    def _drain(self) -> None:  # noqa: C901 - the export loop, kept flat and measured
+    def _drain(self) -> None:
+        batch: list[Any] = []
+        try:
+            self._drain_into(batch)
+        except BaseException:
+            # Records taken but not exported must not vanish from the count.
+            self._settle(len(batch), 0, 0, len(batch))
+            raise
+
+    def _drain_into(self, batch: list[Any]) -> None:  # noqa: C901 - the export loop, kept flat and measured
         q = self.queue
         popleft, convert = q.popleft, self.convert
-        batch: list[Any] = []
         batch_bytes = 0
         batch_size, max_batch_bytes = self.batch_size, self.max_batch_bytes
         while True:
@@ -311,10 +392,12 @@ class Batcher:
                 if type(size) is not int:
                     size = 0
             elif kind is _Marker:
-                if batch:
-                    self._export(batch)
+                points = self._self_points(force=True)
+                if batch or points:
+                    self._export(batch, points)
                     self._release(batch_bytes)
-                    batch, batch_bytes = [], 0
+                    batch.clear()
+                    batch_bytes = 0
                 item.done.set()
                 continue
             else:
@@ -336,12 +419,14 @@ class Batcher:
             batch_bytes += size
             self._in_flight = len(batch)
             if len(batch) >= batch_size or batch_bytes >= max_batch_bytes:
-                self._export(batch)
+                self._export(batch, self._self_points(force=False))
                 self._release(batch_bytes)
-                batch, batch_bytes = [], 0
+                batch.clear()
+                batch_bytes = 0
         if batch:
-            self._export(batch)
+            self._export(batch, self._self_points(force=False))
             self._release(batch_bytes)
+            batch.clear()
 
     def _release(self, size: int) -> None:
         """Give ``size`` bytes back to the budget (their record is exported or dropped)."""
@@ -356,34 +441,86 @@ class Batcher:
             "invalid", "Invalid record: dropped and counted (%s: %s)", type(exc).__name__, exc
         )
 
-    def _export(self, batch: list[Any]) -> None:
-        self._in_flight = len(batch)
-        for attempt in range(1, self.export_attempts + 1):
+    def _export(self, batch: list[Any], points: list[MetricPoint] | None = None) -> None:
+        """Export ``batch`` (with the self-metric ``points``), retrying failed attempts."""
+        n = len(batch)
+        self._in_flight = n
+        payload = batch + points if points else list(batch)
+        attempts = self.export_attempts if n else 1  # self-metric points alone: one try
+        attempt = 0
+        for attempt in range(1, attempts + 1):  # noqa: B007 - attempt is reported below
             try:
                 with self._export_lock:
-                    result = self.exporter.export(batch)
-            except Exception as exc:
+                    result = self.exporter.export(payload)
+            except BaseException as exc:  # even KeyboardInterrupt/SystemExit: fail the attempt
                 self._failures += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                if attempt == attempts or self._stop.is_set():
+                    break
                 self._warn(
                     "export_failed",
-                    "Export failed: %s: %s (attempt %d of %d; records are kept and retried)",
-                    type(exc).__name__, exc, attempt, self.export_attempts,
+                    "Export failed: %s (attempt %d of %d; the batch is retried)",
+                    self._last_error, attempt, attempts,
                 )  # fmt: skip
-                if attempt == self.export_attempts or self._stop.is_set():
-                    break
                 if self._stop.wait(self.retry_backoff * 2 ** (attempt - 1)):
                     break
                 continue
-            rejected = rejected_count(result, len(batch))
-            with self._lock:
-                self._dropped["rejected_by_store"] += rejected
-            self._exported += len(batch) - rejected
+            rejected = rejected_count(result, n)
+            self._settle(n, n - rejected, rejected, 0)
             self._batches += 1
-            self._in_flight = 0
+            if points:
+                self._points_sent = self._points_pending
             return
+        self._settle(n, 0, 0, n)
+        if n:
+            self._warn(
+                "export_gave_up",
+                "Export failed: %d records dropped after %d attempt(s) (%s); counted as "
+                "export_failed",
+                n, attempt, self._last_error,
+            )  # fmt: skip
+
+    def _settle(self, n: int, exported: int, rejected: int, failed: int) -> None:
+        """Count the outcome of the batch in flight (``n`` records) in one step."""
         with self._lock:
-            self._dropped["export_failed"] += len(batch)
-        self._in_flight = 0
+            if self._abandoned:
+                # The export shutdown gave up waiting for has ended after all.
+                self._dropped["in_flight_at_shutdown"] -= self._abandoned
+                log.info(
+                    "Shutdown: the export still running at shutdown has ended: %d records "
+                    "stored, %d refused, %d failed",
+                    exported, rejected, failed,
+                )  # fmt: skip
+                self._abandoned = 0
+            self._dropped["rejected_by_store"] += rejected
+            self._dropped["export_failed"] += failed
+            self._exported += exported
+            self._in_flight = 0
+
+    def _self_points(self, force: bool) -> list[MetricPoint] | None:
+        """Cumulative drop and repair counts as metric points, when they changed (and are due)."""
+        now = time.monotonic()
+        if not force and now - self._points_at < SELF_METRIC_INTERVAL:
+            return None
+        self._points_at = now
+        stats = self.stats()
+        counts = {
+            DROPPED_METRIC: {k: v for k, v in stats.dropped.items() if v},
+            REPAIRED_METRIC: {
+                k: v for k, v in (getattr(stats, "repaired", None) or {}).items() if v
+            },
+        }
+        key = tuple((name, tuple(sorted(c.items()))) for name, c in counts.items())
+        if key == self._points_sent or not any(counts.values()):
+            return None
+        self._points_pending = key
+        labels = {"instance": f"{socket.gethostname()}:{os.getpid()}", **self.labels}
+        stamp = self.now()
+        return [
+            MetricPoint(name, float(count), stamp, {**labels, "reason": reason})
+            for name, by_reason in counts.items()
+            for reason, count in by_reason.items()
+        ]
 
 
 _uninit_warned = False

@@ -82,6 +82,7 @@ class Client:
             max_bytes=max_queue_bytes,
             max_chars=config.max_content_chars,
             redact=config.redact,
+            labels={"service": config.service_name} if config.service_name else None,
         )
 
     @property
@@ -166,12 +167,15 @@ class Client:
             log.warning("Flush failed", exc_info=True)
             return False
 
-    def shutdown(self, timeout: float | None = None) -> bool:
-        """Flush (bounded by ``timeout``), stop the export thread and close the exporter."""
+    def shutdown(self, timeout: float | None = None, *, at_exit: bool = False) -> bool:
+        """Flush (bounded by ``timeout``), stop the export thread and close the exporter.
+
+        ``at_exit``: the process is ending (records in an unfinished export are then lost).
+        """
         if not self.enabled:
             return True
         try:
-            return self._batcher.shutdown(self._timeout(timeout))
+            return self._batcher.shutdown(self._timeout(timeout), at_exit=at_exit)
         except Exception:
             log.warning("Shutdown failed", exc_info=True)
             return False

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,7 @@ _default = Client(SdkConfig(enabled=False), exporter=None, initialised=False)
 _client: Client = _default
 _sink = _default._batcher  # what the hot path appends to: the active client's queue
 _hooks_installed = False
+_retired: list[Client] = []  # replaced clients whose last export had not finished
 _get_current = current_span.get
 _FORK_WAIT_SECONDS = 5.0  # longest a fork waits for an export in progress
 
@@ -97,6 +99,8 @@ def init(
         _install_hooks()
     if old is not _default:
         old.shutdown(old.config.shutdown_timeout)
+        if old._batcher.abandoned:  # an export still running: at exit, wait for it or say so
+            _retired.append(old)
     _apply_instrumentation(names if client.enabled else ())
     return client
 
@@ -235,7 +239,12 @@ def _install_hooks() -> None:
 
 def _at_exit() -> None:
     client = _client
-    client.shutdown(client.config.shutdown_timeout)
+    timeout = client.config.shutdown_timeout
+    deadline = time.monotonic() + timeout
+    client.shutdown(timeout, at_exit=True)
+    for old in _retired:
+        old._batcher.wait_at_exit(max(0.0, deadline - time.monotonic()))
+    _retired.clear()
 
 
 def _before_fork() -> None:

@@ -8,7 +8,16 @@ from typing import Any
 __all__ = ["DROP_REASONS", "REPAIR_REASONS", "SdkStats", "rejected_count"]
 
 # Why a record was not exported. Sampling is not a drop: see SdkStats.sampled_out.
-DROP_REASONS = ("queue_full", "export_failed", "rejected_by_store", "shutdown", "invalid")
+# ``in_flight_at_shutdown``: taken by an export that had not finished when shutdown's timeout
+# ran out (moved back to ``exported`` if that export still finishes while the process runs).
+DROP_REASONS = (
+    "queue_full",
+    "export_failed",
+    "rejected_by_store",
+    "shutdown",
+    "in_flight_at_shutdown",
+    "invalid",
+)
 # Why a value of a record was changed so that the record could be stored (the record is kept):
 # non_finite_number (NaN or an infinity became null), invalid_text (NUL characters or lone
 # surrogates became U+FFFD), negative_number (a negative cost or ttft became null),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import llmpulse
@@ -154,9 +155,16 @@ class TestFlushAndShutdown:
         with llmpulse.span("after"):
             pass
         stats = client.stats()
-        assert stats.dropped["shutdown"] == 7 and stats.in_flight == 1
+        assert stats.dropped["shutdown"] == 7 and stats.in_flight == 0
+        assert stats.dropped["in_flight_at_shutdown"] == 1
         assert _balanced(stats)
         exporter.release()
+        deadline = time.monotonic() + 10
+        while client.stats().exported != 1:  # the unfinished export ends after all
+            assert time.monotonic() < deadline, client.stats()
+            time.sleep(0.01)
+        stats = client.stats()
+        assert stats.dropped["in_flight_at_shutdown"] == 0 and _balanced(stats)
 
     def test_shutdown_exports_everything_and_closes_the_exporter(self) -> None:
         """A clean shutdown delivers all records and calls exporter.shutdown()."""

@@ -236,8 +236,16 @@ class TestRecordMetric:
     def test_non_numeric_value_is_dropped_and_counted(self, exporter: InMemoryExporter) -> None:
         """A value that is not a number is counted as an invalid drop, not raised."""
         llmpulse.record_metric("x", "not a number")  # type: ignore[arg-type]
-        assert not _flushed(exporter).points
+        points = _flushed(exporter).points
+        assert not [p for p in points if p.name == "x"]
         assert llmpulse.get_client().stats().dropped["invalid"] == 1
+        # The drop is visible as a metric too: the cumulative count, by reason.
+        (drop,) = points
+        assert (drop.name, drop.value, drop.labels["reason"]) == (
+            "llmpulse_sdk_dropped_total",
+            1.0,
+            "invalid",
+        )
 
     def test_runs_pass_through(self, exporter: InMemoryExporter) -> None:
         """A Run given to the client reaches the exporter unchanged."""
