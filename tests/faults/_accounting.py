@@ -20,16 +20,25 @@ from llmpulse.store.models import metadata
 __all__ = ["assert_accounting", "stored_rows"]
 
 _RECORD_TABLES = ("spans", "metric_points", "runs")
+_SELF_METRICS = "llmpulse_sdk_"  # prefix of the SDK's self-metric names
 
 
 def stored_rows(store: Store) -> int:
-    """Span, metric point and run rows in ``store`` (each record is one row)."""
+    """Span, metric point and run rows in ``store`` (each record is one row).
+
+    The SDK's own drop/repair counters (``llmpulse_sdk_*`` metric points) are not records the
+    application made, so they are left out.
+    """
     engine: Any = store._engine
     with engine.connect() as conn:
-        return sum(
-            int(conn.execute(select(func.count()).select_from(metadata.tables[t])).scalar() or 0)
-            for t in _RECORD_TABLES
-        )
+        total = 0
+        for name in _RECORD_TABLES:
+            table = metadata.tables[name]
+            query = select(func.count()).select_from(table)
+            if name == "metric_points":
+                query = query.where(~table.c.name.startswith(_SELF_METRICS, autoescape=True))
+            total += int(conn.execute(query).scalar() or 0)
+        return total
 
 
 def assert_accounting(

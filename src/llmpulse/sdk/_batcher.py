@@ -117,6 +117,7 @@ class Batcher:
             for reason in repaired:
                 repaired[reason] = 0
         self._abandoned = 0  # of _in_flight, counted as in_flight_at_shutdown
+        self._close_exporter = False  # shutdown left closing the exporter to the thread
         self._last_error = ""  # the last export error, for the messages at give-up and shutdown
         self._points_at = float("-inf")  # when self-metric points were last considered
         self._points_sent: Any = None  # the counts the last exported points carried
@@ -234,12 +235,17 @@ class Batcher:
                 self._abandoned += unfinished
                 self._dropped["in_flight_at_shutdown"] += unfinished
         self._report_losses(timeout, left, max(0, unfinished), at_exit)
-        if not running:
-            try:
-                self.exporter.shutdown()
-            except Exception as exc:
-                log.warning("Exporter shutdown failed: %s", exc)
+        if running:
+            self._close_exporter = True  # the export thread closes it when its export ends
+        else:
+            self._shutdown_exporter()
         return flushed and not left and unfinished <= 0
+
+    def _shutdown_exporter(self) -> None:
+        try:
+            self.exporter.shutdown()
+        except Exception as exc:
+            log.warning("Exporter shutdown failed: %s", exc)
 
     def _report_losses(self, timeout: float, left: int, unfinished: int, at_exit: bool) -> None:
         """One warning at shutdown naming every record this client did not store, by reason.
@@ -361,6 +367,8 @@ class Batcher:
             except BaseException:  # one bad drain must never kill the thread
                 log.exception("Export loop error: continuing")
             if self._stop.is_set() and not self.queue:
+                if self._close_exporter:
+                    self._shutdown_exporter()
                 return
 
     def _drain(self) -> None:

@@ -5,6 +5,12 @@ PostgreSQL. Each bulk insert runs inside a savepoint; if the database still refu
 the Python checks could not foresee, such as a span id that is already stored), the batch falls
 back to one savepoint per row, so the poison rows are counted and skipped and the rest commit.
 Rollups are computed from the rows actually stored, so they always equal the raw data.
+
+Span inserts are idempotent: a span whose ``span_id`` is already stored counts as stored
+(``WriteResult.duplicates``), not as rejected, and adds nothing to the rollups. That is what
+makes retrying a batch safe when its COMMIT succeeded but the answer was lost. The fast path
+stays a plain insert; only a batch the database refuses is inserted again with
+``ON CONFLICT (span_id) DO NOTHING RETURNING span_id``, which tells stored from new.
 """
 
 from __future__ import annotations
@@ -43,9 +49,12 @@ class WriteResult:
     stored: int = 0
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
-    spans: int = 0
+    spans: int = 0  # span rows inserted by this write
     points: int = 0
     runs: int = 0
+    duplicates: int = (
+        0  # spans already stored (by span_id): counted in ``stored``, not in ``spans``
+    )
 
 
 def write_batch(
@@ -67,7 +76,7 @@ def write_batch(
     if rows:
         span_rows += [r[0] for r in rows]
         keys += [r[1] for r in rows]
-    kept = _insert(conn, span_rows, _bulk_spans, _SPAN_INSERT, reasons)
+    kept, duplicates = _insert_spans(conn, span_rows, reasons)
     new_keys: dict[Key, int] = {}
     if kept:
         if len(kept) < len(span_rows):
@@ -80,12 +89,13 @@ def write_batch(
     kept_runs = _insert(conn, run_rows, _upsert_runs, _upsert_runs, reasons)
     n_spans, n_points, n_runs = len(kept), len(kept_points), len(kept_runs)
     result = WriteResult(
-        stored=n_spans + n_points + n_runs,
+        stored=n_spans + duplicates + n_points + n_runs,
         rejected=sum(reasons.values()),
         reasons=dict(reasons),
         spans=n_spans,
         points=n_points,
         runs=n_runs,
+        duplicates=duplicates,
     )
     return result, new_keys
 
@@ -145,6 +155,81 @@ def _insert(
                 raise
             reasons[_reason(exc)] += 1
     return kept
+
+
+def _insert_spans(
+    conn: Connection, rows: list[Row], reasons: Counter[str]
+) -> tuple[list[int], int]:
+    """Insert span rows; returns the indexes inserted and how many were already stored.
+
+    Bulk first (the common case, no conflict handling). If the database refuses the bulk
+    insert, the rows go again with ON CONFLICT DO NOTHING RETURNING span_id, in chunks, then
+    one by one if a chunk still fails (a poison row that is not a duplicate).
+    """
+    if not rows:
+        return [], 0
+    try:
+        with conn.begin_nested():
+            _bulk_spans(conn, rows)
+        return list(range(len(rows))), 0
+    except (DBAPIError, UnicodeError) as exc:
+        if _is_transient(exc):
+            raise
+        log.info("Bulk span insert refused (%s); inserting it idempotently", _reason(exc))
+    kept: list[int] = []
+    duplicates = 0
+    seen: set[Any] = set()  # span ids inserted by this batch
+    for start in range(0, len(rows), _IDEMPOTENT_CHUNK):
+        chunk = list(range(start, min(start + _IDEMPOTENT_CHUNK, len(rows))))
+        try:
+            with conn.begin_nested():
+                new = _insert_new_spans(conn, [rows[i] for i in chunk])
+            groups = [chunk]
+        except (DBAPIError, UnicodeError) as exc:
+            if _is_transient(exc):
+                raise
+            new, groups = set(), [[i] for i in chunk]
+            for i in chunk:
+                try:
+                    with conn.begin_nested():
+                        new |= _insert_new_spans(conn, [rows[i]])
+                except (DBAPIError, UnicodeError) as row_exc:
+                    if _is_transient(row_exc):
+                        raise
+                    reasons[_reason(row_exc)] += 1
+                    groups.remove([i])
+        for i in (i for group in groups for i in group):
+            span_id = rows[i][_SPAN_ID]
+            if span_id in new and span_id not in seen:
+                seen.add(span_id)
+                kept.append(i)
+            elif span_id in seen:
+                reasons["duplicate span_id in batch"] += 1
+            else:
+                duplicates += 1  # stored before: by an earlier attempt of this very batch
+    return kept, duplicates
+
+
+_IDEMPOTENT_CHUNK = 500  # rows per statement (29 values each, within SQLite's variable limit)
+_SPAN_ID = v.SPAN_COLUMNS.index("span_id")
+# Untyped columns: the row values are already what the database stores.
+_SPANS = table("spans", *(column(c) for c in v.SPAN_COLUMNS))
+
+
+def _insert_new_spans(conn: Connection, rows: Sequence[Row]) -> set[Any]:
+    """Insert the spans not yet stored; returns the span ids inserted."""
+    stmt = (
+        _dialect_insert(conn)(_SPANS)
+        .values([dict(zip(v.SPAN_COLUMNS, row, strict=True)) for row in rows])
+        .on_conflict_do_nothing(index_elements=["span_id"])
+    )
+    if conn.dialect.insert_returning:
+        return {r[0] for r in conn.execute(stmt.returning(_SPANS.c.span_id))}
+    # SQLite before 3.35: no RETURNING; the span ids stored before are looked up first.
+    ids = [row[_SPAN_ID] for row in rows]
+    before = set(conn.execute(select(_SPANS.c.span_id).where(_SPANS.c.span_id.in_(ids))).scalars())
+    conn.execute(stmt)
+    return set(ids) - before
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -163,11 +163,13 @@ class TestPoison:
         assert (result.spans, result.reasons) == (1, {"not a span": 1})
 
     def test_duplicate_span_id_in_database(self, store: Store) -> None:
-        """A span already stored is refused by the database; the batch falls back to row by row."""
+        """A span already stored counts as stored (idempotent), not refused, and is not
+        counted twice in the rollups."""
         first = make_span(T0)
         store.write(spans=[first])
         result = store.write(spans=[make_span(T0 + 1), first, make_span(T0 + 2)])
-        assert (result.spans, result.reasons) == (2, {"duplicate span_id": 1})
+        assert (result.spans, result.duplicates, result.stored) == (2, 1, 3)
+        assert (result.rejected, result.reasons) == (0, {})
         stats = store.span_stats(T0, T0 + 60)
         assert stats[0].calls == 3 and len(store.list_spans(T0, T0 + 60)) == 3
 
@@ -177,6 +179,7 @@ class TestPoison:
         b = make_span(T0 + 1, span_id=a.span_id)
         result = store.write(spans=[a, b])
         assert (result.spans, result.rejected) == (1, 1)
+        assert result.reasons == {"duplicate span_id in batch": 1}
         assert store.span_stats(T0, T0 + 60)[0].calls == 1
 
     def test_bad_point_and_run(self, store: Store) -> None:
@@ -271,13 +274,13 @@ class TestBulkInsert:
         assert store.span_stats(T0, T0 + 60)[0].calls == n
 
     def test_poison_row_deep_in_a_large_batch(self, store: Store) -> None:
-        """A duplicate in the middle of a large batch costs that row; rollups match what was stored."""
+        """An already stored span deep in a large batch: the rest is stored, rollups count it once."""
         stored = make_span(T0)
         store.write(spans=[stored])
         spans = [make_span(T0 + 1 + i * 0.01) for i in range(1100)]
         spans[700] = stored
         result = store.write(spans=spans)
-        assert (result.spans, result.reasons) == (1099, {"duplicate span_id": 1})
+        assert (result.spans, result.duplicates, result.reasons) == (1099, 1, {})
         assert store.span_stats(T0, T0 + 60)[0].calls == 1100
 
     def test_low_variable_limit(self, sqlite_store: Store) -> None:
