@@ -186,6 +186,7 @@ def _require_sqlite_file(url: str) -> None:
 
 def _print_health(report: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="llmpulse database", show_header=False, title_justify="left")
@@ -205,11 +206,16 @@ def _print_health(report: dict[str, Any]) -> None:
         for name, count in (report.get("rows") or {}).items():
             table.add_row(f"rows: {name}", "-" if count is None else f"{count:,}")
         table.add_row("size", _size(report.get("size_bytes", 0)))
+        if "wal_bytes" in report:
+            table.add_row("WAL", _size(report["wal_bytes"]))
         if "journal_mode" in report:
             table.add_row("journal mode", report["journal_mode"])
         if "server_version" in report:
             table.add_row("server", report["server_version"])
-    Console(width=100).print(table)
+    console = Console(width=100)
+    console.print(table)
+    for warning in report.get("warnings", ()):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def _size(n: int) -> str:

@@ -80,7 +80,10 @@ def demo(
             result = run_demo(settings, progress=lambda k: bar.advance(task, k))
         _report(console, result)
     except LlmpulseError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        from rich.markup import escape
+
+        # escape: "[postgres]" in an install hint is text, not a style tag to strip.
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
 
 

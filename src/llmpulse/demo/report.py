@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmpulse.demo.runner import DemoResult
+from llmpulse.recovery._observe import counter_increase
 
 __all__ = ["render_report"]
 
@@ -130,7 +131,8 @@ def _routing(store: Any, result: DemoResult) -> Table:
 
 def _recovery(store: Any, result: DemoResult) -> Table | None:
     window = (result.start, result.end + 3600)
-    # Counters only: each point is an increment, so sums are totals. Gauges are not summed.
+    # Counters only (cumulative per series, Prometheus style): the total is each series'
+    # increase over the window, summed over processes. Gauges are not summed.
     names = [
         n
         for n in store.metric_names(*window)
@@ -146,14 +148,17 @@ def _recovery(store: Any, result: DemoResult) -> Table | None:
     for col in ("what", "labels", "total"):
         table.add_column(col, justify="right" if col == "total" else "left", no_wrap=col == "what")
     for name in sorted(names):
-        by_labels: dict[str, float] = {}
+        series: dict[tuple[tuple[str, str], ...], list[Any]] = {}
         for p in store.metric_series(name, *window):
+            series.setdefault(tuple(sorted(p.labels.items())), []).append(p)
+        by_labels: dict[str, float] = {}
+        for labels, points in series.items():
             key = ", ".join(
                 f"{k}={v}"
-                for k, v in sorted(p.labels.items())
-                if k != "reason" or "backoff" in name
+                for k, v in labels
+                if k != "instance" and (k != "reason" or "backoff" in name)
             )
-            by_labels[key] = by_labels.get(key, 0.0) + p.value
+            by_labels[key] = by_labels.get(key, 0.0) + counter_increase(points)
         short = name.removeprefix("llmpulse_recovery_").removesuffix("_total").replace("_", " ")
         for key, total in sorted(by_labels.items()):
             table.add_row(short, key, f"{total:,.2f}" if "seconds" in name else f"{total:,.0f}")

@@ -1,18 +1,24 @@
 """What recovery tells the llmpulse SDK: span events, span attributes and metric points.
 
 Every function here swallows its own failures: recording is never a reason for a call to fail.
-Metric points named ``*_total`` carry the increment (1 per event, or seconds waited), so the
-sum over a window is the count; ``llmpulse_circuit_state`` is a gauge (0 closed, 1 half-open,
-2 open) recorded at every transition.
+Metric points named ``*_total`` are counters with Prometheus semantics: each point carries the
+cumulative value since the process started (per metric and label set), with an ``instance``
+label (host:pid) telling processes apart, so the count over a window is the increase of each
+series (``counter_increase``), and a lost point loses nothing. ``llmpulse_circuit_state`` is a
+gauge (0 closed, 1 half-open, 2 open) recorded at every transition.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-__all__ = ["METRICS", "Recorder"]
+__all__ = ["METRICS", "Recorder", "counter_increase", "reset_counters"]
 
 log = logging.getLogger("llmpulse.recovery")
 
@@ -29,6 +35,48 @@ METRICS = {
     "llmpulse_recovery_limiter_rejections_total": "calls refused by the client-side rate limiter, label model",
     "llmpulse_circuit_state": "breaker state gauge: 0 closed, 1 half-open, 2 open; label model",
 }
+
+
+# Process-wide counter values, as a Prometheus client keeps them: (name, labels) -> total.
+_counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+_counters_lock = threading.Lock()
+
+
+def _count(name: str, labels: dict[str, str], increment: float) -> float:
+    """Add ``increment`` to the counter ``name`` with ``labels``; returns its new total."""
+    key = (name, tuple(sorted(labels.items())))
+    with _counters_lock:
+        total = _counters[key] = _counters.get(key, 0.0) + increment
+    return total
+
+
+def reset_counters() -> None:
+    """Start every recovery counter of this process from zero again (for tests)."""
+    with _counters_lock:
+        _counters.clear()
+
+
+def counter_increase(points: Iterable[Any], before: float = 0.0) -> float:
+    """How much one counter series rose over ``points`` (its values in time order).
+
+    ``before`` is the series' value before the window (0 if it started inside it). A value
+    lower than the previous one is a restart from zero, as in Prometheus ``increase()``.
+    """
+    rise, last = 0.0, before
+    for point in points:
+        value = float(point.value)
+        rise += value - last if value >= last else value
+        last = value
+    return rise
+
+
+def _after_fork_in_child() -> None:
+    global _counters_lock
+    _counters_lock = threading.Lock()  # the parent's could have been held by another thread
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Recorder:
@@ -71,14 +119,16 @@ class Recorder:
             log.debug("recovery attributes failed", exc_info=True)
 
     def metric(self, name: str, value: float, **labels: Any) -> None:
-        """Record one metric point with string labels."""
+        """Record one metric point with string labels (the running total for a ``_total``)."""
         if not self.enabled:
             return
         try:
             import llmpulse
 
-            llmpulse.record_metric(
-                name, float(value), labels={k: str(v) for k, v in labels.items()}
-            )
+            values = {k: str(v) for k, v in labels.items()}
+            if name.endswith("_total"):
+                values["instance"] = f"{socket.gethostname()}:{os.getpid()}"
+                value = _count(name, values, float(value))
+            llmpulse.record_metric(name, float(value), labels=values)
         except Exception:
             log.debug("recovery metric %s failed", name, exc_info=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -225,6 +226,7 @@ def shutdown(timeout: float | None = None) -> bool:
 # -- process lifecycle -------------------------------------------------------------------------
 def _install_hooks() -> None:
     global _hooks_installed
+    _install_sigterm()  # until it is installed: only the main thread may
     if _hooks_installed:
         return
     _hooks_installed = True
@@ -245,6 +247,65 @@ def _at_exit() -> None:
     for old in _retired:
         old._batcher.wait_at_exit(max(0.0, deadline - time.monotonic()))
     _retired.clear()
+
+
+# -- SIGTERM ------------------------------------------------------------------------------------
+# Every `docker stop`, `kill` and orchestrator stop sends SIGTERM, whose default action ends the
+# process at once: no atexit, so every record still queued would be lost. The handler chains:
+# it flushes (bounded by shutdown_timeout), then does what would have happened without it, the
+# application's own handler or the default (the process still dies of SIGTERM). A handler the
+# application installs later simply replaces it. Ignored SIGTERM, or a handler set outside
+# Python, is left alone.
+_sigterm_installed = False
+_previous_sigterm: Any = None
+
+
+def _install_sigterm() -> None:
+    global _sigterm_installed, _previous_sigterm
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is signal.SIG_IGN or previous is None:
+            _sigterm_installed = True  # the application decided: leave it
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):  # no SIGTERM here, or not allowed
+        log.debug("cannot install the SIGTERM handler", exc_info=True)
+        return
+    _previous_sigterm = previous
+    _sigterm_installed = True
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    previous = _previous_sigterm
+    if callable(previous):
+        # The application's handler decides whether the process ends; if it does through
+        # sys.exit, atexit shuts the client down.
+        _off_main_thread(_client.flush, _client.config.shutdown_timeout)
+        previous(signum, frame)
+        return
+    # The default action: flush and stop, then die of SIGTERM as the process would have.
+    _off_main_thread(_at_exit, _client.config.shutdown_timeout)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _off_main_thread(work: Callable[..., Any], timeout: float) -> None:
+    """Run ``work`` on a helper thread, waiting at most ``timeout`` (+1 s) for it.
+
+    The handler runs on the main thread between two bytecodes, possibly inside a lock of the
+    SDK; doing the work on another thread means such a lock costs the timeout, not a deadlock.
+    """
+    if not _client.enabled:
+        return
+    args = () if work is _at_exit else (timeout,)
+    thread = threading.Thread(target=work, args=args, name="llmpulse-sigterm", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:
+        return
+    thread.join(timeout + 1.0)
 
 
 def _before_fork() -> None:

@@ -18,6 +18,15 @@ cannot run (interpreter exit) changes nothing that matters: the last connection 
 checkpoints the whole WAL. A fork waits for a checkpoint in progress (as it waits for a
 write); the child starts its own thread on its first commit and never touches the parent's
 connection.
+
+A reader holding one read transaction open (a long report, a ``sqlite3`` shell left in
+``BEGIN``) pins the WAL: no checkpoint may copy pages past its snapshot, so every commit
+meanwhile grows the file (782 MiB in 20 s under a busy writer), and SQLite never shrinks a WAL
+file by itself. Once the WAL passes ``TRUNCATE_BYTES``, this thread tries a TRUNCATE checkpoint
+after each checkpoint and when idle (every ``_IDLE_WAIT`` s); it takes no wait (busy timeout
+0), so while the reader stays it fails at once and blocks nobody, and soon after the reader
+leaves it empties the file. The store's connections also keep ``journal_size_limit`` at
+``TRUNCATE_BYTES``, so a reset WAL is cut back to that size on its next commit.
 """
 
 from __future__ import annotations
@@ -43,7 +52,9 @@ _LOCK_WAIT = 2.0  # longest wait for the write in progress; else the next checkp
 # The store's connections still checkpoint inline past this many pages (32 MiB): the bound
 # when this thread gets no CPU (see the module docstring).
 INLINE_PAGES = 8000
-_IDLE_WAIT = 5.0  # the thread re-checks for close() at least this often
+_IDLE_WAIT = 5.0  # the thread re-checks for close() (and an oversized WAL) this often
+# A WAL larger than this (64 MiB) is truncated as soon as no reader pins it (see above).
+TRUNCATE_BYTES = 64 << 20
 
 # Connections a forked child inherited: never used or closed there, only kept referenced.
 _inherited: list[sqlite3.Connection] = []
@@ -62,6 +73,7 @@ class Checkpointer:
         self.busy_timeout = busy_timeout
         self._writer_lock = writer_lock  # this process's writer lock for the file, per call
         self.checkpoints = 0  # completed checkpoint statements (for tests and health)
+        self.truncations = 0  # TRUNCATE checkpoints that emptied the WAL file
         # Held while the thread is inside SQLite (connecting, checkpointing, closing): a fork
         # waits for it, as for a write (see _process.py), so no child copies SQLite's
         # in-process locks half taken by a thread it does not have.
@@ -122,6 +134,7 @@ class Checkpointer:
         busy = False  # the last checkpoint found a WAL of many pages: no pause before the next
         while not stop.is_set():
             if not wake.wait(_IDLE_WAIT):
+                self._shrink(conn)
                 continue
             # A trickle of small commits is gathered for up to INTERVAL after the last
             # checkpoint; each commit wakes the wait, so ROWS rows end it at once.
@@ -143,10 +156,32 @@ class Checkpointer:
                 if frames >= LOCKED_FRAMES:
                     self._between_writes(conn)
                 busy = frames >= BUSY_FRAMES
+                self._shrink(conn)
             except sqlite3.Error as exc:  # busy or locked: the next commit tries again
                 log.debug("WAL checkpoint skipped: %s", exc)
         with self._busy:
             conn.close()
+
+    def _shrink(self, conn: sqlite3.Connection) -> None:
+        """Empty a WAL file past ``TRUNCATE_BYTES``, unless a reader still pins it (no wait)."""
+        try:
+            if os.path.getsize(self.path + "-wal") <= TRUNCATE_BYTES:
+                return
+        except OSError:  # no WAL file
+            return
+        try:
+            with self._busy:
+                conn.execute("PRAGMA busy_timeout=0")
+                try:
+                    row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+                self.checkpoints += 1
+        except sqlite3.Error as exc:  # a writer or reader in the way: the next pass tries again
+            log.debug("WAL truncation skipped: %s", exc)
+            return
+        if row is not None and row[0] == 0:
+            self.truncations += 1
 
     def _between_writes(self, conn: sqlite3.Connection) -> None:
         """Checkpoint the rest with this process's writes held back, so the next one resets

@@ -11,9 +11,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from llmpulse.store._migrate import current_revision, head_revision
 from llmpulse.store.models import metadata
 
-__all__ = ["TABLES", "health"]
+__all__ = ["TABLES", "WAL_WARN_BYTES", "health"]
 
 TABLES = ("spans", "metric_points", "runs", "rollup_keys", "rollups")
+# Twice the size past which the checkpoint thread empties the WAL (_checkpoint.TRUNCATE_BYTES):
+# a WAL this large means something (a long read transaction) keeps it from being checkpointed.
+WAL_WARN_BYTES = 128 << 20
 
 
 def health(engine: Engine, shown_url: str) -> dict[str, Any]:
@@ -53,12 +56,20 @@ def _sqlite(conn: Any, engine: Engine) -> dict[str, Any]:
     wal_bytes = 0
     if path and path != ":memory:" and os.path.exists(f"{path}-wal"):
         wal_bytes = os.path.getsize(f"{path}-wal")
-    return {
+    report: dict[str, Any] = {
         "size_bytes": size + wal_bytes,
         "wal_bytes": wal_bytes,
         "journal_mode": journal,
         "wal": journal == "wal",
     }
+    if wal_bytes > WAL_WARN_BYTES:
+        report["warnings"] = [
+            f"the WAL file is {wal_bytes / 2**20:,.0f} MiB (over {WAL_WARN_BYTES / 2**20:,.0f} "
+            "MiB): a read transaction held open (a long query, a sqlite3 shell left in BEGIN) "
+            "keeps it from being checkpointed; it is emptied within seconds once that reader "
+            "ends and a store using this file is open (see docs/storage.md)"
+        ]
+    return report
 
 
 def _postgres(conn: Any, migrated: bool) -> dict[str, Any]:

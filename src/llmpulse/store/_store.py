@@ -38,6 +38,8 @@ def _connect_hint(message: str) -> str:
         return " — is the server running?"
     if "password" in lowered or "authentication" in lowered:
         return " — check the user name and password"
+    if "role" in lowered and "does not exist" in lowered:
+        return " — create that role first (createuser) or fix the user name in the URL"
     if "does not exist" in lowered:
         return " — create the database first (createdb) or fix its name"
     if "unable to open database file" in lowered:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from llmpulse.errors import StoreUnavailableError
-from llmpulse.store._checkpoint import INLINE_PAGES
+from llmpulse.store._checkpoint import INLINE_PAGES, TRUNCATE_BYTES
 from llmpulse.store._histogram import hist_add_bytes
 from llmpulse.store._process import track_engine
 
@@ -85,6 +85,8 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
                 cur.execute("PRAGMA journal_mode=WAL")
                 # The store's thread checkpoints; commits only past INLINE_PAGES (_checkpoint.py).
                 cur.execute(f"PRAGMA wal_autocheckpoint={INLINE_PAGES}")
+                # A WAL reset after a long reader is cut back to this size (_checkpoint.py).
+                cur.execute(f"PRAGMA journal_size_limit={TRUNCATE_BYTES}")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")

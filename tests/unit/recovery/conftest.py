@@ -13,6 +13,7 @@ import pytest
 
 import llmpulse
 from llmpulse.recovery import Recoverer, RecoveryPolicy
+from llmpulse.recovery._observe import reset_counters
 from llmpulse.simulator import LLMSimulator
 from llmpulse.testing import FakeClock, InMemoryExporter, reset_sdk
 
@@ -74,6 +75,7 @@ def openai_client(sim: LLMSimulator) -> Iterator[openai.OpenAI]:
 def exporter() -> Iterator[InMemoryExporter]:
     """The SDK recording into memory with openai instrumented; reset afterwards."""
     reset_sdk()
+    reset_counters()  # every test counts from zero
     exp = InMemoryExporter()
     llmpulse.init(exporter=exp, instrument=("openai",))
     yield exp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import openai
@@ -10,6 +11,7 @@ import pytest
 import llmpulse
 from llmpulse.errors import CircuitOpenError
 from llmpulse.recovery import METRICS, BreakerPolicy, RecoveringClient, RecoveryPolicy, RetryPolicy
+from llmpulse.recovery._observe import Recorder, counter_increase
 from llmpulse.schema import MetricPoint, Span
 from llmpulse.simulator import LLMSimulator
 from llmpulse.testing import InMemoryExporter
@@ -25,11 +27,34 @@ def exported(exporter: InMemoryExporter) -> tuple[list[Span], list[MetricPoint]]
 
 
 def totals(points: list[MetricPoint], name: str) -> Counter[tuple[tuple[str, str], ...]]:
-    out: Counter[tuple[tuple[str, str], ...]] = Counter()
+    """The increase of each counter series (labels without ``instance``) over ``points``."""
+    series: dict[tuple[tuple[str, str], ...], list[MetricPoint]] = {}
     for p in points:
         if p.name == name:
-            out[tuple(sorted(p.labels.items()))] += p.value
-    return out
+            labels = dict(p.labels)
+            assert labels.pop("instance").endswith(f":{os.getpid()}")
+            series.setdefault(tuple(sorted(labels.items())), []).append(p)
+    return Counter({key: counter_increase(ps) for key, ps in series.items()})
+
+
+class TestCounterSemantics:
+    def test_total_points_are_cumulative(self, exporter: InMemoryExporter) -> None:
+        """Each point of a _total counter is the running total, as Prometheus counters are."""
+        recorder = Recorder()
+        for _ in range(3):
+            recorder.metric("llmpulse_recovery_retries_total", 1, model="m", reason="timeout")
+        recorder.metric("llmpulse_recovery_backoff_seconds_total", 0.5, model="m")
+        recorder.metric("llmpulse_recovery_backoff_seconds_total", 1.5, model="m")
+        _, points = exported(exporter)
+        retries = [p.value for p in points if p.name == "llmpulse_recovery_retries_total"]
+        backoff = [p.value for p in points if p.name == "llmpulse_recovery_backoff_seconds_total"]
+        assert retries == [1.0, 2.0, 3.0] and backoff == [0.5, 2.0]
+
+    def test_increase_survives_a_restart_and_a_lost_point(self) -> None:
+        """counter_increase reads a drop to a lower value as a restart from zero."""
+        values = [MetricPoint("c_total", v, float(t)) for t, v in enumerate([2, 3, 5, 1, 4])]
+        assert counter_increase(values, before=1.0) == (5 - 1) + 1 + (4 - 1)
+        assert counter_increase(values[::2]) == 2 + 3 + 4  # 2, 5, then a restart to 4
 
 
 class TestTrace:

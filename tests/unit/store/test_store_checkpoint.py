@@ -154,6 +154,44 @@ class TestCheckpointThread:
         with Store.open(f"sqlite:///{db}") as store:
             assert store.health()["rows"]["spans"] == 64 * 500
 
+    def test_the_wal_is_emptied_after_a_long_reader_leaves(
+        self, db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A reader holding one transaction pins the WAL, which grows with every commit; once
+        it leaves, the thread empties the WAL without another write, and health says so."""
+        from llmpulse.store import _health
+
+        monkeypatch.setattr(_checkpoint, "TRUNCATE_BYTES", 1 << 20)
+        monkeypatch.setattr(_checkpoint, "_IDLE_WAIT", 0.05)
+        monkeypatch.setattr(_health, "WAL_WARN_BYTES", 2 << 20)
+        wal = Path(f"{db}-wal")
+        store = Store.open(f"sqlite:///{db}")
+        try:
+            store.write(spans=_spans(10))
+            reader = sqlite3.connect(db, isolation_level=None)
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM spans").fetchone()  # holds its snapshot
+            for _ in range(10):
+                store.write(spans=_spans(100, "p" * 4096))
+            pinned = wal.stat().st_size
+            assert pinned > 3 << 20, "the reader did not pin the WAL"
+            (warning,) = store.health()["warnings"]
+            assert "read transaction held open" in warning
+            reader.execute("COMMIT")
+            reader.close()
+            checkpointer = store._checkpointer
+            assert checkpointer is not None
+            deadline = time.monotonic() + HANG
+            while wal.exists() and wal.stat().st_size > _checkpoint.TRUNCATE_BYTES:
+                assert time.monotonic() < deadline, "the WAL stayed large after the reader left"
+                time.sleep(0.02)
+            assert checkpointer.truncations >= 1
+            report = store.health()
+            assert "warnings" not in report and report["wal_bytes"] <= 1 << 20
+            assert report["rows"]["spans"] == 1010
+        finally:
+            store.close()
+
     def test_close_stops_the_thread_and_a_later_write_starts_one(self, db: Path) -> None:
         """close() ends the thread; the WAL is folded in on close; the store still works after."""
         store = Store.open(f"sqlite:///{db}")

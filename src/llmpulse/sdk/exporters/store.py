@@ -40,6 +40,15 @@ class StoreExporter:
                 f"database URL {hide_password(url)!r} is not supported: use sqlite:///path/to.db "
                 "or postgresql://user@host/db"
             )
+        if scheme == "postgresql":
+            try:  # imported here anyway (see the module docstring): a fork inherits it
+                import psycopg  # noqa: F401
+            except ImportError as exc:
+                # Refused at init(), rather than retried and dropped batch after batch.
+                raise ConfigError(
+                    f"database URL {hide_password(url)!r} needs the PostgreSQL driver psycopg, "
+                    f"which cannot be imported ({exc}): pip install 'llmpulse[postgres]'"
+                ) from exc
         from llmpulse.store import Store
 
         self._store_class = Store
