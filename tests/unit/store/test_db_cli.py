@@ -55,6 +55,27 @@ class TestHealth:
         report = json.loads(as_json.output)
         assert report["rows"]["spans"] == 2 and report["up_to_date"] is True
 
+    def test_a_large_wal_is_shown_with_a_warning(
+        self, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """On SQLite the table shows the WAL size, and warns (exit 0) when it is over the limit."""
+        from llmpulse.store import _health
+
+        with Store.open(sqlite_url) as store:
+            store.write(spans=[make_span()])
+            reader = store._engine.connect()  # keeps the WAL file in place while health runs
+            reader.exec_driver_sql("SELECT 1")
+            try:
+                wal_bytes = store.health()["wal_bytes"]
+                assert wal_bytes > 0
+                quiet = runner.invoke(app, ["db", "health", "--database-url", sqlite_url])
+                monkeypatch.setattr(_health, "WAL_WARN_BYTES", wal_bytes // 2)
+                loud = runner.invoke(app, ["db", "health", "--database-url", sqlite_url])
+            finally:
+                reader.close()
+        assert quiet.exit_code == 0 and "WAL" in quiet.output and "warning" not in quiet.output
+        assert loud.exit_code == 0 and "warning: the WAL file is" in loud.output
+
     def test_out_of_date_exits_1(self, sqlite_url: str) -> None:
         """An empty (unmigrated) database is reported with the fix, and exit status 1."""
         Store.open(sqlite_url, migrate=False).close()
