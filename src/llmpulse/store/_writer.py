@@ -180,25 +180,9 @@ def _insert_spans(
     duplicates = 0
     seen: set[Any] = set()  # span ids inserted by this batch
     for start in range(0, len(rows), _IDEMPOTENT_CHUNK):
-        chunk = list(range(start, min(start + _IDEMPOTENT_CHUNK, len(rows))))
-        try:
-            with conn.begin_nested():
-                new = _insert_new_spans(conn, [rows[i] for i in chunk])
-            groups = [chunk]
-        except (DBAPIError, UnicodeError) as exc:
-            if _is_transient(exc):
-                raise
-            new, groups = set(), [[i] for i in chunk]
-            for i in chunk:
-                try:
-                    with conn.begin_nested():
-                        new |= _insert_new_spans(conn, [rows[i]])
-                except (DBAPIError, UnicodeError) as row_exc:
-                    if _is_transient(row_exc):
-                        raise
-                    reasons[_reason(row_exc)] += 1
-                    groups.remove([i])
-        for i in (i for group in groups for i in group):
+        chunk = range(start, min(start + _IDEMPOTENT_CHUNK, len(rows)))
+        new, tried = _insert_chunk(conn, rows, chunk, reasons)
+        for i in tried:
             span_id = rows[i][_SPAN_ID]
             if span_id in new and span_id not in seen:
                 seen.add(span_id)
@@ -208,6 +192,34 @@ def _insert_spans(
             else:
                 duplicates += 1  # stored before: by an earlier attempt of this very batch
     return kept, duplicates
+
+
+def _insert_chunk(
+    conn: Connection, rows: list[Row], chunk: range, reasons: Counter[str]
+) -> tuple[set[Any], list[int]]:
+    """Insert ``rows[chunk]`` idempotently, in one statement or else row by row.
+
+    Returns the span ids inserted and the indexes that were not refused (inserted or already
+    stored); a refused row is counted in ``reasons``.
+    """
+    try:
+        with conn.begin_nested():
+            return _insert_new_spans(conn, [rows[i] for i in chunk]), list(chunk)
+    except (DBAPIError, UnicodeError) as exc:
+        if _is_transient(exc):
+            raise
+    new: set[Any] = set()
+    tried: list[int] = []
+    for i in chunk:
+        try:
+            with conn.begin_nested():
+                new |= _insert_new_spans(conn, [rows[i]])
+            tried.append(i)
+        except (DBAPIError, UnicodeError) as exc:
+            if _is_transient(exc):
+                raise
+            reasons[_reason(exc)] += 1
+    return new, tried
 
 
 _IDEMPOTENT_CHUNK = 500  # rows per statement (29 values each, within SQLite's variable limit)
