@@ -186,3 +186,15 @@ class TestRetryAfterALostAcknowledgement:
         assert stats.dropped_total == 0 and stats.exported == 200
         (row,) = store.span_stats(0, time.time() + 60, kind="llm")
         assert (row.calls, row.input_tokens) == (199, sum(range(199)))
+
+    def test_repair_counts_reach_the_store_as_cumulative_points(
+        self, database_url: str, store: Store
+    ) -> None:
+        """A repaired value (NaN) shows up as llmpulse_sdk_repaired_total, by reason."""
+        client = llmpulse.init(database_url, instrument=())
+        for _ in range(3):
+            llmpulse.record_llm_call("gpt-4o-mini", attributes={"score": float("nan")})
+        stats = assert_accounting(client, store, expect_recorded=3)
+        assert stats.dropped_total == 0 and stats.repaired["non_finite_number"] == 3
+        points = store.metric_series("llmpulse_sdk_repaired_total", 0, time.time() + 60)
+        assert [(p.labels["reason"], p.value) for p in points][-1] == ("non_finite_number", 3)
