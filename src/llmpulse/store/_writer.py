@@ -55,6 +55,9 @@ class WriteResult:
     duplicates: int = (
         0  # spans already stored (by span_id): counted in ``stored``, not in ``spans``
     )
+    # Spans this write did not insert (refused, or already stored), as indexes into ``spans``
+    # followed by ``span_rows`` of the write; empty on the common path, where all were new.
+    skipped_spans: tuple[int, ...] = ()
 
 
 def write_batch(
@@ -72,11 +75,15 @@ def write_batch(
     caller's cache of key ids; it may add the new ones once the transaction committed).
     """
     reasons: Counter[str] = Counter()
-    span_rows, keys = _checked_spans(spans, reasons)
+    refused: list[int] = []
+    span_rows, keys = _checked_spans(spans, reasons, refused)
     if rows:
         span_rows += [r[0] for r in rows]
         keys += [r[1] for r in rows]
     kept, duplicates = _insert_spans(conn, span_rows, reasons)
+    skipped: tuple[int, ...] = ()
+    if refused or len(kept) < len(span_rows):  # the rare path: say which spans were not stored
+        skipped = _skipped(len(spans), refused, kept, len(span_rows))
     new_keys: dict[Key, int] = {}
     if kept:
         if len(kept) < len(span_rows):
@@ -96,19 +103,37 @@ def write_batch(
         points=n_points,
         runs=n_runs,
         duplicates=duplicates,
+        skipped_spans=skipped,
     )
     return result, new_keys
 
 
-def _checked_spans(spans: Sequence[Span], reasons: Counter[str]) -> tuple[list[Row], list[Key]]:
+def _skipped(n_spans: int, refused: list[int], kept: Sequence[int], n_rows: int) -> tuple[int, ...]:
+    """Indexes (into ``spans`` then the ready rows) of the spans a batch did not store.
+
+    ``n_rows`` rows were offered to the insert: the spans not ``refused`` by the checks, in
+    order, then the ready rows; ``kept`` are the positions among them that were stored.
+    """
+    out = set(refused)
+    origin = [i for i in range(n_spans) if i not in out]
+    n_ready = n_rows - len(origin)
+    origin.extend(range(n_spans, n_spans + n_ready))
+    stored = {origin[k] for k in kept}
+    return tuple(i for i in range(n_spans + n_ready) if i not in stored)
+
+
+def _checked_spans(
+    spans: Sequence[Span], reasons: Counter[str], refused: list[int]
+) -> tuple[list[Row], list[Key]]:
     rows: list[Row] = []
     keys: list[Key] = []
     span_row = v.span_row
-    for span in spans:
+    for i, span in enumerate(spans):
         try:
             row, key = span_row(span)
         except v.Rejected as exc:
             reasons[exc.reason] += 1
+            refused.append(i)
             continue
         rows.append(row)
         keys.append(key)
