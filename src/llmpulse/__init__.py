@@ -42,11 +42,14 @@ __all__ = [
     "get_current_span",
     "init",
     "instrument_openai",
+    "metrics_asgi_app",
+    "metrics_wsgi_app",
     "observe",
     "record_llm_call",
     "record_metric",
     "shutdown",
     "span",
+    "start_metrics_server",
     "uninstrument_openai",
     "using",
 ]
@@ -64,6 +67,31 @@ def uninstrument_openai() -> None:
     from llmpulse.sdk.instrumentation.openai import uninstrument_openai as _uninstrument
 
     _uninstrument()
+
+
+def start_metrics_server(port: int = 9464, addr: str = "127.0.0.1") -> Any:
+    """Serve this process's ``llm_*`` Prometheus metrics on ``addr:port`` (a ``MetricsServer``).
+
+    ``port=0`` picks a free port (``.port``); ``.close()`` stops serving. Needs
+    prometheus_client: ``ConfigError`` without it, or when the port is taken.
+    """
+    from llmpulse.sdk._metrics import start_metrics_server as _start
+
+    return _start(port, addr)
+
+
+def metrics_asgi_app() -> Any:
+    """An ASGI app serving this process's ``llm_*`` Prometheus metrics, to mount at /metrics."""
+    from llmpulse.sdk._metrics import metrics_asgi_app as _app
+
+    return _app()
+
+
+def metrics_wsgi_app() -> Any:
+    """A WSGI app serving this process's ``llm_*`` Prometheus metrics, to mount at /metrics."""
+    from llmpulse.sdk._metrics import metrics_wsgi_app as _app
+
+    return _app()
 
 
 def __dir__() -> list[str]:

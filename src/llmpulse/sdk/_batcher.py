@@ -475,6 +475,8 @@ class Batcher:
                 continue
             rejected = rejected_count(result, n)
             self._settle(n, n - rejected, rejected, 0)
+            if exported_observer is not None:
+                _notify(payload, result)
             self._batches += 1
             if points:
                 self._points_sent = self._points_pending
@@ -529,6 +531,21 @@ class Batcher:
             for name, by_reason in counts.items()
             for reason, count in by_reason.items()
         ]
+
+
+# Called with (batch, export result) after every successful export, on the export thread:
+# how ``llmpulse.start_metrics_server`` counts what was exported (see sdk/_metrics.py).
+exported_observer: Callable[[list[Any], Any], None] | None = None
+
+
+def _notify(batch: list[Any], result: Any) -> None:
+    observer = exported_observer
+    if observer is None:
+        return
+    try:
+        observer(batch, result)
+    except Exception:  # metrics must never cost the batch
+        log.exception("Metrics observer failed: continuing")
 
 
 _uninit_warned = False
