@@ -214,8 +214,16 @@ def _raw(pb: Any, service: str | None, scope_extra: dict[str, Any]) -> RawSpan:
     )
 
 
+_SCALARS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
+
+
 def _attributes(key_values: Any) -> dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in key_values}
+    out: dict[str, Any] = {}
+    for kv in key_values:
+        value = kv.value
+        which = value.WhichOneof("value")
+        out[kv.key] = getattr(value, which) if which in _SCALARS else _value(value)
+    return out
 
 
 def _value(any_value: Any) -> Any:

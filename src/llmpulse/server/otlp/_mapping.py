@@ -89,8 +89,11 @@ INPUT_EVENTS = {
     "gen_ai.tool.message": "tool",
 }
 OUTPUT_EVENTS = {"gen_ai.choice": "assistant"}
+_FLAT_PREFIXES = INPUT_FLAT_PREFIXES + OUTPUT_FLAT_PREFIXES
 INPUT_LAST_KEYS = ("gen_ai.prompt",)
 OUTPUT_LAST_KEYS = ("gen_ai.completion",)
+_INPUT = (INPUT_VALUE_KEYS, INPUT_FLAT_PREFIXES, INPUT_EVENTS, INPUT_LAST_KEYS)
+_OUTPUT = (OUTPUT_VALUE_KEYS, OUTPUT_FLAT_PREFIXES, OUTPUT_EVENTS, OUTPUT_LAST_KEYS)
 
 OPENINFERENCE_KIND = "openinference.span.kind"
 OPERATION_KINDS = {
@@ -204,27 +207,9 @@ def map_span(raw: RawSpan, prices: PriceTable | None, limits: Limits | None = No
         span.input_tokens is not None or span.output_tokens is not None
     ):
         span.total_tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
-    span.input = _cut(
-        _content(
-            attrs, raw.events, INPUT_VALUE_KEYS, INPUT_FLAT_PREFIXES, INPUT_EVENTS, INPUT_LAST_KEYS
-        ),
-        "input",
-        limits,
-        truncated,
-    )
-    span.output = _cut(
-        _content(
-            attrs,
-            raw.events,
-            OUTPUT_VALUE_KEYS,
-            OUTPUT_FLAT_PREFIXES,
-            OUTPUT_EVENTS,
-            OUTPUT_LAST_KEYS,
-        ),
-        "output",
-        limits,
-        truncated,
-    )
+    flat = any(key.startswith(_FLAT_PREFIXES) for key in attrs)
+    span.input = _cut(_content(attrs, raw.events, flat, *_INPUT), "input", limits, truncated)
+    span.output = _cut(_content(attrs, raw.events, flat, *_OUTPUT), "output", limits, truncated)
     _status(span, raw, attrs)
     if prices is not None and (span.input_tokens is not None or span.output_tokens is not None):
         span.cost_usd = prices.cost(
@@ -320,6 +305,7 @@ def _status(span: Span, raw: RawSpan, attrs: dict[str, Any]) -> None:
 def _content(
     attrs: dict[str, Any],
     events: list[SpanEvent],
+    flat: bool,
     value_keys: tuple[str, ...],
     prefixes: tuple[str, ...],
     message_events: Mapping[str, str],
@@ -328,13 +314,16 @@ def _content(
     for key in value_keys:
         if key in attrs and attrs[key] not in (None, ""):
             return _as_text(attrs.pop(key))
-    for prefix in prefixes:
+    for prefix in prefixes if flat else ():
         messages = _flattened(attrs, prefix)
         if messages:
             return compact_json(messages)
-    found = [_event_message(e, message_events[e.name]) for e in events if e.name in message_events]
-    if found:
-        return compact_json(found)
+    if events:
+        found = [
+            _event_message(e, message_events[e.name]) for e in events if e.name in message_events
+        ]
+        if found:
+            return compact_json(found)
     for key in last_keys:
         if key in attrs and attrs[key] not in (None, ""):
             return _as_text(attrs.pop(key))
