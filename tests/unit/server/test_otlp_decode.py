@@ -54,7 +54,7 @@ class TestEncodingsAgree:
         doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = base64.b64encode(
             TRACE
         ).decode()
-        with pytest.raises(OtlpDecodeError, match="traceId .* is not hex"):
+        with pytest.raises(OtlpDecodeError, match=r"traceId .* is not hex"):
             decode_json(json.dumps(doc).encode(), PRICES)
 
     def test_unknown_fields_are_ignored(self) -> None:
