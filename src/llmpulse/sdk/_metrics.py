@@ -44,7 +44,7 @@ def sdk_metrics() -> Any:
                 from prometheus_client import REGISTRY
             except ImportError:
                 raise ConfigError(
-                    "metrics need prometheus_client: pip install prometheus-client"
+                    "metrics need prometheus_client: pip install 'llmpulse[prometheus]'"
                 ) from None
             from llmpulse.prometheus import LLMMetrics
 
