@@ -9,7 +9,6 @@ Callers catch one base class; foreign errors are translated at the boundary with
      ├── StoreError               anything the database layer could not do
      │    ├── StoreUnavailableError   the database cannot be reached or opened
      │    └── MigrationError          the schema could not be brought up to date
-     ├── ExportError              a batch could not be delivered by an exporter
      ├── DetectionInputError      a series given to detection is unusable (with the reason)
      ├── SimulatorError           the LLM simulator was misconfigured or failed to start
      └── RecoveryError            recovery gave up (carries the last underlying error)
@@ -25,7 +24,6 @@ __all__ = [
     "CircuitOpenError",
     "ConfigError",
     "DetectionInputError",
-    "ExportError",
     "LlmpulseError",
     "MigrationError",
     "PriceTableError",
@@ -58,10 +56,6 @@ class StoreUnavailableError(StoreError):
 
 class MigrationError(StoreError):
     """The database schema could not be brought up to date."""
-
-
-class ExportError(LlmpulseError):
-    """A batch of records could not be delivered by an exporter."""
 
 
 class DetectionInputError(LlmpulseError, ValueError):
