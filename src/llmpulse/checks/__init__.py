@@ -34,6 +34,7 @@ from llmpulse.checks._findings import (
     severity_at_least,
 )
 from llmpulse.checks._live import LiveResult
+from llmpulse.checks._reader import StoreReader
 from llmpulse.checks._render import findings_table, runs_table
 from llmpulse.checks._run import DEFAULT_BASELINE_SECONDS, check_runs, check_traffic, run_checks
 from llmpulse.checks._runs import RunsResult
@@ -52,6 +53,7 @@ __all__ = [
     "RunsConfig",
     "RunsResult",
     "SpikeRule",
+    "StoreReader",
     "check_runs",
     "check_traffic",
     "findings_table",

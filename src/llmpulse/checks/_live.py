@@ -10,7 +10,6 @@ Series with too little data are not judged; they are listed in ``skipped`` inste
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from llmpulse.checks._duration import format_duration
 from llmpulse.checks._findings import Finding
 from llmpulse.checks._jumps import RateTarget, jump_findings
 from llmpulse.checks._measures import LLM_MEASURES, WORKFLOW_MEASURES, Measure, subject_label
+from llmpulse.checks._reader import StoreReader
 from llmpulse.checks._series import CountSeries, StatSeries, branch_series, span_series_by_group
 from llmpulse.checks._spikes import bucket_values, spike_findings
 
@@ -76,7 +76,7 @@ def _plan_rates(plan: _Plan, target: RateTarget, cfg: LiveConfig) -> None:
         )
 
 
-def _plan(store: Any, lo: float, hi: float, cfg: LiveConfig) -> _Plan:
+def _plan(store: StoreReader, lo: float, hi: float, cfg: LiveConfig) -> _Plan:
     plan = _Plan()
     scopes = (
         (tuple(cfg.llm_group_by), {"kind": "llm"}, LLM_MEASURES),
@@ -98,7 +98,7 @@ def _plan(store: Any, lo: float, hi: float, cfg: LiveConfig) -> _Plan:
 
 
 def statistical_findings(
-    store: Any, lo: float, hi: float, window: tuple[float, float], cfg: LiveConfig
+    store: StoreReader, lo: float, hi: float, window: tuple[float, float], cfg: LiveConfig
 ) -> LiveResult:
     """Judge every series in ``[lo, hi)``; report the incidents that reach into ``window``."""
     plan = _plan(store, lo, hi, cfg)

@@ -19,6 +19,7 @@ from llmpulse.checks._measures import (
     fmt_value,
     subject_label,
 )
+from llmpulse.checks._reader import StoreReader
 
 __all__ = ["rule_findings"]
 
@@ -113,7 +114,7 @@ def _rate(
 
 
 def _span_rules(
-    store: Any,
+    store: StoreReader,
     base_w: tuple[float, float],
     cur_w: tuple[float, float],
     cfg: LiveConfig,
@@ -153,7 +154,7 @@ def _span_rules(
                     result.findings.append(finding)
 
 
-def _branch_totals(store: Any, window: tuple[float, float]) -> dict[str, dict[Any, int]]:
+def _branch_totals(store: StoreReader, window: tuple[float, float]) -> dict[str, dict[Any, int]]:
     out: dict[str, dict[Any, int]] = {}
     for c in store.branch_counts(*window):
         out.setdefault(c.name, {})
@@ -162,7 +163,7 @@ def _branch_totals(store: Any, window: tuple[float, float]) -> dict[str, dict[An
 
 
 def _branch_rules(
-    store: Any,
+    store: StoreReader,
     base_w: tuple[float, float],
     cur_w: tuple[float, float],
     cfg: LiveConfig,
@@ -194,7 +195,7 @@ def _branch_rules(
 
 
 def rule_findings(
-    store: Any, baseline: tuple[float, float], window: tuple[float, float], cfg: LiveConfig
+    store: StoreReader, baseline: tuple[float, float], window: tuple[float, float], cfg: LiveConfig
 ) -> LiveResult:
     """Compare ``window`` with ``baseline`` for every group with ``min_calls`` calls in both."""
     result = LiveResult()

@@ -7,6 +7,7 @@ from typing import Any
 from llmpulse.checks._config import CheckConfig, LiveConfig
 from llmpulse.checks._findings import CheckReport, Finding
 from llmpulse.checks._live import LiveResult, statistical_findings
+from llmpulse.checks._reader import StoreReader
 from llmpulse.checks._rules import rule_findings
 from llmpulse.checks._runs import RunsResult, check_runs
 from llmpulse.checks._series import data_extent
@@ -29,7 +30,7 @@ def _window(start: float, end: float, baseline_start: float | None) -> float:
 
 
 def check_traffic(
-    store: Any,
+    store: StoreReader,
     start: float,
     end: float,
     *,
@@ -63,7 +64,7 @@ def _order(f: Finding) -> tuple[Any, ...]:
 
 
 def run_checks(
-    store: Any,
+    store: StoreReader,
     *,
     start: float,
     end: float,

@@ -19,6 +19,7 @@ import numpy as np
 
 from llmpulse.checks._config import MetricRule, RunsConfig
 from llmpulse.checks._findings import Finding, Severity
+from llmpulse.checks._reader import StoreReader
 from llmpulse.detection import analyze_trend, detect_regression
 from llmpulse.errors import DetectionInputError
 
@@ -186,7 +187,7 @@ def _trend(s: _Series, cfg: RunsConfig, tests: int) -> tuple[Finding | None, dic
     return finding, row
 
 
-def check_runs(store: Any, *, now: float, config: RunsConfig | None = None) -> RunsResult:
+def check_runs(store: StoreReader, *, now: float, config: RunsConfig | None = None) -> RunsResult:
     """Regression and trend findings over the runs started in the lookback before ``now``."""
     cfg = config or RunsConfig()
     result = RunsResult()

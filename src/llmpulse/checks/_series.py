@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from llmpulse.checks._reader import StoreReader
+
 __all__ = [
     "LADDER",
     "CountSeries",
@@ -89,10 +91,10 @@ def _coarsen(step: int, calls: float, active_seconds: float, span: float, cfg: A
     return best
 
 
-def data_extent(store: Any, lo: float, hi: float) -> tuple[float, float] | None:
+def data_extent(store: StoreReader, lo: float, hi: float) -> tuple[float, float] | None:
     """The part of ``[lo, hi)`` that holds spans (to the hour), or None when none do."""
     rows = store.span_series(lo, hi, _PROBE_STEP)
-    active = [int(r.bucket_start) for r in rows if r.calls > 0]
+    active = [r.bucket_start for r in rows if r.calls > 0 and r.bucket_start is not None]
     if not active:
         return None
     return max(lo, float(min(active))), min(hi, float(max(active) + _PROBE_STEP))
@@ -109,7 +111,7 @@ def _key_filter(subject: dict[str, str | None]) -> dict[str, str]:
 
 
 def span_series_by_group(
-    store: Any,
+    store: StoreReader,
     lo: float,
     hi: float,
     group_by: Sequence[str],
@@ -136,7 +138,7 @@ def span_series_by_group(
     return out
 
 
-def branch_series(store: Any, lo: float, hi: float, cfg: Any) -> list[CountSeries]:
+def branch_series(store: StoreReader, lo: float, hi: float, cfg: Any) -> list[CountSeries]:
     """One ``CountSeries`` per (branch span name, branch): how often it went that way.
 
     A decision with two ways yields one series (its rarer way): the other is its complement.

@@ -5,12 +5,11 @@ against the incident it injected — found, with evidence, and nothing flagged o
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
 from rich.console import Group
 from rich.text import Text
 
-from llmpulse.checks import CheckReport, Finding, findings_table, run_checks
+from llmpulse.checks import CheckReport, Finding, StoreReader, findings_table, run_checks
 from llmpulse.demo.runner import DemoResult
 
 __all__ = ["demo_checks", "inside_incident", "render_findings"]
@@ -18,7 +17,7 @@ __all__ = ["demo_checks", "inside_incident", "render_findings"]
 _EXPECTED = ("latency_spike", "error_rate_jump", "token_spike")
 
 
-def demo_checks(store: Any, result: DemoResult) -> CheckReport:
+def demo_checks(store: StoreReader, result: DemoResult) -> CheckReport:
     """The checks over the demo's whole (virtual) run, with no earlier baseline to draw on."""
     return run_checks(store, start=result.start, end=result.end, baseline_start=result.start)
 
@@ -69,7 +68,7 @@ def _verdict(report: CheckReport, result: DemoResult) -> Text:
     return text
 
 
-def render_findings(store: Any, result: DemoResult) -> Group:
+def render_findings(store: StoreReader, result: DemoResult) -> Group:
     """The findings of ``llmpulse check`` on the demo's data, marked against the injected incident."""
     report = demo_checks(store, result)
 

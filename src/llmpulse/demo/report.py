@@ -14,6 +14,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from llmpulse.checks import StoreReader
 from llmpulse.demo.runner import DemoResult
 from llmpulse.recovery._observe import counter_increase
 
@@ -22,7 +23,7 @@ __all__ = ["render_report"]
 _TIMELINE_STEP_S = 600
 
 
-def render_report(store: Any, result: DemoResult) -> Group:
+def render_report(store: StoreReader, result: DemoResult) -> Group:
     """Everything the demo prints after the run, as one rich renderable."""
     parts: list[Any] = [
         _stats_table(store, result, "Per model (LLM calls)", ("model",), tokens=True, kind="llm"),
@@ -47,7 +48,7 @@ def _fmt_cost(value: float | None) -> str:
 
 
 def _stats_table(
-    store: Any,
+    store: StoreReader,
     result: DemoResult,
     title: str,
     group_by: tuple[str, ...],
@@ -78,7 +79,7 @@ def _stats_table(
     return table
 
 
-def _timeline(store: Any, result: DemoResult) -> Table:
+def _timeline(store: StoreReader, result: DemoResult) -> Table:
     model = result.settings.incident.model
     series = store.span_series(result.start, result.end, _TIMELINE_STEP_S, kind="llm", model=model)
     table = Table(
@@ -113,7 +114,7 @@ def _timeline(store: Any, result: DemoResult) -> Table:
     return table
 
 
-def _routing(store: Any, result: DemoResult) -> Table:
+def _routing(store: StoreReader, result: DemoResult) -> Table:
     inside = store.branch_counts(result.incident_start, result.incident_end, name="route")
     before = store.branch_counts(result.start, result.incident_start, name="route")
     table = Table(
@@ -122,14 +123,16 @@ def _routing(store: Any, result: DemoResult) -> Table:
     for col in ("branch", "before incident", "during incident"):
         table.add_column(col, justify="left" if col == "branch" else "right")
     totals = (sum(c.count for c in before) or 1, sum(c.count for c in inside) or 1)
-    for branch in sorted({c.branch for c in before} | {c.branch for c in inside}):
+    branches = {c.branch for c in before} | {c.branch for c in inside}
+    # A branch span without a branch value (None) sorts last instead of failing the comparison.
+    for branch in sorted(branches, key=lambda b: (b is None, b or "")):
         b = sum(c.count for c in before if c.branch == branch)
         i = sum(c.count for c in inside if c.branch == branch)
         table.add_row(branch or "-", f"{b} ({b / totals[0]:.0%})", f"{i} ({i / totals[1]:.0%})")
     return table
 
 
-def _recovery(store: Any, result: DemoResult) -> Table | None:
+def _recovery(store: StoreReader, result: DemoResult) -> Table | None:
     window = (result.start, result.end + 3600)
     # Counters only (cumulative per series, Prometheus style): the total is each series'
     # increase over the window, summed over processes. Gauges are not summed.

@@ -20,6 +20,7 @@ EXPECTED = [
     "RunsConfig",
     "RunsResult",
     "SpikeRule",
+    "StoreReader",
     "check_runs",
     "check_traffic",
     "findings_table",
