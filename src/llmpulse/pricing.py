@@ -34,6 +34,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from llmpulse._config_file import YamlFile, read_yaml_file
 from llmpulse.errors import PriceTableError
 
 __all__ = ["ModelPrice", "PriceTable", "default_price_table"]
@@ -275,25 +276,21 @@ def _check_price(model: str, price: ModelPrice) -> None:
 
 
 def load_price_file(path: str | Path) -> dict[str, ModelPrice]:
-    """Read a prices YAML file (format in the module docstring); raise ``PriceTableError`` if malformed."""
-    import yaml  # only when a price file is actually used
+    """Read a prices YAML file (format in the module docstring); raise ``PriceTableError`` if malformed.
 
-    p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PriceTableError(f"cannot read price file {p}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise PriceTableError(f"price file {p} is not valid YAML: {exc}") from exc
+    Errors name the file, the line and the model: ``prices.yaml line 4: models.my-model: ...``.
+    """
+    file = read_yaml_file(path, "price file", PriceTableError)
+    doc = file.data
     if not isinstance(doc, dict) or not isinstance(doc.get("models"), dict):
         raise PriceTableError(
-            f"price file {p} must be a mapping with a 'models' key, e.g. "
+            f"price file {file.path} must be a mapping with a 'models' key, e.g. "
             "'models: {my-model: {input: 1.0, output: 2.0}}'"
         )
     known = {f.name for f in fields(ModelPrice)}
     out: dict[str, ModelPrice] = {}
     for name, entry in doc["models"].items():
-        where = f"price file {p}, model {name!r}"
+        where = f"price file {file.where(('models', name))}"
         if not isinstance(entry, dict):
             raise PriceTableError(
                 f"{where}: expected a mapping of prices, got {type(entry).__name__}"
@@ -306,17 +303,21 @@ def load_price_file(path: str | Path) -> dict[str, ModelPrice]:
         missing = {"input", "output"} - set(entry)
         if missing:
             raise PriceTableError(f"{where}: missing {sorted(missing)} (USD per 1M tokens)")
-        price = ModelPrice(**_as_prices(where, entry))
-        _check_price(str(name), price)
+        price = ModelPrice(**_as_prices(file, name, entry))
+        try:
+            _check_price(str(name), price)
+        except PriceTableError as exc:
+            raise PriceTableError(f"{where}: {exc}") from None
         out[str(name)] = price
     return out
 
 
-def _as_prices(where: str, entry: dict[str, Any]) -> dict[str, Any]:
+def _as_prices(file: YamlFile, model: Any, entry: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in entry.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise PriceTableError(f"{where}: {key!r} must be a number, got {value!r}")
+            where = file.where(("models", model, key))
+            raise PriceTableError(f"price file {where}: must be a number, got {value!r}")
         out[key] = value
     return out
 

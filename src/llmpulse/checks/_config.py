@@ -250,7 +250,11 @@ class CheckConfig:
 
     @classmethod
     def from_yaml(cls, path: str) -> CheckConfig:
-        """Read a YAML file shaped like ``from_dict``'s input."""
-        from llmpulse.checks._config_load import read_yaml
+        """Read a YAML file shaped like ``from_dict``'s input; errors name the file and line."""
+        from llmpulse._config_file import FieldError, read_yaml_file
 
-        return cls.from_dict(read_yaml(path))
+        doc = read_yaml_file(path, "checks config")
+        try:
+            return cls.from_dict(doc.data)
+        except FieldError as exc:
+            raise doc.locate(exc) from None

@@ -9,17 +9,18 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+from llmpulse._config_file import FieldError
 from llmpulse.errors import ConfigError
 
-__all__ = ["build", "read_yaml"]
+__all__ = ["build"]
 
 
 def _where(path: str) -> str:
     return f"'{path}'" if path else "the top level"
 
 
-def _fail(path: str, message: str) -> ConfigError:
-    return ConfigError(f"checks config: {_where(path)} {message}")
+def _fail(path: str, message: str) -> FieldError:
+    return FieldError(f"checks config: {_where(path)} {message}", path, message)
 
 
 def _duration_or_number(value: Any, path: str) -> float:
@@ -97,20 +98,9 @@ def build(cls: Any, data: Any, path: str) -> Any:
         kwargs[key] = _convert(hints[key], value, sub)
     try:
         return cls(**kwargs)
+    except FieldError:
+        raise
     except ConfigError as exc:
         # The dataclass names the field; add where in the file it sits.
         message = str(exc).removeprefix("checks config: ")
-        raise ConfigError(f"checks config: in {_where(path)}: {message}") from None
-
-
-def read_yaml(path: str) -> Any:
-    """The parsed YAML of ``path``, or a ConfigError saying why it could not be read."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(f"checks config: cannot read {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"checks config: {path} is not valid YAML: {exc}") from exc
+        raise FieldError(f"checks config: in {_where(path)}: {message}", path, message) from None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmpulse.errors import ConfigError
+from llmpulse._config_file import FieldError, read_yaml_file
 
 __all__ = [
     "BreakerPolicy",
@@ -25,7 +25,8 @@ __all__ = [
 
 def _check(ok: bool, where: str, value: Any, want: str) -> None:
     if not ok:
-        raise ConfigError(f"recovery policy: {where}={value!r} is invalid; {want}")
+        detail = f"{value!r} is invalid; {want}"
+        raise FieldError(f"recovery policy: {where}={detail}", where, detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +286,8 @@ class RecoveryPolicy:
         if isinstance(data, Mapping) and set(data) == {"recovery"}:
             data = data["recovery"] or {}
         if not isinstance(data, Mapping):
-            raise ConfigError(f"recovery policy must be a mapping, got {type(data).__name__}")
+            detail = f"must be a mapping, got {type(data).__name__}"
+            raise FieldError(f"recovery policy {detail}", "", detail)
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in _SECTIONS:
@@ -294,28 +296,27 @@ class RecoveryPolicy:
                 kwargs[key] = tuple(value) if key in ("fallback_models", "fallback_on") else value
             else:
                 known = sorted({f.name for f in dataclasses.fields(cls)})
-                raise ConfigError(f"recovery policy: unknown key {key!r}; known keys: {known}")
+                detail = f"unknown key {key!r}; known keys: {known}"
+                raise FieldError(f"recovery policy: {detail}", str(key), detail)
         try:
             return cls(**kwargs)
         except TypeError as exc:
-            raise ConfigError(f"recovery policy: {exc}") from exc
+            raise FieldError(f"recovery policy: {exc}", "", str(exc)) from exc
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RecoveryPolicy:
-        """Load a policy from a YAML file (see docs/recovery.md for the keys)."""
-        import yaml  # type: ignore[import-untyped,unused-ignore]
+        """Load a policy from a YAML file (see docs/recovery.md for the keys).
 
+        Errors name the file, line and key: ``policy.yaml line 3: server_error.max_retries: ...``.
+        """
+        doc = read_yaml_file(path, "recovery policy file")
+        data = doc.data or {}
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read recovery policy file {str(path)!r}: {exc}") from exc
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(
-                f"recovery policy file {str(path)!r} is not valid YAML: {exc}"
-            ) from exc
-        return cls.from_dict(data)
+            return cls.from_dict(data)
+        except FieldError as exc:
+            if isinstance(data, Mapping) and set(data) == {"recovery"}:
+                exc.field = f"recovery.{exc.field}".rstrip(".")
+            raise doc.locate(exc) from None
 
     def retry_settings(self, reason: str) -> RetryPolicy | RateLimitPolicy | TimeoutPolicy | None:
         """The retry settings of one error class name."""
@@ -334,7 +335,8 @@ def _section(key: str, kind: type, value: Any) -> Any:
     if value is None:
         return kind()
     if not isinstance(value, Mapping):
-        raise ConfigError(f"recovery policy: {key} must be a mapping, got {value!r}")
+        detail = f"must be a mapping, got {value!r}"
+        raise FieldError(f"recovery policy: {key} {detail}", key, detail)
     value = dict(value)
     if kind is LimiterPolicy and "per_model" in value:
         value["per_model"] = {m: _section(f"{key}.per_model.{m}", LimiterPolicy, v)
@@ -342,10 +344,12 @@ def _section(key: str, kind: type, value: Any) -> Any:
     names = {f.name for f in dataclasses.fields(kind)}
     unknown = sorted(set(value) - names)
     if unknown:
-        raise ConfigError(
-            f"recovery policy: unknown key(s) {unknown} in {key}; known: {sorted(names)}"
-        )
+        detail = f"unknown key(s) {unknown}; known: {sorted(names)}"
+        raise FieldError(f"recovery policy: {detail} in {key}", f"{key}.{unknown[0]}", detail)
     try:
         return kind(**value)
+    except FieldError as exc:  # the policy class names its own field: place it under this key
+        attr = str(exc.field).rsplit(".", 1)[-1]
+        raise FieldError(str(exc), f"{key}.{attr}", exc.detail) from None
     except TypeError as exc:
-        raise ConfigError(f"recovery policy: {key}: {exc}") from exc
+        raise FieldError(f"recovery policy: {key}: {exc}", key, str(exc)) from exc
