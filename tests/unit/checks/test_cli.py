@@ -166,13 +166,15 @@ class TestErrors:
         assert code == 2 and "cannot connect" in err and "secret" not in err
 
     def test_bad_config_key_is_exit_2(self, sqlite_url: str, tmp_path: Path) -> None:
-        """A typo in the YAML exits 2 naming the key and the likely fix."""
+        """A typo in the YAML exits 2 naming the file, line, key and the likely fix."""
         path = tmp_path / "checks.yaml"
         path.write_text("live:\n  latency_spik: {multiplier: 2}\n")
         code, _, err = _check("--database-url", _db(sqlite_url), "--config", str(path))
         assert (
             code == 2
-            and "'live.latency_spik' is not a setting — did you mean 'latency_spike'?" in err
+            and "checks.yaml line 2: live.latency_spik: is not a setting — did you mean "
+            "'latency_spike'?"
+            in err
         )
 
     def test_bad_until_is_exit_2(self, sqlite_url: str) -> None:
