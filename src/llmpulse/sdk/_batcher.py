@@ -147,7 +147,7 @@ class Batcher:
         if reason == "queue_full":
             self._warn(
                 "queue_full",
-                "Queue full: %d records (%.1f MiB of prompt/response text; limits %d records, "
+                "Queue full: %d records (%.1f MiB of text; limits %d records, "
                 "%.0f MiB) are waiting for the exporter; new records are dropped and counted "
                 "(check the exporter, or raise queue_size / max_queue_bytes).",
                 len(self.queue),

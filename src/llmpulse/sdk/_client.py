@@ -188,6 +188,10 @@ class Client:
         return self.config.shutdown_timeout if timeout is None else max(0.0, float(timeout))
 
 
+_LABEL_CAP = MAX_LABEL_CHARS
+_TEXT_KEYS = frozenset(("input", "output"))
+
+
 def snapshot(  # noqa: C901 - on the caller's thread: one flat pass over the fields
     fields: dict[str, Any], sink: Batcher
 ) -> dict[str, Any] | None:
@@ -201,27 +205,32 @@ def snapshot(  # noqa: C901 - on the caller's thread: one flat pass over the fie
     """
     size = 0
     limit = sink.max_chars
+    if sink.redact:
+        for key in ("input", "output"):
+            if key in fields:
+                fields[key] = None
     for key, value in fields.items():
-        if value is None:
-            continue
         kind = type(value)
-        if key == "input" or key == "output":
-            if kind is str and len(value) <= limit and not sink.redact:  # the common case
-                size += len(value)
-            else:
-                fields[key] = value = None if sink.redact else bounded(value, limit)
-                size += text_size(value)
-        elif kind is str:
-            cap = MAX_MESSAGE_CHARS if key == "error_message" else MAX_LABEL_CHARS
-            if len(value) > cap:
-                value = fields[key] = cut(value, cap)
-            size += len(value)
+        if kind is str:
+            n = len(value)
+            if n > _LABEL_CAP:  # rare: only long text needs a look at which field it is
+                if key == "input" or key == "output":
+                    if n > limit:
+                        value = fields[key] = bounded(value, limit)
+                else:
+                    cap = MAX_MESSAGE_CHARS if key == "error_message" else _LABEL_CAP
+                    if n > cap:
+                        value = fields[key] = cut(value, cap)
+                n = len(value)
+            size += n
+        elif value is None or kind is float or kind is int or kind is bool:
+            continue
         elif key == "attributes":
             if value:
                 fields[key], n = bounded_attributes(value, limit)
                 size += n
-        elif not (kind is int or kind is float or kind is bool):
-            value = fields[key] = bounded(value, MAX_LABEL_CHARS)
+        else:  # chat messages, other structured or odd values
+            value = fields[key] = bounded(value, limit if key in _TEXT_KEYS else _LABEL_CAP)
             size += text_size(value)
     if size:
         if not sink.admit_bytes(size):

@@ -138,22 +138,24 @@ def bounded_attributes(
     """
     out: dict[str, Any] = {}
     size = left_out = 0
-    for key, value in dict(attributes).items():
+    key_cap, overhead = MAX_LABEL_CHARS, _ITEM_OVERHEAD
+    for key, value in list(attributes.items()):
         if type(key) is not str:
             key = str(key)
-        if len(key) > MAX_LABEL_CHARS:
-            key = truncate(key, MAX_LABEL_CHARS)
         kind = type(value)
         if kind is str:
-            if len(value) > limit:
-                value = bounded(value, limit)
             n = len(value)
-        elif value is None or kind is int or kind is float or kind is bool:
+            if n > limit:
+                value = bounded(value, limit)
+                n = limit
+        elif value is None or kind is float or kind is int or kind is bool:
             n = 8
         else:
             value = bounded(value, limit)
             n = text_size(value)
-        n += len(key) + _ITEM_OVERHEAD
+        if len(key) > key_cap:
+            key = truncate(key, key_cap)
+        n += len(key) + overhead
         if size + n > total:
             left_out += 1
             continue
