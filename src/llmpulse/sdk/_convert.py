@@ -394,7 +394,7 @@ class Converter:
                 key = str(key)
             if redact and key.startswith(_TEXT_ATTRIBUTE_PREFIXES):
                 continue
-            if not text_ok(key):
+            if not (key.isascii() and "\x00" not in key) and not text_ok(key):  # inline: hot
                 key = self._clean(key)
             kind = type(value)
             if kind is float:
@@ -402,7 +402,8 @@ class Converter:
             elif kind is int or kind is bool or value is None:
                 out[key] = value
             elif kind is str and len(value) <= limit:
-                out[key] = value if text_ok(value) else self._clean(value)
+                ok = (value.isascii() and "\x00" not in value) or text_ok(value)
+                out[key] = value if ok else self._clean(value)
             else:
                 out[key] = self._value(value)
         return out
