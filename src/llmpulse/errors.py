@@ -8,7 +8,8 @@ Callers catch one base class; foreign errors are translated at the boundary with
      │    └── PriceTableError     a price file or price override is malformed
      ├── StoreError               anything the database layer could not do
      │    ├── StoreUnavailableError   the database cannot be reached or opened
-     │    └── MigrationError          the schema could not be brought up to date
+     │    ├── MigrationError          the schema could not be brought up to date
+     │    └── RecordRejectedError     an all-or-nothing batch held a record the store refuses
      ├── DetectionInputError      a series given to detection is unusable (with the reason)
      ├── SimulatorError           the LLM simulator was misconfigured or failed to start
      └── RecoveryError            recovery gave up (carries the last underlying error)
@@ -27,6 +28,7 @@ __all__ = [
     "LlmpulseError",
     "MigrationError",
     "PriceTableError",
+    "RecordRejectedError",
     "RecoveryError",
     "SimulatorError",
     "StoreError",
@@ -56,6 +58,18 @@ class StoreUnavailableError(StoreError):
 
 class MigrationError(StoreError):
     """The database schema could not be brought up to date."""
+
+
+class RecordRejectedError(StoreError, ValueError):
+    """A batch written all-or-nothing held a record the store cannot keep; nothing was written.
+
+    ``where`` names the record (``spans[3]``), ``reason`` says why (``invalid cost_usd: ...``).
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
 
 
 class DetectionInputError(LlmpulseError, ValueError):

@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "export",
     "check",
     "db",
+    "serve",
+    "keys",
 ]
 
 app = typer.Typer(
@@ -71,3 +73,7 @@ _register_all()
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

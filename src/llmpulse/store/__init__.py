@@ -17,14 +17,18 @@ from llmpulse.store._histogram import RELATIVE_ERROR
 from llmpulse.store._retention import CleanupResult
 from llmpulse.store._store import Store
 from llmpulse.store._writer import WriteResult
+from llmpulse.store.queries.admin import ApiKeyRecord, ModelRecord
+from llmpulse.store.queries.browse import TraceSummary
 from llmpulse.store.queries.rollups import GROUP_KEYS, BranchCount, SpanStats
 from llmpulse.store.queries.spans import TraceSummary
 
 __all__ = [
     "GROUP_KEYS",
     "RELATIVE_ERROR",
+    "ApiKeyRecord",
     "BranchCount",
     "CleanupResult",
+    "ModelRecord",
     "SpanStats",
     "Store",
     "TraceSummary",

@@ -18,6 +18,7 @@ from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _health, _migrate, _process, _retention
 from llmpulse.store._checkpoint import Checkpointer
 from llmpulse.store._rollup import Key
+from llmpulse.store._server_api import ServerApiMixin
 from llmpulse.store._writer import RollupKeyRace, WriteResult, write_batch
 from llmpulse.store.engine import BUSY_TIMEOUT_SECONDS, WRITE_BEGIN, build_engine, mask_url
 from llmpulse.store.queries import records, rollups, spans
@@ -65,7 +66,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and ("locked" in message or "busy" in message)
 
 
-class Store:
+class Store(ServerApiMixin):
     """Spans, metric points and runs in SQLite or PostgreSQL, with rollups for fast windows.
 
     Example::
@@ -188,6 +189,7 @@ class Store:
         runs: Sequence[Run] = (),
         *,
         span_rows: Sequence[tuple[tuple[Any, ...], Key]] = (),
+        all_or_nothing: bool = False,
     ) -> WriteResult:
         """Store a batch in ONE transaction: raw rows plus the rollups of the spans.
 
@@ -200,6 +202,10 @@ class Store:
         needs no coercion (``SPAN_COLUMNS`` order, JSON columns encoded). They are not checked
         again: the SDK's embedded exporter builds them straight from recorded llm calls, and
         its tests hold them equal to ``span_row`` of the same call recorded as a ``Span``.
+
+        ``all_or_nothing=True`` (the server's ingest) raises ``RecordRejectedError`` naming the
+        first record that fails the checks, and writes nothing of the batch. A span whose
+        ``span_id`` is already stored is still skipped and counted (a retried batch is idempotent).
         """
         spans, points, runs = list(spans), list(points), list(runs)
         if not (spans or points or runs or span_rows):
@@ -208,7 +214,9 @@ class Store:
             try:
                 rows = len(spans) + len(span_rows) + len(points) + len(runs)
                 with self._write_tx(rows) as conn:
-                    result, new_keys = write_batch(conn, spans, points, runs, self._keys, span_rows)
+                    result, new_keys = write_batch(
+                        conn, spans, points, runs, self._keys, span_rows, all_or_nothing
+                    )
                 # Only ids of committed keys may be cached: a rolled-back id could be reused.
                 if new_keys:
                     if len(self._keys) > _MAX_CACHED_KEYS:

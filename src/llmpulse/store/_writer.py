@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from llmpulse.errors import RecordRejectedError
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _validate as v
 from llmpulse.store._rollup import ROLLUP_COLUMNS, SUM_COLUMNS, Key, Rollups, aggregate
@@ -67,16 +68,19 @@ def write_batch(
     runs: Sequence[Run],
     known_keys: Mapping[Key, int],
     rows: Sequence[tuple[Row, Key]] = (),
+    all_or_nothing: bool = False,
 ) -> tuple[WriteResult, dict[Key, int]]:
     """Write everything inside the caller's transaction.
 
     ``rows`` are spans already in row form with their rollup keys (see ``Store.write``).
     Returns the counts and the rollup keys this transaction created (``known_keys`` is the
     caller's cache of key ids; it may add the new ones once the transaction committed).
+    ``all_or_nothing`` raises ``RecordRejectedError`` for the first record that fails the
+    checks, before anything is inserted, instead of skipping it.
     """
     reasons: Counter[str] = Counter()
     refused: list[int] = []
-    span_rows, keys = _checked_spans(spans, reasons, refused)
+    span_rows, keys = _checked_spans(spans, reasons, refused, all_or_nothing)
     if rows:
         span_rows += [r[0] for r in rows]
         keys += [r[1] for r in rows]
@@ -89,10 +93,11 @@ def write_batch(
         if len(kept) < len(span_rows):
             span_rows, keys = [span_rows[i] for i in kept], [keys[i] for i in kept]
         new_keys = _upsert_rollups(conn, aggregate(span_rows, keys), known_keys)
-    point_rows = _checked(points, v.point_row, reasons)
+    point_rows = _checked(points, v.point_row, reasons, "metric_points" if all_or_nothing else "")
     kept_points = _insert(conn, point_rows, _bulk_points, _POINT_INSERT, reasons)
     # A run sent twice in one batch: its last state wins.
-    run_rows = list({r[0]: r for r in _checked(runs, v.run_row, reasons)}.values())
+    checked_runs = _checked(runs, v.run_row, reasons, "runs" if all_or_nothing else "")
+    run_rows = list({r[0]: r for r in checked_runs}.values())
     kept_runs = _insert(conn, run_rows, _upsert_runs, _upsert_runs, reasons)
     n_spans, n_points, n_runs = len(kept), len(kept_points), len(kept_runs)
     result = WriteResult(
@@ -123,7 +128,7 @@ def _skipped(n_spans: int, refused: list[int], kept: Sequence[int], n_rows: int)
 
 
 def _checked_spans(
-    spans: Sequence[Span], reasons: Counter[str], refused: list[int]
+    spans: Sequence[Span], reasons: Counter[str], refused: list[int], all_or_nothing: bool = False
 ) -> tuple[list[Row], list[Key]]:
     rows: list[Row] = []
     keys: list[Key] = []
@@ -132,6 +137,8 @@ def _checked_spans(
         try:
             row, key = span_row(span)
         except v.Rejected as exc:
+            if all_or_nothing:
+                raise RecordRejectedError(f"spans[{i}]", str(exc)) from None
             reasons[exc.reason] += 1
             refused.append(i)
             continue
@@ -141,13 +148,17 @@ def _checked_spans(
 
 
 def _checked(
-    records: Sequence[Any], to_row: Callable[[Any], Row], reasons: Counter[str]
+    records: Sequence[Any], to_row: Callable[[Any], Row], reasons: Counter[str], strict: str = ""
 ) -> list[Row]:
+    """Rows of the records that pass; with ``strict`` (the records' name) the first that does
+    not raises ``RecordRejectedError``."""
     rows: list[Row] = []
-    for record in records:
+    for i, record in enumerate(records):
         try:
             rows.append(to_row(record))
         except v.Rejected as exc:
+            if strict:
+                raise RecordRejectedError(f"{strict}[{i}]", str(exc)) from None
             reasons[exc.reason] += 1
     return rows
 

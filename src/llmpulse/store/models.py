@@ -9,6 +9,8 @@ PostgreSQL, and ``INTEGER PRIMARY KEY`` (the rowid alias) for surrogate keys on 
 * ``runs``: experiment and benchmark runs, upserted by ``run_id``.
 * ``rollup_keys``: the distinct (kind, name, model, provider, prompt_version, branch) keys,
   ``''`` for an absent part (never NULL, so the unique constraint holds).
+* ``api_keys``: server API keys, the secret kept only as its SHA-256.
+* ``models``: the model catalog (provider, per-token prices, limits, type, active).
 * ``rollups``: per-minute and per-hour aggregates of spans per key (sums and a latency
   histogram), maintained on ingest in the same transaction; the primary key is the upsert
   target. Kept longer than raw rows.
@@ -21,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Double,
     Index,
     Integer,
@@ -34,7 +37,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "ApiKeyRow",
     "MetricPointRow",
+    "ModelRow",
     "RollupKeyRow",
     "RollupRow",
     "RunRow",
@@ -70,6 +75,8 @@ class SpanRow(Base):
     """One raw span."""
 
     __tablename__ = "spans"
+    # A trace's spans in start order (pages of one large trace read one index range).
+    __table_args__ = (Index(None, "trace_id", "start_time", "id"),)
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     span_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -187,3 +194,36 @@ class RollupRow(Base):
     # Latency histogram: counts of bins hist_lo, hist_lo + 1, ... (see store/_histogram.py).
     hist_lo: Mapped[int] = mapped_column(Integer)
     hist: Mapped[Any] = mapped_column(HistArray)
+
+
+class ApiKeyRow(Base):
+    """One server API key: its public id, the SHA-256 of the whole key, name and scopes."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(String(64))  # space-separated, sorted
+    created_at: Mapped[float] = mapped_column(Double)
+    revoked_at: Mapped[float | None] = mapped_column(Double)
+
+
+class ModelRow(Base):
+    """One model in the catalog; its prices (USD per token) override the built-in price table."""
+
+    __tablename__ = "models"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    provider: Mapped[str | None] = mapped_column(Text)
+    input_price_per_token: Mapped[float | None] = mapped_column(Double)
+    output_price_per_token: Mapped[float | None] = mapped_column(Double)
+    cache_read_price_per_token: Mapped[float | None] = mapped_column(Double)
+    cache_write_price_per_token: Mapped[float | None] = mapped_column(Double)
+    reasoning_price_per_token: Mapped[float | None] = mapped_column(Double)
+    context_length: Mapped[int | None] = mapped_column(BigInteger)
+    max_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    model_type: Mapped[str] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)

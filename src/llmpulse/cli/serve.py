@@ -1,0 +1,110 @@
+"""``llmpulse serve``: run the server (FastAPI on uvicorn) over a store.
+
+Settings come from the flags, then ``LLMPULSE_*`` environment variables, then a YAML file
+(``--config`` or ``LLMPULSE_SERVER_CONFIG``); see llmpulse.server.settings. On an address other
+than loopback the server refuses to start while no API key exists, unless ``--insecure``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+__all__ = ["register"]
+
+EXIT_ERROR = 2
+
+
+def serve(
+    host: str = typer.Option(None, "--host", help="Address to bind. Default: 127.0.0.1."),
+    port: int = typer.Option(None, "--port", help="Port to bind. Default: 8000."),
+    database_url: str = typer.Option(
+        None, "--database-url", help="Store URL (sqlite:///path.db or postgresql://...)."
+    ),
+    workers: int = typer.Option(None, "--workers", help="Server processes. Default: 1."),
+    insecure: bool = typer.Option(
+        None,
+        "--insecure/--secure",
+        help="Serve a non-loopback address without API keys (anyone who reaches it may read "
+        "and write).",
+    ),
+    config: str = typer.Option(
+        None, "--config", help="YAML file with server settings (flags and env override it)."
+    ),
+) -> None:
+    """Serve the REST API, native ingest and the OpenAPI page (/docs) over the store."""
+    from llmpulse.cli._extras import require_extra
+
+    require_extra("server", "llmpulse serve")
+    from llmpulse.errors import LlmpulseError
+    from llmpulse.server.settings import ServerSettings
+
+    try:
+        settings = ServerSettings.resolve(
+            config_file=config,
+            host=host,
+            port=port,
+            database_url=database_url,
+            workers=workers,
+            insecure=insecure,
+        )
+        _preflight(settings)
+    except LlmpulseError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(EXIT_ERROR) from None
+    if settings.insecure and not _loopback(settings.host):
+        typer.secho(
+            f"warning: serving {settings.host} with --insecure: requests without an API key "
+            "are accepted until one is created",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+    _run(settings)
+
+
+def _loopback(host: str) -> bool:
+    from llmpulse.server.settings import is_loopback
+
+    return is_loopback(host)
+
+
+def _preflight(settings: object) -> None:
+    """Migrate the store once (before any worker starts) and refuse an open public bind."""
+    from llmpulse.errors import ConfigError
+    from llmpulse.server.settings import ServerSettings
+    from llmpulse.store import Store
+
+    assert isinstance(settings, ServerSettings)
+    with Store.open(settings.database_url) as store:
+        if settings.require_auth and not store.any_api_key():
+            raise ConfigError(
+                f"refusing to serve {settings.host} without API keys: anyone who can reach it "
+                "could read and write your data. Create one first (`llmpulse keys create "
+                f"--name admin --scope admin --database-url {store.url}`), or pass --insecure"
+            )
+
+
+def _run(settings: object) -> None:
+    import uvicorn
+
+    from llmpulse.server.app import SETTINGS_JSON_ENV, create_app
+    from llmpulse.server.settings import ServerSettings
+
+    assert isinstance(settings, ServerSettings)
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+        return
+    os.environ[SETTINGS_JSON_ENV] = settings.to_json()
+    uvicorn.run(
+        "llmpulse.server.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the app."""
+    app.command("serve")(serve)

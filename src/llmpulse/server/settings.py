@@ -1,0 +1,178 @@
+"""The server's settings in one place: flags > environment (``LLMPULSE_*``) > file > defaults.
+
+=================================  ==============================================  =========================
+variable                           meaning                                         default
+=================================  ==============================================  =========================
+``LLMPULSE_HOST``                  address to bind                                 ``127.0.0.1``
+``LLMPULSE_PORT``                  port to bind                                    ``8000``
+``LLMPULSE_DATABASE_URL``          the store (shared with the SDK)                 ``sqlite:///./llmpulse.db``
+``LLMPULSE_WORKERS``               server processes                                ``1``
+``LLMPULSE_INSECURE``              allow no API keys on a non-loopback address     ``false``
+``LLMPULSE_MAX_BODY_BYTES``        largest request body, after decompression       ``67108864`` (64 MiB)
+``LLMPULSE_INGEST_CONCURRENCY``    ingest batches written at once per process      ``4``
+``LLMPULSE_INGEST_QUEUE``          ingest batches waiting per process before 503   ``16``
+``LLMPULSE_RETRY_AFTER_SECONDS``   Retry-After sent with 429/503                   ``1``
+``LLMPULSE_SERVER_CONFIG``         a YAML file with any of these settings          ``None``
+=================================  ==============================================  =========================
+
+The file holds the same names in lower case (``port: 8080``), at its top level or under a
+``server:`` key, so one ``llmpulse.yaml`` can carry the server's section beside others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from llmpulse.config import DEFAULT_DATABASE_URL, ENV_DATABASE_URL
+from llmpulse.errors import ConfigError
+
+__all__ = ["ENV_CONFIG_FILE", "ServerSettings", "is_loopback"]
+
+ENV_CONFIG_FILE = "LLMPULSE_SERVER_CONFIG"
+
+_ENV_OF = {
+    "host": "LLMPULSE_HOST",
+    "port": "LLMPULSE_PORT",
+    "database_url": ENV_DATABASE_URL,
+    "workers": "LLMPULSE_WORKERS",
+    "insecure": "LLMPULSE_INSECURE",
+    "max_body_bytes": "LLMPULSE_MAX_BODY_BYTES",
+    "ingest_concurrency": "LLMPULSE_INGEST_CONCURRENCY",
+    "ingest_queue": "LLMPULSE_INGEST_QUEUE",
+    "retry_after_seconds": "LLMPULSE_RETRY_AFTER_SECONDS",
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """What ``llmpulse serve`` and ``create_app`` need; build it with ``resolve``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = DEFAULT_DATABASE_URL
+    workers: int = 1
+    insecure: bool = False
+    max_body_bytes: int = 64 * 1024 * 1024
+    ingest_concurrency: int = 4
+    ingest_queue: int = 16
+    retry_after_seconds: int = 1
+
+    @property
+    def require_auth(self) -> bool:
+        """Every request (but health and /metrics) needs a key even before one was created."""
+        return not (is_loopback(self.host) or self.insecure)
+
+    @classmethod
+    def resolve(
+        cls,
+        env: Mapping[str, str] | None = None,
+        config_file: str | Path | None = None,
+        **flags: Any,
+    ) -> ServerSettings:
+        """Flags (``None`` = not given) over env over the YAML file over defaults."""
+        env = os.environ if env is None else env
+        unknown = set(flags) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown server setting(s): {sorted(unknown)}")
+        values: dict[str, Any] = {}
+        path = config_file or env.get(ENV_CONFIG_FILE)
+        if path:
+            for name, value in _read_file(Path(path)).items():
+                values[name] = _coerce(cls, name, value, f"{name} in {path}")
+        for f in fields(cls):
+            if flags.get(f.name) is not None:
+                values[f.name] = _coerce(
+                    cls, f.name, flags[f.name], f"--{f.name.replace('_', '-')}"
+                )
+            elif _ENV_OF[f.name] in env:
+                values[f.name] = _coerce(cls, f.name, env[_ENV_OF[f.name]], _ENV_OF[f.name])
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming the first out-of-range setting."""
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be between 0 and 65535, got {self.port}")
+        for name in ("workers", "ingest_concurrency", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("ingest_queue", "retry_after_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def to_json(self) -> str:
+        """The settings as JSON (how ``llmpulse serve --workers N`` hands them to each worker)."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerSettings:
+        """Settings from ``to_json`` output."""
+        return cls(**json.loads(text))
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read server config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"server config {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if isinstance(data, dict) and isinstance(data.get("server"), dict):
+        data = data["server"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"server config {path} must be a mapping of setting: value")
+    known = {f.name for f in fields(ServerSettings)}
+    unknown = sorted(set(map(str, data)) - known)
+    if unknown:
+        raise ConfigError(
+            f"server config {path}: unknown setting(s) {unknown}; known: {sorted(known)}"
+        )
+    return data
+
+
+def _coerce(cls: type, name: str, value: Any, where: str) -> Any:
+    kind = str({f.name: f.type for f in fields(cls)}[name])
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if not isinstance(value, (str, int, float)):
+            raise ValueError
+        return str(value)
+    except (TypeError, ValueError):
+        expected = {"bool": "true/false", "int": "a whole number"}.get(kind, "text")
+        raise ConfigError(f"{where} must be {expected}, got {value!r}") from None
