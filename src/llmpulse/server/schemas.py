@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from llmpulse.schema import MetricPoint, Run, Span
-from llmpulse.store import SpanStats, TraceSummary
+from llmpulse.store import SpanStats, TraceTotals
 
 __all__ = ["PointOut", "RunOut", "SpanOut", "StatsOut", "TraceOut"]
 
@@ -80,7 +80,7 @@ class TraceOut(BaseModel):
     cost_usd: float | None
 
     @classmethod
-    def of(cls, trace: TraceSummary) -> TraceOut:
+    def of(cls, trace: TraceTotals) -> TraceOut:
         """The body of a trace summary."""
         duration = max(0.0, (trace.end_time - trace.start_time) * 1000.0)
         return cls(**asdict(trace), duration_ms=duration)

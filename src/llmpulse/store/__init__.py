@@ -18,7 +18,7 @@ from llmpulse.store._retention import CleanupResult
 from llmpulse.store._store import Store
 from llmpulse.store._writer import WriteResult
 from llmpulse.store.queries.admin import ApiKeyRecord, ModelRecord
-from llmpulse.store.queries.browse import TraceSummary
+from llmpulse.store.queries.browse import TraceTotals
 from llmpulse.store.queries.rollups import GROUP_KEYS, BranchCount, SpanStats
 from llmpulse.store.queries.spans import TraceSummary
 
@@ -32,5 +32,6 @@ __all__ = [
     "SpanStats",
     "Store",
     "TraceSummary",
+    "TraceTotals",
     "WriteResult",
 ]

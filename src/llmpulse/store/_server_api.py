@@ -19,7 +19,7 @@ from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store._migrate import current_revision, head_revision
 from llmpulse.store.queries import admin, browse
 from llmpulse.store.queries.admin import ApiKeyRecord, ModelRecord
-from llmpulse.store.queries.browse import TraceSummary
+from llmpulse.store.queries.browse import TraceTotals
 
 __all__ = ["ServerApiMixin"]
 
@@ -132,12 +132,12 @@ class ServerApiMixin:
         filters: Mapping[str, Any],
         after: Sequence[Any] | None = None,
         limit: int = 50,
-    ) -> list[TraceSummary]:
+    ) -> list[TraceTotals]:
         """Traces with a matching span in ``[start, end)``, newest first."""
         with self._read("trace_page") as conn:
             return browse.trace_page(conn, start, end, filters, after, limit)
 
-    def trace_summary(self, trace_id: str) -> TraceSummary | None:
+    def trace_summary(self, trace_id: str) -> TraceTotals | None:
         """Totals of one trace, or ``None`` when none of its spans is stored."""
         with self._read("trace_summary") as conn:
             return browse.trace_summary(conn, trace_id)

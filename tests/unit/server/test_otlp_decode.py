@@ -7,10 +7,10 @@ import json
 
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from tests.unit.server.otlp_payloads import TRACE, as_json, json_body, request, span
 
 from llmpulse.pricing import PriceTable
 from llmpulse.server.otlp import OtlpDecodeError, decode_json, decode_protobuf
+from tests.unit.server.otlp_payloads import TRACE, as_json, json_body, request, span
 
 PRICES = PriceTable.default()
 

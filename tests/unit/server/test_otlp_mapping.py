@@ -6,10 +6,10 @@ import json
 import time
 
 import pytest
-from tests.unit.server.otlp_payloads import START_NS, request, span
 
 from llmpulse.pricing import PriceTable
 from llmpulse.server.otlp import FLAG_CLAMPED, FLAG_TRUNCATED, Limits, decode_protobuf
+from tests.unit.server.otlp_payloads import START_NS, request, span
 
 PRICES = PriceTable.default()
 

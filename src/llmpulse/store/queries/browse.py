@@ -24,7 +24,7 @@ from llmpulse.store.queries.spans import _COLUMNS, LIST_FILTERS, _span
 __all__ = [
     "RUN_FILTERS",
     "SPAN_FILTERS",
-    "TraceSummary",
+    "TraceTotals",
     "point_page",
     "run_page",
     "span_page",
@@ -42,7 +42,7 @@ RUN_FILTERS = ("kind", "status", "model", "experiment")
 
 
 @dataclass(frozen=True, slots=True)
-class TraceSummary:
+class TraceTotals:
     """One trace: its root span's name and service, its time span and totals over its spans."""
 
     trace_id: str
@@ -133,7 +133,7 @@ def _trace_totals() -> list[Any]:
     ]
 
 
-def _summaries(conn: Connection, rows: list[Any]) -> list[TraceSummary]:
+def _summaries(conn: Connection, rows: list[Any]) -> list[TraceTotals]:
     """Attach each trace's root span (the earliest span without a parent) name and service."""
     ids = [r.trace_id for r in rows]
     roots: dict[str, tuple[str, str | None]] = {}
@@ -149,7 +149,7 @@ def _summaries(conn: Connection, rows: list[Any]) -> list[TraceSummary]:
     for r in rows:
         name, service = roots.get(r.trace_id, (None, None))
         out.append(
-            TraceSummary(
+            TraceTotals(
                 trace_id=r.trace_id,
                 name=name,
                 service=service,
@@ -173,7 +173,7 @@ def trace_page(
     filters: Mapping[str, Any],
     after: Sequence[Any] | None,
     limit: int,
-) -> list[TraceSummary]:
+) -> list[TraceTotals]:
     """Traces with a span in ``[start, end)`` matching the filters, newest first.
 
     A trace matches when any of its spans in the window matches every filter; its totals are
@@ -195,7 +195,7 @@ def trace_page(
     return _summaries(conn, list(conn.execute(query)))
 
 
-def trace_summary(conn: Connection, trace_id: str) -> TraceSummary | None:
+def trace_summary(conn: Connection, trace_id: str) -> TraceTotals | None:
     """Totals of one trace, or ``None`` when no span of it is stored."""
     query = select(*_trace_totals()).where(_S.c.trace_id == trace_id).group_by(_S.c.trace_id)
     rows = list(conn.execute(query))
