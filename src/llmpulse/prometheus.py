@@ -146,11 +146,14 @@ class LLMMetrics:
             self.cost.labels(label).inc(cost_usd)
 
 
-def metrics_response(registry: Any, accept: str | None) -> tuple[bytes, str]:
+def metrics_response(
+    registry: Any, accept: str | None, *, this_process: Iterable[Any] = ()
+) -> tuple[bytes, str]:
     """The body and Content-Type of a scrape: OpenMetrics when the scraper asks for it.
 
     When ``PROMETHEUS_MULTIPROC_DIR`` is set (the server with ``--workers`` > 1), every
-    process's values are merged from that directory instead of read from ``registry``.
+    process's values are merged from that directory instead of read from ``registry``, and
+    the ``this_process`` collectors (gauges read at scrape time) are added to them.
     """
     import os
 
@@ -162,5 +165,7 @@ def metrics_response(registry: Any, accept: str | None) -> tuple[bytes, str]:
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        for collector in this_process:
+            registry.register(collector)
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type

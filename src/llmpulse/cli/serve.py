@@ -96,6 +96,10 @@ def _run(settings: object) -> None:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
         return
     os.environ[SETTINGS_JSON_ENV] = settings.to_json()
+    # Every worker counts into one directory that each scrape merges (docs/server.md).
+    from llmpulse.server.metrics import prepare_multiprocess
+
+    prepare_multiprocess()
     uvicorn.run(
         "llmpulse.server.app:app_from_env",
         factory=True,

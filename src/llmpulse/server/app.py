@@ -26,6 +26,7 @@ from llmpulse.server import problems
 from llmpulse.server._query import SingleValuedQuery
 from llmpulse.server.catalog import PriceCatalog
 from llmpulse.server.deps import IngestGate, RequireScope, ServerState
+from llmpulse.server.metrics import HttpMetricsMiddleware
 from llmpulse.server.settings import ServerSettings
 from llmpulse.store import Store
 
@@ -38,6 +39,8 @@ ROUTERS = [
     "health",
     "keys",
     "ingest",
+    "otlp",
+    "prometheus",
     "traces",
     "runs",
     "metrics",
@@ -148,6 +151,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         responses=problems.PROBLEM_RESPONSES,
     )
     problems.install(app)
+    app.add_middleware(HttpMetricsMiddleware)
     routers: list[APIRouter] = []
     models: list[type[BaseModel]] = []
     for name in ROUTERS:

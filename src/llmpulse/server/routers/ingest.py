@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from llmpulse.errors import RecordRejectedError
 from llmpulse.schema import MetricPoint, Run, Span, SpanEvent
 from llmpulse.server.deps import INGEST, ServerState, get_state
+from llmpulse.server.metrics import ServerMetrics, metrics_of
 from llmpulse.server.problems import Problem, validation_problem
 
 __all__ = ["OPENAPI_MODELS", "IngestBatch", "IngestResult", "read_body", "router"]
@@ -229,7 +230,9 @@ async def ingest(request: Request, state: ServerState = Depends(get_state)) -> I
         spans, points, runs = _records(batch)
         del batch
         try:
-            result = await run_in_threadpool(_write, state, spans, points, runs)
+            result = await run_in_threadpool(
+                _write, state, spans, points, runs, metrics_of(request.app)
+            )
         except RecordRejectedError as exc:
             raise Problem(422, str(exc), kind="validation", title="Request is not valid",
                           errors=[{"field": exc.where, "msg": exc.reason}]) from None  # fmt: skip
@@ -237,10 +240,15 @@ async def ingest(request: Request, state: ServerState = Depends(get_state)) -> I
 
 
 def _write(
-    state: ServerState, spans: list[Span], points: list[MetricPoint], runs: list[Run]
+    state: ServerState,
+    spans: list[Span],
+    points: list[MetricPoint],
+    runs: list[Run],
+    metrics: ServerMetrics,
 ) -> IngestResult:
     state.prices.price(spans)
     written = state.store.write(spans, points, runs, all_or_nothing=True)
+    metrics.record_ingest("native", spans, written)
     return IngestResult(
         spans=written.spans,
         metric_points=written.points,
