@@ -1,7 +1,9 @@
 """From a bucket series to incidents: which buckets are abnormal, merged into contiguous windows.
 
 Continuous metrics (p95 latency, tokens and cost per call) go through the detectors of
-``llmpulse.detection``: a bucket is flagged when ``detect_anomalies`` finds it spiking up, or
+``llmpulse.detection``: a bucket is flagged when it is part of an event ``detect_anomalies``
+finds spiking up (the alarm level calibrated on the series' own tail, never below the
+configured threshold), or
 when it lies in a segment that ``detect_change_points`` starts with a step up.
 
 Rates are counts in disguise, and a bucket with 1 error in 2 calls is weak evidence, so error
@@ -89,6 +91,7 @@ def continuous_flags(
     flags = Flags.empty(n)
     finite = np.isfinite(values)
     transform = _transform_for(values)
+    kept = np.flatnonzero(finite)
     for a in detect_anomalies(
         values,
         times,
@@ -98,8 +101,11 @@ def continuous_flags(
         transform=transform,
         min_size=min_size,
     ):
-        flags.flagged[a.index] = True
-        flags.score[a.index] = np.fmax(flags.score[a.index], a.score)
+        # One anomaly is one event of `length` consecutive usable buckets: flag them all.
+        start = int(np.searchsorted(kept, a.index))
+        event = kept[start : start + a.length]
+        flags.flagged[event] = True
+        flags.score[event] = np.fmax(flags.score[event], a.score)
     changes = detect_change_points(
         values, times, metric=metric, transform=transform, min_size=min_size
     )

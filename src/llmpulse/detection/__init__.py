@@ -10,19 +10,24 @@ time matters) and returns small frozen dataclasses. See docs/detection.md.
 
 from __future__ import annotations
 
-from ._anomalies import detect_anomalies
+from ._anomalies import anomaly_scores, detect_anomalies
 from ._changepoints import detect_change_points
 from ._regression import detect_regression
+from ._stream import StreamingDetector, detect_anomalies_online
 from ._trend import analyze_trend
-from ._types import Anomaly, ChangePoint, RegressionResult, TrendResult
+from ._types import Anomaly, AnomalyScores, ChangePoint, RegressionResult, TrendResult
 
 __all__ = [
     "Anomaly",
+    "AnomalyScores",
     "ChangePoint",
     "RegressionResult",
+    "StreamingDetector",
     "TrendResult",
     "analyze_trend",
+    "anomaly_scores",
     "detect_anomalies",
+    "detect_anomalies_online",
     "detect_change_points",
     "detect_regression",
 ]

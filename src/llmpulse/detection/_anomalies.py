@@ -1,68 +1,145 @@
-"""detect_anomalies: points far outside the series' normal behaviour.
+"""detect_anomalies and anomaly_scores: points far outside the series' normal behaviour.
 
 The baseline is robust and local: after the variance-stabilising transform and removal of the
 daily profile, a rolling median computed separately inside each level found by the
 change-point pipeline (so a level shift re-baselines instead of flagging every point after
-it), recomputed once with the first-pass outliers replaced. A point is anomalous when it is
-more than ``threshold`` robust standard deviations (median absolute deviation of the
-residuals) away from that baseline.
+it), recomputed once with the first-pass outliers replaced. A point's score is its distance
+from that baseline in robust noise units (``residual_scale``). The alarm threshold is
+calibrated on the series' own tail of scores to a target number of false alarms per day
+(``_calibrate``), never below ``threshold``; consecutive points over it are one event.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from llmpulse.errors import DetectionInputError
 
+from ._calibrate import (
+    DEFAULT_FALSE_ALARMS_PER_DAY,
+    DEFAULT_FLOOR,
+    alarm_threshold,
+    events,
+    residual_scale,
+)
 from ._changepoints import level_options
 from ._levels import Levels, find_levels
 from ._prepare import Series, prepare
-from ._robust import robust_sigma, rolling_median
-from ._types import Anomaly
+from ._robust import rolling_median
+from ._types import Anomaly, AnomalyScores
 
-__all__ = ["detect_anomalies"]
+__all__ = ["anomaly_scores", "detect_anomalies"]
 
 _MIN_POINTS = 8
+_REFIT_Z = 5.5  # first-pass residuals beyond this are left out of the refitted baseline
 
 
 def _baseline(
-    base: np.ndarray, cuts: list[int], window: int, threshold: float, floor: float
+    base: np.ndarray, cuts: list[int], window: int, floor: float
 ) -> tuple[np.ndarray, float]:
     """Rolling median per level, refitted once without the points it would flag; and the noise."""
     bounds = list(zip([0, *cuts], [*cuts, base.size], strict=True))
     med = rolling_median(base, window, bounds)
-    sigma = max(floor, robust_sigma(base - med))
+    sigma = max(floor, residual_scale(base - med))
     if sigma == 0:
         return med, 0.0
-    wild = np.abs(base - med) > threshold * sigma
+    wild = np.abs(base - med) > _REFIT_Z * sigma
     if wild.any():
         med = rolling_median(np.where(wild, med, base), window, bounds)
         # A flat series with one glitch has no spread left once the glitch is out: keep the
         # first estimate then, so the glitch is still measured against something.
-        sigma = max(floor, robust_sigma((base - med)[~wild])) or sigma
+        sigma = max(floor, residual_scale((base - med)[~wild])) or sigma
     return med, sigma
 
 
-def _records(
-    series: Series, levels: Levels, med: np.ndarray, z: np.ndarray, hits: np.ndarray
-) -> list[Anomaly]:
-    """Anomaly records in the caller's units and positions, in time order."""
-    expected = levels.transform.inverse(med[hits] + levels.season[hits])
-    out = []
-    for i, exp in zip(np.flatnonzero(hits), np.atleast_1d(expected), strict=True):
-        out.append(
-            Anomaly(
-                index=int(series.positions[i]),
-                value=float(series.values[i]),
-                expected=float(exp),
-                score=float(abs(z[i])),
-                direction="up" if z[i] > 0 else "down",
-                timestamp=series.timestamp(int(i)),
-            )
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    """A prepared series, its levels, baseline and per-point scores (transformed units)."""
+
+    series: Series
+    levels: Levels | None
+    med: np.ndarray
+    z: np.ndarray
+    threshold: float
+
+
+def _validate(
+    threshold: float, window: int, direction: str, false_alarms_per_day: float | None
+) -> None:
+    if not threshold > 0:
+        raise DetectionInputError(f"threshold must be > 0, got {threshold!r}")
+    if isinstance(window, bool) or not isinstance(window, int) or window < 3:
+        raise DetectionInputError(f"window must be an integer >= 3, got {window!r}")
+    if direction not in ("both", "up", "down"):
+        raise DetectionInputError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
+    if false_alarms_per_day is not None and not (
+        isinstance(false_alarms_per_day, (int, float)) and 0 < false_alarms_per_day < 1e6
+    ):
+        raise DetectionInputError(
+            "false_alarms_per_day must be a number > 0 (or None for the fixed threshold), "
+            f"got {false_alarms_per_day!r}"
         )
-    return out
+
+
+def _score(
+    values: Any,
+    timestamps: Any,
+    *,
+    metric: str | None,
+    threshold: float,
+    window: int,
+    transform: str,
+    min_size: int,
+    false_alarms_per_day: float | None,
+) -> _Scored:
+    opt = level_options(transform=transform, min_size=min_size, penalty=None, sensitivity=1.0)
+    series = prepare(values, timestamps, metric=metric)
+    empty = np.zeros(series.n)
+    if series.n < _MIN_POINTS:
+        return _Scored(series, None, empty, empty, threshold)
+    levels = find_levels(series, opt)
+    base = levels.y - levels.season
+    med, sigma = _baseline(base, levels.cuts, window | 1, levels.transform.noise_floor)
+    if sigma == 0:
+        return _Scored(series, levels, med, empty, threshold)
+    z = (base - med) / sigma
+    level = alarm_threshold(z, series.interval, false_alarms_per_day, threshold)
+    return _Scored(series, levels, med, z, level)
+
+
+def anomaly_scores(
+    values: Any,
+    timestamps: Any = None,
+    *,
+    metric: str | None = None,
+    threshold: float = DEFAULT_FLOOR,
+    false_alarms_per_day: float | None = DEFAULT_FALSE_ALARMS_PER_DAY,
+    window: int = 15,
+    transform: str = "auto",
+    min_size: int = 8,
+) -> AnomalyScores:
+    """The signed anomaly score of every point and this series' alarm threshold.
+
+    The same model and options as ``detect_anomalies``: a point alarms when
+    ``abs(score) >= threshold`` of the result. Ignored points (NaN, inf) score NaN.
+    """
+    _validate(threshold, window, "both", false_alarms_per_day)
+    scored = _score(
+        values,
+        timestamps,
+        metric=metric,
+        threshold=threshold,
+        window=window,
+        transform=transform,
+        min_size=min_size,
+        false_alarms_per_day=false_alarms_per_day,
+    )
+    out = np.full(np.asarray(values, dtype=np.float64).size, np.nan)
+    out[scored.series.positions] = scored.z
+    return AnomalyScores(scores=out.tolist(), threshold=float(scored.threshold))
 
 
 def detect_anomalies(
@@ -70,32 +147,52 @@ def detect_anomalies(
     timestamps: Any = None,
     *,
     metric: str | None = None,
-    threshold: float = 5.5,
+    threshold: float = DEFAULT_FLOOR,
+    false_alarms_per_day: float | None = DEFAULT_FALSE_ALARMS_PER_DAY,
     window: int = 15,
     direction: Literal["both", "up", "down"] = "both",
     transform: str = "auto",
     min_size: int = 8,
 ) -> list[Anomaly]:
-    """Points more than `threshold` robust standard deviations from their local baseline."""
-    if not threshold > 0:
-        raise DetectionInputError(f"threshold must be > 0, got {threshold!r}")
-    if isinstance(window, bool) or not isinstance(window, int) or window < 3:
-        raise DetectionInputError(f"window must be an integer >= 3, got {window!r}")
-    if direction not in ("both", "up", "down"):
-        raise DetectionInputError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
-    opt = level_options(transform=transform, min_size=min_size, penalty=None, sensitivity=1.0)
-    series = prepare(values, timestamps, metric=metric)
-    if series.n < _MIN_POINTS:
+    """Anomaly events: runs of points whose score passes the series' calibrated threshold.
+
+    ``false_alarms_per_day`` is how many alarms a day the series' normal behaviour may raise
+    (the threshold is fitted to its own tail); ``threshold`` is the least robust z that can
+    alarm (and the whole rule when ``false_alarms_per_day=None``).
+    """
+    _validate(threshold, window, direction, false_alarms_per_day)
+    scored = _score(
+        values,
+        timestamps,
+        metric=metric,
+        threshold=threshold,
+        window=window,
+        transform=transform,
+        min_size=min_size,
+        false_alarms_per_day=false_alarms_per_day,
+    )
+    if scored.levels is None:
         return []
-    levels = find_levels(series, opt)
-    base = levels.y - levels.season
-    med, sigma = _baseline(base, levels.cuts, window | 1, threshold, levels.transform.noise_floor)
-    if sigma == 0:
-        return []
-    z = (base - med) / sigma
-    hits = np.abs(z) >= threshold
+    z, series, levels = scored.z, scored.series, scored.levels
+    hits = np.abs(z) >= scored.threshold
     if direction == "up":
         hits &= z > 0
     elif direction == "down":
         hits &= z < 0
-    return _records(series, levels, med, z, hits)
+    out = []
+    for ev in events(hits, z):
+        i = ev.first
+        expected = float(levels.transform.inverse(scored.med[i] + levels.season[i]))
+        out.append(
+            Anomaly(
+                index=int(series.positions[i]),
+                value=float(series.values[i]),
+                expected=expected,
+                score=float(abs(z[ev.peak])),
+                direction="up" if z[ev.peak] > 0 else "down",
+                timestamp=series.timestamp(i),
+                length=ev.last - ev.first + 1,
+                threshold=float(scored.threshold),
+            )
+        )
+    return out

@@ -12,11 +12,14 @@ TrendDirection = Literal["up", "down", "flat"]
 
 @dataclass(frozen=True, slots=True)
 class Anomaly:
-    """One point far outside the series' normal behaviour.
+    """One anomaly event: a point, or a run of consecutive points, far outside normal behaviour.
 
-    ``index`` is the point's position in the ``values`` the caller passed; ``expected`` is the
-    robust baseline at that point (original units); ``score`` is the distance from it in robust
-    noise units (positive, after the variance-stabilising transform).
+    ``index`` is the event's first point, as a position in the ``values`` the caller passed;
+    ``value`` and ``expected`` (the robust baseline, original units) are at that point;
+    ``score`` is the event's largest distance from the baseline in robust noise units (positive,
+    after the variance-stabilising transform); ``length`` is how many consecutive points the
+    event spans (one alarm, not ``length`` alarms); ``threshold`` is the score the series needed
+    to alarm (calibrated from its own history, see docs/detection.md).
 
         >>> a = Anomaly(index=7, value=4100.0, expected=850.0, score=21.3, direction="up")
         >>> a.direction
@@ -29,9 +32,28 @@ class Anomaly:
     score: float
     direction: Direction
     timestamp: float | None = None
+    length: int = 1
+    threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The anomaly as a plain dict (JSON-ready)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyScores:
+    """The anomaly score of every point, and the score that raises an alarm on this series.
+
+    ``scores[i]`` is the signed robust z of the caller's point ``i`` (NaN for points that were
+    ignored: NaN or infinite values or timestamps); ``threshold`` is the calibrated alarm level
+    (an absolute score) that ``detect_anomalies`` uses with the same options.
+    """
+
+    scores: list[float]
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scores as a plain dict (JSON-ready; NaN stays NaN)."""
         return asdict(self)
 
 

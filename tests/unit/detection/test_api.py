@@ -13,11 +13,15 @@ class TestPublicSurface:
         """__all__ lists exactly the supported names."""
         assert sorted(detection.__all__) == [
             "Anomaly",
+            "AnomalyScores",
             "ChangePoint",
             "RegressionResult",
+            "StreamingDetector",
             "TrendResult",
             "analyze_trend",
+            "anomaly_scores",
             "detect_anomalies",
+            "detect_anomalies_online",
             "detect_change_points",
             "detect_regression",
         ]
