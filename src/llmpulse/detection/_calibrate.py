@@ -82,7 +82,7 @@ def _ratio(shape: float, p1: float, p2: float) -> float:
     """Q(p2) / Q(p1) of a generalised Pareto with this shape (the scale cancels)."""
     if abs(shape) < 1e-9:
         return math.log(1.0 - p2) / math.log(1.0 - p1)
-    return ((1.0 - p2) ** -shape - 1.0) / ((1.0 - p1) ** -shape - 1.0)
+    return float(((1.0 - p2) ** -shape - 1.0) / ((1.0 - p1) ** -shape - 1.0))
 
 
 def fit_gpd(excesses: np.ndarray, p1: float = 0.5, p2: float = 0.8) -> tuple[float, float]:
