@@ -34,11 +34,10 @@ from ._types import Anomaly, AnomalyScores
 __all__ = ["anomaly_scores", "detect_anomalies"]
 
 _MIN_POINTS = 8
-_REFIT_Z = 5.5  # first-pass residuals beyond this are left out of the refitted baseline
 
 
 def _baseline(
-    base: np.ndarray, cuts: list[int], window: int, floor: float
+    base: np.ndarray, cuts: list[int], window: int, threshold: float, floor: float
 ) -> tuple[np.ndarray, float]:
     """Rolling median per level, refitted once without the points it would flag; and the noise."""
     bounds = list(zip([0, *cuts], [*cuts, base.size], strict=True))
@@ -46,7 +45,7 @@ def _baseline(
     sigma = max(floor, residual_scale(base - med))
     if sigma == 0:
         return med, 0.0
-    wild = np.abs(base - med) > _REFIT_Z * sigma
+    wild = np.abs(base - med) > threshold * sigma
     if wild.any():
         med = rolling_median(np.where(wild, med, base), window, bounds)
         # A flat series with one glitch has no spread left once the glitch is out: keep the
@@ -102,7 +101,7 @@ def _score(
         return _Scored(series, None, empty, empty, threshold)
     levels = find_levels(series, opt)
     base = levels.y - levels.season
-    med, sigma = _baseline(base, levels.cuts, window | 1, levels.transform.noise_floor)
+    med, sigma = _baseline(base, levels.cuts, window | 1, threshold, levels.transform.noise_floor)
     if sigma == 0:
         return _Scored(series, levels, med, empty, threshold)
     z = (base - med) / sigma

@@ -47,6 +47,7 @@ _DAY_S = 86_400.0
 _DEFAULT_INTERVAL_S = 300.0  # without timestamps a point is taken as a 5-minute sample
 _Z90 = 1.6448536269514722  # 90th percentile of |N(0, 1)| is the 95th of N(0, 1)
 _Z975 = 2.241402727604947  # 97.5th percentile of |N(0, 1)|
+Q90_WEIGHT = 0.5
 
 
 def residual_scale(r: np.ndarray) -> float:
@@ -66,7 +67,7 @@ def residual_scale(r: np.ndarray) -> float:
     k50, k90 = (n - 1) // 2, int(0.9 * (n - 1))
     k975 = int(0.975 * (n - 1))
     part = np.partition(dev, (k50, k90, k975))
-    scale = max(float(part[k50]) * 1.482602218505602, float(part[k90]) / _Z90)
+    scale = max(float(part[k50]) * 1.482602218505602, Q90_WEIGHT * float(part[k90]) / _Z90)
     if scale == 0:  # spikes on a flat line: the rarer they are, the wider the quantile used
         scale = float(part[k975]) / _Z975 or float(np.mean(dev)) * 1.2533141373155003
     return scale
