@@ -31,6 +31,7 @@ Burg & Williams 2020). Last line: one JSON object.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
@@ -188,7 +189,7 @@ def covering(true_cps: list[int], pred_cps: list[int], n: int) -> float:
 
     def segments(cps: list[int]) -> list[tuple[int, int]]:
         cuts = [0, *sorted(c for c in set(cps) if 0 < c < n), n]
-        return list(zip(cuts, cuts[1:], strict=False))
+        return list(itertools.pairwise(cuts))
 
     pred = segments(pred_cps)
     total = 0.0
