@@ -4,7 +4,7 @@ A robust z-score alone assumes light-tailed, independent noise: on real telemetr
 bursts, counts that are mostly one value) a fixed "5.5 sigmas" fires every few hours. Here the
 alarm threshold comes from the series' own history instead:
 
-- ``residual_scale``: the noise scale of the residuals, the larger of the MAD and the 90th
+- ``residual_scale``: the noise scale of the residuals, the larger of the MAD and half the 90th
   percentile of absolute deviations (both normal-consistent), so a series whose residuals are
   mostly exactly 0 (zero-inflated counts, quantised CPU readings) is not given a scale of ~0;
 - ``tail_threshold``: peaks over threshold (Pickands; as in SPOT, Siffer et al. KDD 2017): the
@@ -47,13 +47,13 @@ _DAY_S = 86_400.0
 _DEFAULT_INTERVAL_S = 300.0  # without timestamps a point is taken as a 5-minute sample
 _Z90 = 1.6448536269514722  # 90th percentile of |N(0, 1)| is the 95th of N(0, 1)
 _Z975 = 2.241402727604947  # 97.5th percentile of |N(0, 1)|
-Q90_WEIGHT = 0.5
+Q90_WEIGHT = 0.5  # chosen on the NAB halves (docs/detection.md); 1.0 mutes real spikes more
 
 
 def residual_scale(r: np.ndarray) -> float:
-    """Normal-consistent noise scale of residuals: max(MAD, 90th percentile of |deviation|).
+    """Normal-consistent noise scale of residuals: max(MAD, Q90_WEIGHT x 90th percentile scale).
 
-    The two agree for Gaussian noise. When most residuals are exactly zero the MAD collapses
+    For Gaussian noise the MAD wins (the 90th percentile scale equals it). When most residuals are exactly zero the MAD collapses
     while the 90th percentile still sees the spread of the rest; when even that is 0 (a flat
     series with spikes) the 97.5th percentile, and past that (a glitch) the mean absolute deviation
     is used, so the glitch is measured

@@ -12,7 +12,8 @@ The model is the batch one with the future taken away:
   ``REFRESH`` points;
 - the alarm threshold is ``alarm_threshold`` of the last ``TAIL_POINTS`` scores (the same
   generalised-Pareto tail fit and the same ``false_alarms_per_day`` as the batch detector),
-  never below ``threshold``, refreshed every ``REFRESH`` points;
+  never below ``threshold``, refreshed every ``REFRESH`` points; until there is enough history
+  to fit a tail (1,500 points), only a score beyond every score seen so far alarms;
 - consecutive points over the threshold are one event: ``step`` returns an ``Anomaly`` for the
   first point of each event only.
 
@@ -38,6 +39,7 @@ from ._calibrate import (
     DEFAULT_FLOOR,
     alarm_threshold,
     residual_scale,
+    tail_threshold,
 )
 from ._prepare import prepare
 from ._transform import TRANSFORMS, Transform, choose_transform
@@ -67,7 +69,7 @@ class StreamingDetector:
         threshold: float = DEFAULT_FLOOR,
         false_alarms_per_day: float | None = DEFAULT_FALSE_ALARMS_PER_DAY,
         window: int = 15,
-        warmup: int = 64,
+        warmup: int = 30,
         transform: str = "auto",
         interval: float | None = None,
     ) -> None:
@@ -150,6 +152,14 @@ class StreamingDetector:
         self.threshold = alarm_threshold(
             scores, self.interval, self.false_alarms_per_day, self.floor
         )
+        if (
+            self.false_alarms_per_day is not None
+            and scores.size
+            and tail_threshold(scores, 0.5) is None
+        ):
+            # Too little history to fit a tail: only what beats every score seen so far alarms
+            # (the batch detector cannot do this: its history contains the anomalies).
+            self.threshold = max(self.threshold, float(np.max(np.abs(scores))))
         self._since_refit = 0
 
     def update(self, value: float, timestamp: float | None = None) -> float:
@@ -294,7 +304,7 @@ def detect_anomalies_online(
     threshold: float = DEFAULT_FLOOR,
     false_alarms_per_day: float | None = DEFAULT_FALSE_ALARMS_PER_DAY,
     window: int = 15,
-    warmup: int = 64,
+    warmup: int = 30,
     transform: str = "auto",
 ) -> list[Anomaly]:
     """What a StreamingDetector fed the series point by point would have alarmed on.
