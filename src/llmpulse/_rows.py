@@ -59,7 +59,9 @@ RUN_COLUMNS = (
 )  # fmt: skip
 
 # -- what the store accepts ------------------------------------------------------------------
-MAX_COUNT = 2**63 - 1  # the largest count a BIGINT column holds
+# A span's token count: 4.29 billion, far past any context window. Not BIGINT's 2**63 - 1:
+# rollups sum counts, and 2**31 spans of this size still fit in one rollup row's BIGINT sum.
+MAX_COUNT = 2**32 - 1
 MAX_ID_CHARS = 64  # span_id, trace_id, parent_id
 MAX_KIND_CHARS = 32
 MAX_STATUS_CHARS = 16

@@ -54,6 +54,19 @@ class TestGenAI:
         assert "gen_ai.usage.input_tokens" not in s.attributes
         assert "gen_ai.input.messages" not in s.attributes
 
+    def test_a_count_past_the_store_limit_stays_an_attribute(self) -> None:
+        """A token count the store would refuse (its rollup sums could overflow) does not cost
+        the span: the column stays empty and the value is kept as sent."""
+        from llmpulse._rows import MAX_COUNT
+
+        s = one(span(attributes={
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": MAX_COUNT + 1,
+            "gen_ai.usage.output_tokens": 7,
+        }))  # fmt: skip
+        assert (s.input_tokens, s.output_tokens) == (None, 7)
+        assert s.attributes["gen_ai.usage.input_tokens"] == MAX_COUNT + 1
+
     def test_older_names_map_to_the_same_columns(self) -> None:
         """gen_ai.system, prompt/completion_tokens and cache_creation (semconv <= 1.36)."""
         s = one(span(attributes={

@@ -205,3 +205,40 @@ class TestPercentiles:
         store.write(spans=[make_span(T0, 0.0) for _ in range(5)])
         (row,) = store.span_stats(T0, T0 + 60)
         assert (row.p50_latency_ms, row.p99_latency_ms, row.latency_ms_avg) == (0.0, 0.0, 0.0)
+
+
+class TestRollupSumsNeverOverflow:
+    """The largest count a span may carry still sums in a rollup without overflowing BIGINT.
+
+    Schemathesis once sent two spans with token counts near 2**63 into one minute: each was
+    in range, their rollup sum was not, and the whole batch failed (a 500 on the server).
+    """
+
+    def test_many_spans_of_the_largest_count_share_one_minute(self, store: Store) -> None:
+        from llmpulse._rows import MAX_COUNT
+
+        spans = [
+            make_span(
+                span_id=f"big-{i}",
+                input_tokens=MAX_COUNT,
+                output_tokens=MAX_COUNT,
+                total_tokens=MAX_COUNT,
+            )
+            for i in range(64)
+        ]
+        result = store.write(spans=spans)
+        assert result.rejected == 0, result.reasons
+        (row,) = store.span_stats(T0, T0 + 3600)
+        assert row.calls == 64
+        assert row.input_tokens == 64 * MAX_COUNT
+
+    def test_a_count_past_the_limit_is_refused_alone(self, store: Store) -> None:
+        from llmpulse._rows import MAX_COUNT
+
+        result = store.write(
+            spans=[
+                make_span(span_id="ok-1", input_tokens=10),
+                make_span(span_id="too-big", input_tokens=MAX_COUNT + 1),
+            ]
+        )
+        assert result.stored == 1 and result.rejected == 1

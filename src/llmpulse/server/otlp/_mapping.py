@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmpulse._json import compact_json
+from llmpulse._rows import MAX_COUNT
 from llmpulse.pricing import PriceTable
 from llmpulse.schema import Span, SpanEvent, SpanKind
 
@@ -266,13 +267,16 @@ def _count(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
 
 
 def _as_count(value: Any) -> int | None:
+    """A token count the store accepts, or None (the attribute is then kept as sent)."""
     if type(value) is int:
-        return value if value >= 0 else None
-    if type(value) is float and value.is_integer() and value >= 0:
-        return int(value)
-    if type(value) is str and value.isdigit():
-        return int(value)
-    return None
+        number = value
+    elif (type(value) is float and value.is_integer()) or (
+        type(value) is str and value.isdigit() and len(value) < 20
+    ):
+        number = int(value)
+    else:
+        return None
+    return number if 0 <= number <= MAX_COUNT else None
 
 
 def _kind(attrs: dict[str, Any], model: str | None) -> str:

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from llmpulse._rows import MAX_COUNT
 from llmpulse.errors import RecordRejectedError
 from llmpulse.schema import MetricPoint, Run, Span, SpanEvent
 from llmpulse.server.deps import INGEST, ServerState, get_state
@@ -33,8 +34,7 @@ __all__ = ["OPENAPI_MODELS", "IngestBatch", "IngestResult", "read_body", "router
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
-_MAX_INT = 2**63 - 1
-Count = Field(default=None, ge=0, le=_MAX_INT)
+Count = Field(default=None, ge=0, le=MAX_COUNT)
 
 
 class _Strict(BaseModel):
