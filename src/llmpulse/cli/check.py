@@ -11,7 +11,6 @@ import enum
 import json
 import os
 import sys
-import time
 from typing import Annotated, Any, Optional
 
 import typer
@@ -103,24 +102,6 @@ def _one_line(exc: BaseException) -> str:
     return message
 
 
-def _until(text: str | None) -> float:
-    if text is None:
-        return time.time()
-    from datetime import datetime, timezone
-
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"--until {text!r} is not a time: use ISO 8601 (2025-06-01T12:00) or Unix seconds"
-        ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
-
-
 def _run(
     database_url: str | None,
     window: str,
@@ -132,7 +113,7 @@ def _run(
     from dataclasses import replace
 
     from llmpulse.checks import CheckConfig, run_checks
-    from llmpulse.cli._options import parse_window
+    from llmpulse.cli._options import parse_until, parse_window
     from llmpulse.config import DEFAULT_DATABASE_URL
     from llmpulse.store import Store
 
@@ -140,7 +121,7 @@ def _run(
     cfg = CheckConfig.from_yaml(config) if config else CheckConfig()
     if method is not None:
         cfg = replace(cfg, live=replace(cfg.live, method=method.value))
-    end = _until(until)
+    end = parse_until(until)
     url = database_url or DEFAULT_DATABASE_URL
     _require_sqlite_file(url)
     with Store.open(url, migrate=False) as store:
