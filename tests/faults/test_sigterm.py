@@ -68,6 +68,10 @@ def _run_and_terminate(database_url: str, where: str, tmp_path: Path) -> tuple[i
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        # A failed run must not leave its pipes for a later test's gc to report as unclosed.
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
     return proc.returncode, out, err
 
 
