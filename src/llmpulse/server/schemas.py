@@ -82,8 +82,7 @@ class TraceOut(BaseModel):
     @classmethod
     def of(cls, trace: TraceTotals) -> TraceOut:
         """The body of a trace summary."""
-        duration = max(0.0, (trace.end_time - trace.start_time) * 1000.0)
-        return cls(**asdict(trace), duration_ms=duration)
+        return cls(**asdict(trace), duration_ms=trace.latency_ms)
 
 
 class RunOut(BaseModel):

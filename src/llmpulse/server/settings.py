@@ -96,15 +96,14 @@ class ServerSettings:
         values: dict[str, Any] = {}
         path = config_file or env.get(ENV_CONFIG_FILE)
         if path:
-            for name, value in _read_file(Path(path)).items():
-                values[name] = _coerce(cls, name, value, f"{name} in {path}")
+            values.update(_read_file(cls, path))
         for f in fields(cls):
             if flags.get(f.name) is not None:
-                values[f.name] = _coerce(
-                    cls, f.name, flags[f.name], f"--{f.name.replace('_', '-')}"
-                )
+                where = f"--{f.name.replace('_', '-')}"
+                values[f.name] = _coerce_or_fail(cls, f.name, flags[f.name], where)
             elif _ENV_OF[f.name] in env:
-                values[f.name] = _coerce(cls, f.name, env[_ENV_OF[f.name]], _ENV_OF[f.name])
+                where = _ENV_OF[f.name]
+                values[f.name] = _coerce_or_fail(cls, f.name, env[where], where)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -130,31 +129,50 @@ class ServerSettings:
         return cls(**json.loads(text))
 
 
-def _read_file(path: Path) -> dict[str, Any]:
-    import yaml
+def _read_file(cls: type[ServerSettings], path: str | Path) -> dict[str, Any]:
+    """The settings of a YAML file (its top level, or its ``server:`` section), coerced; a bad
+    one is a ``ConfigError`` naming the file, its line and the setting."""
+    from llmpulse._config_file import FieldError, read_yaml_file
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read server config {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"server config {path} is not valid YAML: {exc}") from exc
+    doc = read_yaml_file(path, "server config")
+    data, section = doc.data, ""
     if data is None:
         return {}
     if isinstance(data, dict) and isinstance(data.get("server"), dict):
-        data = data["server"]
-    if not isinstance(data, dict):
-        raise ConfigError(f"server config {path} must be a mapping of setting: value")
-    known = {f.name for f in fields(ServerSettings)}
-    unknown = sorted(set(map(str, data)) - known)
-    if unknown:
-        raise ConfigError(
-            f"server config {path}: unknown setting(s) {unknown}; known: {sorted(known)}"
-        )
-    return data
+        data, section = data["server"], "server."
+    try:
+        if not isinstance(data, dict):
+            raise FieldError("server config is not a mapping", "", _NOT_A_MAPPING)
+        known = sorted(f.name for f in fields(cls))
+        values = {}
+        for name, value in data.items():
+            field = f"{section}{name}"
+            if name not in known:
+                detail = f"is not a server setting; known: {', '.join(known)}"
+                raise FieldError(f"{field} {detail}", field, detail)
+            values[name] = _coerce(cls, name, value, field)
+        return values
+    except FieldError as exc:
+        raise doc.locate(exc) from None
 
 
-def _coerce(cls: type, name: str, value: Any, where: str) -> Any:
+_NOT_A_MAPPING = "must be a mapping of setting: value (at the top level or under server:)"
+
+
+def _coerce_or_fail(cls: type, name: str, value: Any, where: str) -> Any:
+    """``_coerce`` for a flag or an environment variable: the error names it."""
+    from llmpulse._config_file import FieldError
+
+    try:
+        return _coerce(cls, name, value, where)
+    except FieldError as exc:
+        raise ConfigError(f"{where} {exc.detail}") from None
+
+
+def _coerce(cls: type, name: str, value: Any, field: str) -> Any:
+    """``value`` as the type of setting ``name``; a ``FieldError`` at ``field`` otherwise."""
+    from llmpulse._config_file import FieldError
+
     kind = str({f.name: f.type for f in fields(cls)}[name])
     try:
         if kind == "bool":
@@ -175,4 +193,5 @@ def _coerce(cls: type, name: str, value: Any, where: str) -> Any:
         return str(value)
     except (TypeError, ValueError):
         expected = {"bool": "true/false", "int": "a whole number"}.get(kind, "text")
-        raise ConfigError(f"{where} must be {expected}, got {value!r}") from None
+        detail = f"must be {expected}, got {value!r}"
+        raise FieldError(f"{field} {detail}", field, detail) from None

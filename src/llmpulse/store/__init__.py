@@ -20,7 +20,6 @@ from llmpulse.store._writer import WriteResult
 from llmpulse.store.queries.admin import ApiKeyRecord, ModelRecord
 from llmpulse.store.queries.browse import TraceTotals
 from llmpulse.store.queries.rollups import GROUP_KEYS, BranchCount, SpanStats
-from llmpulse.store.queries.spans import TraceSummary
 
 __all__ = [
     "GROUP_KEYS",
@@ -31,7 +30,6 @@ __all__ = [
     "ModelRecord",
     "SpanStats",
     "Store",
-    "TraceSummary",
     "TraceTotals",
     "WriteResult",
 ]

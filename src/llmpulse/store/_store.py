@@ -21,7 +21,8 @@ from llmpulse.store._rollup import Key
 from llmpulse.store._server_api import ServerApiMixin
 from llmpulse.store._writer import RollupKeyRace, WriteResult, write_batch
 from llmpulse.store.engine import BUSY_TIMEOUT_SECONDS, WRITE_BEGIN, build_engine, mask_url
-from llmpulse.store.queries import records, rollups, spans
+from llmpulse.store.queries import browse, records, rollups, spans
+from llmpulse.store.queries.browse import TraceTotals
 
 __all__ = ["Store"]
 
@@ -366,7 +367,7 @@ class Store(ServerApiMixin):
         after: tuple[float, int] | None = None
         while True:
             with self._read("iter_spans") as conn:
-                page = spans.span_page_after(conn, start, end, filters, after, page_size)
+                page = browse.span_page(conn, start, end, filters, after, page_size, False)
             for span, _ in page:
                 yield span
             if len(page) < page_size:
@@ -383,11 +384,13 @@ class Store(ServerApiMixin):
 
     def list_traces(
         self, start: float, end: float, *, limit: int = 20, **filters: Any
-    ) -> list[spans.TraceSummary]:
+    ) -> list[TraceTotals]:
         """The newest traces with a span in ``[start, end)`` matching every filter (as
-        ``list_spans``), with totals over all their spans."""
+        ``list_spans``), with totals over all their spans (the first page of ``trace_page``)."""
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
         with self._read("list_traces") as conn:
-            return spans.list_traces(conn, start, end, limit, filters)
+            return browse.trace_page(conn, start, end, filters, None, limit)
 
     def metric_series(
         self,

@@ -145,11 +145,37 @@ class TestSettings:
             ServerSettings.resolve(env)
 
     def test_unknown_file_setting_is_named(self, tmp_path: Any) -> None:
-        """A misspelt setting in the file is reported, not ignored."""
+        """A misspelt setting in the file is reported at its line, not ignored."""
         path = tmp_path / "s.yaml"
         path.write_text("prot: 80\n")
-        with pytest.raises(ConfigError, match="unknown setting"):
+        with pytest.raises(ConfigError, match=r"s\.yaml line 1: prot: is not a server setting"):
             ServerSettings.resolve({}, config_file=path)
+
+    def test_a_bad_file_value_names_file_line_and_field(self, tmp_path: Any) -> None:
+        """The file is read like every llmpulse YAML file: file, line, dotted field, what is wrong."""
+        path = tmp_path / "llmpulse.yaml"
+        path.write_text("checks: {}\nserver:\n  host: 0.0.0.0\n  workers: many\n")
+        with pytest.raises(ConfigError) as info:
+            ServerSettings.resolve({}, config_file=path)
+        assert (
+            str(info.value) == f"{path} line 4: server.workers: must be a whole number, got 'many'"
+        )
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("- 8000\n", r"line 1: \(top level\): must be a mapping"),
+            ("server: [\n", "server config .* is not valid YAML"),
+        ],
+    )
+    def test_a_broken_file_names_the_file(self, tmp_path: Any, text: str, message: str) -> None:
+        """A file that is not a mapping, or not YAML, is named with its role."""
+        path = tmp_path / "s.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            ServerSettings.resolve({}, config_file=path)
+        with pytest.raises(ConfigError, match="cannot read server config"):
+            ServerSettings.resolve({}, config_file=tmp_path / "missing.yaml")
 
     def test_settings_survive_the_trip_to_workers(self) -> None:
         """What serve hands to worker processes comes back equal."""

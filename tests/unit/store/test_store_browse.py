@@ -22,18 +22,18 @@ def test_iter_spans_returns_every_span_once_in_start_order_across_pages(store: S
 def test_iter_spans_pages_are_bounded_queries(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from llmpulse.store.queries import spans as queries
+    from llmpulse.store.queries import browse as queries
 
     store.write(spans=random_spans(95, T0, T0 + 600))
     sizes: list[int] = []
-    real = queries.span_page_after
+    real = queries.span_page
 
     def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
         page = real(*args, **kwargs)
         sizes.append(len(page))
         return page
 
-    monkeypatch.setattr(queries, "span_page_after", spy)
+    monkeypatch.setattr(queries, "span_page", spy)
     assert sum(1 for _ in store.iter_spans(T0, T0 + 600, page_size=20)) == 95
     assert sizes == [20, 20, 20, 20, 15]
 

@@ -43,7 +43,10 @@ RUN_FILTERS = ("kind", "status", "model", "experiment")
 
 @dataclass(frozen=True, slots=True)
 class TraceTotals:
-    """One trace: its root span's name and service, its time span and totals over its spans."""
+    """One trace: its root span's name and service, its time span and totals over all its spans.
+
+    What ``llmpulse traces list`` and ``GET /api/v1/traces`` show (one query for both).
+    """
 
     trace_id: str
     name: str | None
@@ -56,6 +59,11 @@ class TraceTotals:
     output_tokens: int
     total_tokens: int
     cost_usd: float | None
+
+    @property
+    def latency_ms(self) -> float:
+        """From the first span's start to the last span's end, in milliseconds."""
+        return max(0.0, (self.end_time - self.start_time) * 1000.0)
 
 
 def _filters(table: Any, allowed: Sequence[str], filters: Mapping[str, Any]) -> list[Any]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, case, func, select
 
 from llmpulse._rows import SPAN_COLUMNS
 from llmpulse.schema import Span, SpanEvent
@@ -16,14 +15,11 @@ from llmpulse.store.queries.rollups import SpanStats
 __all__ = [
     "LIST_FILTERS",
     "RAW_GROUP_KEYS",
-    "TraceSummary",
     "count_spans",
     "get_span",
     "get_trace",
     "list_spans",
-    "list_traces",
     "raw_span_stats",
-    "span_page_after",
 ]
 
 _S = SpanRow.__table__
@@ -92,30 +88,6 @@ def count_spans(conn: Connection, start: float, end: float, filters: Mapping[str
     """How many spans started in ``[start, end)`` and match every filter."""
     query = select(func.count()).select_from(_S).where(*_clauses(start, end, filters))
     return int(conn.execute(query).scalar_one())
-
-
-def span_page_after(
-    conn: Connection,
-    start: float,
-    end: float,
-    filters: Mapping[str, Any],
-    after: tuple[float, int] | None,
-    limit: int,
-) -> list[tuple[Span, tuple[float, int]]]:
-    """Up to ``limit`` spans of the window after the key ``after``, oldest first, with keys.
-
-    Keyset paging on (start_time, id): each page is one index range, whatever page it is.
-    """
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    clauses = _clauses(start, end, filters)
-    if after is not None:
-        at, row_id = after
-        clauses.append(or_(_S.c.start_time > at, and_(_S.c.start_time == at, _S.c.id > row_id)))
-    query = (
-        select(*_COLUMNS, _S.c.id).where(*clauses).order_by(_S.c.start_time, _S.c.id).limit(limit)
-    )
-    return [(_span(r[:-1]), (float(r.start_time), int(r.id))) for r in conn.execute(query)]
 
 
 # What raw-span aggregates may be grouped by (columns the rollups do not keep, like service).
@@ -194,75 +166,3 @@ def raw_span_stats(
             )
         )
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class TraceSummary:
-    """One trace: its root span's name, time span and totals over all its spans."""
-
-    trace_id: str
-    name: str | None
-    start_time: float
-    end_time: float
-    spans: int
-    errors: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float | None
-
-    @property
-    def latency_ms(self) -> float:
-        """From the first span's start to the last span's end, in milliseconds."""
-        return max(0.0, (self.end_time - self.start_time) * 1000.0)
-
-
-def list_traces(
-    conn: Connection, start: float, end: float, limit: int, filters: Mapping[str, Any]
-) -> list[TraceSummary]:
-    """The newest ``limit`` traces having a span in ``[start, end)`` that matches every filter.
-
-    Totals are over all spans of each trace; ``name`` is the trace's earliest root span's.
-    """
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    matching = select(_S.c.trace_id).where(*_clauses(start, end, filters)).distinct()
-    first = func.min(_S.c.start_time)
-    query = (
-        select(
-            _S.c.trace_id,
-            first,
-            func.max(_S.c.end_time),
-            func.count(),
-            func.sum(case((_S.c.status == "error", 1), else_=0)),
-            func.coalesce(func.sum(_S.c.input_tokens), 0),
-            func.coalesce(func.sum(_S.c.output_tokens), 0),
-            func.sum(_S.c.cost_usd),
-        )
-        .where(_S.c.trace_id.in_(matching))
-        .group_by(_S.c.trace_id)
-        .order_by(first.desc(), _S.c.trace_id.desc())
-        .limit(limit)
-    )
-    rows = list(conn.execute(query))
-    names: dict[str, str] = {}
-    if rows:
-        roots = (
-            select(_S.c.trace_id, _S.c.name)
-            .where(_S.c.trace_id.in_([r[0] for r in rows]), _S.c.parent_id.is_(None))
-            .order_by(_S.c.start_time.desc(), _S.c.id.desc())
-        )
-        names = {trace_id: name for trace_id, name in conn.execute(roots)}  # earliest wins
-    return [
-        TraceSummary(
-            trace_id=r[0],
-            name=names.get(r[0]),
-            start_time=float(r[1]),
-            end_time=float(r[2]),
-            spans=int(r[3]),
-            errors=int(r[4] or 0),
-            input_tokens=int(r[5]),
-            output_tokens=int(r[6]),
-            cost_usd=None if r[7] is None else float(r[7]),
-        )
-        for r in rows
-    ]
