@@ -41,6 +41,20 @@ CASES = {
         ["--calls", "60", "--threads", "4"],
         {"success_rate_with", "success_rate_without", "added_latency_ms_p50"},
     ),
+    "server_ingest.py": (
+        [
+            "--spans",
+            "600",
+            "--senders",
+            "2",
+            "--native-batch",
+            "200",
+            "--otlp-batch",
+            "128",
+            "--no-phoenix",
+        ],
+        {"native_spans_per_s", "otlp_spans_per_s", "phoenix_otlp_spans_per_s", "server_rss_mb"},
+    ),
     "soak.py": (
         ["--spans", "3000", "--every", "1000", "--stalled-calls", "20", "--budget-mb", "8"],
         {"rss_mb_start", "rss_mb_end", "rss_growth_after_warmup_mb", "rss_growth_mb", "budget_mb"},
