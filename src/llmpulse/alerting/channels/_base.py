@@ -165,9 +165,16 @@ _BUILTIN: dict[str, str] = {
 }
 
 
-def _load(path: str) -> ChannelFactory:
+def _load(kind: str, path: str) -> ChannelFactory:
     module_name, _, attr = path.partition(":")
-    obj: Any = importlib.import_module(module_name)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        # The HTTP channels need httpx, which only the `alerting` extra installs.
+        raise ConfigError(
+            f"channel type {kind!r} cannot be loaded ({exc}); "
+            "install it with: pip install 'llmpulse[alerting]'"
+        ) from exc
     for part in attr.split("."):
         obj = getattr(obj, part)
     factory: ChannelFactory = obj
@@ -215,7 +222,7 @@ class ChannelRegistry:
         if found is not None:
             return found
         if path is not None:
-            return _load(path)
+            return _load(kind, path)
         raise FieldError(
             f"type: unknown channel type {kind!r} (known: {', '.join(self.kinds())})",
             "type",

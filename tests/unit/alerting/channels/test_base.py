@@ -194,3 +194,15 @@ class TestFunctionChannel:
             build_channel(
                 "f", {"type": "function", "handler": print, "url": "x"}, allow=NetworkPolicy()
             )
+
+
+class TestMissingModule:
+    def test_unloadable_kind_says_what_to_install(self) -> None:
+        """A kind whose module cannot be imported is a ConfigError naming the extra."""
+        from llmpulse.alerting.channels import _base
+
+        registry = ChannelRegistry(builtins=False)
+        registry._paths["ghost"] = "llmpulse.alerting.channels.no_such_module:X"
+        with pytest.raises(ConfigError, match=r"pip install 'llmpulse\[alerting\]'"):
+            registry.build("g", {"type": "ghost"}, allow=NetworkPolicy())
+        assert "ghost" not in _base._BUILTIN
