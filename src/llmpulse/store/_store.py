@@ -18,6 +18,7 @@ from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _health, _migrate, _process, _retention
 from llmpulse.store._checkpoint import Checkpointer
 from llmpulse.store._rollup import Key
+from llmpulse.store._alerts_api import AlertsApiMixin
 from llmpulse.store._server_api import ServerApiMixin
 from llmpulse.store._writer import RollupKeyRace, WriteResult, write_batch
 from llmpulse.store.engine import BUSY_TIMEOUT_SECONDS, WRITE_BEGIN, build_engine, mask_url
@@ -67,7 +68,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and ("locked" in message or "busy" in message)
 
 
-class Store(ServerApiMixin):
+class Store(ServerApiMixin, AlertsApiMixin):
     """Spans, metric points and runs in SQLite or PostgreSQL, with rollups for fast windows.
 
     Example::
@@ -295,6 +296,12 @@ class Store(ServerApiMixin):
         """
         with self._read("span_stats") as conn:
             return rollups.span_stats(conn, start, end, group_by, filters)
+
+    def window_rollups(self, start: float, end: float) -> rollups.WindowRollups:
+        """The rollup rows of ``[start, end)`` read once, to aggregate many ways in memory
+        (``.stats(group_by, filters)`` answers like ``span_stats``); for rule evaluation."""
+        with self._read("window_rollups") as conn:
+            return rollups.WindowRollups(conn, start, end)
 
     def span_series(
         self,

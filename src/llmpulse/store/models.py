@@ -14,6 +14,8 @@ PostgreSQL, and ``INTEGER PRIMARY KEY`` (the rowid alias) for surrogate keys on 
 * ``rollups``: per-minute and per-hour aggregates of spans per key (sums and a latency
   histogram), maintained on ingest in the same transaction; the primary key is the upsert
   target. Kept longer than raw rows.
+* ``alert_*``: alert rules, series state, incidents and their history, silences, the
+  notification outbox and the evaluator lease (see llmpulse.alerting).
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AlertEventRow",
+    "AlertLeaseRow",
+    "AlertOutboxRow",
+    "AlertRow",
+    "AlertRuleRow",
+    "AlertSeriesRow",
+    "AlertSilenceRow",
     "ApiKeyRow",
     "MetricPointRow",
     "ModelRow",
@@ -227,3 +236,122 @@ class ModelRow(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[float] = mapped_column(Double)
     updated_at: Mapped[float] = mapped_column(Double)
+
+
+# -- alerting (migration 0003) ---------------------------------------------------------------
+
+
+class AlertRuleRow(Base):
+    """An alert rule saved through the API or synced from a rules file (its document)."""
+
+    __tablename__ = "alert_rules"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
+
+
+class AlertSeriesRow(Base):
+    """Evaluation state of one alert series (rule + labels): pending, firing or held."""
+
+    __tablename__ = "alert_series"
+
+    fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(128), index=True)
+    labels: Mapped[dict[str, str]] = mapped_column(JsonDoc)
+    state: Mapped[str] = mapped_column(String(16))
+    active_at: Mapped[float] = mapped_column(Double)
+    last_true_at: Mapped[float] = mapped_column(Double)
+    alert_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AlertRow(Base):
+    """One incident: a series firing from ``fired_at`` until ``resolved_at``."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index(None, "state", "fired_at"), Index(None, "fired_at", "id"))
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(32), index=True)
+    rule: Mapped[str] = mapped_column(String(128))
+    severity: Mapped[str] = mapped_column(String(16))
+    labels: Mapped[dict[str, str]] = mapped_column(JsonDoc)
+    model: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Double)
+    threshold: Mapped[float | None] = mapped_column(Double)
+    baseline: Mapped[float | None] = mapped_column(Double)
+    window_s: Mapped[float | None] = mapped_column(Double)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    started_at: Mapped[float] = mapped_column(Double)
+    fired_at: Mapped[float] = mapped_column(Double)
+    resolved_at: Mapped[float | None] = mapped_column(Double)
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    resolve_note: Mapped[str | None] = mapped_column(Text)
+    acknowledged_at: Mapped[float | None] = mapped_column(Double)
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    ack_note: Mapped[str | None] = mapped_column(Text)
+    notified_at: Mapped[float | None] = mapped_column(Double)
+    escalation_level: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[list[str]] = mapped_column(JsonDoc)
+
+
+class AlertEventRow(Base):
+    """History of an incident: fired, notified, acknowledged, escalated, resolved."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[float] = mapped_column(Double)
+    kind: Mapped[str] = mapped_column(String(32))
+    who: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertSilenceRow(Base):
+    """A silence: alerts matching every matcher send nothing between starts_at and ends_at."""
+
+    __tablename__ = "alert_silences"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    matchers: Mapped[list[dict[str, str]]] = mapped_column(JsonDoc)
+    starts_at: Mapped[float] = mapped_column(Double)
+    ends_at: Mapped[float] = mapped_column(Double, index=True)
+    created_by: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class AlertOutboxRow(Base):
+    """One notification to deliver to one channel, written with the alert change it reports."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (Index(None, "status", "id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    group_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[float] = mapped_column(Double)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double)
+    delivered_at: Mapped[float | None] = mapped_column(Double)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertLeaseRow(Base):
+    """Who holds a job (the alert evaluator) until when: one evaluator per shared database."""
+
+    __tablename__ = "alert_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Double)

@@ -13,10 +13,18 @@ from sqlalchemy import ColumnElement, Connection, select
 from llmpulse.store._histogram import group_quantiles
 from llmpulse.store._rollup import SUM_COLUMNS
 from llmpulse.store.models import RollupKeyRow
-from llmpulse.store.queries._scan import counts, scan
+from llmpulse.store.queries._scan import Scan, counts, scan
 from llmpulse.store.queries.window import Segment, minute_bounds, plan, plan_series
 
-__all__ = ["GROUP_KEYS", "BranchCount", "Filter", "SpanStats", "branch_counts", "span_stats"]
+__all__ = [
+    "GROUP_KEYS",
+    "BranchCount",
+    "Filter",
+    "SpanStats",
+    "WindowRollups",
+    "branch_counts",
+    "span_stats",
+]
 
 # What aggregates can be grouped and filtered by.
 GROUP_KEYS = ("model", "kind", "name", "prompt_version", "provider", "branch")
@@ -101,8 +109,14 @@ def _query(
     if not keys:
         return []
     ids = list(keys) if any(v is not None for v in filters.values()) else None
-    result = scan(conn, segments, step, ids)
-    if not len(result.key_ids):
+    return _group(keys, scan(conn, segments, step, ids), step, group_by)
+
+
+def _group(
+    keys: dict[int, tuple[str, ...]], result: Scan, step: int | None, group_by: tuple[str, ...]
+) -> list[SpanStats]:
+    """Stats per (series bucket, group) of the rows of ``result`` whose key is in ``keys``."""
+    if not len(result.key_ids) or not keys:
         return []
     # Group of each row, vectorized: key -> group of keys via a lookup table, then (bucket, group).
     parts = [_KEY_PARTS.index(k) for k in group_by]
@@ -130,6 +144,35 @@ def _query(
     out = [_stats(g, sum_list[i], pct_list[i], group_by, step) for g, i in groups.items()]
     out.sort(key=lambda s: (s.bucket_start or 0, -s.calls))
     return out
+
+
+class WindowRollups:
+    """Every rollup row of one window, read once, then aggregated any number of ways.
+
+    For callers that ask many questions of the same window (the alert engine evaluates
+    hundreds of rules per tick over a few windows): one range scan, then each
+    ``stats(group_by, filters)`` is numpy work over the rows already read.
+    """
+
+    def __init__(self, conn: Connection, start: float, end: float) -> None:
+        lo, hi = minute_bounds(start, end)
+        segments = plan(lo, hi)
+        self._keys = _keys(conn, {}) if segments else {}
+        self._scan = scan(conn, segments, None, None) if self._keys else Scan([], True)
+
+    def stats(self, group_by: Sequence[str], filters: dict[str, Filter]) -> list[SpanStats]:
+        """What ``span_stats`` would answer for this window, ``group_by`` and ``filters``."""
+        group = _check_group_by(group_by)
+        keys = self._keys
+        for key, value in filters.items():
+            if key not in GROUP_KEYS:
+                raise ValueError(f"cannot filter by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+            if value is None:
+                continue
+            i = _KEY_PARTS.index(key)
+            wanted = {value} if isinstance(value, str) else set(value)
+            keys = {k: parts for k, parts in keys.items() if parts[i] in wanted}
+        return _group(keys, self._scan, None, group)
 
 
 def _stats(
