@@ -113,7 +113,9 @@ def parse_rule_set(
         raise _fail("", "a rules file is a mapping with rules:, channels: and inhibit_rules:")
     unknown = set(data) - {"rules", "channels", "inhibit_rules"}
     if unknown:
-        raise _fail(sorted(map(str, unknown))[0], "is not a section (rules, channels, inhibit_rules)")
+        raise _fail(
+            sorted(map(str, unknown))[0], "is not a section (rules, channels, inhibit_rules)"
+        )
     channels, specs = _build_channels(data.get("channels"), policy)
     channels = {**(extra_channels or {}), **channels}
     raw_rules = data.get("rules") or []

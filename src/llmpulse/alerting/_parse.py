@@ -8,6 +8,7 @@ Every check raises a :class:`FieldError` whose field is the dotted path inside t
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -135,7 +136,9 @@ def _filters(value: Any, path: str, rollup: bool) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for k, v in _mapping(value, path).items():
         if rollup and k not in _ROLLUP_KEYS:
-            raise _fail(f"{path}.{k}", f"cannot filter by it; choose from {', '.join(_ROLLUP_KEYS)}")
+            raise _fail(
+                f"{path}.{k}", f"cannot filter by it; choose from {', '.join(_ROLLUP_KEYS)}"
+            )
         values = _strings([str(x) for x in v] if isinstance(v, list) else str(v), f"{path}.{k}")
         if not values:
             raise _fail(f"{path}.{k}", "needs at least one value")
@@ -159,7 +162,7 @@ def _escalation(value: Any, path: str) -> tuple[Escalation, ...]:
         if not channels:
             raise _fail(f"{sub}.channels", "needs at least one channel")
         steps.append(Escalation(_duration(doc, "after", sub, 0.0, False), channels))
-    if any(b.after_s <= a.after_s for a, b in zip(steps, steps[1:])):
+    if any(b.after_s <= a.after_s for a, b in itertools.pairwise(steps)):
         raise _fail(path, "steps must come in increasing 'after' order")
     return tuple(steps)
 
@@ -175,27 +178,18 @@ def _threshold_part(doc: Mapping[str, Any], path: str) -> dict[str, Any]:
     op = doc.get("condition", ">")
     if op not in COMPARATORS:
         raise _fail(f"{path}.condition", f"must be one of {' '.join(COMPARATORS)}, got {op!r}")
-    out["op"] = op
-    out["warning"] = _number(doc, "warning", path)
-    out["critical"] = _number(doc, "critical", path)
-    if out["warning"] is None and out["critical"] is None:
-        raise _fail(path, "a threshold rule needs 'warning', 'critical' or both")
-    if out["warning"] is not None and out["critical"] is not None:
-        w, c = out["warning"], out["critical"]
-        if (op in (">", ">=") and c < w) or (op in ("<", "<=") and c > w):
-            raise _fail(f"{path}.critical", f"must be beyond warning ({w}) for condition {op}")
+    out.update(_levels(doc, op, path))
     rollup = metric in SPAN_METRICS
     out["by"] = _strings(doc.get("by", []), f"{path}.by", _LABEL)
     for i, key in enumerate(out["by"]):
         if rollup and key not in _ROLLUP_KEYS:
-            raise _fail(f"{path}.by[{i}]", f"cannot split by it; choose from {', '.join(_ROLLUP_KEYS)}")
+            raise _fail(
+                f"{path}.by[{i}]", f"cannot split by it; choose from {', '.join(_ROLLUP_KEYS)}"
+            )
     out["filters"] = _filters(doc.get("filters"), f"{path}.filters", rollup)
     if rollup and "kind" not in out["filters"]:
         out["filters"] = {**out["filters"], "kind": ("llm",)}
-    min_requests = _number(doc, "min_requests", path)
-    if min_requests is not None and (min_requests < 1 or min_requests != int(min_requests)):
-        raise _fail(f"{path}.min_requests", "must be a whole number >= 1")
-    out["min_requests"] = int(min_requests or 1)
+    out["min_requests"] = _min_requests(doc, path)
     out["quota"] = _number(doc, "quota", path)
     if metric == "token_quota" and (out["quota"] is None or out["quota"] <= 0):
         raise _fail(f"{path}.quota", "metric token_quota needs quota: the token budget (> 0)")
@@ -206,6 +200,22 @@ def _threshold_part(doc: Mapping[str, Any], path: str) -> dict[str, Any]:
     elif metric in POINT_METRICS:
         out["point_name"], out["point_agg"] = POINT_METRICS[metric][:2]
     return out
+
+
+def _min_requests(doc: Mapping[str, Any], path: str) -> int:
+    value = _number(doc, "min_requests", path)
+    if value is not None and (value < 1 or value != int(value)):
+        raise _fail(f"{path}.min_requests", "must be a whole number >= 1")
+    return int(value or 1)
+
+
+def _levels(doc: Mapping[str, Any], op: str, path: str) -> dict[str, Any]:
+    w, c = _number(doc, "warning", path), _number(doc, "critical", path)
+    if w is None and c is None:
+        raise _fail(path, "a threshold rule needs 'warning', 'critical' or both")
+    if w is not None and c is not None and (c < w if op in (">", ">=") else c > w):
+        raise _fail(f"{path}.critical", f"must be beyond warning ({w}) for condition {op}")
+    return {"op": op, "warning": w, "critical": c}
 
 
 def _point(value: Any, path: str) -> dict[str, Any]:
@@ -332,15 +342,16 @@ def rule_spec(rule: Rule) -> dict[str, Any]:
     doc["severity"] = rule.severity
     doc["window"] = format_duration(rule.window_s)
     doc["for"] = format_duration(rule.for_s) if rule.for_s else 0
-    doc["keep_firing_for"] = format_duration(rule.keep_firing_for_s) if rule.keep_firing_for_s else 0
+    doc["keep_firing_for"] = (
+        format_duration(rule.keep_firing_for_s) if rule.keep_firing_for_s else 0
+    )
     doc["repeat_interval"] = format_duration(rule.repeat_interval_s)
     doc["labels"] = dict(rule.labels)
     doc["summary"] = rule.summary
     doc["channels"] = list(rule.channels)
     doc["group_by"] = list(rule.group_by)
     doc["escalation"] = [
-        {"after": format_duration(e.after_s), "channels": list(e.channels)}
-        for e in rule.escalation
+        {"after": format_duration(e.after_s), "channels": list(e.channels)} for e in rule.escalation
     ]
     doc["send_resolved"] = rule.send_resolved
     doc["enabled"] = rule.enabled

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from llmpulse.alerting._rules import COMPARATORS, SPAN_METRICS, Rule, Sample
 from llmpulse.errors import ConfigError
-
 from llmpulse.schema import MetricPoint
 
 if TYPE_CHECKING:

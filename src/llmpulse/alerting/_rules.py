@@ -129,9 +129,9 @@ DEFAULT_INHIBIT = InhibitRule({"severity": "critical"}, {"severity": "warning"},
 class Rule:
     """One alert rule; build it in code or load it from YAML (``load_rules``).
 
-        >>> Rule("slow", metric="latency_p95_ms", window_s=300, warning=2000, critical=5000,
-        ...      by=("model",), for_s=120, channels=("oncall",)).type
-        'threshold'
+    >>> Rule("slow", metric="latency_p95_ms", window_s=300, warning=2000, critical=5000,
+    ...      by=("model",), for_s=120, channels=("oncall",)).type
+    'threshold'
     """
 
     name: str

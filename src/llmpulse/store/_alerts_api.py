@@ -66,9 +66,7 @@ class AlertsApiMixin:
         with self._read("list_alert_rules") as conn:
             return alerts.list_rules(conn)
 
-    def put_alert_rule(
-        self, name: str, spec: Mapping[str, Any], *, source: str, at: float
-    ) -> bool:
+    def put_alert_rule(self, name: str, spec: Mapping[str, Any], *, source: str, at: float) -> bool:
         """Insert or replace a stored rule; ``True`` when it is new."""
         with self._write_tx(1) as conn:
             return alerts.put_rule(conn, name, spec, source, at)

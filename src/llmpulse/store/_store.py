@@ -16,9 +16,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from llmpulse.errors import StoreError, StoreUnavailableError
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _health, _migrate, _process, _retention
+from llmpulse.store._alerts_api import AlertsApiMixin
 from llmpulse.store._checkpoint import Checkpointer
 from llmpulse.store._rollup import Key
-from llmpulse.store._alerts_api import AlertsApiMixin
 from llmpulse.store._server_api import ServerApiMixin
 from llmpulse.store._writer import RollupKeyRace, WriteResult, write_batch
 from llmpulse.store.engine import BUSY_TIMEOUT_SECONDS, WRITE_BEGIN, build_engine, mask_url

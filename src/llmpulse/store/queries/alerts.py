@@ -234,7 +234,9 @@ def alert_page(
     return [_alert(r) for r in conn.execute(q)]
 
 
-def alert_events(conn: Connection, alert_id: int) -> list[tuple[float, str, str | None, str | None]]:
+def alert_events(
+    conn: Connection, alert_id: int
+) -> list[tuple[float, str, str | None, str | None]]:
     """``(at, kind, who, note)`` of one incident, oldest first."""
     q = select(_EVENTS.c.at, _EVENTS.c.kind, _EVENTS.c.who, _EVENTS.c.note)
     q = q.where(_EVENTS.c.alert_id == alert_id).order_by(_EVENTS.c.id)
@@ -252,7 +254,10 @@ def statistics(conn: Connection, since: float) -> dict[str, Any]:
     ack = base.c.acknowledged_at - base.c.fired_at
     res = base.c.resolved_at - base.c.fired_at
     q = select(
-        func.avg(ack), func.count(base.c.acknowledged_at), func.avg(res), func.count(base.c.resolved_at)
+        func.avg(ack),
+        func.count(base.c.acknowledged_at),
+        func.avg(res),
+        func.count(base.c.resolved_at),
     )
     row = conn.execute(q).one()
     out["mtta_seconds"] = None if row[0] is None else float(row[0])
@@ -345,9 +350,11 @@ def claim_outbox(
         if taken:
             claimed.append(
                 dataclasses.replace(
-                    _outbox(row), lease_owner=owner, lease_until=now + lease_s,
+                    _outbox(row),
+                    lease_owner=owner,
+                    lease_until=now + lease_s,
                     attempts=row.attempts + 1,
-                )  # fmt: skip
+                )
             )
             if len(claimed) >= limit:
                 break
