@@ -1,0 +1,137 @@
+"""Generic webhook: the notification as JSON, signed per Standard Webhooks 1.0.
+
+Spec (YAML)::
+
+    type: webhook
+    url: https://hooks.example.com/llmpulse        # or url_env: VAR / url_file: PATH
+    secret_env: LLMPULSE_WEBHOOK_SECRET            # whsec_<base64>, optional; list to rotate
+    timeout: 10s
+
+Headers on every request (https://www.standardwebhooks.com):
+
+- ``webhook-id``: the notification's idempotency key, the same on every retry, so the receiver
+  drops a resend;
+- ``webhook-timestamp``: Unix seconds when this attempt was signed (receivers refuse stale ones);
+- ``webhook-signature``: ``v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>``, one per
+  secret, space-separated (secret rotation), where ``key`` is the base64-decoded part of
+  ``whsec_...``. The body is signed as the exact bytes sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from llmpulse._config_file import FieldError
+from llmpulse.alerting.channels._base import Notification
+from llmpulse.alerting.channels._format import notification_json
+from llmpulse.alerting.channels._http import post, raise_for_status, tls_context
+from llmpulse.alerting.channels._network import NetworkPolicy
+from llmpulse.alerting.channels._spec import Secret, Spec
+
+__all__ = ["WebhookChannel", "sign"]
+
+_PREFIX = "whsec_"
+
+
+def _secret_key(secret: Secret, field: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret; 24 to 64 bytes, as the standard asks."""
+    text = secret.reveal()
+    if not text.startswith(_PREFIX):
+        raise FieldError(f"{field}: must start with whsec_ (whsec_ + base64 of 24-64 random "
+                         "bytes)", field, "must start with whsec_")  # fmt: skip
+    try:
+        key = base64.b64decode(text[len(_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise FieldError(f"{field}: the part after whsec_ is not base64", field,
+                         "the part after whsec_ is not base64") from None  # fmt: skip
+    if not 24 <= len(key) <= 64:
+        raise FieldError(f"{field}: the key must be 24 to 64 bytes, got {len(key)}", field,
+                         f"the key must be 24 to 64 bytes, got {len(key)}")  # fmt: skip
+    return key
+
+
+def sign(keys: list[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: ``v1,<base64>`` for each key, space-separated."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(k, signed, hashlib.sha256).digest()).decode()
+        for k in keys
+    )
+
+
+class WebhookChannel:
+    """POSTs the notification JSON to a URL, signed per Standard Webhooks."""
+
+    kind = "webhook"
+
+    def __init__(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        policy: NetworkPolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        s = Spec(spec, {"timeout", "ca_file"}, {"url", "secret"})
+        url = s.secret("url", required=True)
+        assert url is not None
+        self.name = name
+        self._policy = policy
+        self._url_source = url.source
+        self._target = policy.check_url(url.reveal(), field="url")
+        self._keys: list[bytes] = []
+        self._secret_sources: list[str] = []
+        secret = s.secret("secret")
+        if secret is not None:
+            for i, part in enumerate(secret.reveal().split()):
+                self._keys.append(_secret_key(Secret(part, secret.source), "secret"))
+                self._secret_sources.append(f"{secret.source} #{i + 1}")
+        self._timeout_s = s.seconds("timeout", 10.0, hi=120)
+        self._ca_file = s.text("ca_file")
+        self._tls = tls_context(self._ca_file) if self._target.scheme == "https" else None
+        self._clock = clock
+
+    @classmethod
+    def from_spec(cls, name: str, spec: Mapping[str, Any], policy: NetworkPolicy) -> WebhookChannel:
+        """Build from a spec (the registry's factory)."""
+        return cls(name, spec, policy)
+
+    def payload(self, notification: Notification) -> bytes:
+        """The exact bytes POSTed (and signed)."""
+        return json.dumps(notification_json(notification), separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8")  # fmt: skip
+
+    def send(self, notification: Notification) -> None:
+        """POST the signed JSON; raise ``DeliveryError`` unless the receiver answers 2xx."""
+        body = self.payload(notification)
+        timestamp = int(self._clock())
+        headers = {"webhook-id": notification.idempotency_key,
+                   "webhook-timestamp": str(timestamp)}  # fmt: skip
+        if self._keys:
+            headers["webhook-signature"] = sign(
+                self._keys, notification.idempotency_key, timestamp, body
+            )
+        what = f"webhook {self.name!r} ({self._target.masked})"
+        answer = post(self._policy, self._target, body, headers=headers,
+                      timeout_s=self._timeout_s, tls=self._tls, what=what)  # fmt: skip
+        raise_for_status(answer, what=what)
+
+    def describe(self) -> dict[str, Any]:
+        """Type, masked URL, where the secrets come from; never their values."""
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "url": self._target.masked,
+            "url_source": self._url_source,
+            "signed": bool(self._keys),
+            "secret_sources": self._secret_sources,
+            "timeout_s": self._timeout_s,
+            "ca_file": self._ca_file,
+        }
