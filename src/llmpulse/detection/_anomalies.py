@@ -21,6 +21,7 @@ from llmpulse.errors import DetectionInputError
 from ._calibrate import (
     DEFAULT_FALSE_ALARMS_PER_DAY,
     DEFAULT_FLOOR,
+    Event,
     alarm_threshold,
     events,
     residual_scale,
@@ -29,7 +30,8 @@ from ._changepoints import level_options
 from ._levels import Levels, find_levels
 from ._prepare import Series, prepare
 from ._robust import rolling_median
-from ._types import Anomaly, AnomalyScores
+from ._sustained import RELEASE, Sustained, sustained_scores
+from ._types import Anomaly, AnomalyKind, AnomalyScores
 
 __all__ = ["anomaly_scores", "detect_anomalies"]
 
@@ -63,6 +65,7 @@ class _Scored:
     med: np.ndarray
     z: np.ndarray
     threshold: float
+    sustained: Sustained | None = None
 
 
 def _validate(
@@ -106,7 +109,8 @@ def _score(
         return _Scored(series, levels, med, empty, threshold)
     z = (base - med) / sigma
     level = alarm_threshold(z, series.interval, false_alarms_per_day, threshold)
-    return _Scored(series, levels, med, z, level)
+    slow = sustained_scores(levels.clean, series.interval, false_alarms_per_day, threshold)
+    return _Scored(series, levels, med, z, level, slow)
 
 
 def anomaly_scores(
@@ -136,9 +140,18 @@ def anomaly_scores(
         min_size=min_size,
         false_alarms_per_day=false_alarms_per_day,
     )
-    out = np.full(np.asarray(values, dtype=np.float64).size, np.nan)
+    size = np.asarray(values, dtype=np.float64).size
+    out = np.full(size, np.nan)
     out[scored.series.positions] = scored.z
-    return AnomalyScores(scores=out.tolist(), threshold=float(scored.threshold))
+    slow = np.full(size, np.nan)
+    slow[scored.series.positions] = 0.0 if scored.sustained is None else scored.sustained.z
+    level = None if scored.sustained is None else scored.sustained.threshold
+    return AnomalyScores(
+        scores=out.tolist(),
+        threshold=float(scored.threshold),
+        sustained=slow.tolist(),
+        sustained_threshold=level,
+    )
 
 
 def detect_anomalies(
@@ -170,28 +183,49 @@ def detect_anomalies(
         min_size=min_size,
         false_alarms_per_day=false_alarms_per_day,
     )
-    if scored.levels is None:
+    levels, slow = scored.levels, scored.sustained
+    if levels is None:
         return []
-    z, series, levels = scored.z, scored.series, scored.levels
-    hits = np.abs(z) >= scored.threshold
+    spikes = events(_keep(scored.z, scored.threshold, direction), scored.z)
+    out = [_anomaly(scored, ev, scored.z, scored.med, scored.threshold, "spike") for ev in spikes]
+    if slow is not None and slow.threshold is not None:
+        # A sustained event that starts inside a spike event is that event, seen twice.
+        covered = np.zeros(scored.z.size, dtype=bool)
+        for ev in spikes:
+            covered[ev.first : ev.last + 1] = True
+        start = _keep(slow.z, slow.threshold, direction)
+        hold = _keep(slow.z, RELEASE * slow.threshold, direction)
+        for ev in events(start, slow.z, hold):
+            if not covered[ev.first]:
+                out.append(_anomaly(scored, ev, slow.z, slow.baseline, slow.threshold, "sustained"))
+    return sorted(out, key=lambda a: a.index)
+
+
+def _keep(z: np.ndarray, level: float, direction: str) -> np.ndarray:
+    """Points whose score alarms in the wanted direction."""
+    hits: np.ndarray = np.abs(z) >= level
     if direction == "up":
         hits &= z > 0
     elif direction == "down":
         hits &= z < 0
-    out = []
-    for ev in events(hits, z):
-        i = ev.first
-        expected = float(levels.transform.inverse(scored.med[i] + levels.season[i]))
-        out.append(
-            Anomaly(
-                index=int(series.positions[i]),
-                value=float(series.values[i]),
-                expected=expected,
-                score=float(abs(z[ev.peak])),
-                direction="up" if z[ev.peak] > 0 else "down",
-                timestamp=series.timestamp(i),
-                length=ev.last - ev.first + 1,
-                threshold=float(scored.threshold),
-            )
-        )
-    return out
+    return hits
+
+
+def _anomaly(
+    scored: _Scored, ev: Event, z: np.ndarray, baseline: np.ndarray, level: float, kind: AnomalyKind
+) -> Anomaly:
+    """The Anomaly record of one event of a score series (original units and positions)."""
+    series, levels = scored.series, scored.levels
+    assert levels is not None
+    i = ev.first
+    return Anomaly(
+        index=int(series.positions[i]),
+        value=float(series.values[i]),
+        expected=float(levels.transform.inverse(baseline[i] + levels.season[i])),
+        score=float(abs(z[ev.peak])),
+        direction="up" if z[ev.peak] > 0 else "down",
+        timestamp=series.timestamp(i),
+        length=ev.last - ev.first + 1,
+        threshold=float(level),
+        kind=kind,
+    )

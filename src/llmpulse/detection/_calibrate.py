@@ -31,6 +31,7 @@ __all__ = [
     "Event",
     "alarm_threshold",
     "events",
+    "extremal_index",
     "fit_gpd",
     "points_per_day",
     "residual_scale",
@@ -116,9 +117,26 @@ def fit_gpd(excesses: np.ndarray, p1: float = 0.5, p2: float = 0.8) -> tuple[flo
     return shape, q1 * shape / ((1.0 - p1) ** -shape - 1.0)
 
 
-def tail_threshold(scores: np.ndarray, q: float) -> float | None:
+def extremal_index(over: np.ndarray) -> float:
+    """Runs estimate of the extremal index: events (runs of consecutive True) per True point.
+
+    1 when excesses come alone (independent scores); 1/k when they come in runs of k, as the
+    scores of a moving average do. Dividing a per-point probability by it turns "points over
+    the threshold" into "events over the threshold".
+    """
+    count = int(np.count_nonzero(over))
+    if count == 0:
+        return 1.0
+    runs = int(np.count_nonzero(np.diff(over.astype(np.int8), prepend=np.int8(0)) == 1))
+    return runs / count
+
+
+def tail_threshold(scores: np.ndarray, q: float, *, clustered: bool = False) -> float | None:
     """The absolute score exceeded with probability q per point, from the fitted tail.
 
+    With ``clustered``, q is a probability per event instead: a run of consecutive points over
+    the threshold counts once, so q is divided by the extremal index of the excesses (scores
+    that move slowly, such as averages over several points, exceed in runs).
     None when there are too few points to see the tail (fewer than MIN_EXCESSES above the
     TAIL_QUANTILE); the caller then falls back to its floor.
     """
@@ -127,13 +145,16 @@ def tail_threshold(scores: np.ndarray, q: float) -> float | None:
     if n * (1.0 - TAIL_QUANTILE) < MIN_EXCESSES:
         return None
     u = _order_stat(s, TAIL_QUANTILE)
-    exc = np.sort(s[s > u] - u)
+    over = s > u
+    exc = np.sort(s[over] - u)
     if exc.size < MIN_EXCESSES:
         # The quantile sits on a value many points share (spikes of one recurring height):
         # that height is normal for this series, so only what goes beyond it can alarm.
         if np.count_nonzero(s >= u) >= MIN_EXCESSES and u > 0:
             return float(np.nextafter(u, np.inf))
         return None
+    if clustered:
+        q = q / extremal_index(over)
     shape, scale = fit_gpd(exc)
     ratio = q * n / exc.size  # P(score > threshold | score > u)
     if ratio >= 1.0:
@@ -150,13 +171,18 @@ def points_per_day(interval: float | None) -> float:
 
 
 def alarm_threshold(
-    scores: np.ndarray, interval: float | None, false_alarms_per_day: float | None, floor: float
+    scores: np.ndarray,
+    interval: float | None,
+    false_alarms_per_day: float | None,
+    floor: float,
+    *,
+    clustered: bool = False,
 ) -> float:
     """Absolute score that raises an alarm: the calibrated tail quantile, never below floor."""
     if false_alarms_per_day is None:
         return floor
     q = false_alarms_per_day / points_per_day(interval)
-    fitted = tail_threshold(scores, q)
+    fitted = tail_threshold(scores, q, clustered=clustered)
     return floor if fitted is None else max(floor, fitted)
 
 
@@ -169,13 +195,24 @@ class Event:
     peak: int
 
 
-def events(hits: np.ndarray, strength: np.ndarray) -> list[Event]:
-    """Runs of consecutive True in hits, each with the index of its largest |strength|."""
-    edges = np.diff(np.concatenate(([0], hits.astype(np.int8), [0])))
+def events(hits: np.ndarray, strength: np.ndarray, hold: np.ndarray | None = None) -> list[Event]:
+    """Runs of consecutive True in hits, each with the index of its largest |strength|.
+
+    With ``hold`` (a mask that is True wherever hits is), an event starts at a hit and lasts
+    while ``hold`` stays True (hysteresis: a score hovering around the threshold is one event,
+    not many).
+    """
+    runs = hits if hold is None else hold | hits
+    edges = np.diff(np.concatenate(([0], runs.astype(np.int8), [0])))
     starts = np.flatnonzero(edges == 1)
     stops = np.flatnonzero(edges == -1)
     out = []
     for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        if hold is not None:
+            first = np.flatnonzero(hits[a:b])
+            if first.size == 0:
+                continue
+            a += int(first[0])
         peak = a + int(np.argmax(np.abs(strength[a:b])))
         out.append(Event(a, b - 1, peak))
     return out

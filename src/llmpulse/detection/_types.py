@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Direction = Literal["up", "down"]
+AnomalyKind = Literal["spike", "sustained"]
 Severity = Literal["none", "warning", "critical"]
 TrendDirection = Literal["up", "down", "flat"]
 
@@ -19,7 +20,11 @@ class Anomaly:
     ``score`` is the event's largest distance from the baseline in robust noise units (positive,
     after the variance-stabilising transform); ``length`` is how many consecutive points the
     event spans (one alarm, not ``length`` alarms); ``threshold`` is the score the series needed
-    to alarm (calibrated from its own history, see docs/detection.md).
+    to alarm (calibrated from its own history, see docs/detection.md). ``kind`` says which
+    score alarmed: ``"spike"`` (a point or burst far from its neighbours) or ``"sustained"``
+    (the recent mean has left the series' recent normal: a level shift, a plateau, a daily
+    pattern that stops); for a sustained event ``expected`` is the median of the points before
+    it and ``score`` is in units of the spread of such deviations.
 
         >>> a = Anomaly(index=7, value=4100.0, expected=850.0, score=21.3, direction="up")
         >>> a.direction
@@ -34,6 +39,7 @@ class Anomaly:
     timestamp: float | None = None
     length: int = 1
     threshold: float | None = None
+    kind: AnomalyKind = "spike"
 
     def to_dict(self) -> dict[str, Any]:
         """The anomaly as a plain dict (JSON-ready)."""
@@ -46,11 +52,16 @@ class AnomalyScores:
 
     ``scores[i]`` is the signed robust z of the caller's point ``i`` (NaN for points that were
     ignored: NaN or infinite values or timestamps); ``threshold`` is the calibrated alarm level
-    (an absolute score) that ``detect_anomalies`` uses with the same options.
+    (an absolute score) that ``detect_anomalies`` uses with the same options. ``sustained``
+    and ``sustained_threshold`` are the same for the sustained-deviation score (0.0 while a
+    point has too little history; the threshold is None when the series is too short to
+    calibrate it, and then it never alarms).
     """
 
     scores: list[float]
     threshold: float
+    sustained: list[float] = field(default_factory=list)
+    sustained_threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The scores as a plain dict (JSON-ready; NaN stays NaN)."""

@@ -61,3 +61,27 @@ def test_constant_or_empty_series_never_alarms(value: float, n: int) -> None:
     values = [value] * n
     assert detect_anomalies(values) == [] and detect_anomalies_online(values) == []
     assert all(s == 0.0 for s in anomaly_scores(values).scores)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(min_value=0, max_value=2**32 - 1),
+    st.floats(min_value=-1e4, max_value=1e4),
+    st.floats(min_value=1e-3, max_value=1e3),
+    st.floats(min_value=-20.0, max_value=20.0),
+)
+def test_sustained_scores_are_finite_and_invariant_on_long_series(
+    seed: int, shift: float, scale: float, jump: float
+) -> None:
+    """Series long enough for the sustained score (2,000 points, heavy tails, a level jump)."""
+    rng = np.random.default_rng(seed)
+    values = rng.standard_t(3, 2_000)
+    values[1_200:] += jump
+    moved = shift + scale * values
+    a = anomaly_scores(values, transform="none")
+    b = anomaly_scores(moved, transform="none")
+    assert np.all(np.isfinite(a.sustained)) and len(a.sustained) == values.size
+    np.testing.assert_allclose(a.sustained, b.sustained, rtol=1e-6, atol=1e-6)
+    assert (a.sustained_threshold is None) == (b.sustained_threshold is None)
+    found = [(x.index, x.kind) for x in detect_anomalies(values, transform="none")]
+    assert found == [(x.index, x.kind) for x in detect_anomalies(moved, transform="none")]

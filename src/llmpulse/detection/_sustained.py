@@ -1,0 +1,109 @@
+"""Sustained deviations: a series that leaves its recent normal and stays away.
+
+The spike score measures each point against a short rolling median inside its level, so it
+sees bursts of a few points and is blind, by design, to a level shift, a plateau, a daily
+wave that stops, or a slow climb: after a few points these are the new "local normal". What
+an operator wants to hear about is the start of such a change. The sustained score asks:
+how far is the mean of the last ``SUSTAIN_POINTS`` points from the median of the
+``BASELINE_POINTS`` before them? It uses the past only (the streaming detector computes the
+same number as points arrive), on the transformed, de-seasonalised series with spikes clipped
+(spikes are the spike score's job).
+
+Its scale is the series' own: the deviation is divided by the robust spread of the
+deviations (``residual_scale``), and the alarm level is the generalised-Pareto tail of those
+scores at the same "false alarms per day" as spikes, refitted once without the events it
+finds (a shift is hundreds of points at the top of the tail it is judged by). The scores of a moving average exceed a
+level in runs, so the tail is read per event (``clustered``: the extremal index turns points
+into events). Without enough history to fit a tail, nothing alarms: a sustained deviation
+has no natural number of sigmas. An event lasts until the score falls below ``RELEASE`` times
+the threshold (hysteresis), so a shift whose score hovers around the threshold while the
+baseline catches up is one alarm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ._calibrate import alarm_threshold, events, residual_scale, tail_threshold
+
+__all__ = [
+    "BASELINE_POINTS",
+    "RELEASE",
+    "SUSTAIN_POINTS",
+    "Sustained",
+    "sustained_deviation",
+    "sustained_scores",
+]
+
+SUSTAIN_POINTS = 12  # points averaged: an hour at 5-minute samples
+BASELINE_POINTS = 289  # points of history before them (a day at 5-minute samples; odd)
+RELEASE = 0.5  # an event lasts until the score falls below this fraction of the threshold
+
+
+def sustained_deviation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(deviation, baseline): mean of the last SUSTAIN_POINTS minus the median before them.
+
+    ``baseline[t]`` is the median of ``x[t - w - L + 1 : t - w + 1]`` (w = SUSTAIN_POINTS,
+    L = BASELINE_POINTS); both are NaN for the first ``w + L - 1`` points, which have less
+    history than that.
+    """
+    w, big = SUSTAIN_POINTS, BASELINE_POINTS
+    n = x.size
+    dev = np.full(n, np.nan)
+    base = np.full(n, np.nan)
+    start = w + big - 1
+    if n <= start:
+        return dev, base
+    sums = np.concatenate(([0.0], np.cumsum(x)))
+    mean = (sums[w:] - sums[:-w]) / w  # mean[k] = mean of x[k : k + w]
+    centred = ndimage.median_filter(x, size=big, mode="nearest")  # x[c - L//2 : c + L//2 + 1]
+    t = np.arange(start, n)
+    base[start:] = centred[t - w - big // 2]
+    dev[start:] = mean[t - w + 1] - base[start:]
+    return dev, base
+
+
+def standardise(dev: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(scores, centre, scale): deviations in units of their own robust spread (0 where NaN)."""
+    valid = dev[np.isfinite(dev)]
+    if valid.size == 0:
+        return np.zeros(dev.size), 0.0, 0.0
+    centre = float(np.median(valid))
+    scale = residual_scale(valid - centre)
+    if scale == 0:
+        return np.zeros(dev.size), centre, 0.0
+    z = np.where(np.isfinite(dev), (dev - centre) / scale, 0.0)
+    return z, centre, scale
+
+
+@dataclass(frozen=True, slots=True)
+class Sustained:
+    """Sustained-deviation scores of a series, the baseline they measure against, the alarm."""
+
+    z: np.ndarray  # signed score per point (0 while there is too little history)
+    baseline: np.ndarray  # median the deviation is measured from (NaN early on)
+    threshold: float | None  # absolute score that alarms; None: too short to calibrate
+
+
+def sustained_scores(
+    x: np.ndarray, interval: float | None, false_alarms_per_day: float | None, floor: float
+) -> Sustained:
+    """Sustained-deviation scores of x and their calibrated alarm level (see the module doc)."""
+    dev, base = sustained_deviation(x)
+    z, _, scale = standardise(dev)
+    valid = z[np.isfinite(dev)]
+    if scale == 0 or false_alarms_per_day is None or tail_threshold(valid, 0.5) is None:
+        return Sustained(z, base, None)
+    level = alarm_threshold(valid, interval, false_alarms_per_day, floor, clustered=True)
+    # A sustained event is a run of up to hundreds of points: it fills the top of the very tail
+    # it was found with and hides itself. Refit once without the events (as the spike baseline
+    # is refitted without the first flags).
+    calm = np.ones(valid.size, dtype=bool)
+    for ev in events(np.abs(valid) >= level, valid, np.abs(valid) >= RELEASE * level):
+        calm[ev.first : ev.last + 1] = False
+    if not calm.all() and tail_threshold(valid[calm], 0.5) is not None:
+        level = alarm_threshold(valid[calm], interval, false_alarms_per_day, floor, clustered=True)
+    return Sustained(z, base, level)
