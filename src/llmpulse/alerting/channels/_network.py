@@ -135,9 +135,12 @@ def _parse_ip(host: str) -> IPAddress | None:
         return _legacy_ipv4(host)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Target:
-    """A checked destination: connect to one of the checked addresses of ``host``."""
+    """A checked destination: connect to one of the checked addresses of ``host``.
+
+    Its ``repr`` is the masked URL: the path and query of a Slack or Discord URL are secret.
+    """
 
     scheme: str
     host: str  # ASCII (IDNA) hostname or IP literal, lowercase, no brackets
@@ -152,6 +155,9 @@ class Target:
         host = f"[{self.host}]" if ":" in self.host else self.host
         default = 443 if self.scheme == "https" else 80
         return host if self.port == default else f"{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"Target({self.masked})"
 
     @property
     def masked(self) -> str:
