@@ -15,6 +15,7 @@ See docs/alerting.md. Importing this package loads no HTTP, SMTP or database cod
 
 from __future__ import annotations
 
+from llmpulse.alerting._engine import AlertEngine, TickReport
 from llmpulse.alerting._load import RuleSet, default_rules_text, load_rules, parse_rule_set
 from llmpulse.alerting._parse import parse_rule
 from llmpulse.alerting._query import EvalContext
@@ -32,6 +33,7 @@ from llmpulse.alerting._rules import (
 __all__ = [
     "POINT_METRICS",
     "SPAN_METRICS",
+    "AlertEngine",
     "Condition",
     "Escalation",
     "EvalContext",
@@ -39,6 +41,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "Sample",
+    "TickReport",
     "default_rules_text",
     "fingerprint",
     "load_rules",

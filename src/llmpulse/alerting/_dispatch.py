@@ -1,0 +1,169 @@
+"""Which notifications a tick sends, to which channels, grouped how; written to the outbox.
+
+Alertmanager's rules, per channel and group (the values of the rule's ``group_by`` labels):
+
+* a group is notified when one of its alerts fires for the first time (or first becomes
+  unmuted), when one resolves (``send_resolved``), and again every ``repeat_interval`` while
+  an alert stays firing and unacknowledged; a notification carries every unmuted,
+  unacknowledged firing alert of the group plus the ones that just resolved;
+* a muted alert (silenced, or inhibited by a firing alert matching an inhibit rule's source)
+  sends nothing; once the silence ends it is notified like a new alert;
+* an alert that never sent a firing notice sends no resolved notice;
+* an acknowledged alert sends no repeats and does not escalate (PagerDuty semantics); its
+  resolved notice still goes out;
+* escalation: after each step's ``after`` without acknowledgement, the step's channels get
+  the alert (``escalation_level`` = the step number); they also get its resolved notice.
+
+Every notification becomes one outbox row per channel, in the tick's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from llmpulse.alerting._notify import alert_item, group_key, to_payload
+from llmpulse.alerting._rules import InhibitRule, Rule
+from llmpulse.alerting._silences import inhibited, silenced
+from llmpulse.alerting.channels import Notification
+from llmpulse.store.queries.alerts import AlertRecord, AlertTx
+
+__all__ = ["Dispatched", "dispatch"]
+
+
+@dataclass
+class Dispatched:
+    """Counts of what a tick queued."""
+
+    notifications: int = 0
+    muted: int = 0
+    escalations: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Group:
+    channel: str
+    key: str
+    firing: list[AlertRecord] = field(default_factory=list)
+    resolved: list[AlertRecord] = field(default_factory=list)
+    triggered: bool = False
+    level: int = 0
+
+
+def _group_by(rule: Rule | None) -> Sequence[str]:
+    return rule.group_by if rule is not None else ("alertname",)
+
+
+class _Plan:
+    def __init__(self, rules: Mapping[str, Rule], now: float) -> None:
+        self.rules = rules
+        self.now = now
+        self.groups: dict[tuple[str, str, int], _Group] = {}
+
+    def group(self, channel: str, alert: AlertRecord, level: int = 0) -> _Group:
+        key = group_key(channel, alert.labels, _group_by(self.rules.get(alert.rule)))
+        found = self.groups.get((channel, key, level))
+        if found is None:
+            found = self.groups[(channel, key, level)] = _Group(channel, key, level=level)
+        return found
+
+
+def _escalate(plan: _Plan, tx: AlertTx, alert: AlertRecord, rule: Rule, out: Dispatched) -> None:
+    """Send ``alert`` to the escalation steps it has reached and not yet been sent to."""
+    age = plan.now - alert.fired_at
+    reached = sum(1 for step in rule.escalation if age >= step.after_s)
+    if alert.acknowledged_at is not None or reached <= alert.escalation_level:
+        return
+    channels = list(alert.channels)
+    for level in range(alert.escalation_level + 1, reached + 1):
+        for channel in rule.escalation[level - 1].channels:
+            g = plan.group(channel, alert, level)
+            g.firing.append(alert)
+            g.triggered = True
+            if channel not in channels:
+                channels.append(channel)
+    tx.update_alert(alert.id, escalation_level=reached, channels=channels)
+    tx.add_event(alert.id, plan.now, "escalated", note=f"level {reached}")
+    out.escalations += 1
+
+
+def _due(alert: AlertRecord, rule: Rule, now: float) -> bool:
+    if alert.notified_at is None:
+        return True
+    return alert.acknowledged_at is None and now - alert.notified_at >= rule.repeat_interval_s
+
+
+def _plan_firing(
+    plan: _Plan, tx: AlertTx, inhibit_rules: Sequence[InhibitRule], out: Dispatched
+) -> None:
+    """Put every unmuted, unacknowledged firing alert in its groups; escalate where due."""
+    open_alerts = list(tx.open_alerts().values())
+    silences = tx.silences(plan.now)
+    firing_labels = [a.labels for a in open_alerts]
+    for alert in open_alerts:
+        rule = plan.rules.get(alert.rule)
+        if rule is None or alert.acknowledged_at is not None:
+            continue
+        if silenced(alert.labels, silences) or inhibited(
+            alert.labels, firing_labels, inhibit_rules
+        ):
+            out.muted += 1
+            continue
+        due = _due(alert, rule, plan.now)
+        for channel in rule.channels:
+            g = plan.group(channel, alert)
+            g.firing.append(alert)
+            g.triggered = g.triggered or due
+        _escalate(plan, tx, alert, rule, out)
+
+
+def _plan_resolved(plan: _Plan, resolved_now: Sequence[AlertRecord]) -> None:
+    """Resolved notices of alerts that had sent a firing one, to every channel they reached."""
+    for alert in resolved_now:
+        rule = plan.rules.get(alert.rule)
+        if alert.notified_at is None or (rule is not None and not rule.send_resolved):
+            continue
+        for channel in alert.channels:
+            g = plan.group(channel, alert)
+            g.resolved.append(alert)
+            g.triggered = True
+
+
+def dispatch(
+    tx: AlertTx,
+    rules: Mapping[str, Rule],
+    resolved_now: Sequence[AlertRecord],
+    inhibit_rules: Sequence[InhibitRule],
+    now: float,
+    *,
+    link_base: str | None = None,
+    new_key: Callable[[], str] = lambda: uuid.uuid4().hex,
+    resolved_only: bool = False,
+) -> Dispatched:
+    """Queue this tick's notifications in the outbox (same transaction as the changes).
+
+    ``resolved_only``: only the resolved notices of ``resolved_now`` (a resolve by hand).
+    """
+    out = Dispatched()
+    plan = _Plan(rules, now)
+    if not resolved_only:
+        _plan_firing(plan, tx, inhibit_rules, out)
+    _plan_resolved(plan, resolved_now)
+    notified: set[int] = set()
+    for g in plan.groups.values():
+        if not g.triggered:
+            continue
+        items = [alert_item(a, "firing", now=now, link_base=link_base) for a in g.firing]
+        items += [alert_item(a, "resolved", now=now, link_base=link_base) for a in g.resolved]
+        key = new_key()
+        note = Notification(key, g.key, "firing" if g.firing else "resolved", tuple(items), g.level)
+        tx.enqueue(key, g.channel, g.key, to_payload(note), now)
+        out.notifications += 1
+        out.by_channel[g.channel] = out.by_channel.get(g.channel, 0) + 1
+        notified.update(a.id for a in g.firing)
+    for alert_id in notified:
+        tx.update_alert(alert_id, notified_at=now)
+        tx.add_event(alert_id, now, "notified")
+    return out
