@@ -10,6 +10,7 @@ Callers catch one base class; foreign errors are translated at the boundary with
      │    ├── StoreUnavailableError   the database cannot be reached or opened
      │    ├── MigrationError          the schema could not be brought up to date
      │    └── RecordRejectedError     an all-or-nothing batch held a record the store refuses
+     ├── ApiError                 a request to an llmpulse server failed (with how to fix it)
      ├── DetectionInputError      a series given to detection is unusable (with the reason)
      ├── SimulatorError           the LLM simulator was misconfigured or failed to start
      └── RecoveryError            recovery gave up (carries the last underlying error)
@@ -22,6 +23,7 @@ from library calls (the store, detection, the CLI) where the caller asked for th
 from __future__ import annotations
 
 __all__ = [
+    "ApiError",
     "CircuitOpenError",
     "ConfigError",
     "DetectionInputError",
@@ -70,6 +72,15 @@ class RecordRejectedError(StoreError, ValueError):
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason
+
+
+class ApiError(LlmpulseError):
+    """A request to an llmpulse server failed: unreachable, refused (401/403), not found, or an
+    error answer. The message says how to fix it; ``status`` is the HTTP status, if any."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class DetectionInputError(LlmpulseError, ValueError):

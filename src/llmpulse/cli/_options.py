@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
 __all__ = [
     "DATABASE_HELP",
+    "ApiKey",
+    "DatabaseUrl",
+    "ServerUrl",
     "fail",
     "iso",
     "open_existing_store",
@@ -30,6 +33,19 @@ DATABASE_HELP = (
     "Database to read (sqlite:///path.db or postgresql://user@host/db). "
     "Default: $LLMPULSE_DATABASE_URL, else sqlite:///./llmpulse.db."
 )
+SERVER_HELP = (
+    "Ask an `llmpulse serve` server at this address (http://host:8000) instead of reading a "
+    "database; same output. Default: $LLMPULSE_SERVER_URL (which beats $LLMPULSE_DATABASE_URL). "
+    "Needs the `client` extra."
+)
+API_KEY_HELP = "API key for --server-url. Default: $LLMPULSE_API_KEY."
+
+_Text = Optional[str]  # noqa: UP045 - typer reads annotations at runtime (Python 3.10 too)
+# The options saying where a read command reads; resolved by cli._source.open_source (not by
+# typer's envvar, so that a flag can be told from the environment).
+DatabaseUrl = Annotated[_Text, typer.Option("--database-url", help=DATABASE_HELP)]
+ServerUrl = Annotated[_Text, typer.Option("--server-url", help=SERVER_HELP)]
+ApiKey = Annotated[_Text, typer.Option("--api-key", help=API_KEY_HELP)]
 
 
 def resolve_url(given: str | None) -> str:
@@ -124,5 +140,14 @@ def open_existing_store(url: str) -> Any:
 
 
 def span_filters(**given: str | None) -> dict[str, str]:
-    """The span filters that were given (``None`` means not filtered)."""
+    """The span filters that were given (``None`` means not filtered); exits naming the option
+    when ``kind`` or ``status`` is not one of llmpulse's (the server refuses those as well)."""
+    from llmpulse.schema import SpanKind, SpanStatus
+
+    for option, enum in (("kind", SpanKind), ("status", SpanStatus)):
+        value = given.get(option)
+        allowed = [e.value for e in enum]
+        if value is not None and value not in allowed:
+            raise fail(f"--{option} {value!r} is not a span {option}: choose from "
+                       f"{', '.join(allowed)}")  # fmt: skip
     return {key: value for key, value in given.items() if value is not None}

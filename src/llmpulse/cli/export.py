@@ -11,7 +11,7 @@ from typing import IO, Annotated, Any, Optional
 
 import typer
 
-from llmpulse.cli._options import DATABASE_HELP
+from llmpulse.cli._options import ApiKey, DatabaseUrl, ServerUrl
 
 __all__ = ["EXPORT_COLUMNS", "register", "span_dict", "write_spans"]
 
@@ -164,7 +164,9 @@ def export(
     service: Annotated[_Text, typer.Option("--service", help="Only spans of this service.")] = None,
     trace: Annotated[_Text, typer.Option("--trace", help="Only spans of this trace id.")] = None,
     page_size: int = typer.Option(1000, "--page-size", min=1, max=100_000, help="Spans read per query; memory use follows it, not the number of spans."),
-    database_url: Annotated[_Text, typer.Option("--database-url", envvar="LLMPULSE_DATABASE_URL", help=DATABASE_HELP)] = None,
+    database_url: DatabaseUrl = None,
+    server_url: ServerUrl = None,
+    api_key: ApiKey = None,
 ) -> None:  # fmt: skip
     """Export recorded spans (every field, oldest first) as CSV, JSON lines or Parquet.
 
@@ -174,15 +176,8 @@ def export(
 
         llmpulse export --format csv --window 7d --model gpt-4o --output spans.csv
     """
-    from llmpulse.cli._options import (
-        fail,
-        open_existing_store,
-        parse_until,
-        parse_window,
-        resolve_url,
-        run_or_exit,
-        span_filters,
-    )
+    from llmpulse.cli._options import fail, parse_until, parse_window, run_or_exit, span_filters
+    from llmpulse.cli._source import open_source
 
     filters = span_filters(
         model=model, status=status, name=name, kind=kind, session_id=session, user_id=user,
@@ -196,26 +191,26 @@ def export(
     def prepare() -> tuple[Any, float, float, int]:
         seconds = parse_window("--window", window)
         end = parse_until(until)
-        store = open_existing_store(resolve_url(database_url))
+        source = open_source(database_url, server_url, api_key, "llmpulse export")
         try:
-            return store, end - seconds, end, store.count_spans(end - seconds, end, **filters)
+            return source, end - seconds, end, source.count_spans(end - seconds, end, filters)
         except BaseException:
-            store.close()
+            source.close()
             raise
 
-    store, start, end, total = run_or_exit(prepare)
+    source, start, end, total = run_or_exit(prepare)
     try:
         written = run_or_exit(
-            lambda: _stream(store, start, end, filters, fmt.value, output, total, page_size)
+            lambda: _stream(source, start, end, filters, fmt.value, output, total, page_size)
         )
     finally:
-        store.close()
+        source.close()
     where = output or "standard output"
-    typer.echo(f"exported {written:,} span(s) from {store.url} to {where}", err=True)
+    typer.echo(f"exported {written:,} span(s) from {source.label} to {where}", err=True)
 
 
 def _stream(
-    store: Any,
+    source: Any,
     start: float,
     end: float,
     filters: dict[str, str],
@@ -234,7 +229,7 @@ def _stream(
     )
 
     console = Console(stderr=True)
-    spans = store.iter_spans(start, end, page_size=page_size, **filters)
+    spans = source.iter_spans(start, end, page_size, filters)
     with Progress(
         TextColumn(f"exporting {fmt}"),
         BarColumn(),

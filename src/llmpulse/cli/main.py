@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "stats",
     "traces",
     "export",
+    "models",
     "check",
     "db",
     "serve",

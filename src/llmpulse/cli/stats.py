@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from llmpulse.cli._options import DATABASE_HELP
+from llmpulse.cli._options import ApiKey, DatabaseUrl, ServerUrl
 
 __all__ = ["register"]
 
@@ -54,47 +54,45 @@ def stats(
             help="End of the window (ISO time, UTC if no zone, or Unix seconds). Default: now.",
         ),
     ] = None,
-    database_url: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--database-url", envvar="LLMPULSE_DATABASE_URL", help=DATABASE_HELP),
-    ] = None,
+    database_url: DatabaseUrl = None,
+    server_url: ServerUrl = None,
+    api_key: ApiKey = None,
     as_json: bool = typer.Option(False, "--json", help="Print the rows as one JSON object."),
 ) -> None:
     """Show calls, errors, latency, tokens and cost per model, prompt version, step or service.
 
     Reads the per-minute rollups (percentiles within 2.44 %), so it stays fast at millions of
-    spans; `--by service` sums raw spans instead (no percentiles). Example:
+    spans; `--by service` sums raw spans instead (no percentiles). From a database, or from a
+    server with --server-url. Example:
 
         llmpulse stats --window 6h --by name
     """
-    from llmpulse.cli._options import (
-        open_existing_store,
-        parse_until,
-        parse_window,
-        resolve_url,
-        run_or_exit,
-    )
+    from llmpulse.cli._options import parse_until, parse_window, run_or_exit, span_filters
+    from llmpulse.cli._source import open_source
 
     key, default_kind, title = _GROUPS[by]
     wanted_kind = default_kind if kind is None else (None if kind == "all" else kind)
+    filters = span_filters(kind=wanted_kind)
 
-    def work() -> tuple[str, float, float, list[Any]]:
+    def work() -> tuple[dict[str, str], str, float, float, list[Any]]:
         seconds = parse_window("--window", window)
         end = parse_until(until)
         start = end - seconds
-        filters = {} if wanted_kind is None else {"kind": wanted_kind}
-        with open_existing_store(resolve_url(database_url)) as store:
+        source = open_source(database_url, server_url, api_key, "llmpulse stats")
+        try:
             if by is By.service:
-                rows = store.raw_span_stats(start, end, group_by=(key,), **filters)
+                rows = source.raw_span_stats(start, end, (key,), filters)
             else:
-                rows = store.span_stats(start, end, group_by=(key,), **filters)
-            return store.url, start, end, rows
+                rows = source.span_stats(start, end, (key,), filters)
+            return source.where, source.label, start, end, rows
+        finally:
+            source.close()
 
-    url, start, end, rows = run_or_exit(work)
+    where, url, start, end, rows = run_or_exit(work)
     rows.sort(key=lambda r: (-r.calls, str(r.group.get(key))))
     if as_json:
         out = {
-            "database": url,
+            **where,
             "start": start,
             "end": end,
             "by": by.value,
@@ -125,6 +123,7 @@ def _print(
     kind: str | None,
 ) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -134,8 +133,9 @@ def _print(
     if not console.is_terminal:
         console = Console(width=140)
     console.print(
-        f"[bold]llmpulse stats[/] {url}: last {window} ({iso(start)} → {iso(end)})"
-        + (f", kind {kind}" if kind else "")
+        f"[bold]llmpulse stats[/] {escape(url)}: last {escape(window)} ({iso(start)} → {iso(end)})"
+        + (f", kind {escape(kind)}" if kind else ""),
+        soft_wrap=True,  # one line whatever the URL's length: scripts and tests compare it
     )
     if not rows:
         console.print("[dim]No spans in this window. Try a longer --window, or --kind all.[/]")
@@ -146,7 +146,7 @@ def _print(
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
-            str(r.group.get(key) or "-"),
+            escape(str(r.group.get(key) or "-")),
             f"{r.calls:,}",
             Text(f"{r.errors:,} ({r.error_rate:.1%})", style="red" if r.errors else ""),
             f"{r.latency_ms_avg:,.0f}",

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from llmpulse.cli._options import DATABASE_HELP
+from llmpulse.cli._options import ApiKey, DatabaseUrl, ServerUrl
 
 __all__ = ["register"]
 
@@ -19,9 +19,6 @@ traces_app = typer.Typer(
 )
 
 _Text = Optional[str]  # noqa: UP045 - typer reads annotations at runtime (Python 3.10 too)
-_DB = Annotated[
-    _Text, typer.Option("--database-url", envvar="LLMPULSE_DATABASE_URL", help=DATABASE_HELP)
-]
 
 
 @traces_app.command("list")
@@ -37,7 +34,9 @@ def list_traces(
     service: Annotated[_Text, typer.Option("--service", help="Only traces of this service.")] = None,
     limit: int = typer.Option(20, "--limit", "-n", min=1, max=10_000, help="Show at most this many (newest first)."),
     until: Annotated[_Text, typer.Option("--until", help="End of the window (ISO time, UTC if no zone, or Unix seconds). Default: now.")] = None,
-    database_url: _DB = None,
+    database_url: DatabaseUrl = None,
+    server_url: ServerUrl = None,
+    api_key: ApiKey = None,
     as_json: bool = typer.Option(False, "--json", help="Print the traces as JSON lines."),
 ) -> None:  # fmt: skip
     """List the newest traces with their spans, errors, latency, tokens and cost.
@@ -47,14 +46,8 @@ def list_traces(
 
         llmpulse traces list --window 1h --status error
     """
-    from llmpulse.cli._options import (
-        open_existing_store,
-        parse_until,
-        parse_window,
-        resolve_url,
-        run_or_exit,
-        span_filters,
-    )
+    from llmpulse.cli._options import parse_until, parse_window, run_or_exit, span_filters
+    from llmpulse.cli._source import open_source
 
     filters = span_filters(
         model=model, status=status, name=name, session_id=session, user_id=user, service=service
@@ -63,8 +56,11 @@ def list_traces(
     def work() -> tuple[str, list[Any]]:
         seconds = parse_window("--window", window)
         end = parse_until(until)
-        with open_existing_store(resolve_url(database_url)) as store:
-            return store.url, store.list_traces(end - seconds, end, limit=limit, **filters)
+        source = open_source(database_url, server_url, api_key, "llmpulse traces list")
+        try:
+            return source.label, source.list_traces(end - seconds, end, limit, filters)
+        finally:
+            source.close()
 
     url, traces = run_or_exit(work)
     if as_json:
@@ -77,6 +73,7 @@ def list_traces(
 
 
 def _print_list(traces: list[Any], url: str, window: str, filters: dict[str, str]) -> None:
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -84,7 +81,8 @@ def _print_list(traces: list[Any], url: str, window: str, filters: dict[str, str
 
     console = _console()
     where = "".join(f", {k}={v}" for k, v in filters.items())
-    console.print(f"[bold]llmpulse traces[/] {url}: last {window}{where}")
+    console.print(f"[bold]llmpulse traces[/] {escape(url)}: last {escape(window + where)}",
+                  soft_wrap=True)  # fmt: skip
     if not traces:
         console.print("[dim]No traces match. Try a longer --window or fewer filters.[/]")
         return
@@ -96,9 +94,9 @@ def _print_list(traces: list[Any], url: str, window: str, filters: dict[str, str
         table.add_column(col, justify="right")
     for t in traces:
         table.add_row(
-            t.trace_id,
+            escape(t.trace_id),
             iso(t.start_time).replace("T", " ").rstrip("Z"),
-            t.name or "-",
+            escape(t.name or "-"),
             f"{t.spans:,}",
             Text(f"{t.errors}", style="red" if t.errors else ""),
             f"{t.latency_ms:,.0f}",
@@ -118,7 +116,9 @@ def show(
     content: bool = typer.Option(
         False, "--content", help="Also show each span's recorded input and output (shortened)."
     ),
-    database_url: _DB = None,
+    database_url: DatabaseUrl = None,
+    server_url: ServerUrl = None,
+    api_key: ApiKey = None,
     as_json: bool = typer.Option(False, "--json", help="Print the spans as JSON lines."),
 ) -> None:
     """Show one trace as a tree: each span with its kind, status, latency, model, tokens, cost.
@@ -127,11 +127,15 @@ def show(
 
         llmpulse traces show 4bf92f3577b34da6a3ce929d0e0e4736
     """
-    from llmpulse.cli._options import fail, open_existing_store, resolve_url, run_or_exit
+    from llmpulse.cli._options import fail, run_or_exit
+    from llmpulse.cli._source import open_source
 
     def work() -> tuple[str, list[Any]]:
-        with open_existing_store(resolve_url(database_url)) as store:
-            return store.url, store.get_trace(trace_id.strip())
+        source = open_source(database_url, server_url, api_key, "llmpulse traces show")
+        try:
+            return source.label, source.get_trace(trace_id.strip())
+        finally:
+            source.close()
 
     url, spans = run_or_exit(work)
     if not spans:

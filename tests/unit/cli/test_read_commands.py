@@ -255,7 +255,7 @@ def test_version_prints_and_exits_zero() -> None:
 
 def test_read_commands_load_no_optional_extra(sqlite_url: str) -> None:
     """stats, traces and export work on the base install: they import neither detection
-    (scipy), nor openai, nor the simulator."""
+    (scipy), nor openai, nor the simulator, nor the server's HTTP client."""
     with Store.open(sqlite_url) as store:
         store.write(spans=_spans())
     script = f"""
@@ -268,7 +268,8 @@ for args in (["stats"], ["stats", "--by", "service"], ["traces", "list"], ["expo
 for args in (["traces", "show", "t1"], ["db", "cleanup", "--days", "1", "--dry-run"]):
     result = CliRunner().invoke(app, [*args, "--database-url", {sqlite_url!r}])
     assert result.exit_code == 0, (args, result.output)
-heavy = [m for m in ("scipy", "llmpulse.detection", "llmpulse.checks", "openai", "starlette")
+heavy = [m for m in ("scipy", "llmpulse.detection", "llmpulse.checks", "openai", "starlette",
+                     "httpx", "llmpulse.server")
          if m in sys.modules]
 assert not heavy, heavy
 """
@@ -276,3 +277,25 @@ assert not heavy, heavy
 
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_model_types_are_the_ones_the_server_accepts() -> None:
+    """`llmpulse models --type` offers exactly the server's model types."""
+    from typing import get_args
+
+    from llmpulse.cli.models import MODEL_TYPES
+    from llmpulse.server.routers.models import ModelType
+
+    assert get_args(ModelType) == MODEL_TYPES
+
+
+def test_models_add_validates_before_opening_anything(url: str) -> None:
+    """A negative price, a blank name or an unknown type is refused by the option parser."""
+    for args in (["x", "--input-price", "-1"], [" x"], ["x", "--type", "llm"],
+                 ["x", "--context-length", "0"]):  # fmt: skip
+        result = _run("models", "add", *args, "--database-url", url)
+        assert result.exit_code == 2, (args, result.output)
+    with Store.open(url) as store:
+        assert store.list_models() == []
+    nothing = _run("models", "update", "x", "--database-url", url)
+    assert nothing.exit_code == 1 and "nothing to change" in nothing.output

@@ -19,7 +19,16 @@ REQUIRES = [
 class TestMissingForExtra:
     def test_every_extra_of_this_install_is_complete(self) -> None:
         """The dev install holds every extra the commands ask for."""
-        for extra in ("demo", "simulator", "detection", "recovery", "postgres", "all", "dev"):
+        for extra in (
+            "demo",
+            "simulator",
+            "detection",
+            "recovery",
+            "postgres",
+            "client",
+            "all",
+            "dev",
+        ):
             assert missing_for_extra(extra) == [], extra
 
     def test_a_missing_distribution_is_named(self) -> None:

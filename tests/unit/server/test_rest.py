@@ -213,6 +213,31 @@ class TestMetrics:
         assert many.status_code == 422 and "buckets" in many.json()["detail"]
         assert api.get("/api/v1/metrics/summary", params={"group_by": "colour"}).status_code == 422
 
+    def test_raw_summary_groups_by_service_with_span_filters(
+        self, api: TestClient, loaded: Store
+    ) -> None:
+        """Raw-span totals group by service and filter by session; they equal the store's own."""
+        window = {"start": NOW - 60, "end": NOW + 3600}
+        body = api.get("/api/v1/metrics/raw-summary", params={**window, "group_by": "service"})
+        assert body.status_code == 200, body.text
+        by_service = {r["group"]["service"]: r for r in body.json()}
+        assert {s: r["calls"] for s, r in by_service.items()} == {"api": 4, "worker": 4}
+        assert by_service["api"]["input_tokens"] == 100 + 200 and by_service["api"]["errors"] == 1
+        assert by_service["api"]["p50_latency_ms"] is None  # no histograms in raw spans
+        [mine] = loaded.raw_span_stats(window["start"], window["end"], group_by=["service"],
+                                       service="worker")  # fmt: skip
+        worker = by_service["worker"]
+        assert (worker["calls"], worker["cost_usd"]) == (mine.calls, mine.cost_usd)
+        session = api.get("/api/v1/metrics/raw-summary", params={**window, "session_id": "sess-1",
+                                                                 "kind": "llm"}).json()  # fmt: skip
+        assert [(r["group"], r["calls"], r["errors"]) for r in session] == [({}, 2, 1)]
+        trace = api.get("/api/v1/metrics/raw-summary", params={**window, "trace_id": "tC"}).json()
+        assert [r["calls"] for r in trace] == [2]
+        none = api.get("/api/v1/metrics/raw-summary", params={**window, "model": "nope"}).json()
+        assert none == []  # no matching span, no row (not a row of zeros)
+        bad = api.get("/api/v1/metrics/raw-summary", params={"group_by": "session_id"})
+        assert bad.status_code == 422
+
     def test_points_and_names(self, api: TestClient) -> None:
         """Metric names in the window, and one metric's points paged."""
         assert api.get("/api/v1/metrics/names", params={"start": NOW - 1}).json() == ["loss"]

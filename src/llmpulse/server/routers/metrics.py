@@ -1,5 +1,6 @@
 """``/api/v1/metrics``: span aggregates over the rollups (summary and series, any group-by and
-window) and raw metric points. Not to be confused with Prometheus ``/metrics``."""
+window), the same totals over raw spans for what the rollups do not keep (per service, per
+session, per trace), and raw metric points. Not to be confused with Prometheus ``/metrics``."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from fastapi import APIRouter, Depends, Query
 from llmpulse.server.deps import READ, get_store
 from llmpulse.server.pagination import Page, TimeWindow, decode_cursor, page_of, time_window
 from llmpulse.server.problems import Problem
+from llmpulse.server.routers.traces import SpanFilters, span_filters
 from llmpulse.server.schemas import PointOut, StatsOut
 from llmpulse.store import Store
 
-__all__ = ["MAX_BUCKETS", "RollupFilters", "auto_step", "rollup_filters", "router"]
+__all__ = ["MAX_BUCKETS", "RawGroupKey", "RollupFilters", "auto_step", "rollup_filters", "router"]
 
 router = APIRouter(prefix="/api/v1/metrics", tags=["metrics"], dependencies=[Depends(READ)])
 
@@ -30,6 +32,18 @@ class GroupKey(str, Enum):
     prompt_version = "prompt_version"
     provider = "provider"
     branch = "branch"
+
+
+class RawGroupKey(str, Enum):
+    """A span column raw-span totals may be grouped by (service and status too)."""
+
+    service = "service"
+    model = "model"
+    name = "name"
+    kind = "kind"
+    status = "status"
+    prompt_version = "prompt_version"
+    provider = "provider"
 
 
 RollupFilters = dict[str, str]
@@ -89,6 +103,29 @@ def series(
     keys = list(dict.fromkeys(g.value for g in group_by))
     rows = store.span_series(window.start, window.end, step, group_by=keys, **filters)
     return [StatsOut.of(r) for r in rows]
+
+
+@router.get("/raw-summary", response_model=list[StatsOut])
+def raw_summary(
+    window: TimeWindow = Depends(time_window),
+    group_by: list[RawGroupKey] = Query(default_factory=list),
+    filters: SpanFilters = Depends(span_filters),
+    trace_id: str | None = Query(None, max_length=64, description="Only this trace's spans."),
+    store: Store = Depends(get_store),
+) -> list[StatsOut]:
+    """Totals computed from the raw spans, for what the rollups do not keep.
+
+    Group by ``service`` or ``status`` too, and filter like ``/spans`` (session, user, service,
+    trace). Sums and averages are exact; percentiles are null (they need the rollups'
+    histograms), and the cost of the query grows with the spans in the window. A group with no
+    span is not listed: no matching span, no row.
+    """
+    values = dict(filters.values)
+    if trace_id is not None:
+        values["trace_id"] = trace_id
+    keys = list(dict.fromkeys(g.value for g in group_by))
+    rows = store.raw_span_stats(window.start, window.end, group_by=keys, **values)
+    return [StatsOut.of(r) for r in rows if r.calls]
 
 
 @router.get("/names", response_model=list[str])
