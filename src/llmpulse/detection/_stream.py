@@ -16,9 +16,14 @@ The model is the batch one with the future taken away:
   to fit a tail (1,500 points), only a score beyond every score seen so far alarms;
 - consecutive points over the threshold are one event: ``step`` returns an ``Anomaly`` for the
   first point of each event only.
+- the sustained score (``_sustained``) is advanced point by point: the mean of the last
+  ``SUSTAIN_POINTS`` (spikes entering as the trailing median) against the median of the
+  ``BASELINE_POINTS`` before them, standardised and calibrated by ``calibrate`` on the last
+  ``TAIL_POINTS`` deviations every ``SUSTAINED_REFRESH * REFRESH`` points; it cannot alarm
+  until that calibration has a tail, and its events end under ``RELEASE`` times its threshold.
 
 The daily profile is not removed (it needs days of history to estimate); its swing widens the
-residual scale instead. State is a few numbers and three bounded float buffers:
+residual scale instead. State is a few numbers and bounded float buffers:
 ``to_dict``/``from_dict`` round-trip it through JSON.
 """
 
@@ -42,6 +47,7 @@ from ._calibrate import (
     tail_threshold,
 )
 from ._prepare import prepare
+from ._sustained import BASELINE_POINTS, RELEASE, SUSTAIN_POINTS, calibrate
 from ._transform import TRANSFORMS, Transform, choose_transform
 from ._types import Anomaly
 
@@ -50,7 +56,9 @@ __all__ = ["StreamingDetector", "detect_anomalies_online"]
 SCALE_POINTS = 512  # residuals the noise scale is estimated from
 TAIL_POINTS = 2048  # scores the tail is fitted on (>= 1500 needed to fit one)
 REFRESH = 128  # points between refits of scale and threshold
-_STATE_VERSION = 1
+SUSTAINED_REFRESH = 4  # refits of the spike score per refit of the sustained score
+CLIP = 4.0  # spike score beyond which a point enters the sustained score as the local median
+_STATE_VERSION = 2
 
 
 class StreamingDetector:
@@ -109,6 +117,17 @@ class StreamingDetector:
         self.threshold = self.floor  # the absolute score that raises an alarm now
         self._in_event = False
         self._since_refit = 0
+        # The sustained score: mean of the last SUSTAIN_POINTS (spikes clipped) minus the
+        # median of the BASELINE_POINTS before them, standardised and calibrated like the batch.
+        self._hour: deque[float] = deque()  # last SUSTAIN_POINTS clipped y
+        self._day: deque[float] = deque()  # the BASELINE_POINTS before them, arrival order
+        self._day_sorted: list[float] = []
+        self._devs = array("d")  # past deviations the scale and the tail are fitted on
+        self._centre = 0.0
+        self._scale = 0.0
+        self.sustained = 0.0  # the sustained score of the last point
+        self.sustained_threshold: float | None = None  # None: cannot alarm yet
+        self._in_shift = False
 
     # -- the model ---------------------------------------------------------------------------
 
@@ -138,6 +157,8 @@ class StreamingDetector:
             self._resid.append(ys[i] - _median(ys[i - self.window : i]))
         self._recent.extend(ys[-self.window :])
         self._sorted = sorted(self._recent)
+        for y in ys:
+            self._sustain(y)
         self._refit()
 
     def _refit(self) -> None:
@@ -160,7 +181,32 @@ class StreamingDetector:
             # Too little history to fit a tail: only what beats every score seen so far alarms
             # (the batch detector cannot do this: its history contains the anomalies).
             self.threshold = max(self.threshold, float(np.max(np.abs(scores))))
+        if len(self._devs) > TAIL_POINTS:
+            del self._devs[: len(self._devs) - TAIL_POINTS]
+        if (self._seen // REFRESH) % SUSTAINED_REFRESH == 0:
+            # A day-long baseline moves slowly: its scale and tail are refitted less often.
+            devs = np.frombuffer(self._devs, dtype=np.float64)
+            self._centre, self._scale, self.sustained_threshold = calibrate(
+                devs, self.interval, self.false_alarms_per_day, self.floor
+            )
         self._since_refit = 0
+
+    def _sustain(self, y: float) -> None:
+        """Advance the sustained score by one (spike-clipped) transformed value."""
+        hour, day, srt = self._hour, self._day, self._day_sorted
+        hour.append(y)
+        if len(hour) > SUSTAIN_POINTS:
+            old = hour.popleft()
+            if len(day) == BASELINE_POINTS:
+                del srt[bisect.bisect_left(srt, day.popleft())]
+            day.append(old)
+            bisect.insort(srt, old)
+        if len(day) < BASELINE_POINTS:
+            self.sustained = 0.0
+            return
+        dev = sum(hour) / SUSTAIN_POINTS - srt[BASELINE_POINTS // 2]
+        self._devs.append(dev)
+        self.sustained = (dev - self._centre) / self._scale if self._scale > 0 else 0.0
 
     def update(self, value: float, timestamp: float | None = None) -> float:
         """Score one point against the points before it (signed robust z; 0.0 while warming up).
@@ -200,30 +246,56 @@ class StreamingDetector:
         if abs(z) < self.threshold:
             self._resid.append(r)
         self._scores.append(z)
+        self._sustain(y if abs(z) < CLIP else y - r)
         self._since_refit += 1
         if self._since_refit >= REFRESH:
             self._refit()
         return z
 
     def step(self, value: float, timestamp: float | None = None) -> Anomaly | None:
-        """``update``, and an ``Anomaly`` when this point starts a new event (else None)."""
+        """``update``, and an ``Anomaly`` when this point starts a new event (else None).
+
+        Spike events end at the first point under the threshold; sustained events
+        (``kind="sustained"``) at the first point under ``RELEASE`` times theirs. A sustained
+        event starting inside a spike event is that event and is not reported again.
+        """
         z = self.update(value, timestamp)
         alarm = math.isfinite(z) and abs(z) >= self.threshold and z != 0.0
         start = alarm and not self._in_event
         self._in_event = alarm
-        if not start:
+        shift = False
+        level = self.sustained_threshold
+        if level is None:
+            self._in_shift = False
+        elif math.isfinite(z):
+            held = abs(self.sustained) >= (RELEASE * level if self._in_shift else level)
+            shift = held and not self._in_shift
+            self._in_shift = held
+        if not start and not (shift and not alarm):
             return None
         assert self._kind is not None
-        expected_y = _median(list(self._recent)[:-1])
-        expected = float(self._kind.inverse(expected_y))
+        stamp = None if timestamp is None else float(timestamp)
+        if start:
+            expected_y = _median(list(self._recent)[:-1])
+            return Anomaly(
+                index=self._seen - 1,
+                value=float(value),
+                expected=float(self._kind.inverse(expected_y)),
+                score=abs(z),
+                direction="up" if z > 0 else "down",
+                timestamp=stamp,
+                threshold=self.threshold,
+            )
+        assert level is not None
         return Anomaly(
             index=self._seen - 1,
             value=float(value),
-            expected=expected,
-            score=abs(z),
-            direction="up" if z > 0 else "down",
-            timestamp=None if timestamp is None else float(timestamp),
-            threshold=self.threshold,
+            expected=float(self._kind.inverse(self._day_sorted[BASELINE_POINTS // 2])),
+            score=abs(self.sustained),
+            direction="up" if self.sustained > 0 else "down",
+            timestamp=stamp,
+            threshold=level,
+            kind="sustained",
         )
 
     # -- state -------------------------------------------------------------------------------
@@ -250,6 +322,14 @@ class StreamingDetector:
             "alarm_threshold": self.threshold,
             "in_event": self._in_event,
             "since_refit": self._since_refit,
+            "hour": list(self._hour),
+            "day": list(self._day),
+            "devs": self._devs.tolist(),
+            "centre": self._centre,
+            "scale": self._scale,
+            "sustained": self.sustained,
+            "sustained_threshold": self.sustained_threshold,
+            "in_shift": self._in_shift,
         }
 
     @classmethod
@@ -282,6 +362,16 @@ class StreamingDetector:
             det.threshold = float(state["alarm_threshold"])
             det._in_event = bool(state["in_event"])
             det._since_refit = int(state["since_refit"])
+            det._hour.extend(float(x) for x in state["hour"])
+            det._day.extend(float(x) for x in state["day"])
+            det._day_sorted = sorted(det._day)
+            det._devs = array("d", (float(x) for x in state["devs"]))
+            det._centre = float(state["centre"])
+            det._scale = float(state["scale"])
+            det.sustained = float(state["sustained"])
+            level = state["sustained_threshold"]
+            det.sustained_threshold = None if level is None else float(level)
+            det._in_shift = bool(state["in_shift"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise DetectionInputError(f"StreamingDetector state is damaged: {exc!r}") from exc
         return det
@@ -335,6 +425,7 @@ def detect_anomalies_online(
                     direction=found.direction,
                     timestamp=ts,
                     threshold=found.threshold,
+                    kind=found.kind,
                 )
             )
     return out

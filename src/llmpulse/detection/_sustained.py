@@ -27,13 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ._calibrate import alarm_threshold, events, residual_scale, tail_threshold
+from ._calibrate import events, points_per_day, residual_scale, tail_threshold
 
 __all__ = [
     "BASELINE_POINTS",
     "RELEASE",
     "SUSTAIN_POINTS",
     "Sustained",
+    "calibrate",
     "sustained_deviation",
     "sustained_scores",
 ]
@@ -66,17 +67,39 @@ def sustained_deviation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dev, base
 
 
-def standardise(dev: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(scores, centre, scale): deviations in units of their own robust spread (0 where NaN)."""
-    valid = dev[np.isfinite(dev)]
-    if valid.size == 0:
-        return np.zeros(dev.size), 0.0, 0.0
-    centre = float(np.median(valid))
-    scale = residual_scale(valid - centre)
+def calibrate(
+    dev: np.ndarray, interval: float | None, false_alarms_per_day: float | None, floor: float
+) -> tuple[float, float, float | None]:
+    """(centre, scale, threshold) of finite deviations: the score is (dev - centre) / scale.
+
+    The threshold is None (never alarm) when the deviations have no spread, calibration is
+    off, or there are too few of them to fit a tail.
+    """
+    if dev.size == 0:
+        return 0.0, 0.0, None
+    centre = float(np.median(dev))
+    scale = residual_scale(dev - centre)
     if scale == 0:
-        return np.zeros(dev.size), centre, 0.0
-    z = np.where(np.isfinite(dev), (dev - centre) / scale, 0.0)
-    return z, centre, scale
+        return centre, 0.0, None
+    if false_alarms_per_day is None:
+        return centre, scale, None
+    z = (dev - centre) / scale
+    q = false_alarms_per_day / points_per_day(interval)
+    fitted = tail_threshold(z, q, clustered=True)
+    if fitted is None:
+        return centre, scale, None
+    level = max(floor, fitted)
+    # A sustained event is a run of up to hundreds of points: it fills the top of the very tail
+    # it was found with and hides itself. Refit once without the events (as the spike baseline
+    # is refitted without the first flags).
+    calm = np.ones(z.size, dtype=bool)
+    for ev in events(np.abs(z) >= level, z, np.abs(z) >= RELEASE * level):
+        calm[ev.first : ev.last + 1] = False
+    if not calm.all():
+        refitted = tail_threshold(z[calm], q, clustered=True)
+        if refitted is not None:
+            level = max(floor, refitted)
+    return centre, scale, level
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +116,9 @@ def sustained_scores(
 ) -> Sustained:
     """Sustained-deviation scores of x and their calibrated alarm level (see the module doc)."""
     dev, base = sustained_deviation(x)
-    z, _, scale = standardise(dev)
-    valid = z[np.isfinite(dev)]
-    if scale == 0 or false_alarms_per_day is None or tail_threshold(valid, 0.5) is None:
-        return Sustained(z, base, None)
-    level = alarm_threshold(valid, interval, false_alarms_per_day, floor, clustered=True)
-    # A sustained event is a run of up to hundreds of points: it fills the top of the very tail
-    # it was found with and hides itself. Refit once without the events (as the spike baseline
-    # is refitted without the first flags).
-    calm = np.ones(valid.size, dtype=bool)
-    for ev in events(np.abs(valid) >= level, valid, np.abs(valid) >= RELEASE * level):
-        calm[ev.first : ev.last + 1] = False
-    if not calm.all() and tail_threshold(valid[calm], 0.5) is not None:
-        level = alarm_threshold(valid[calm], interval, false_alarms_per_day, floor, clustered=True)
+    valid = np.isfinite(dev)
+    centre, scale, level = calibrate(dev[valid], interval, false_alarms_per_day, floor)
+    z = np.zeros(x.size)
+    if scale > 0:
+        z[valid] = (dev[valid] - centre) / scale
     return Sustained(z, base, level)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from llmpulse.detection import StreamingDetector, detect_anomalies_online
+from llmpulse.detection import StreamingDetector, detect_anomalies, detect_anomalies_online
 from llmpulse.errors import DetectionInputError
 
 T0 = 1_700_000_000.0
@@ -43,6 +43,23 @@ class TestScores:
         values = values[:500] + [3 * v for v in values[500:]]
         assert [a.index for a in detect_anomalies_online(values, times)] == [500]
 
+    def test_sustained_shift_alarms_once_like_the_batch_detector(self) -> None:
+        """A 25 % step, too small for the spike score: one sustained event, right after it."""
+        values, times = _latency(14 * 288, seed=5)
+        values = values[:3_000] + [1.25 * v for v in values[3_000:]]
+        online = detect_anomalies_online(values, times)
+        assert [(a.kind, a.direction) for a in online] == [("sustained", "up")]
+        assert 3_000 <= online[0].index <= 3_012
+        assert online[0].expected == pytest.approx(800.0, rel=0.05)
+        [batch] = [a for a in detect_anomalies(values, times) if a.kind == "sustained"]
+        assert abs(batch.index - online[0].index) <= 12
+
+    def test_sustained_score_waits_for_a_calibrated_tail(self) -> None:
+        """Before 1,500 deviations are seen the sustained score cannot alarm."""
+        values, times = _latency(1_500, seed=6)
+        values = values[:1_000] + [1.5 * v for v in values[1_000:]]
+        assert [a.kind for a in detect_anomalies_online(values, times)] == ["spike"]
+
     def test_warmup_never_alarms_and_non_finite_points_are_skipped(self) -> None:
         det = StreamingDetector(warmup=30)
         assert [det.update(v) for v in [1.0, 50.0, 1.0] * 10] == [0.0] * 30
@@ -65,15 +82,18 @@ class TestState:
             a.update(v, t)
         b = StreamingDetector.from_dict(json.loads(json.dumps(a.to_dict())))
         rest = list(zip(values[2_500:], times[2_500:], strict=True))
-        assert [a.update(v, t) for v, t in rest] == [b.update(v, t) for v, t in rest]
-        assert a.threshold == b.threshold
+        assert a.sustained_threshold is not None  # the sustained score is calibrated by now
+        assert [(a.step(v, t), a.sustained) for v, t in rest] == [
+            (b.step(v, t), b.sustained) for v, t in rest
+        ]
+        assert a.threshold == b.threshold and a.sustained_threshold == b.sustained_threshold
 
     def test_state_is_bounded(self) -> None:
         values, times = _latency(20_000, seed=4)
         det = StreamingDetector()
         for v, t in zip(values, times, strict=True):
             det.update(v, t)
-        assert len(json.dumps(det.to_dict())) < 100_000
+        assert len(json.dumps(det.to_dict())) < 150_000
 
     def test_damaged_state_is_a_clear_error(self) -> None:
         with pytest.raises(DetectionInputError, match="state"):
