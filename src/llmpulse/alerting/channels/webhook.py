@@ -35,7 +35,7 @@ from llmpulse.alerting.channels._http import post, raise_for_status, tls_context
 from llmpulse.alerting.channels._network import NetworkPolicy
 from llmpulse.alerting.channels._spec import Secret, Spec
 
-__all__ = ["WebhookChannel", "sign"]
+__all__ = ["WebhookChannel", "sign", "verify"]
 
 _PREFIX = "whsec_"
 
@@ -63,6 +63,28 @@ def sign(keys: list[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
     return " ".join(
         "v1," + base64.b64encode(hmac.new(k, signed, hashlib.sha256).digest()).decode()
         for k in keys
+    )
+
+
+def verify(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance_s: float = 300.0,
+           now: float | None = None) -> bool:  # fmt: skip
+    """What a receiver checks: a ``v1`` signature by ``secret`` (``whsec_...``) over the exact
+    ``body``, and a ``webhook-timestamp`` within ``tolerance_s`` of ``now`` (replays refused).
+
+    Deduplicate on ``headers["webhook-id"]`` after this returns True.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id, stamp = lower.get("webhook-id"), lower.get("webhook-timestamp", "")
+    if not msg_id or not stamp.isdigit():
+        return False
+    current = time.time() if now is None else now
+    if abs(current - int(stamp)) > tolerance_s:
+        return False
+    key = _secret_key(Secret(secret, "verify"), "secret")
+    expected = sign([key], msg_id, int(stamp), body).split(",", 1)[1]
+    return any(
+        part.startswith("v1,") and hmac.compare_digest(part[3:], expected)
+        for part in lower.get("webhook-signature", "").split()
     )
 
 

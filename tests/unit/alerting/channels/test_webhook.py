@@ -201,3 +201,21 @@ class TestSsrfOnSend:
             with pytest.raises(DeliveryError, match=r"certificate is not valid for 'other.test'"):
                 ch.send(make_notification())
             assert len(r.requests) == 1
+
+
+class TestVerify:
+    def test_receiver_side_check(self, recv: Receiver) -> None:
+        """verify() accepts what the channel sent and refuses a changed body, another secret,
+        and a timestamp outside the tolerance (a replay)."""
+        from llmpulse.alerting.channels.webhook import verify
+
+        build_channel("h", {"type": "webhook", "url": recv.url, "secret": SECRET},
+                      allow=LOCAL).send(make_notification())  # fmt: skip
+        (req,) = recv.requests
+        stamp = int(req.headers["webhook-timestamp"])
+        assert verify(SECRET, req.headers, req.body, now=stamp + 10)
+        assert not verify(SECRET, req.headers, req.body + b" ", now=stamp)
+        other = "whsec_" + base64.b64encode(bytes(32)).decode()
+        assert not verify(other, req.headers, req.body, now=stamp)
+        assert not verify(SECRET, req.headers, req.body, now=stamp + 301)
+        assert not verify(SECRET, {**req.headers, "webhook-timestamp": "x"}, req.body)
