@@ -153,7 +153,7 @@ class Target:
     def host_header(self) -> str:
         """``Host`` as the URL named it (the default port left out)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.scheme == "https" else 80
+        default = {"https": 443, "http": 80}.get(self.scheme)
         return host if self.port == default else f"{host}:{self.port}"
 
     def __repr__(self) -> str:
@@ -248,6 +248,22 @@ class NetworkPolicy:
                 field,
                 "must be https (plain http only to a host in the allow-list)",
             )
+        return self._check(target, field)
+
+    def check_host(self, host: Any, port: int, *, field: str, scheme: str = "smtp") -> Target:
+        """Check a bare ``host`` (an SMTP server) the way :meth:`check_url` checks a URL's host.
+
+        A mail server on the internal network is common (a local relay): it needs an entry in
+        the allow-list like any other internal destination.
+        """
+        if not isinstance(host, str) or not host.strip():
+            raise FieldError(f"{field}: required, a hostname or address", field, "required")
+        text = host.strip().strip("[]")
+        ip = _parse_ip(text)
+        name = str(ip) if ip is not None else _ascii_host(text, field)
+        return self._check(Target(scheme, name, port, "", ip, False), field)
+
+    def _check(self, target: Target, field: str) -> Target:
         target = Target(
             target.scheme, target.host, target.port, target.path, target.ip,
             self._is_allowed(target),

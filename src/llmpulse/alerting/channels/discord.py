@@ -24,6 +24,7 @@ and 403 are permanent.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -164,6 +165,8 @@ class DiscordChannel:
         self._tls = tls_context(s.text("ca_file")) if self._target.scheme == "https" else None
         self._pacer = pacer or Pacer(0.0)
         self._ledger = PartLedger()
+        # Pacing and the ledger are per receiver: concurrent sends take turns.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any], policy: NetworkPolicy) -> DiscordChannel:
@@ -176,6 +179,10 @@ class DiscordChannel:
         messages = discord_messages(notification, max_messages=self._max_messages,
                                     username=self._username)  # fmt: skip
         key = notification.idempotency_key
+        with self._lock:
+            self._send_from(key, messages, what)
+
+    def _send_from(self, key: str, messages: list[dict[str, Any]], what: str) -> None:
         for index in range(self._ledger.delivered(key), len(messages)):
             self._pacer.before_send(what)
             body = json.dumps(messages[index], ensure_ascii=False).encode("utf-8")

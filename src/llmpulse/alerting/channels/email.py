@@ -19,6 +19,10 @@ permanent failure instead); a username with ``security: none`` is refused when t
 built unless ``allow_plaintext_auth: true`` says the path is trusted; port 465 needs
 ``security: tls`` (implicit TLS), since STARTTLS there would hang.
 
+The SMTP host is checked by the :class:`NetworkPolicy` like a webhook URL (an internal relay
+needs an allow-list entry), and the connection goes to the checked address while TLS verifies
+the certificate against the host's name.
+
 The ``Message-ID`` is derived from the notification's idempotency key, so a resend after a
 crash is the same message to mail clients and archives. SMTP 4xx answers, timeouts and dropped
 connections are retryable; 5xx answers (bad address, refused AUTH) are permanent.
@@ -109,13 +113,18 @@ class EmailChannel:
         s = Spec(spec, {"host", "port", "security", "username", "from", "to", "subject_prefix",
                         "timeout", "ca_file", "allow_plaintext_auth"}, {"password"})  # fmt: skip
         self.name = name
-        self._host = s.required_text("host")
+        host = s.required_text("host")
         security = s.text("security", "starttls")
         if security not in _SECURITY:
             raise FieldError(f"security: one of {', '.join(_SECURITY)}, got {security!r}",
                              "security", f"one of {', '.join(_SECURITY)}")  # fmt: skip
         self._security: str = security
         self._port = s.integer("port", _DEFAULT_PORT[security], lo=1, hi=65535)
+        # The SMTP host goes through the same guard as webhook URLs: an editor could otherwise
+        # make the server speak SMTP to any internal service (cross-protocol SSRF).
+        self._policy = policy
+        self._target = policy.check_host(host, self._port, field="host")
+        self._host = self._target.host
         if self._port == 465 and security != "tls":
             raise FieldError("port: 465 is implicit TLS; set security: tls", "port",
                              "465 is implicit TLS; set security: tls")  # fmt: skip
@@ -182,15 +191,30 @@ class EmailChannel:
         log.debug("%s: delivered %s to %d recipients", self._where, notification.idempotency_key,
                   len(self._to))  # fmt: skip
 
+    def _connect(self) -> smtplib.SMTP:
+        """Connected to a checked address of the host; TLS verifies the certificate against the
+        host's name (smtplib takes the name from ``_host``, set before connecting)."""
+        addresses = self._policy.addresses(self._target)
+        for index, address in enumerate(addresses):
+            smtp: smtplib.SMTP
+            if self._security == "tls":
+                smtp = smtplib.SMTP_SSL(timeout=self._timeout_s, context=self._tls)
+            else:
+                smtp = smtplib.SMTP(timeout=self._timeout_s)
+            # smtplib verifies (and sends SNI for) the name in `_host`, set before connecting.
+            smtp._host = self._host  # type: ignore[attr-defined]
+            try:
+                smtp.connect(address, self._port)
+            except ConnectionRefusedError:
+                smtp.close()
+                if index + 1 < len(addresses):
+                    continue
+                raise
+            return smtp
+        raise DeliveryError(f"{self._where}: no address to connect to", retryable=True)
+
     def _deliver(self, msg: EmailMessage) -> None:
-        smtp: smtplib.SMTP
-        if self._security == "tls":
-            smtp = smtplib.SMTP_SSL(
-                self._host, self._port, timeout=self._timeout_s, context=self._tls
-            )
-        else:
-            smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout_s)
-        with smtp:
+        with self._connect() as smtp:
             smtp.ehlo()
             if self._security == "starttls":
                 if not smtp.has_extn("starttls"):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -128,6 +129,8 @@ class SlackChannel:
         self._tls = tls_context(s.text("ca_file")) if self._target.scheme == "https" else None
         self._pacer = pacer or Pacer(1.0)
         self._ledger = PartLedger()
+        # Pacing and the ledger are per receiver: concurrent sends take turns.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any], policy: NetworkPolicy) -> SlackChannel:
@@ -139,6 +142,10 @@ class SlackChannel:
         what = f"slack {self.name!r} ({self._target.masked})"
         messages = slack_messages(notification, max_messages=self._max_messages)
         key = notification.idempotency_key
+        with self._lock:
+            self._send_from(key, messages, what)
+
+    def _send_from(self, key: str, messages: list[dict[str, Any]], what: str) -> None:
         for index in range(self._ledger.delivered(key), len(messages)):
             self._pacer.before_send(what)
             body = json.dumps(messages[index], ensure_ascii=False).encode("utf-8")

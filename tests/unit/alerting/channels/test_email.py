@@ -19,7 +19,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from llmpulse._config_file import FieldError
 from llmpulse.alerting.channels import DeliveryError, NetworkPolicy, build_channel
 from tests.unit.alerting.channels.certs import self_signed
-from tests.unit.alerting.channels.conftest import make_notification
+from tests.unit.alerting.channels.conftest import LOCAL, make_notification
 
 PASSWORD = "s3cret-smtp-pass"
 
@@ -112,7 +112,7 @@ class TestDelivery:
                                           cert: tuple[Path, Path]) -> None:  # fmt: skip
         """Over STARTTLS with AUTH: one message to both recipients, text and HTML evidence."""
         inbox, port = starttls_server
-        ch = build_channel("mail", spec(port, cert), allow=NetworkPolicy())
+        ch = build_channel("mail", spec(port, cert), allow=LOCAL)
         ch.send(make_notification(2))
         ((sender, rcpts, msg),) = inbox.messages
         assert sender == "alerts@example.com"
@@ -132,7 +132,7 @@ class TestDelivery:
         inbox = Inbox()
         with smtp_server(inbox, ssl_context=server_tls(cert), authenticator=authenticator,
                          auth_require_tls=False, server_hostname="localhost") as port:  # fmt: skip
-            build_channel("mail", spec(port, cert, security="tls"), allow=NetworkPolicy()).send(
+            build_channel("mail", spec(port, cert, security="tls"), allow=LOCAL).send(
                 make_notification(status="resolved")
             )
         ((_, _, msg),) = inbox.messages
@@ -144,14 +144,14 @@ class TestRefusals:
     def test_password_never_sent_in_the_clear(self, cert: tuple[Path, Path]) -> None:
         """A username with security: none is refused on build; the server never sees it."""
         with pytest.raises(FieldError, match="refusing to send the SMTP password unencrypted"):
-            build_channel("mail", spec(25, cert, security="none"), allow=NetworkPolicy())
+            build_channel("mail", spec(25, cert, security="none"), allow=LOCAL)
 
     def test_server_refuses_auth_on_plaintext(self, cert: tuple[Path, Path]) -> None:
         """Forced through (allow_plaintext_auth), a server requiring TLS refuses AUTH: permanent."""
         inbox = Inbox()
         with smtp_server(inbox, authenticator=authenticator, auth_require_tls=True) as port:
             ch = build_channel("mail", spec(port, cert, security="none", allow_plaintext_auth=True),
-                               allow=NetworkPolicy())  # fmt: skip
+                               allow=LOCAL)  # fmt: skip
             with pytest.raises(DeliveryError) as exc:
                 ch.send(make_notification())
         assert not exc.value.retryable and inbox.messages == []
@@ -160,7 +160,7 @@ class TestRefusals:
         """A server that does not offer STARTTLS gets nothing: no fallback to plain text."""
         inbox = Inbox()
         with smtp_server(inbox, authenticator=authenticator, auth_require_tls=False) as port:
-            ch = build_channel("mail", spec(port, cert), allow=NetworkPolicy())
+            ch = build_channel("mail", spec(port, cert), allow=LOCAL)
             with pytest.raises(DeliveryError, match="does not offer STARTTLS") as exc:
                 ch.send(make_notification())
         assert not exc.value.retryable and inbox.messages == []
@@ -172,16 +172,14 @@ class TestRefusals:
         s = spec(port, cert)
         del s["ca_file"]
         with pytest.raises(DeliveryError, match="certificate not trusted") as exc:
-            build_channel("mail", s, allow=NetworkPolicy()).send(make_notification())
+            build_channel("mail", s, allow=LOCAL).send(make_notification())
         assert not exc.value.retryable and inbox.messages == []
 
     def test_wrong_password_is_permanent(self, starttls_server: tuple[Inbox, int],
                                          cert: tuple[Path, Path]) -> None:  # fmt: skip
         """AUTH refused (535): permanent, and the message does not contain the password."""
         inbox, port = starttls_server
-        ch = build_channel(
-            "mail", spec(port, cert, password="wrong-pass-xyz"), allow=NetworkPolicy()
-        )
+        ch = build_channel("mail", spec(port, cert, password="wrong-pass-xyz"), allow=LOCAL)
         with pytest.raises(DeliveryError, match="535") as exc:
             ch.send(make_notification())
         assert not exc.value.retryable and "wrong-pass-xyz" not in str(exc.value)
@@ -196,15 +194,37 @@ class TestRefusals:
         inbox, port = starttls_server
         inbox.reply = reply
         with pytest.raises(DeliveryError, match=reply.split()[0]) as exc:
-            build_channel("mail", spec(port, cert), allow=NetworkPolicy()).send(make_notification())
+            build_channel("mail", spec(port, cert), allow=LOCAL).send(make_notification())
         assert exc.value.retryable is retryable
 
     def test_server_down_is_retryable(self, cert: tuple[Path, Path]) -> None:
         """Nothing listening on the port: retryable."""
-        ch = build_channel("mail", spec(free_port(), cert), allow=NetworkPolicy())
+        ch = build_channel("mail", spec(free_port(), cert), allow=LOCAL)
         with pytest.raises(DeliveryError) as exc:
             ch.send(make_notification())
         assert exc.value.retryable
+
+    def test_internal_smtp_host_needs_the_allow_list(self, cert: tuple[Path, Path]) -> None:
+        """The SMTP host is checked like a webhook URL: internal addresses need an entry."""
+        for host in ("127.0.0.1", "169.254.169.254", "10.0.0.5", "localhost"):
+            with pytest.raises(FieldError, match=r"host: .* is not allowed") as exc:
+                build_channel("mail", spec(587, cert, host=host), allow=NetworkPolicy())
+            assert exc.value.field == "host"
+
+    def test_name_is_used_for_the_certificate(self, starttls_server: tuple[Inbox, int],
+                                              cert: tuple[Path, Path]) -> None:  # fmt: skip
+        """Connecting by name (localhost, allowed) verifies the certificate against the name."""
+        inbox, port = starttls_server
+        policy = NetworkPolicy(["localhost"], resolver=lambda h, p: ["127.0.0.1"])
+        build_channel("mail", spec(port, cert, host="localhost"), allow=policy).send(
+            make_notification()
+        )
+        assert len(inbox.messages) == 1
+        wrong = NetworkPolicy(["mail.test"], resolver=lambda h, p: ["127.0.0.1"])
+        with pytest.raises(DeliveryError, match="certificate not trusted"):
+            build_channel("mail", spec(port, cert, host="mail.test"), allow=wrong).send(
+                make_notification()
+            )
 
     @pytest.mark.parametrize(
         ("kw", "field"),
@@ -215,5 +235,5 @@ class TestRefusals:
                                       field: str) -> None:  # fmt: skip
         """Each bad setting is a FieldError on its own field."""
         with pytest.raises(FieldError) as exc:
-            build_channel("mail", {**spec(587, cert), **kw}, allow=NetworkPolicy())
+            build_channel("mail", {**spec(587, cert), **kw}, allow=LOCAL)
         assert exc.value.field == field
