@@ -19,31 +19,42 @@ variable                       meaning                                        de
 ``LLMPULSE_SERVICE_NAME``      service name put on every span                 ``None``
 ``LLMPULSE_PRICES_FILE``       YAML price overrides (see llmpulse.pricing)    ``None``
 ``LLMPULSE_STREAM_USAGE``      ``false``: do not ask streams for token usage  ``true``
+``LLMPULSE_SERVER_URL``        send to this llmpulse server instead           ``None``
+``LLMPULSE_API_KEY``           API key (ingest scope) for the server          ``None``
+``LLMPULSE_SPOOL_DIR``         where batches wait while the server is down    user state dir [#]_
+``LLMPULSE_MAX_SPOOL_BYTES``   spool size per process; past it, oldest go     ``268435456``
 =============================  =============================================  ==========================
+
+.. [#] ``$XDG_STATE_HOME/llmpulse/spool`` (``~/.local/state/...``) on Linux,
+   ``~/Library/Caches/llmpulse/spool`` on macOS, ``%LOCALAPPDATA%\\llmpulse\\spool`` on Windows.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from llmpulse.errors import ConfigError
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "ENV_API_KEY",
     "ENV_BATCH_SIZE",
     "ENV_DATABASE_URL",
     "ENV_ENABLED",
     "ENV_FLUSH_INTERVAL",
     "ENV_MAX_CONTENT_CHARS",
+    "ENV_MAX_SPOOL_BYTES",
     "ENV_PRICES_FILE",
     "ENV_QUEUE_SIZE",
     "ENV_REDACT",
     "ENV_SAMPLE_RATE",
+    "ENV_SERVER_URL",
     "ENV_SERVICE_NAME",
     "ENV_SHUTDOWN_TIMEOUT",
+    "ENV_SPOOL_DIR",
     "ENV_STREAM_USAGE",
     "SdkConfig",
     "normalize_database_url",
@@ -61,6 +72,10 @@ ENV_SHUTDOWN_TIMEOUT = "LLMPULSE_SHUTDOWN_TIMEOUT"
 ENV_SERVICE_NAME = "LLMPULSE_SERVICE_NAME"
 ENV_PRICES_FILE = "LLMPULSE_PRICES_FILE"
 ENV_STREAM_USAGE = "LLMPULSE_STREAM_USAGE"
+ENV_SERVER_URL = "LLMPULSE_SERVER_URL"
+ENV_API_KEY = "LLMPULSE_API_KEY"
+ENV_SPOOL_DIR = "LLMPULSE_SPOOL_DIR"
+ENV_MAX_SPOOL_BYTES = "LLMPULSE_MAX_SPOOL_BYTES"
 
 DEFAULT_DATABASE_URL = "sqlite:///./llmpulse.db"
 
@@ -77,6 +92,10 @@ _ENV_OF = {
     "service_name": ENV_SERVICE_NAME,
     "prices_file": ENV_PRICES_FILE,
     "stream_usage": ENV_STREAM_USAGE,
+    "server_url": ENV_SERVER_URL,
+    "api_key": ENV_API_KEY,
+    "spool_dir": ENV_SPOOL_DIR,
+    "max_spool_bytes": ENV_MAX_SPOOL_BYTES,
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -99,6 +118,10 @@ class SdkConfig:
     service_name: str | None = None
     prices_file: str | None = None
     stream_usage: bool = True
+    server_url: str | None = None  # set: batches go to this server, not to database_url
+    api_key: str | None = field(default=None, repr=False)  # never printed
+    spool_dir: str | None = None  # None: the user's state directory (see the table above)
+    max_spool_bytes: int = 256 << 20
 
     @classmethod
     def resolve(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> SdkConfig:
@@ -125,7 +148,7 @@ class SdkConfig:
             raise ConfigError(f"sample_rate must be between 0.0 and 1.0, got {self.sample_rate}")
         if self.max_content_chars < 0:
             raise ConfigError(f"max_content_chars must be >= 0, got {self.max_content_chars}")
-        for name in ("queue_size", "batch_size"):
+        for name in ("queue_size", "batch_size", "max_spool_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("flush_interval", "shutdown_timeout"):
@@ -143,6 +166,7 @@ _KIND = {
     "max_content_chars": int,
     "queue_size": int,
     "batch_size": int,
+    "max_spool_bytes": int,
 }
 
 

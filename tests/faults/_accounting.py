@@ -1,6 +1,7 @@
 """The accounting identity every fault probe asserts, against the real store.
 
-recorded = stored + dropped (by reason) + in flight (queued or in an unfinished export)
+recorded = stored + dropped (by reason) + in flight (queued, in an unfinished export, or
+waiting in the HTTP exporter's spool)
 
 ``stored`` is counted in the database (span, metric point and run rows), never taken from the
 SDK's own ``exported`` counter, so a record the SDK believes delivered but the store does not
@@ -63,10 +64,11 @@ def assert_accounting(
         if store is None:
             raise TypeError("assert_accounting needs a store or stored=")
         stored = stored_rows(store)
-    in_flight = stats.queue_depth + stats.in_flight
+    in_flight = stats.queue_depth + stats.in_flight + stats.spooled
     detail = (
         f"recorded={stats.recorded} stored={stored} dropped={stats.dropped} "
-        f"queued={stats.queue_depth} in_flight={stats.in_flight} exported={stats.exported}"
+        f"queued={stats.queue_depth} in_flight={stats.in_flight} spooled={stats.spooled} "
+        f"exported={stats.exported}"
     )
     if expect_recorded is not None:
         assert stats.recorded == expect_recorded, detail

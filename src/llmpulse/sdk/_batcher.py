@@ -89,7 +89,13 @@ class Batcher:
         self._capacity = capacity
         self.closed = False
         self._warn = LogOnce(log)
+        # An exporter told how many records of a payload are the application's (the rest are
+        # self-metric points) can keep exact counts of what it spools (the HTTP exporter).
+        self._pass_counted = bool(getattr(exporter, "accepts_counted", False))
         self._reset()
+        attach = getattr(exporter, "attach", None)
+        if callable(attach):
+            attach(self)
 
     def _reset(self) -> None:
         """Fresh queue, locks, thread slot and counters (at construction and in a forked child)."""
@@ -108,6 +114,7 @@ class Batcher:
         self._skipped = 0  # of those, sampled out there
         self._exported = 0
         self._in_flight = 0
+        self._spooled = 0  # handed to the exporter's spool, not yet acknowledged nor dropped
         self._failures = 0
         self._batches = 0
         self._sampled_out = 0
@@ -193,16 +200,45 @@ class Batcher:
 
     # -- flush / shutdown -------------------------------------------------------------------
     def flush(self, timeout: float) -> bool:
-        """Wait until everything enqueued before this call is exported or dropped."""
+        """Wait until everything enqueued before this call is exported or dropped.
+
+        With a spooling exporter, also until its spool is delivered (``False`` if the server
+        still cannot take it: the records stay spooled, counted in ``spooled``).
+        """
+        deadline = time.monotonic() + timeout
         thread = self._thread
-        if not self.queue and (thread is None or not thread.is_alive()):
+        if self.queue or (thread is not None and thread.is_alive()):
+            marker = _Marker()
+            self.queue.append(marker)  # markers pass the capacity check on purpose
+            if not self._ensure_thread():
+                self._drain()  # no thread possible (exit time): do it here
+            self._wakeup.set()
+            if not marker.done.wait(timeout):
+                return False
+        flush = getattr(self.exporter, "flush", None)
+        if not callable(flush):
             return True
-        marker = _Marker()
-        self.queue.append(marker)  # markers pass the capacity check on purpose
-        if not self._ensure_thread():
-            self._drain()  # no thread possible (exit time): do it here
-        self._wakeup.set()
-        return marker.done.wait(timeout)
+        try:
+            return bool(flush(max(0.0, deadline - time.monotonic())))
+        except Exception as exc:
+            log.warning("Exporter flush failed: %s", exc)
+            return False
+
+    # -- spool accounting (called by a spooling exporter) ------------------------------------
+    def to_spool(self, count: int) -> None:
+        """``count`` records of the batch in flight went to the exporter's spool."""
+        with self._lock:
+            self._spooled += count
+            self._in_flight = max(0, self._in_flight - count)
+
+    def from_spool(self, delivered: int, dropped: dict[str, int]) -> None:
+        """Spooled records were acknowledged (``delivered``) or dropped (by reason)."""
+        with self._lock:
+            self._exported += delivered
+            self._spooled -= delivered
+            for reason, count in dropped.items():
+                self._dropped[reason] = self._dropped.get(reason, 0) + count
+                self._spooled -= count
 
     def shutdown(self, timeout: float, *, at_exit: bool = False) -> bool:
         """Flush within ``timeout``, stop the thread, count what is left as dropped.
@@ -338,15 +374,17 @@ class Batcher:
         with self._lock:
             dropped = dict(self._dropped)
             sampled_out = self._sampled_out
+            spooled = self._spooled
+            exported = self._exported
+            in_flight = max(0, self._in_flight - self._abandoned)
         depth = sum(1 for item in list(self.queue) if type(item) is not _Marker)
-        in_flight = max(0, self._in_flight - self._abandoned)
         # Every record was refused at the door, discarded at shutdown (both counted in
         # queue_full/shutdown), is still queued, or was taken by the export thread.
         refused = dropped["queue_full"] + dropped["shutdown"]
         recorded = self._taken - self._skipped + depth + refused
         return SdkStats(
             recorded=recorded,
-            exported=self._exported,
+            exported=exported,
             dropped=dropped,
             sampled_out=sampled_out + self._skipped,
             queue_depth=depth,
@@ -354,6 +392,8 @@ class Batcher:
             export_failures=self._failures,
             export_batches=self._batches,
             repaired=dict(getattr(self.convert, "repaired", None) or {}),
+            spooled=spooled,
+            recovered=int(getattr(self.exporter, "recovered", 0) or 0),
         )
 
     # -- the export thread ------------------------------------------------------------------
@@ -459,7 +499,10 @@ class Batcher:
         for attempt in range(1, attempts + 1):  # noqa: B007 - attempt is reported below
             try:
                 with self._export_lock:
-                    result = self.exporter.export(payload)
+                    if self._pass_counted:
+                        result = self.exporter.export(payload, counted=n)
+                    else:
+                        result = self.exporter.export(payload)
             except BaseException as exc:  # even KeyboardInterrupt/SystemExit: fail the attempt
                 self._failures += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"
@@ -474,7 +517,10 @@ class Batcher:
                     break
                 continue
             rejected = rejected_count(result, n)
-            self._settle(n, n - rejected, rejected, 0)
+            # A spooling exporter's outcome names SDK drop reasons; a store's names its own.
+            reasons = getattr(result, "reasons", None) if self._pass_counted else None
+            spooled = getattr(result, "spooled", 0) if self._pass_counted else 0
+            self._settle(n, n - rejected - spooled, rejected, 0, reasons)
             if exported_observer is not None:
                 _notify(payload, result)
             self._batches += 1
@@ -490,8 +536,14 @@ class Batcher:
                 n, attempt, self._last_error,
             )  # fmt: skip
 
-    def _settle(self, n: int, exported: int, rejected: int, failed: int) -> None:
-        """Count the outcome of the batch in flight (``n`` records) in one step."""
+    def _settle(
+        self, n: int, exported: int, rejected: int, failed: int,
+        reasons: dict[str, int] | None = None,
+    ) -> None:  # fmt: skip
+        """Count the outcome of the batch in flight (``n`` records) in one step.
+
+        ``reasons`` splits ``rejected`` by drop reason (default: all ``rejected_by_store``).
+        """
         with self._lock:
             if self._abandoned:
                 # The export shutdown gave up waiting for has ended after all.
@@ -502,7 +554,11 @@ class Batcher:
                     exported, rejected, failed,
                 )  # fmt: skip
                 self._abandoned = 0
-            self._dropped["rejected_by_store"] += rejected
+            if reasons:
+                for reason, count in reasons.items():
+                    self._dropped[reason] = self._dropped.get(reason, 0) + count
+            else:
+                self._dropped["rejected_by_store"] += rejected
             self._dropped["export_failed"] += failed
             self._exported += exported
             self._in_flight = 0

@@ -259,13 +259,27 @@ def build_client(
     )
     if exporter is not None and database_url is not None:
         raise ConfigError("give either database_url or exporter to init(), not both")
+    if settings.get("server_url") is not None and (
+        exporter is not None or database_url is not None
+    ):
+        raise ConfigError(
+            "give one destination to init(): server_url, database_url or exporter, not several"
+        )
     _check_extras(exporter, export_attempts, retry_backoff, max_queue_bytes)
     names = _instrumentations(instrument)
     table = _price_table(prices, config.prices_file)
     if exporter is None and config.enabled:
-        from llmpulse.sdk.exporters.store import StoreExporter
+        if config.server_url and database_url is None:  # an argument beats the environment
+            from llmpulse.sdk.exporters.http import HttpExporter
 
-        exporter = StoreExporter(config.database_url)
+            exporter = HttpExporter(
+                config.server_url, config.api_key, spool_dir=config.spool_dir,
+                max_spool_bytes=config.max_spool_bytes,
+            )  # fmt: skip
+        else:
+            from llmpulse.sdk.exporters.store import StoreExporter
+
+            exporter = StoreExporter(config.database_url)
     client = Client(
         config, exporter=exporter if config.enabled else None, prices=table, redact_text=redact_text,
         clock=clock, export_attempts=export_attempts, retry_backoff=retry_backoff,

@@ -72,6 +72,10 @@ def init(
     instrument: Iterable[str] | str | None = ("openai",),
     enabled: bool | None = None,
     stream_usage: bool | None = None,
+    server_url: str | None = None,
+    api_key: str | None = None,
+    spool_dir: str | Path | None = None,
+    max_spool_bytes: int | None = None,
     clock: Any = None,
     export_attempts: int = 4,
     retry_backoff: float = 0.5,
@@ -79,7 +83,9 @@ def init(
 ) -> Client:
     """Start recording: settings come from arguments, then LLMPULSE_* variables, then defaults.
 
-    ``exporter`` replaces the store exporter (anything with ``export(batch)`` and
+    ``server_url`` (with ``api_key``) sends batches to an llmpulse server instead of writing a
+    database, spooling them under ``spool_dir`` (at most ``max_spool_bytes``) while it cannot
+    be reached. ``exporter`` replaces the store exporter (anything with ``export(batch)`` and
     ``shutdown()``); ``clock`` (an object with ``time()``) stamps records; ``export_attempts``
     and ``retry_backoff`` shape retries of failed batches; ``max_queue_bytes`` bounds the
     prompt/response text waiting in the queue; ``stream_usage=False`` stops the openai
@@ -93,7 +99,8 @@ def init(
         flush_interval=flush_interval, shutdown_timeout=shutdown_timeout,
         service_name=service_name, prices=prices, instrument=instrument, enabled=enabled,
         stream_usage=stream_usage, clock=clock, export_attempts=export_attempts, retry_backoff=retry_backoff,
-        max_queue_bytes=max_queue_bytes,
+        max_queue_bytes=max_queue_bytes, server_url=server_url, api_key=api_key,
+        spool_dir=None if spool_dir is None else str(spool_dir), max_spool_bytes=max_spool_bytes,
     )  # fmt: skip
     with _lock:
         old, _client, _sink = _client, client, client._batcher

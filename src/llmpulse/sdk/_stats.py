@@ -10,6 +10,9 @@ __all__ = ["DROP_REASONS", "REPAIR_REASONS", "SdkStats", "rejected_count"]
 # Why a record was not exported. Sampling is not a drop: see SdkStats.sampled_out.
 # ``in_flight_at_shutdown``: taken by an export that had not finished when shutdown's timeout
 # ran out (moved back to ``exported`` if that export still finishes while the process runs).
+# The HTTP exporter's: ``rejected_by_server`` (a 4xx other than 401/403 and the retryable
+# ones), ``unauthorized`` (401/403: the API key), ``spool_full`` (the oldest spooled batches
+# made room for new ones).
 DROP_REASONS = (
     "queue_full",
     "export_failed",
@@ -17,6 +20,9 @@ DROP_REASONS = (
     "shutdown",
     "in_flight_at_shutdown",
     "invalid",
+    "rejected_by_server",
+    "unauthorized",
+    "spool_full",
 )
 # Why a value of a record was changed so that the record could be stored (the record is kept):
 # non_finite_number (NaN or an infinity became null), invalid_text (NUL characters or lone
@@ -31,7 +37,10 @@ REPAIR_REASONS = (
 
 @dataclass(frozen=True, slots=True)
 class SdkStats:
-    """The SDK's own numbers: what it was given, delivered, dropped (by reason) and holds."""
+    """The SDK's own numbers: what it was given, delivered, dropped (by reason) and holds.
+
+    ``recorded = exported + dropped_total + queue_depth + in_flight + spooled`` at all times.
+    """
 
     recorded: int
     exported: int
@@ -42,6 +51,10 @@ class SdkStats:
     export_failures: int
     export_batches: int
     repaired: dict[str, int] = field(default_factory=dict)
+    # In the HTTP exporter's file spool, waiting for the server (part of the identity below).
+    spooled: int = 0
+    # Records a dead process left in the spool that this one delivered (not in ``recorded``).
+    recovered: int = 0
     dropped_total: int = field(init=False)
 
     def __post_init__(self) -> None:
