@@ -27,12 +27,12 @@ def iso(ts: float) -> str:
 
 
 def number(value: float) -> str:
-    """A measured value for people: 4 significant digits, no exponent for everyday sizes."""
+    """A measured value for people: 4 significant digits below 1000, thousands separated above."""
     if not math.isfinite(value):
         return str(value)
-    if value != 0 and (abs(value) >= 1e7 or abs(value) < 1e-4):
-        return f"{value:.4g}"
-    return f"{value:,.4f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    if abs(value) >= 1000:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.4g}"
 
 
 def truncate(text: str, limit: int) -> str:

@@ -143,7 +143,9 @@ class WebhookChannel:
         what = f"webhook {self.name!r} ({self._target.masked})"
         answer = post(self._policy, self._target, body, headers=headers,
                       timeout_s=self._timeout_s, tls=self._tls, what=what)  # fmt: skip
-        raise_for_status(answer, what=what)
+        # Standard Webhooks: 410 Gone means "stop sending here".
+        gone = "the receiver asks to disable this endpoint" if answer.status == 410 else ""
+        raise_for_status(answer, what=what, detail=gone)
 
     def describe(self) -> dict[str, Any]:
         """Type, masked URL, where the secrets come from; never their values."""

@@ -127,6 +127,15 @@ class TestAnswers:
         assert (exc.value.retryable, exc.value.retry_after) == (retryable, after)
         assert str(reply.status) in str(exc.value)
 
+    def test_410_says_to_disable(self, recv: Receiver) -> None:
+        """410 Gone is permanent and says the receiver wants the endpoint disabled."""
+        recv.script = [Reply(410)]
+        with pytest.raises(DeliveryError, match="disable this endpoint") as exc:
+            build_channel("h", {"type": "webhook", "url": recv.url}, allow=LOCAL).send(
+                make_notification()
+            )
+        assert not exc.value.retryable
+
     def test_redirect_to_internal_is_not_followed(self, recv: Receiver) -> None:
         """A 302 to another (internal) host is a permanent failure; that host gets nothing."""
         with receiver("127.0.0.2") as inner:
