@@ -59,7 +59,11 @@ def _addresses(values: list[str], field: str) -> list[str]:
     out = []
     for value in values:
         parsed = getaddresses([value])
-        if len(parsed) != 1 or not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", parsed[0][1]):
+        if (
+            any(c in value for c in "\r\n\0")
+            or len(parsed) != 1
+            or not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", parsed[0][1])
+        ):
             raise FieldError(f"{field}: {value!r} is not an email address", field,
                              f"{value!r} is not an email address")  # fmt: skip
         out.append(value)
@@ -92,7 +96,8 @@ def render_email(notification: Notification, *, sender: str, to: list[str],
                  subject_prefix: str = "") -> EmailMessage:  # fmt: skip
     """The message: subject from the title, a text part and an HTML part with the evidence."""
     msg = EmailMessage()
-    msg["Subject"] = subject_prefix + title(notification)
+    # One line: a rule name or label with a newline must not break (or inject) a header.
+    msg["Subject"] = " ".join((subject_prefix + title(notification)).split())
     msg["From"] = sender
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(usegmt=True)

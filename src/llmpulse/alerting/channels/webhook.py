@@ -57,6 +57,15 @@ def _secret_key(secret: Secret, field: str) -> bytes:
     return key
 
 
+def _jsonable(value: Any) -> Any:
+    """Evidence from numpy (``int64``, arrays) or datetimes: as numbers/lists, else as text."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
 def sign(keys: list[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` value: ``v1,<base64>`` for each key, space-separated."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
@@ -128,7 +137,7 @@ class WebhookChannel:
     def payload(self, notification: Notification) -> bytes:
         """The exact bytes POSTed (and signed)."""
         return json.dumps(notification_json(notification), separators=(",", ":"),
-                          ensure_ascii=False).encode("utf-8")  # fmt: skip
+                          ensure_ascii=False, default=_jsonable).encode("utf-8")  # fmt: skip
 
     def send(self, notification: Notification) -> None:
         """POST the signed JSON; raise ``DeliveryError`` unless the receiver answers 2xx."""

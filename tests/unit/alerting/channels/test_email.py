@@ -127,6 +127,24 @@ class TestDelivery:
         assert "p95 latency 6.1 s &gt; 5 s" in page
         assert '<a href="http://dash.example/traces?model=gpt-4o-0">' in page
 
+    def test_newlines_cannot_inject_headers(self, starttls_server: tuple[Inbox, int],
+                                            cert: tuple[Path, Path]) -> None:  # fmt: skip
+        """A rule name with a newline gives a one-line subject, not a new header."""
+        from llmpulse.alerting.channels import Notification
+        from tests.unit.alerting.channels.conftest import make_item
+
+        inbox, port = starttls_server
+        item = make_item(0, rule="latency\r\nBcc: evil@example.com")
+        build_channel("mail", spec(port, cert), allow=LOCAL).send(
+            Notification("k", "g", "firing", (item,))
+        )
+        ((_, rcpts, msg),) = inbox.messages
+        assert msg["Bcc"] is None and "evil@example.com" not in rcpts
+        assert msg["Subject"] == "[llmpulse] [FIRING:1] latency Bcc: evil@example.com (critical)"
+        with pytest.raises(FieldError, match="not an email address"):
+            build_channel("mail", spec(port, cert, to=["a@example.com\nBcc: x@example.com"]),
+                          allow=LOCAL)  # fmt: skip
+
     def test_implicit_tls(self, cert: tuple[Path, Path]) -> None:
         """security: tls speaks TLS from the first byte (what port 465 expects)."""
         inbox = Inbox()

@@ -80,6 +80,26 @@ class TestDelivery:
         assert len(req.headers["webhook-signature"].split()) == 2
         assert verify(KEY, req.headers, req.body) and verify(new, req.headers, req.body)
 
+    def test_numpy_and_datetime_evidence_is_sent(self, recv: Receiver) -> None:
+        """Evidence straight from detection (numpy scalars, arrays, datetimes) is serialised."""
+        import datetime
+
+        import numpy as np
+
+        from llmpulse.alerting.channels import Notification
+        from tests.unit.alerting.channels.conftest import make_item
+
+        evidence = {"calls": np.int64(1200), "series": np.array([1.5, 2.0]),
+                    "at": datetime.datetime(2026, 12, 2, tzinfo=datetime.timezone.utc)}  # fmt: skip
+        item = make_item(0, evidence=evidence, value=np.float64(6.5))
+        build_channel("h", {"type": "webhook", "url": recv.url}, allow=LOCAL).send(
+            Notification("k", "g", "firing", (item,))
+        )
+        sent = recv.requests[0].json()["alerts"][0]
+        assert sent["evidence"] == {"calls": 1200, "series": [1.5, 2.0],
+                                    "at": "2026-12-02T00:00:00+00:00"}  # fmt: skip
+        assert sent["value"] == 6.5
+
     def test_unsigned_when_no_secret(self, recv: Receiver) -> None:
         """Without a secret the id and timestamp are still sent, and no signature."""
         build_channel("h", {"type": "webhook", "url": recv.url}, allow=LOCAL).send(
