@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
-from llmpulse.checks import CheckConfig, CheckReport, Finding, run_checks
 from llmpulse.server.deps import READ, get_store
 from llmpulse.store import Store
+
+if TYPE_CHECKING:
+    from llmpulse.checks import CheckReport, Finding
 
 __all__ = ["router"]
 
@@ -70,6 +72,10 @@ class Summary(BaseModel):
 
 
 def _report(store: Store, days_back: int) -> CheckReport:
+    # Imported on first use: the checks load scipy, which would add ~65 MB to every server
+    # process, most of which never runs a regression check.
+    from llmpulse.checks import CheckConfig, run_checks
+
     end = time.time()
     cfg = CheckConfig()
     cfg = replace(cfg, runs=replace(cfg.runs, lookback_days=float(days_back)))
