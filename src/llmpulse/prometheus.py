@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmpulse.schema import Span, SpanKind
@@ -98,6 +99,13 @@ class LLMMetrics:
 
     def model_label(self, model: str | None) -> str:
         """The ``model`` label value of a span: its model, ``none`` or, past the cap, ``other``."""
+        label = self._label(model)
+        if label is OVERFLOW:
+            self.overflow.labels("model").inc()
+        return label
+
+    def _label(self, model: str | None) -> str:
+        # model_label without counting the overflow (observe counts a batch's at once).
         if not model:
             return NO_MODEL
         if model in self._models:
@@ -106,16 +114,63 @@ class LLMMetrics:
             if len(self._models) < self.max_models:
                 self._models.add(model)
                 return model
-        self.overflow.labels("model").inc()
         return OVERFLOW
 
     def observe(self, spans: Iterable[Span]) -> None:
-        """Count stored spans (call it once per span, after the write committed)."""
+        """Count stored spans (call it once per span, after the write committed).
+
+        The same counts as ``observe_one`` per span, summed per series first: a batch of a
+        few thousand spans touches each counter child once, not once per span.
+        """
+        tally = self._tally(spans)
+        for (label, kind), values in tally.latencies.items():
+            child = self.latency.labels(label, kind)
+            for seconds in values:
+                child.observe(seconds)
+        for (label, status), n in tally.requests.items():
+            self.requests.labels(label, status).inc(n)
+        for (label, token_type), n in tally.tokens.items():
+            self.tokens.labels(label, token_type).inc(n)
+        for label, usd in tally.cost.items():
+            self.cost.labels(label).inc(usd)
+        for name, n in tally.overflow.items():
+            if n:
+                self.overflow.labels(name).inc(n)
+
+    def _tally(self, spans: Iterable[Span]) -> _Tally:
+        tally = _Tally()
+        labels: dict[str | None, str] = {}
+        latencies, requests, tokens, cost = (
+            tally.latencies,
+            tally.requests,
+            tally.tokens,
+            tally.cost,
+        )
         for span in spans:
-            self.observe_one(
-                span.model, span.kind, span.status, span.latency_ms, span.input_tokens,
-                span.output_tokens, span.cache_read_tokens, span.reasoning_tokens, span.cost_usd,
-            )  # fmt: skip
+            model, kind = span.model, span.kind
+            label = labels.get(model)
+            if label is None:
+                label = labels[model] = self._label(model)
+            if label is OVERFLOW:
+                tally.overflow["model"] += 1
+            if kind not in _KINDS:
+                tally.overflow["kind"] += 1
+                kind = OVERFLOW
+            seconds = max(0.0, (span.end_time - span.start_time) * 1000.0) / 1000.0  # latency_ms
+            latencies.setdefault((label, kind), []).append(seconds)
+            if not (model or kind in _REQUEST_KINDS):
+                continue
+            key = (label, "error" if span.status == "error" else "ok")
+            requests[key] = requests.get(key, 0) + 1
+            for token_type, n in (
+                ("input", span.input_tokens), ("output", span.output_tokens),
+                ("cache_read", span.cache_read_tokens), ("reasoning", span.reasoning_tokens),
+            ):  # fmt: skip
+                if n:
+                    tokens[(label, token_type)] = tokens.get((label, token_type), 0) + n
+            if span.cost_usd:
+                cost[label] = cost.get(label, 0.0) + span.cost_usd
+        return tally
 
     def observe_one(
         self,
@@ -144,6 +199,17 @@ class LLMMetrics:
                 self.tokens.labels(label, kind_of_token).inc(n)
         if cost_usd:
             self.cost.labels(label).inc(cost_usd)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """A batch of spans summed per series: latencies to observe, counts to add."""
+
+    latencies: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    requests: dict[tuple[str, str], int] = field(default_factory=dict)
+    tokens: dict[tuple[str, str], int] = field(default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+    overflow: dict[str, int] = field(default_factory=lambda: {"model": 0, "kind": 0})
 
 
 def metrics_response(

@@ -54,6 +54,32 @@ class TestLLMMetrics:
         )
         assert not any(k[0] == "llm_requests_total" and ("model", "none") in k[1] for k in got)
 
+    def test_a_batch_counts_what_each_span_alone_would(self) -> None:
+        """observe() sums a batch per series before touching the counters; the scrape is the
+        same as observing each span on its own (overflowing models and kinds included)."""
+        spans = [
+            llm(f"m{i % 5}", status="error" if i % 7 == 0 else "ok", latency_s=i * 0.37 % 90,
+                input_tokens=i, output_tokens=i % 3 or None, cache_read_tokens=i // 2,
+                reasoning_tokens=i % 2, cost_usd=(i % 4) * 0.125,
+                kind=("llm", "embedding", "chain", "weird")[i % 4])
+            for i in range(200)
+        ] + [llm(None, kind="tool", latency_s=-1.0), llm("", kind="llm")]  # fmt: skip
+        batched = LLMMetrics(CollectorRegistry(), max_models=3)
+        one_by_one = LLMMetrics(CollectorRegistry(), max_models=3)
+        batched.observe(spans)
+        for s in spans:
+            one_by_one.observe_one(
+                s.model, s.kind, s.status, s.latency_ms, s.input_tokens, s.output_tokens,
+                s.cache_read_tokens, s.reasoning_tokens, s.cost_usd,
+            )  # fmt: skip
+        got, want = samples(batched), samples(one_by_one)
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            if not key[0].endswith("_created"):  # when each series was first made
+                assert got[key] == pytest.approx(value, rel=1e-12), key
+        assert got[("llmpulse_label_overflow_total", (("label", "model"),))] > 0
+        assert got[("llmpulse_label_overflow_total", (("label", "kind"),))] == 50
+
     def test_buckets_follow_genai_semconv(self) -> None:
         """0.01 s doubling to 81.92 s, past the client's 10 s default."""
         assert LATENCY_BUCKETS[0] == 0.01 and LATENCY_BUCKETS[-1] == 81.92
