@@ -28,6 +28,7 @@ from llmpulse.errors import RecordRejectedError
 from llmpulse.schema import MetricPoint, Run, Span, SpanEvent
 from llmpulse.server.deps import INGEST, ServerState, get_state
 from llmpulse.server.metrics import ServerMetrics, metrics_of
+from llmpulse.server.native_decode import Decoder
 from llmpulse.server.problems import Problem, validation_problem
 
 __all__ = ["OPENAPI_MODELS", "IngestBatch", "IngestResult", "read_body", "router"]
@@ -128,6 +129,9 @@ class IngestResult(BaseModel):
     rejected: dict[str, int] = Field(default_factory=dict)
 
 
+# Valid bodies become records without building the models above (the models check the rest).
+_DECODER = Decoder(IngestBatch, SpanIn, EventIn, MetricPointIn, RunIn)
+
 # Models the OpenAPI document lists although no route parameter declares them (the body is
 # read by hand, for gzip and the size limit).
 OPENAPI_MODELS = [IngestBatch]
@@ -220,15 +224,18 @@ async def ingest(request: Request, state: ServerState = Depends(get_state)) -> I
     _check_content_type(request)
     async with state.gate.slot():
         body = await read_body(request, state.settings.max_body_bytes)
-        try:
-            batch = IngestBatch.model_validate_json(body)
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_input=False)
-            bad_json = any(e["type"] == "json_invalid" for e in errors)
-            raise validation_problem(errors, status=400 if bad_json else 422) from None
+        records = _DECODER.decode(body)
+        if records is None:  # not plainly valid: pydantic decides, and words its errors
+            try:
+                batch = IngestBatch.model_validate_json(body)
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False, include_input=False)
+                bad_json = any(e["type"] == "json_invalid" for e in errors)
+                raise validation_problem(errors, status=400 if bad_json else 422) from None
+            records = _records(batch)
+            del batch
         del body
-        spans, points, runs = _records(batch)
-        del batch
+        spans, points, runs = records
         try:
             result = await run_in_threadpool(
                 _write, state, spans, points, runs, metrics_of(request.app)
