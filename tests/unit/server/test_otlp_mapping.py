@@ -326,3 +326,46 @@ class TestSpanShape:
         s = decode_protobuf(pb.SerializeToString(), PRICES).spans[0]
         assert s.service == "svc"
         assert s.attributes["otel.resource"] == {"deployment.environment": "prod"}
+
+    def test_every_span_of_a_scope_carries_its_resource_cleaned(self) -> None:
+        """Resource and scope are cleaned once per scope and given to each of its spans: a
+        non-finite double spelled out, a long value cut and flagged on every span; a span's own
+        attribute of the same name gives way to the scope's (as before)."""
+        pb = request(
+            span(span_id=1, attributes={"otel.scope.name": "mine", "x": 1}), span(span_id=2),
+            resource={"host.load": float("nan"), "host.tags": ["a", float("inf")],
+                      "host.note": "n" * 50},
+        )  # fmt: skip
+        batch = decode_protobuf(pb.SerializeToString(), PRICES, Limits(max_text_chars=20))
+        first, second = batch.spans
+        for s in (first, second):
+            assert s.attributes["otel.resource"] == {
+                "host.load": "NaN",
+                "host.tags": ["a", "Infinity"],
+                "host.note": "n" * 50,
+            }  # nested values are not cut, as before; the scope name is
+            assert s.attributes["otel.scope.name"] == "test.instrumentation"
+            assert s.attributes["otel.span.kind"] == "client"
+        assert first.attributes["x"] == 1 and "x" not in second.attributes
+        assert FLAG_TRUNCATED not in first.attributes
+        pb.resource_spans[0].scope_spans[0].scope.name = "s" * 30
+        first, second = decode_protobuf(pb.SerializeToString(), PRICES, Limits(20)).spans
+        for s in (first, second):
+            assert s.attributes["otel.scope.name"] == "s" * 20
+            assert s.attributes[FLAG_TRUNCATED] == ["otel.scope.name"]
+
+    def test_precedence_does_not_depend_on_attribute_order(self) -> None:
+        """The first name of a column's list holding a usable value wins wherever it comes in
+        the span; a name holding an unusable value (empty, negative count) is skipped and kept."""
+        names = [
+            ("llm.token_count.prompt", 7), ("gen_ai.usage.prompt_tokens", -1),
+            ("gen_ai.usage.input_tokens", 5), ("llm.model_name", "oi-model"),
+            ("gen_ai.response.model", ""), ("gen_ai.request.model", "req-model"),
+        ]  # fmt: skip
+        for attributes in (dict(names), dict(reversed(names))):
+            s = one(span(attributes=attributes))
+            assert (s.input_tokens, s.model) == (5, "req-model")
+            assert s.attributes["llm.token_count.prompt"] == 7
+            assert s.attributes["gen_ai.usage.prompt_tokens"] == -1
+            assert s.attributes["llm.model_name"] == "oi-model"
+            assert s.attributes["gen_ai.response.model"] == ""

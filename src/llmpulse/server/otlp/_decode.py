@@ -24,7 +24,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from llmpulse.pricing import PriceTable
 from llmpulse.schema import Span, SpanEvent
-from llmpulse.server.otlp._mapping import DEFAULT_LIMITS, Limits, RawSpan, SpanRejected, map_span
+from llmpulse.server.otlp._mapping import (
+    DEFAULT_LIMITS,
+    Limits,
+    RawSpan,
+    SharedAttributes,
+    SpanRejected,
+    map_span,
+    shared_attributes,
+)
 
 __all__ = ["DecodedBatch", "OtlpDecodeError", "decode_json", "decode_protobuf", "decode_request"]
 
@@ -162,8 +170,10 @@ def _spans_of(
                 extra["otel.scope.name"] = scope_spans.scope.name
             if scope_spans.scope.version:
                 extra["otel.scope.version"] = scope_spans.scope.version
+            # Resource and scope are the same for every span of the scope: cleaned once.
+            shared = shared_attributes(extra, limits) if extra else None
             for pb in scope_spans.spans:
-                raw = _raw(pb, service, extra)
+                raw = _raw(pb, service, shared)
                 try:
                     span = map_span(raw, prices, limits)
                 except SpanRejected as exc:
@@ -178,8 +188,8 @@ def _spans_of(
     return batch
 
 
-def _raw(pb: Any, service: str | None, scope_extra: dict[str, Any]) -> RawSpan:
-    extra = dict(scope_extra)
+def _raw(pb: Any, service: str | None, shared: SharedAttributes | None) -> RawSpan:
+    extra: dict[str, Any] = {}
     if pb.links:
         extra["otel.links"] = [
             {
@@ -193,24 +203,27 @@ def _raw(pb: Any, service: str | None, scope_extra: dict[str, Any]) -> RawSpan:
         extra["otel.trace_state"] = pb.trace_state
     if pb.dropped_attributes_count:
         extra["otel.dropped_attributes_count"] = pb.dropped_attributes_count
-    events = [
-        SpanEvent(name=e.name, time=e.time_unix_nano / 1e9, attributes=_attributes(e.attributes))
-        for e in pb.events
-    ]
+    events = (
+        [SpanEvent(e.name, e.time_unix_nano / 1e9, _attributes(e.attributes)) for e in pb.events]
+        if pb.events
+        else []
+    )
+    status = pb.status
     return RawSpan(
-        trace_id=pb.trace_id,
-        span_id=pb.span_id,
-        parent_span_id=pb.parent_span_id,
-        name=pb.name,
-        kind=pb.kind,
-        start_ns=pb.start_time_unix_nano,
-        end_ns=pb.end_time_unix_nano,
-        attributes=_attributes(pb.attributes),
-        events=events,
-        status_code=pb.status.code,
-        status_message=pb.status.message,
-        service=service,
-        extra=extra,
+        pb.trace_id,
+        pb.span_id,
+        pb.parent_span_id,
+        pb.name,
+        pb.kind,
+        pb.start_time_unix_nano,
+        pb.end_time_unix_nano,
+        _attributes(pb.attributes),
+        events,
+        status.code,
+        status.message,
+        service,
+        extra,
+        shared,
     )
 
 
@@ -219,10 +232,11 @@ _SCALARS = frozenset(("string_value", "int_value", "double_value", "bool_value")
 
 def _attributes(key_values: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    scalars = _SCALARS
     for kv in key_values:
         value = kv.value
         which = value.WhichOneof("value")
-        out[kv.key] = getattr(value, which) if which in _SCALARS else _value(value)
+        out[kv.key] = getattr(value, which) if which in scalars else _value(value)
     return out
 
 

@@ -164,6 +164,24 @@ class RawSpan:
     status_message: str
     service: str | None
     extra: dict[str, Any]  # resource, scope and links, stored under otel.* attribute names
+    # Attributes every span of one scope carries (resource, scope), already cleaned once for
+    # all of them by ``shared_attributes``; added after ``extra``.
+    shared: SharedAttributes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SharedAttributes:
+    """Attributes of a whole scope, cleaned once: the dict and the keys that were cut."""
+
+    attributes: dict[str, Any]
+    truncated: tuple[str, ...] = ()
+
+
+def shared_attributes(extra: dict[str, Any], limits: Limits | None = None) -> SharedAttributes:
+    """``extra`` cleaned as ``map_span`` cleans attributes, for the spans of a scope to share."""
+    truncated: list[str] = []
+    cleaned = _clean_attributes(extra, limits or DEFAULT_LIMITS, truncated)
+    return SharedAttributes(cleaned, tuple(truncated))
 
 
 class SpanRejected(ValueError):
@@ -180,38 +198,31 @@ def map_span(raw: RawSpan, prices: PriceTable | None, limits: Limits | None = No
     trace_id, span_id = _span_ids(raw)
     attrs = dict(raw.attributes)
     truncated: list[str] = []
-    model = _text(attrs, MODEL_KEYS)
-    provider = _text(attrs, PROVIDER_KEYS)
+    columns, flat_keys = _take_columns(attrs)  # keyword arguments of Span
+    model = columns.get("model")
+    provider = columns.get("provider")
+    if provider is not None:
+        columns["provider"] = normalize_provider(provider)
     span = Span(
-        trace_id=trace_id,
-        span_id=span_id,
-        name=raw.name or "(unnamed)",
-        start_time=raw.start_ns / 1e9,
-        end_time=raw.end_ns / 1e9,
-        parent_id=raw.parent_span_id.hex() if any(raw.parent_span_id) else None,
+        trace_id,
+        span_id,
+        raw.name or "(unnamed)",
+        raw.start_ns / 1e9,
+        raw.end_ns / 1e9,
         kind=_kind(attrs, model),
-        model=model,
-        provider=None if provider is None else normalize_provider(provider),
-        prompt_version=_text(attrs, PROMPT_VERSION_KEYS),
-        input_tokens=_count(attrs, INPUT_TOKEN_KEYS),
-        output_tokens=_count(attrs, OUTPUT_TOKEN_KEYS),
-        total_tokens=_count(attrs, TOTAL_TOKEN_KEYS),
-        cache_read_tokens=_count(attrs, CACHE_READ_KEYS),
-        cache_write_tokens=_count(attrs, CACHE_WRITE_KEYS),
-        reasoning_tokens=_count(attrs, REASONING_KEYS),
-        session_id=_text(attrs, SESSION_KEYS),
-        user_id=_text(attrs, USER_KEYS),
+        parent_id=raw.parent_span_id.hex() if any(raw.parent_span_id) else None,
         service=raw.service,
         events=raw.events,
+        **columns,
     )
     if span.total_tokens is None and (
         span.input_tokens is not None or span.output_tokens is not None
     ):
         span.total_tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
-    flat = any(key.startswith(_FLAT_PREFIXES) for key in attrs)
+    flat = any(key in attrs for key in flat_keys)
     span.input = _cut(_content(attrs, raw.events, flat, *_INPUT), "input", limits, truncated)
     span.output = _cut(_content(attrs, raw.events, flat, *_OUTPUT), "output", limits, truncated)
-    _status(span, raw, attrs)
+    _status(span, raw)
     if prices is not None and (span.input_tokens is not None or span.output_tokens is not None):
         span.cost_usd = prices.cost(
             span.model,
@@ -221,16 +232,95 @@ def map_span(raw: RawSpan, prices: PriceTable | None, limits: Limits | None = No
             span.cache_write_tokens,
             span.reasoning_tokens,
         )
-    if raw.end_ns < raw.start_ns:  # clock skew between hosts, or a buggy exporter
-        span.end_time = span.start_time
-        attrs[FLAG_CLAMPED] = raw.end_ns
-    if raw.kind in _OTEL_KINDS:
-        attrs["otel.span.kind"] = _OTEL_KINDS[raw.kind]
-    attrs.update(raw.extra)
-    span.attributes = _clean_attributes(attrs, limits, truncated)
-    if truncated:
-        span.attributes[FLAG_TRUNCATED] = truncated
+    span.attributes = _attributes_of(span, raw, attrs, limits, truncated)
     return span
+
+
+def _attributes_of(
+    span: Span, raw: RawSpan, attrs: dict[str, Any], limits: Limits, truncated: list[str]
+) -> dict[str, Any]:
+    """What is left of the span's attributes, cleaned, then what llmpulse adds: the clamped end
+    time, the OTel span kind, the scope's shared attributes and the span's own extras (which
+    win over a span attribute of the same name)."""
+    shared = raw.shared
+    clamped = raw.end_ns < raw.start_ns  # clock skew between hosts, or a buggy exporter
+    otel_kind = _OTEL_KINDS.get(raw.kind)
+    added = (
+        *(() if shared is None else shared.attributes),
+        *raw.extra,
+        *((FLAG_CLAMPED,) if clamped else ()),
+        *(() if otel_kind is None else ("otel.span.kind",)),
+    )
+    for key in added:
+        attrs.pop(key, None)
+    out = _clean_attributes(attrs, limits, truncated)
+    if clamped:
+        span.end_time = span.start_time
+        out[FLAG_CLAMPED] = raw.end_ns
+    if otel_kind is not None:
+        # Cleaned like any attribute (only ever cut under absurdly small limits).
+        out.update(_clean_attributes({"otel.span.kind": otel_kind}, limits, truncated))
+    if shared is not None:
+        out.update(shared.attributes)
+        truncated.extend(shared.truncated)
+    if raw.extra:
+        out.update(_clean_attributes(raw.extra, limits, truncated))
+    if truncated:
+        out[FLAG_TRUNCATED] = truncated
+    return out
+
+
+# The attribute names that fill a column, in precedence order per column (the tuples above):
+# name -> (column, rank, is_count). One pass over a span's attributes finds every column.
+_COLUMN_KEYS: dict[str, tuple[str, int, bool]] = {}
+for _column, _keys, _is_count in (
+    ("model", MODEL_KEYS, False),
+    ("provider", PROVIDER_KEYS, False),
+    ("prompt_version", PROMPT_VERSION_KEYS, False),
+    ("input_tokens", INPUT_TOKEN_KEYS, True),
+    ("output_tokens", OUTPUT_TOKEN_KEYS, True),
+    ("total_tokens", TOTAL_TOKEN_KEYS, True),
+    ("cache_read_tokens", CACHE_READ_KEYS, True),
+    ("cache_write_tokens", CACHE_WRITE_KEYS, True),
+    ("reasoning_tokens", REASONING_KEYS, True),
+    ("session_id", SESSION_KEYS, False),
+    ("user_id", USER_KEYS, False),
+    ("error_type", ERROR_TYPE_KEYS, False),
+):
+    for _rank, _key in enumerate(_keys):
+        if _key in _COLUMN_KEYS:
+            raise AssertionError(f"{_key} fills two columns")
+        _COLUMN_KEYS[_key] = (_column, _rank, _is_count)
+
+
+def _take_columns(attrs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Column values found in ``attrs`` (each the first name of its precedence holding a usable
+    value: non-empty text, or a count the store accepts), taken out of ``attrs``; and the keys
+    that look like flattened messages."""
+    best: dict[str, tuple[int, str, Any]] = {}
+    flat_keys: list[str] = []
+    column_keys = _COLUMN_KEYS
+    for key, value in attrs.items():
+        found = column_keys.get(key)
+        if found is None:
+            if key.startswith(_FLAT_PREFIXES):
+                flat_keys.append(key)
+            continue
+        column, rank, is_count = found
+        if is_count:
+            value = _as_count(value)
+            if value is None:
+                continue
+        elif type(value) is not str or not value:
+            continue
+        held = best.get(column)
+        if held is None or rank < held[0]:
+            best[column] = (rank, key, value)
+    columns = {}
+    for column, (_, key, value) in best.items():
+        del attrs[key]
+        columns[column] = value
+    return columns, flat_keys
 
 
 def _span_ids(raw: RawSpan) -> tuple[str, str]:
@@ -243,27 +333,6 @@ def _span_ids(raw: RawSpan) -> tuple[str, str]:
     if raw.start_ns <= 0:
         raise SpanRejected(f"span {raw.name!r}: start_time_unix_nano is missing")
     return raw.trace_id.hex(), raw.span_id.hex()
-
-
-def _text(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
-    for key in keys:
-        value = attrs.get(key)
-        if type(value) is str and value:
-            del attrs[key]
-            return value
-    return None
-
-
-def _count(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
-    for key in keys:
-        value = attrs.get(key)
-        if value is None:
-            continue
-        number = _as_count(value)
-        if number is not None:
-            del attrs[key]
-            return number
-    return None
 
 
 def _as_count(value: Any) -> int | None:
@@ -292,18 +361,16 @@ def _kind(attrs: dict[str, Any], model: str | None) -> str:
     return SpanKind.SPAN.value
 
 
-def _status(span: Span, raw: RawSpan, attrs: dict[str, Any]) -> None:
-    error_type = _text(attrs, ERROR_TYPE_KEYS)
+def _status(span: Span, raw: RawSpan) -> None:
     if raw.status_code == _ERROR:
         span.status = "error"
         span.error_message = raw.status_message or None
-        if error_type is None:
+        if span.error_type is None:  # no error.type attribute: the exception event's type
             for event in raw.events:
                 if event.name == "exception":
                     value = event.attributes.get("exception.type")
-                    error_type = value if type(value) is str else None
+                    span.error_type = value if type(value) is str else None
                     break
-    span.error_type = error_type
 
 
 def _content(

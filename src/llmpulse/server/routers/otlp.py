@@ -116,8 +116,7 @@ async def export_traces(request: Request) -> Response:
         try:
             async with state.gate.slot():
                 body = await _read(request, state.settings.max_body_bytes)
-                batch = await run_in_threadpool(_decode, state, body, as_json)
-                result = await run_in_threadpool(_write, state, batch)
+                batch, result = await run_in_threadpool(_store, state, body, as_json)
         except Problem as exc:  # the gate is full
             raise _Answer(exc.status, str(exc.detail), "overloaded", dict(exc.headers)) from None
         metrics.record_ingest(
@@ -155,6 +154,12 @@ async def _authorize(request: Request) -> None:
         await run_in_threadpool(INGEST, request, credentials)
     except Problem as exc:
         raise _Answer(exc.status, str(exc.detail), "unauthorized", dict(exc.headers)) from None
+
+
+def _store(state: ServerState, body: bytes, as_json: bool) -> tuple[DecodedBatch, Any]:
+    """Decode and write in one trip to the thread pool (each trip costs a thread switch)."""
+    batch = _decode(state, body, as_json)
+    return batch, _write(state, batch)
 
 
 def _decode(state: ServerState, body: bytes, as_json: bool) -> DecodedBatch:
