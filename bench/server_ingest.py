@@ -296,6 +296,21 @@ def _tree(root: int) -> list[int]:
     return found
 
 
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time of ``root`` and its descendants so far, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def _status_kb(pid: int, field_name: str) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -489,6 +504,7 @@ class Measured:
 
     rates: dict[str, float] = field(default_factory=dict)
     client_cpu: dict[str, float] = field(default_factory=dict)
+    server_cpu_us: dict[str, float] = field(default_factory=dict)  # server CPU per span
     rss_mb: float | None = None
 
 
@@ -521,7 +537,9 @@ def bench_llmpulse(native: Payloads, otlp: Payloads, warm: Payloads, senders: in
                     ("native", "/api/v1/ingest", native, NATIVE_HEADERS, native_check),
                     ("otlp", "/v1/traces", otlp, OTLP_HEADERS, otlp_check),
                 ):
+                    cpu0 = cpu_seconds(proc.pid)
                     sent = _run_phase(label, port, path, payloads, headers, senders, check)
+                    out.server_cpu_us[label] = (cpu_seconds(proc.pid) - cpu0) / sent.spans * 1e6
                     expected += payloads.spans
                     stored = count_rows(db, "SELECT count(*) FROM spans")
                     if stored != expected:
@@ -529,7 +547,8 @@ def bench_llmpulse(native: Payloads, otlp: Payloads, warm: Payloads, senders: in
                     out.rates[label] = sent.spans / sent.seconds
                     out.client_cpu[label] = sent.client_cpu_s / sent.seconds
                     print(f"llmpulse {label:<7}{out.rates[label]:>10,.0f} spans/s  "
-                          f"({sent.requests} requests in {sent.seconds:.2f} s; client CPU "
+                          f"({sent.requests} requests in {sent.seconds:.2f} s; server CPU "
+                          f"{out.server_cpu_us[label]:.1f} µs/span; client CPU "
                           f"{out.client_cpu[label]:.0%} of one core)")  # fmt: skip
             finally:
                 out.rss_mb = watch.stop()
@@ -573,6 +592,7 @@ def bench_phoenix(
                 _run_phase("phoenix warm-up", port, "/v1/traces", warm, OTLP_HEADERS, 1,
                            _phoenix_check)  # fmt: skip
                 _wait_rows(db, warm.spans, wait_s)
+                cpu0 = cpu_seconds(proc.pid)
                 t0 = time.perf_counter()
                 sent = _run_phase("phoenix", port, "/v1/traces", otlp, OTLP_HEADERS, senders,
                                   _phoenix_check)  # fmt: skip
@@ -580,11 +600,13 @@ def bench_phoenix(
                 stored = _wait_rows(db, warm.spans + otlp.spans, wait_s)
                 elapsed = time.perf_counter() - t0
                 done = stored - warm.spans
+                out.server_cpu_us["otlp"] = (cpu_seconds(proc.pid) - cpu0) / max(done, 1) * 1e6
                 out.rates["otlp"] = done / elapsed
                 out.client_cpu["otlp"] = sent.client_cpu_s / sent.seconds
                 print(f"phoenix  otlp   {out.rates['otlp']:>10,.1f} spans/s  ({done} of "
                       f"{otlp.spans} stored {elapsed:.1f} s after the first request; all "
-                      f"answered after {answered:.1f} s)")  # fmt: skip
+                      f"answered after {answered:.1f} s; server CPU "
+                      f"{out.server_cpu_us['otlp']:,.0f} µs/span)")  # fmt: skip
                 if done < otlp.spans:
                     print(f"phoenix: only {done} of {otlp.spans} spans stored after waiting "
                           f"{wait_s:.0f} s; the rate counts those")  # fmt: skip
@@ -672,6 +694,9 @@ def main() -> None:
         "otlp_vs_phoenix": best["otlp"] / ph_rate if ph_rate else None,
         "native_runs": [r.rates["native"] for r in runs],
         "otlp_runs": [r.rates["otlp"] for r in runs],
+        "server_cpu_us_per_span_native": min(r.server_cpu_us["native"] for r in runs),
+        "server_cpu_us_per_span_otlp": min(r.server_cpu_us["otlp"] for r in runs),
+        "phoenix_cpu_us_per_span": phoenix.server_cpu_us.get("otlp") if phoenix else None,
         "client_encode_us_per_span_native": native.encode_us_per_span,
         "client_encode_us_per_span_otlp": otlp.encode_us_per_span,
         "client_cpu_share_native": max(r.client_cpu["native"] for r in runs),
