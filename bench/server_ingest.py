@@ -8,8 +8,8 @@ What runs, all in one sitting on one machine:
 * ``llmpulse serve`` as a subprocess (its defaults: one process, SQLite in a temporary
   directory). Its peak resident memory is read from /proc for the server process and its
   children (sampled every 50 ms, and each process's ``VmHWM`` at the end; the larger is kept).
-* ``native``: ``POST /api/v1/ingest``, the JSON body ``{"spans": [...]}`` of
-  ``llmpulse.schema.Span`` fields (unset fields left out), gzip-compressed, in batches of
+* ``native``: ``POST /api/v1/ingest``, bodies made by the SDK's own HTTP exporter encoder
+  (``llmpulse.schema.Span`` fields as JSON, unset ones left out, gzip), in batches of
   ``--native-batch`` (the SDK's default batch, 2000).
 * ``otlp``: ``POST /v1/traces``, protobuf ``ExportTraceServiceRequest`` built with the real
   opentelemetry-proto messages, in batches of ``--otlp-batch`` (512, the default of OTel's
@@ -40,7 +40,6 @@ The LAST line printed is one JSON object: ``native_spans_per_s``, ``otlp_spans_p
 from __future__ import annotations
 
 import argparse
-import gzip
 import http.client
 import json
 import os
@@ -69,6 +68,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan  # noqa: E402
+
+from llmpulse.schema import Span  # noqa: E402
+from llmpulse.sdk.exporters._wire import encode_body  # noqa: E402
 
 PAGE = 4096
 PER_TRACE = 4  # one parent span (the application's) and three LLM calls
@@ -138,31 +140,24 @@ def workload(n: int, seed: int, t0: float) -> list[Call]:
     return calls
 
 
-def native_span(c: Call) -> dict[str, Any]:
-    """The span as the SDK's HTTP exporter sends it: ``llmpulse.schema.Span`` fields, unset left out."""
-    out: dict[str, Any] = {
-        "trace_id": c.trace_id.hex(),
-        "span_id": c.span_id.hex(),
-        "name": c.name,
-        "start_time": c.start_ns / 1e9,
-        "end_time": c.end_ns / 1e9,
-        "service": "support-bot",
-        "session_id": c.session,
-    }
+def native_span(c: Call) -> Span:
+    """The span as the application records it (``llmpulse.schema.Span``)."""
+    common = {"trace_id": c.trace_id.hex(), "span_id": c.span_id.hex(), "name": c.name,
+              "start_time": c.start_ns / 1e9, "end_time": c.end_ns / 1e9,
+              "service": "support-bot", "session_id": c.session}  # fmt: skip
     if not c.llm:
-        out["kind"] = "chain"
-        out["attributes"] = {"app.route": "/tickets/answer", "app.tenant": "acme"}
-        return out
-    out.update(
-        parent_id=c.parent_id.hex(), kind="llm", model=c.model, provider=c.provider,
+        return Span(**common, kind="chain",
+                    attributes={"app.route": "/tickets/answer", "app.tenant": "acme"})  # fmt: skip
+    span = Span(
+        **common, parent_id=c.parent_id.hex(), kind="llm", model=c.model, provider=c.provider,
         prompt_version=c.prompt_version, input_tokens=c.input_tokens,
         output_tokens=c.output_tokens, total_tokens=c.input_tokens + c.output_tokens,
         ttft_ms=(c.end_ns - c.start_ns) / 4e6, input=PROMPT, output=ANSWER,
         attributes={"gen_ai.request.temperature": 0.2, "gen_ai.request.max_tokens": 1024},
     )  # fmt: skip
     if c.failed:
-        out.update(status="error", error_type="RateLimitError", error_message="429 from provider")
-    return out
+        span.status, span.error_type, span.error_message = "error", "RateLimitError", "429"
+    return span
 
 
 def _kv(key: str, value: Any) -> KeyValue:
@@ -248,13 +243,14 @@ class Payloads:
 
 
 def native_payloads(calls: list[Call], batch: int) -> Payloads:
-    """Gzip-compressed JSON bodies, timed from the spans to the bytes."""
+    """Bodies as the SDK's HTTP exporter encodes them (its own encoder: JSON without unset
+    fields, gzip), timed from the recorded spans to the bytes."""
     t0 = time.perf_counter()
-    bodies = [
-        gzip.compress(json.dumps({"spans": [native_span(c) for c in chunk]},
-                                 separators=(",", ":")).encode(), 6)
-        for chunk in _chunks(calls, batch)
-    ]  # fmt: skip
+    bodies = []
+    for chunk in _chunks(calls, batch):
+        body, invalid = encode_body([native_span(c) for c in chunk], len(chunk))
+        assert invalid == 0
+        bodies.append(body.encode())
     return Payloads(bodies, len(calls), time.perf_counter() - t0)
 
 
