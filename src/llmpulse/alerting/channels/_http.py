@@ -18,6 +18,7 @@ receiver that already said no (Discord bans an address after 10,000 such answers
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import ssl
 import time
@@ -61,11 +62,16 @@ class Answer:
     body: bytes
 
 
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """The system's verifying context, built once: building one costs milliseconds, and
+    ``verify=False`` would build a fresh one per transport (for plain http it is not used)."""
+    return ssl.create_default_context()
+
+
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
     """Certificate-verifying TLS; ``ca_file`` trusts a private CA (or a self-signed receiver)."""
-    if ca_file:
-        return ssl.create_default_context(cafile=ca_file)
-    return ssl.create_default_context()
+    return ssl.create_default_context(cafile=ca_file) if ca_file else _default_tls()
 
 
 def _request(target: Target, address: str, body: bytes, headers: Mapping[str, str],
@@ -104,8 +110,7 @@ def post(
     for index, address in enumerate(addresses):
         request = _request(target, address, body, headers or {}, timeout_s)
         try:
-            verify = tls or (ssl.create_default_context() if target.scheme == "https" else False)
-            with httpx.HTTPTransport(verify=verify, retries=0) as transport:
+            with httpx.HTTPTransport(verify=tls or _default_tls(), retries=0) as transport:
                 response = transport.handle_request(request)
                 try:
                     data = bytearray()
