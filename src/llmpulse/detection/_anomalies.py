@@ -25,6 +25,7 @@ from ._calibrate import (
     alarm_threshold,
     events,
     residual_scale,
+    split_budget,
 )
 from ._changepoints import level_options
 from ._levels import Levels, find_levels
@@ -108,8 +109,9 @@ def _score(
     if sigma == 0:
         return _Scored(series, levels, med, empty, threshold)
     z = (base - med) / sigma
-    level = alarm_threshold(z, series.interval, false_alarms_per_day, threshold)
-    slow = sustained_scores(levels.clean, series.interval, false_alarms_per_day, threshold)
+    spikes, sustained = split_budget(false_alarms_per_day)
+    level = alarm_threshold(z, series.interval, spikes, threshold)
+    slow = sustained_scores(levels.clean, series.interval, sustained, threshold)
     return _Scored(series, levels, med, z, level, slow)
 
 

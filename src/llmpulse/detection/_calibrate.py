@@ -35,10 +35,12 @@ __all__ = [
     "fit_gpd",
     "points_per_day",
     "residual_scale",
+    "split_budget",
     "tail_threshold",
 ]
 
 DEFAULT_FALSE_ALARMS_PER_DAY = 0.2  # measured: docs/detection.md, "Choosing the default"
+SUSTAINED_SHARE = 0.5  # of the false-alarm budget given to the sustained score
 DEFAULT_FLOOR = 5.5  # robust z below which nothing is an anomaly, whatever the tail says
 TAIL_QUANTILE = 0.98  # scores above this quantile are the tail that is fitted
 MIN_EXCESSES = 30  # fewer excesses than this: too little history to fit a tail
@@ -162,6 +164,18 @@ def tail_threshold(scores: np.ndarray, q: float, *, clustered: bool = False) -> 
     if abs(shape) < 1e-9:
         return float(u - scale * math.log(ratio))
     return float(u + scale / shape * (ratio**-shape - 1.0))
+
+
+def split_budget(false_alarms_per_day: float | None) -> tuple[float | None, float | None]:
+    """The false-alarm budget of a series shared by its two scores: (spikes, sustained).
+
+    The user's "false alarms per day" is for the series, whatever raised the alarm; each score
+    is calibrated to its share.
+    """
+    if false_alarms_per_day is None:
+        return None, None
+    sustained = SUSTAINED_SHARE * false_alarms_per_day
+    return false_alarms_per_day - sustained, sustained
 
 
 def points_per_day(interval: float | None) -> float:

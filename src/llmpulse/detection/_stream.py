@@ -44,6 +44,7 @@ from ._calibrate import (
     DEFAULT_FLOOR,
     alarm_threshold,
     residual_scale,
+    split_budget,
     tail_threshold,
 )
 from ._prepare import prepare
@@ -170,9 +171,8 @@ class StreamingDetector:
         assert self._kind is not None
         self._sigma = max(residual_scale(resid), self._kind.noise_floor)
         scores = np.frombuffer(self._scores, dtype=np.float64)
-        self.threshold = alarm_threshold(
-            scores, self.interval, self.false_alarms_per_day, self.floor
-        )
+        spikes, sustained = split_budget(self.false_alarms_per_day)
+        self.threshold = alarm_threshold(scores, self.interval, spikes, self.floor)
         if (
             self.false_alarms_per_day is not None
             and scores.size
@@ -187,7 +187,7 @@ class StreamingDetector:
             # A day-long baseline moves slowly: its scale and tail are refitted less often.
             devs = np.frombuffer(self._devs, dtype=np.float64)
             self._centre, self._scale, self.sustained_threshold = calibrate(
-                devs, self.interval, self.false_alarms_per_day, self.floor
+                devs, self.interval, sustained, self.floor
             )
         self._since_refit = 0
 

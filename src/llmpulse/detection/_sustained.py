@@ -11,8 +11,9 @@ same number as points arrive), on the transformed, de-seasonalised series with s
 
 Its scale is the series' own: the deviation is divided by the robust spread of the
 deviations (``residual_scale``), and the alarm level is the generalised-Pareto tail of those
-scores at the same "false alarms per day" as spikes, refitted once without the events it
-finds (a shift is hundreds of points at the top of the tail it is judged by). The scores of a moving average exceed a
+scores at its share of the same "false alarms per day" (``split_budget``), fitted without the
+runs of the top 2 % that last longer than ``LONG_RUN`` points and refitted once without the
+events it finds (a shift is hundreds of points at the top of the tail it is judged by). The scores of a moving average exceed a
 level in runs, so the tail is read per event (``clustered``: the extremal index turns points
 into events). Without enough history to fit a tail, nothing alarms: a sustained deviation
 has no natural number of sigmas. An event lasts until the score falls below ``RELEASE`` times
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ._calibrate import events, points_per_day, residual_scale, tail_threshold
+from ._calibrate import TAIL_QUANTILE, events, points_per_day, residual_scale, tail_threshold
 
 __all__ = [
     "BASELINE_POINTS",
@@ -41,6 +42,7 @@ __all__ = [
 
 SUSTAIN_POINTS = 12  # points averaged: an hour at 5-minute samples
 BASELINE_POINTS = 289  # points of history before them (a day at 5-minute samples; odd)
+LONG_RUN = 2 * SUSTAIN_POINTS  # runs over the tail level longer than this are deviations
 RELEASE = 0.5  # an event lasts until the score falls below this fraction of the threshold
 
 
@@ -88,6 +90,21 @@ def calibrate(
     fitted = tail_threshold(z, q, clustered=True)
     if fitted is None:
         return centre, scale, None
+    # The mean of SUSTAIN_POINTS independent points stays over a high level for about that
+    # long; runs of the top 2 % lasting over LONG_RUN points are the sustained deviations being
+    # looked for, and fitting the tail with them would hide them: fit without them first.
+    top = np.abs(z)
+    long_runs = [
+        ev
+        for ev in events(top > float(np.quantile(top, TAIL_QUANTILE)), z)
+        if ev.last - ev.first + 1 > LONG_RUN
+    ]
+    if long_runs:
+        keep = np.ones(z.size, dtype=bool)
+        for ev in long_runs:
+            keep[ev.first : ev.last + 1] = False
+        without = tail_threshold(z[keep], q, clustered=True)
+        fitted = fitted if without is None else without
     level = max(floor, fitted)
     # A sustained event is a run of up to hundreds of points: it fills the top of the very tail
     # it was found with and hides itself. Refit once without the events (as the spike baseline
