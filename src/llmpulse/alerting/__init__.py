@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from llmpulse.alerting._engine import AlertEngine, TickReport
 from llmpulse.alerting._load import RuleSet, default_rules_text, load_rules, parse_rule_set
+from llmpulse.alerting._outbox import DeliveryReport, DeliveryWorker
 from llmpulse.alerting._parse import parse_rule
 from llmpulse.alerting._query import EvalContext
 from llmpulse.alerting._rules import (
@@ -29,12 +30,16 @@ from llmpulse.alerting._rules import (
     Sample,
     fingerprint,
 )
+from llmpulse.alerting._runner import AlertRunner
 
 __all__ = [
     "POINT_METRICS",
     "SPAN_METRICS",
     "AlertEngine",
+    "AlertRunner",
     "Condition",
+    "DeliveryReport",
+    "DeliveryWorker",
     "Escalation",
     "EvalContext",
     "InhibitRule",

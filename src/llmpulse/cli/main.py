@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "db",
     "serve",
     "keys",
+    "alerts",
 ]
 
 app = typer.Typer(

@@ -119,6 +119,11 @@ class AlertsApiMixin:
                 next_attempt_at=next_attempt_at,
             )  # fmt: skip
 
+    def release_outbox_leases(self, owner: str) -> int:
+        """Free the outbox rows ``owner`` had leased (after a restart under the same owner)."""
+        with self._write_tx(1) as conn:
+            return alerts.release_outbox_leases(conn, owner)
+
     def outbox(self, *, status: str | None = None, limit: int = 1000) -> list[OutboxRecord]:
         """Outbox rows (of one status), oldest first."""
         with self._read("outbox") as conn:

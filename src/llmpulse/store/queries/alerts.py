@@ -383,6 +383,12 @@ def finish_outbox(
     return bool(conn.execute(q.values(**values)).rowcount)
 
 
+def release_outbox_leases(conn: Connection, owner: str) -> int:
+    """Free the rows ``owner`` leased (its previous run died holding them); returns how many."""
+    q = update(_OUTBOX).where(_OUTBOX.c.lease_owner == owner, _OUTBOX.c.status == "pending")
+    return int(conn.execute(q.values(lease_owner=None, lease_until=None)).rowcount)
+
+
 def outbox_rows(conn: Connection, status: str | None, limit: int) -> list[OutboxRecord]:
     """Outbox rows (of one status), oldest first."""
     q = select(_OUTBOX).order_by(_OUTBOX.c.id).limit(limit)
