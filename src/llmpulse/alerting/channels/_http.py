@@ -31,8 +31,10 @@ from typing import Any
 import httpx
 
 from llmpulse import __version__
+from llmpulse._config_file import FieldError
 from llmpulse.alerting.channels._base import DeliveryError
 from llmpulse.alerting.channels._network import NetworkPolicy, Target
+from llmpulse.alerting.channels._spec import Secret, Spec
 
 __all__ = [
     "Answer",
@@ -67,6 +69,20 @@ def _default_tls() -> ssl.SSLContext:
     """The system's verifying context, built once: building one costs milliseconds, and
     ``verify=False`` would build a fresh one per transport (for plain http it is not used)."""
     return ssl.create_default_context()
+
+
+def authorization_header(spec: Spec, target: Target) -> Secret | None:
+    """The ``authorization`` secret (``Bearer ...``, ``Basic ...``), if given; plain http only
+    to an allow-listed host, since the header would cross the network readable."""
+    secret = spec.secret("authorization")
+    if secret is not None and target.scheme == "http" and not target.allowed:
+        raise FieldError(
+            "authorization: needs an https URL (or a host in the allow-list)",
+            "authorization", "needs an https URL (or a host in the allow-list)",
+        )  # fmt: skip
+    if secret is not None and any(c in secret.reveal() for c in "\r\n"):
+        raise FieldError("authorization: must be one line", "authorization", "must be one line")
+    return secret
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:

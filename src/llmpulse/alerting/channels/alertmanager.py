@@ -34,7 +34,12 @@ from llmpulse._config_file import FieldError
 from llmpulse._duration import format_duration
 from llmpulse.alerting.channels._base import AlertItem, DeliveryError, Notification
 from llmpulse.alerting.channels._format import facts, iso, number
-from llmpulse.alerting.channels._http import post, raise_for_status, tls_context
+from llmpulse.alerting.channels._http import (
+    authorization_header,
+    post,
+    raise_for_status,
+    tls_context,
+)
 from llmpulse.alerting.channels._network import NetworkPolicy, Target
 from llmpulse.alerting.channels._spec import Spec
 
@@ -94,7 +99,9 @@ class AlertmanagerChannel:
 
     def __init__(self, name: str, spec: Mapping[str, Any], policy: NetworkPolicy,
                  *, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
-        s = Spec(spec, {"url", "labels", "resend_interval", "timeout", "ca_file"})
+        s = Spec(
+            spec, {"url", "labels", "resend_interval", "timeout", "ca_file"}, {"authorization"}
+        )
         self.name = name
         self._policy = policy
         self._targets: list[Target] = []
@@ -108,6 +115,8 @@ class AlertmanagerChannel:
             self._targets.append(
                 Target(base.scheme, base.host, base.port, path, base.ip, base.allowed)
             )
+        auth = [authorization_header(s, t) for t in self._targets]
+        self._authorization = auth[0] if auth else None
         self._labels = s.labels("labels")
         self._resend_s = s.seconds("resend_interval", 3600.0, hi=7 * 86400)
         self._timeout_s = s.seconds("timeout", 10.0, hi=120)
@@ -133,8 +142,10 @@ class AlertmanagerChannel:
         for target in self._targets:
             what = f"alertmanager {self.name!r} ({target.scheme}://{target.host_header})"
             try:
-                answer = post(self._policy, target, body, timeout_s=self._timeout_s,
-                              tls=self._tls, what=what)  # fmt: skip
+                headers = ({"Authorization": self._authorization.reveal()}
+                           if self._authorization is not None else {})  # fmt: skip
+                answer = post(self._policy, target, body, headers=headers,
+                              timeout_s=self._timeout_s, tls=self._tls, what=what)  # fmt: skip
                 raise_for_status(
                     answer, what=what, detail=_message(answer.body) if answer.status == 400 else ""
                 )
@@ -154,7 +165,8 @@ class AlertmanagerChannel:
         return {"name": self.name, "type": self.kind,
                 "url": [f"{t.scheme}://{t.host_header}" for t in self._targets],
                 "labels": dict(self._labels), "resend_interval_s": self._resend_s,
-                "timeout_s": self._timeout_s}  # fmt: skip
+                "timeout_s": self._timeout_s,
+                "authorization_source": self._authorization.source if self._authorization else None}  # fmt: skip
 
 
 def _message(body: bytes) -> str:

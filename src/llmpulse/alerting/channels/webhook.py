@@ -31,7 +31,12 @@ from typing import Any
 from llmpulse._config_file import FieldError
 from llmpulse.alerting.channels._base import Notification
 from llmpulse.alerting.channels._format import notification_json
-from llmpulse.alerting.channels._http import post, raise_for_status, tls_context
+from llmpulse.alerting.channels._http import (
+    authorization_header,
+    post,
+    raise_for_status,
+    tls_context,
+)
 from llmpulse.alerting.channels._network import NetworkPolicy
 from llmpulse.alerting.channels._spec import Secret, Spec
 
@@ -110,7 +115,7 @@ class WebhookChannel:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        s = Spec(spec, {"timeout", "ca_file"}, {"url", "secret"})
+        s = Spec(spec, {"timeout", "ca_file"}, {"url", "secret", "authorization"})
         url = s.secret("url", required=True)
         assert url is not None
         self.name = name
@@ -124,6 +129,7 @@ class WebhookChannel:
             for i, part in enumerate(secret.reveal().split()):
                 self._keys.append(_secret_key(Secret(part, secret.source), "secret"))
                 self._secret_sources.append(f"{secret.source} #{i + 1}")
+        self._authorization = authorization_header(s, self._target)
         self._timeout_s = s.seconds("timeout", 10.0, hi=120)
         self._ca_file = s.text("ca_file")
         self._tls = tls_context(self._ca_file) if self._target.scheme == "https" else None
@@ -149,6 +155,8 @@ class WebhookChannel:
             headers["webhook-signature"] = sign(
                 self._keys, notification.idempotency_key, timestamp, body
             )
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization.reveal()
         what = f"webhook {self.name!r} ({self._target.masked})"
         answer = post(self._policy, self._target, body, headers=headers,
                       timeout_s=self._timeout_s, tls=self._tls, what=what)  # fmt: skip
@@ -165,6 +173,7 @@ class WebhookChannel:
             "url_source": self._url_source,
             "signed": bool(self._keys),
             "secret_sources": self._secret_sources,
+            "authorization_source": self._authorization.source if self._authorization else None,
             "timeout_s": self._timeout_s,
             "ca_file": self._ca_file,
         }

@@ -75,3 +75,13 @@ class TestAnswers:
         with pytest.raises(FieldError, match="takes no query"):
             build_channel("am", {"type": "alertmanager", "url": "http://127.0.0.1:9093/?x=1"},
                           allow=LOCAL)  # fmt: skip
+
+
+class TestAuthorization:
+    def test_bearer_sent_to_every_instance(self, recv: Receiver) -> None:
+        """An Alertmanager behind an auth proxy gets the Authorization header."""
+        ch = build_channel("am", {"type": "alertmanager", "url": recv.url,
+                                  "authorization": "Basic YWxlcnRzOnB3"}, allow=LOCAL)  # fmt: skip
+        ch.send(make_notification())
+        assert recv.requests[0].headers["authorization"] == "Basic YWxlcnRzOnB3"
+        assert "YWxlcnRzOnB3" not in str(ch.describe())

@@ -248,3 +248,22 @@ class TestVerify:
         assert not verify(other, req.headers, req.body, now=stamp)
         assert not verify(SECRET, req.headers, req.body, now=stamp + 301)
         assert not verify(SECRET, {**req.headers, "webhook-timestamp": "x"}, req.body)
+
+
+class TestAuthorization:
+    def test_header_sent_and_masked(self, recv: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+        """authorization_env is sent as the Authorization header and never described."""
+        monkeypatch.setenv("HOOK_AUTH", "Bearer tok-123456")
+        ch = build_channel("h", {"type": "webhook", "url": recv.url, "authorization_env": "HOOK_AUTH"},
+                           allow=LOCAL)  # fmt: skip
+        ch.send(make_notification())
+        assert recv.requests[0].headers["authorization"] == "Bearer tok-123456"
+        assert "tok-123456" not in str(ch.describe())
+        assert ch.describe()["authorization_source"] == "env HOOK_AUTH"
+
+    def test_needs_https_to_a_public_host(self) -> None:
+        """Over plain http to a host outside the allow-list the header would leak: refused."""
+        dns = FakeDNS({"hooks.example.com": ["93.184.216.34"]})
+        with pytest.raises(FieldError, match="authorization: needs an https URL"):
+            build_channel("h", {"type": "webhook", "url": "http://hooks.example.com/x",
+                                "authorization": "Bearer x"}, allow=NetworkPolicy(resolver=dns))  # fmt: skip
