@@ -41,7 +41,14 @@ _APP = textwrap.dedent(
     for i in range(CALLS):
         llmpulse.record_llm_call("gpt-4o-mini", input_tokens=i, output_tokens=1)
     print("ready", flush=True)
-    time.sleep(HANG)
+    # Wait in short sleeps, as a real application's loop does. One long time.sleep(HANG) raced
+    # with the test's SIGTERM, sent the moment "ready" is read: a signal landing between
+    # CPython's last check for pending signals and the start of the sleep's clock_nanosleep
+    # does not interrupt it, so no Python handler (ours included) runs until the sleep ends —
+    # a 120 s "hang" in about 1 run of 8 (5 of 40 measured; 0 of 40 with short sleeps).
+    end = time.monotonic() + HANG
+    while time.monotonic() < end:
+        time.sleep(0.05)
     print("not stopped", flush=True)
     """
 )
