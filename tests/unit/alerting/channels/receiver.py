@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import time
@@ -46,6 +47,7 @@ class Receiver:
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         scheme = "https" if hasattr(self.server.socket, "cipher") else "http"
+        host = f"[{host}]" if ":" in str(host) else host
         return f"{scheme}://{host}:{port}"
 
     def next_reply(self) -> Reply:
@@ -85,7 +87,10 @@ def receiver(host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> Iter
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, 0), Handler)
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    server = Server((host, 0), Handler)
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)

@@ -214,6 +214,30 @@ class TestSsrfOnSend:
         assert dns.calls == ["rebind.test"]
         assert recv.requests[0].headers["host"] == f"rebind.test:{port}"
 
+    def test_ipv6_literal_receiver(self) -> None:
+        """An IPv6 literal URL reaches an allow-listed [::1], and only when allowed."""
+        try:
+            ctx = receiver("::1")
+            r = ctx.__enter__()
+        except OSError as exc:
+            pytest.skip(f"no IPv6 loopback on this machine: {exc}")
+        try:
+            build_channel("h", {"type": "webhook", "url": r.url + "/v6"},
+                          allow=NetworkPolicy(["::1"])).send(make_notification())  # fmt: skip
+            assert r.requests[0].path == "/v6"
+            with pytest.raises(FieldError, match="loopback"):
+                build_channel("h", {"type": "webhook", "url": r.url}, allow=LOCAL)
+        finally:
+            ctx.__exit__(None, None, None)
+
+    def test_allowed_name_through_the_system_resolver(self, recv: Receiver) -> None:
+        """`localhost` allowed by name: resolved by the system, each answer tried in turn."""
+        port = recv.url.rsplit(":", 1)[1]
+        ch = build_channel("h", {"type": "webhook", "url": f"http://localhost:{port}/n"},
+                           allow=NetworkPolicy(["localhost"]))  # fmt: skip
+        ch.send(make_notification())
+        assert recv.requests[0].headers["host"] == f"localhost:{port}"
+
     def test_https_verifies_the_name_through_the_pinned_address(self, tmp_path: Path) -> None:
         """HTTPS to a name pinned to 127.0.0.1: SNI and certificate check use the name."""
         cert, key = self_signed(tmp_path, ["hooks.test"])
