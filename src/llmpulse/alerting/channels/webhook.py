@@ -4,8 +4,8 @@ Spec (YAML)::
 
     type: webhook
     url: https://hooks.example.com/llmpulse        # or url_env: VAR / url_file: PATH
-    secret_env: LLMPULSE_WEBHOOK_SECRET            # whsec_<base64>, optional; list to rotate
-    timeout: 10s
+    secret_env: LLMPULSE_WEBHOOK_SECRET            # whsec_<base64>, optional; space-separated to rotate
+    timeout: 15s                                   # the default (Standard Webhooks: 15-30 s)
 
 Headers on every request (https://www.standardwebhooks.com):
 
@@ -130,7 +130,8 @@ class WebhookChannel:
                 self._keys.append(_secret_key(Secret(part, secret.source), "secret"))
                 self._secret_sources.append(f"{secret.source} #{i + 1}")
         self._authorization = authorization_header(s, self._target)
-        self._timeout_s = s.seconds("timeout", 10.0, hi=120)
+        # Standard Webhooks asks senders to wait 15-30 s before calling an attempt failed.
+        self._timeout_s = s.seconds("timeout", 15.0, hi=120)
         self._ca_file = s.text("ca_file")
         self._tls = tls_context(self._ca_file) if self._target.scheme == "https" else None
         self._clock = clock

@@ -291,3 +291,10 @@ class TestAuthorization:
         with pytest.raises(FieldError, match="authorization: needs an https URL"):
             build_channel("h", {"type": "webhook", "url": "http://hooks.example.com/x",
                                 "authorization": "Bearer x"}, allow=NetworkPolicy(resolver=dns))  # fmt: skip
+
+
+class TestDefaults:
+    def test_timeout_follows_standard_webhooks(self) -> None:
+        """The default timeout is 15 s, the lower end Standard Webhooks asks for."""
+        ch = build_channel("h", {"type": "webhook", "url": "http://127.0.0.1:9/"}, allow=LOCAL)
+        assert ch.describe()["timeout_s"] == 15.0
