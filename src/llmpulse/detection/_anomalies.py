@@ -7,6 +7,8 @@ it), recomputed once with the first-pass outliers replaced. A point's score is i
 from that baseline in robust noise units (``residual_scale``). The alarm threshold is
 calibrated on the series' own tail of scores to a target number of false alarms per day
 (``_calibrate``), never below ``threshold``; consecutive points over it are one event.
+The sustained score (``_sustained``) finds what lasts: its events are dated at the level
+change the segmentation found just before them, when there is one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ._changepoints import level_options
 from ._levels import Levels, find_levels
 from ._prepare import Series, prepare
 from ._robust import rolling_median
-from ._sustained import RELEASE, Sustained, sustained_scores
+from ._sustained import RELEASE, SUSTAIN_POINTS, Sustained, sustained_scores
 from ._types import Anomaly, AnomalyKind, AnomalyScores
 
 __all__ = ["anomaly_scores", "detect_anomalies"]
@@ -197,10 +199,25 @@ def detect_anomalies(
             covered[ev.first : ev.last + 1] = True
         start = _keep(slow.z, slow.threshold, direction)
         hold = _keep(slow.z, RELEASE * slow.threshold, direction)
-        for ev in events(start, slow.z, hold):
+        for found in events(start, slow.z, hold):
+            ev = _anchor(found, levels.cuts)
             if not covered[ev.first]:
-                out.append(_anomaly(scored, ev, slow.z, slow.baseline, slow.threshold, "sustained"))
+                out.append(
+                    _anomaly(
+                        scored, ev, slow.z, slow.baseline, slow.threshold, "sustained", found.first
+                    )
+                )
     return sorted(out, key=lambda a: a.index)
+
+
+def _anchor(ev: Event, cuts: list[int]) -> Event:
+    """A sustained event begins where the level changed, when a change was found just before.
+
+    The mean of the last SUSTAIN_POINTS passes the threshold a few points after a step; the
+    change-point pipeline, which sees both sides, knows the step's first point.
+    """
+    near = [c for c in cuts if ev.first - 2 * SUSTAIN_POINTS <= c <= ev.first]
+    return ev if not near else Event(near[-1], ev.last, ev.peak)
 
 
 def _keep(z: np.ndarray, level: float, direction: str) -> np.ndarray:
@@ -214,16 +231,26 @@ def _keep(z: np.ndarray, level: float, direction: str) -> np.ndarray:
 
 
 def _anomaly(
-    scored: _Scored, ev: Event, z: np.ndarray, baseline: np.ndarray, level: float, kind: AnomalyKind
+    scored: _Scored,
+    ev: Event,
+    z: np.ndarray,
+    baseline: np.ndarray,
+    level: float,
+    kind: AnomalyKind,
+    at: int | None = None,
 ) -> Anomaly:
-    """The Anomaly record of one event of a score series (original units and positions)."""
+    """The Anomaly record of one event of a score series (original units and positions).
+
+    ``expected`` is the baseline at point ``at`` (default: the event's first point).
+    """
     series, levels = scored.series, scored.levels
     assert levels is not None
     i = ev.first
+    j = i if at is None else at
     return Anomaly(
         index=int(series.positions[i]),
         value=float(series.values[i]),
-        expected=float(levels.transform.inverse(baseline[i] + levels.season[i])),
+        expected=float(levels.transform.inverse(baseline[j] + levels.season[j])),
         score=float(abs(z[ev.peak])),
         direction="up" if z[ev.peak] > 0 else "down",
         timestamp=series.timestamp(i),

@@ -35,6 +35,7 @@ __all__ = [
     "fit_gpd",
     "points_per_day",
     "residual_scale",
+    "short_tail_quantile",
     "split_budget",
     "tail_threshold",
 ]
@@ -43,6 +44,7 @@ DEFAULT_FALSE_ALARMS_PER_DAY = 0.2  # measured: docs/detection.md, "Choosing the
 SUSTAINED_SHARE = 0.5  # of the false-alarm budget given to the sustained score
 DEFAULT_FLOOR = 5.5  # robust z below which nothing is an anomaly, whatever the tail says
 TAIL_QUANTILE = 0.98  # scores above this quantile are the tail that is fitted
+SHORT_TAIL_QUANTILE = 0.9  # the lowest tail start short_tail_quantile uses
 MIN_EXCESSES = 30  # fewer excesses than this: too little history to fit a tail
 MAX_SHAPE = 0.5  # GPD shape bounds: beyond them the fit is noise, not tail
 MIN_SHAPE = -0.5
@@ -133,20 +135,23 @@ def extremal_index(over: np.ndarray) -> float:
     return runs / count
 
 
-def tail_threshold(scores: np.ndarray, q: float, *, clustered: bool = False) -> float | None:
+def tail_threshold(
+    scores: np.ndarray, q: float, *, clustered: bool = False, quantile: float = TAIL_QUANTILE
+) -> float | None:
     """The absolute score exceeded with probability q per point, from the fitted tail.
 
     With ``clustered``, q is a probability per event instead: a run of consecutive points over
     the threshold counts once, so q is divided by the extremal index of the excesses (scores
     that move slowly, such as averages over several points, exceed in runs).
+    ``quantile`` is where the tail starts (TAIL_QUANTILE; see ``short_tail_quantile``).
     None when there are too few points to see the tail (fewer than MIN_EXCESSES above the
-    TAIL_QUANTILE); the caller then falls back to its floor.
+    quantile); the caller then falls back to its floor.
     """
     s = np.abs(scores[np.isfinite(scores)])
     n = s.size
-    if n * (1.0 - TAIL_QUANTILE) < MIN_EXCESSES:
+    if n * (1.0 - quantile) < MIN_EXCESSES - 1e-9:
         return None
-    u = _order_stat(s, TAIL_QUANTILE)
+    u = _order_stat(s, quantile)
     over = s > u
     exc = np.sort(s[over] - u)
     if exc.size < MIN_EXCESSES:
@@ -164,6 +169,16 @@ def tail_threshold(scores: np.ndarray, q: float, *, clustered: bool = False) -> 
     if abs(shape) < 1e-9:
         return float(u - scale * math.log(ratio))
     return float(u + scale / shape * (ratio**-shape - 1.0))
+
+
+def short_tail_quantile(n: int) -> float:
+    """Where the tail starts for a score with no fallback rule: TAIL_QUANTILE once there are
+    1,500 scores, before that lower (down to the 90th percentile, from 300 scores) so that
+    MIN_EXCESSES points are always in the tail (peaks over a lower threshold: a less exact
+    shape, but a calibrated level instead of none)."""
+    if n <= 0:
+        return TAIL_QUANTILE
+    return min(TAIL_QUANTILE, max(SHORT_TAIL_QUANTILE, 1.0 - MIN_EXCESSES / n))
 
 
 def split_budget(false_alarms_per_day: float | None) -> tuple[float | None, float | None]:

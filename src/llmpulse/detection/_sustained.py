@@ -28,7 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ._calibrate import TAIL_QUANTILE, events, points_per_day, residual_scale, tail_threshold
+from ._calibrate import (
+    _order_stat,
+    events,
+    points_per_day,
+    residual_scale,
+    short_tail_quantile,
+    tail_threshold,
+)
 
 __all__ = [
     "BASELINE_POINTS",
@@ -60,12 +67,15 @@ def sustained_deviation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     start = w + big - 1
     if n <= start:
         return dev, base
-    sums = np.concatenate(([0.0], np.cumsum(x)))
-    mean = (sums[w:] - sums[:-w]) / w  # mean[k] = mean of x[k : k + w]
+    # Running sums of x minus its median: sums of raw values far from 0 (1e4 +- 1e-3) would
+    # lose the digits the differences are made of.
+    mid = float(np.median(x))
+    sums = np.concatenate(([0.0], np.cumsum(x - mid)))
+    mean = (sums[w:] - sums[:-w]) / w  # mean[k] = mean of x[k : k + w] - mid
     centred = ndimage.median_filter(x, size=big, mode="nearest")  # x[c - L//2 : c + L//2 + 1]
     t = np.arange(start, n)
     base[start:] = centred[t - w - big // 2]
-    dev[start:] = mean[t - w + 1] - base[start:]
+    dev[start:] = mean[t - w + 1] - (base[start:] - mid)
     return dev, base
 
 
@@ -87,23 +97,24 @@ def calibrate(
         return centre, scale, None
     z = (dev - centre) / scale
     q = false_alarms_per_day / points_per_day(interval)
-    fitted = tail_threshold(z, q, clustered=True)
+    tq = short_tail_quantile(z.size)
+    fitted = tail_threshold(z, q, clustered=True, quantile=tq)
     if fitted is None:
         return centre, scale, None
     # The mean of SUSTAIN_POINTS independent points stays over a high level for about that
-    # long; runs of the top 2 % lasting over LONG_RUN points are the sustained deviations being
+    # long; runs of the tail lasting over LONG_RUN points are the sustained deviations being
     # looked for, and fitting the tail with them would hide them: fit without them first.
     top = np.abs(z)
     long_runs = [
-        ev
-        for ev in events(top > float(np.quantile(top, TAIL_QUANTILE)), z)
-        if ev.last - ev.first + 1 > LONG_RUN
+        ev for ev in events(top > _order_stat(top, tq), z) if ev.last - ev.first + 1 > LONG_RUN
     ]
     if long_runs:
         keep = np.ones(z.size, dtype=bool)
         for ev in long_runs:
             keep[ev.first : ev.last + 1] = False
-        without = tail_threshold(z[keep], q, clustered=True)
+        without = tail_threshold(
+            z[keep], q, clustered=True, quantile=short_tail_quantile(int(keep.sum()))
+        )
         fitted = fitted if without is None else without
     level = max(floor, fitted)
     # A sustained event is a run of up to hundreds of points: it fills the top of the very tail
@@ -113,7 +124,8 @@ def calibrate(
     for ev in events(np.abs(z) >= level, z, np.abs(z) >= RELEASE * level):
         calm[ev.first : ev.last + 1] = False
     if not calm.all():
-        refitted = tail_threshold(z[calm], q, clustered=True)
+        rest = z[calm]
+        refitted = tail_threshold(rest, q, clustered=True, quantile=short_tail_quantile(rest.size))
         if refitted is not None:
             level = max(floor, refitted)
     return centre, scale, level

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmpulse.detection import anomaly_scores, detect_anomalies
+from llmpulse.detection import anomaly_scores, detect_anomalies, detect_change_points
 from llmpulse.detection._calibrate import events, extremal_index, split_budget, tail_threshold
 from llmpulse.detection._sustained import (
     BASELINE_POINTS,
@@ -121,10 +121,10 @@ class TestSustainedAlarms:
             assert len(found) <= 0.1 * DAYS
 
     def test_short_series_never_alarm_sustained(self) -> None:
-        """Under 1,500 points there is no tail to calibrate a sustained alarm on."""
-        n = 1_200
+        """Under 600 points (300 deviations) there is no tail to calibrate a sustained alarm on."""
+        n = 590
         values = _latency(8, n)
-        values[800:] *= 1.5
+        values[450:] *= 1.5
         assert _sustained(detect_anomalies(values, _times(n))) == []
         assert anomaly_scores(values, _times(n)).sustained_threshold is None
 
@@ -144,5 +144,18 @@ class TestSustainedAlarms:
         assert np.all(slow[: SUSTAIN_POINTS + BASELINE_POINTS - 1] == 0.0)
         [shift] = _sustained(detect_anomalies(values, times))
         assert scored.sustained_threshold == shift.threshold
-        assert abs(slow[shift.index]) >= shift.threshold
+        event = np.abs(slow[shift.index : shift.index + shift.length])
+        assert event.max() >= shift.threshold
         assert np.all(np.abs(slow[:3000]) < shift.threshold)
+
+    def test_an_event_begins_where_the_level_changed(self) -> None:
+        """The mean passes the threshold a few points late; the event is dated at the step."""
+        values = _latency(11)
+        values[3000:] *= 1.25
+        times = _times()
+        [shift] = _sustained(detect_anomalies(values, times))
+        [change] = detect_change_points(values, times)
+        assert shift.index == change.index and abs(change.index - 3000) <= 5
+        slow = np.abs(anomaly_scores(values, times).sustained)
+        at = shift.index
+        assert slow[at] < shift.threshold <= slow[at : at + 2 * SUSTAIN_POINTS].max()
