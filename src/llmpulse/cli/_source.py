@@ -7,7 +7,9 @@ is ``Store.span_stats``, ``/api/v1/traces`` is ``Store.trace_page``, ...) and re
 records from the JSON, so both print the same thing for the same data.
 
 Which one: a ``--database-url`` or ``--server-url`` flag (not both); without a flag,
-``$LLMPULSE_SERVER_URL`` when set, else ``$LLMPULSE_DATABASE_URL``, else ``./llmpulse.db``.
+``$LLMPULSE_SERVER_URL`` when set, else ``$LLMPULSE_DATABASE_URL``, else ``./llmpulse.db`` —
+the variables an application's ``llmpulse.init()`` sends to, so the commands read where it
+writes.
 """
 
 from __future__ import annotations
@@ -19,21 +21,17 @@ from dataclasses import fields
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
+from llmpulse.config import ENV_API_KEY, ENV_SERVER_URL
 from llmpulse.errors import ApiError
 from llmpulse.schema import Span, SpanEvent
 from llmpulse.store import ModelRecord, SpanStats, TraceTotals
 
 __all__ = [
-    "ENV_API_KEY",
-    "ENV_SERVER_URL",
     "ApiSource",
     "Source",
     "StoreSource",
     "open_source",
 ]
-
-ENV_SERVER_URL = "LLMPULSE_SERVER_URL"
-ENV_API_KEY = "LLMPULSE_API_KEY"
 
 _SPAN_FIELDS = tuple(f.name for f in fields(Span))
 _TRACE_FIELDS = tuple(f.name for f in fields(TraceTotals))
