@@ -266,3 +266,27 @@ class TestEnvironment:
         monkeypatch.delenv("LLMPULSE_API_KEY")
         no_key = CliRunner().invoke(app, ["traces", "list"])
         assert no_key.exit_code == 1 and "needs an API key" in no_key.output
+
+
+class TestEndToEnd:
+    def test_an_application_sends_and_the_cli_reads_it_back(
+        self, served: Served, tmp_path: Any
+    ) -> None:
+        """The README's path: an app's llmpulse.init(server_url=...) sends, `llmpulse stats
+        --server-url` shows it, and the server's database holds the same rows."""
+        import llmpulse
+
+        ingest, _ = generate_key(served.store, "app", ["ingest"])
+        llmpulse.init(server_url=served.base, api_key=ingest, instrument=(),
+                      service_name="e2e-app", spool_dir=tmp_path / "spool")  # fmt: skip
+        try:
+            for i in range(7):
+                llmpulse.record_llm_call("gpt-4o-mini", input_tokens=10 + i, output_tokens=2)
+            assert llmpulse.flush(30)
+        finally:
+            llmpulse.shutdown()
+        args = ["stats", "--by", "service", "--json", "--window", "1h"]
+        remote = json.loads(served.remote(*args).stdout)
+        [row] = [r for r in remote["rows"] if r["service"] == "e2e-app"]
+        assert (row["calls"], row["input_tokens"]) == (7, sum(10 + i for i in range(7)))
+        assert served.store.count_spans(0, 4e9, service="e2e-app") == 7
