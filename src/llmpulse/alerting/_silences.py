@@ -90,10 +90,10 @@ def new_silence(
     from llmpulse.store.queries.alerts import SilenceRecord
 
     parsed = parse_matchers(matchers)
-    if not ends_at > starts_at:
-        raise _fail("ends_at", "must be after starts_at")
     if ends_at <= now:
         raise _fail("ends_at", "is in the past")
+    if not ends_at > starts_at:
+        raise _fail("ends_at", "must be after starts_at")
     if ends_at - starts_at > _MAX_SILENCE_SECONDS:
         raise _fail("ends_at", "a silence lasts at most 366 days")
     if not created_by.strip():

@@ -32,6 +32,9 @@ def serve(
     config: str = typer.Option(
         None, "--config", help="YAML file with server settings (flags and env override it)."
     ),
+    alert_rules: str = typer.Option(
+        None, "--alert-rules", help="Alert rules file; the server evaluates it (llmpulse alerts)."
+    ),
 ) -> None:
     """Serve the REST API, native ingest and the OpenAPI page (/docs) over the store."""
     from llmpulse.cli._extras import require_extra
@@ -48,6 +51,7 @@ def serve(
             database_url=database_url,
             workers=workers,
             insecure=insecure,
+            alert_rules=alert_rules,
         )
         _preflight(settings)
     except LlmpulseError as exc:
@@ -83,6 +87,12 @@ def _preflight(settings: object) -> None:
                 "could read and write your data. Create one first (`llmpulse keys create "
                 f"--name admin --scope admin --database-url {store.url}`), or pass --insecure"
             )
+    if settings.alert_rules:  # a bad rules file stops the start here, in one line
+        from llmpulse.alerting import load_rules
+        from llmpulse.alerting.channels import NetworkPolicy
+
+        allow = [a.strip() for a in settings.alert_allow_network.split(",") if a.strip()]
+        load_rules(settings.alert_rules, policy=NetworkPolicy(allow))
 
 
 def _run(settings: object) -> None:

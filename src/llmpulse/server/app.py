@@ -47,6 +47,7 @@ ROUTERS = [
     "models",
     "dashboard",
     "regression",
+    "alerts",
 ]
 
 _API_DESCRIPTION = """\
@@ -130,6 +131,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 ),
                 prices=PriceCatalog(opened),
             )
+            state.alerts, runner = _alerting(settings, opened)
             state.keys_exist = opened.any_api_key()
             if settings.require_auth and not state.keys_exist:
                 raise ConfigError(
@@ -138,7 +140,13 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                     "--scope admin`) or pass --insecure to serve without authentication"
                 )
             app.state.llmpulse = state
-            yield
+            if runner is not None:
+                runner.start()
+            try:
+                yield
+            finally:
+                if runner is not None:
+                    runner.stop()
         finally:
             if own:
                 opened.close()
@@ -166,6 +174,26 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.add_middleware(SingleValuedQuery, routes=routes)
     app.openapi = _openapi_with_scopes(app, routes, models)  # type: ignore[method-assign]
     return app
+
+
+def _alerting(settings: ServerSettings, store: Store) -> tuple[Any, Any]:
+    """The alert engine (rules file checked now: a bad one stops the start) and, unless
+    ``alert_interval`` is 0, the runner that evaluates and delivers in this process (one
+    evaluator per database at a time, elected by a lease)."""
+    from llmpulse.alerting import AlertEngine, AlertRunner, DeliveryWorker, RuleSet, load_rules
+    from llmpulse.alerting.channels import NetworkPolicy
+
+    allow = [a.strip() for a in settings.alert_allow_network.split(",") if a.strip()]
+    rule_set = (
+        load_rules(settings.alert_rules, policy=NetworkPolicy(allow))
+        if settings.alert_rules
+        else RuleSet()
+    )
+    engine = AlertEngine(store, rule_set, link_base=settings.public_url or None)
+    if settings.alert_interval <= 0:
+        return engine, None
+    worker = DeliveryWorker(store, engine.channels, owner=engine.owner)
+    return engine, AlertRunner(engine, worker, interval_seconds=float(settings.alert_interval))
 
 
 def _version() -> str:

@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -36,6 +36,9 @@ from llmpulse.server.catalog import PriceCatalog
 from llmpulse.server.problems import Problem
 from llmpulse.server.settings import ServerSettings
 from llmpulse.store import Store
+
+if TYPE_CHECKING:
+    from llmpulse.alerting import AlertEngine
 
 __all__ = [
     "ADMIN",
@@ -120,6 +123,7 @@ class ServerState:
     gate: IngestGate
     prices: PriceCatalog
     started_at: float = field(default_factory=time.time)
+    alerts: AlertEngine | None = None  # the alert engine (evaluated here when a runner runs)
     keys_exist: bool = False  # once True, stays True (keys are revoked, never deleted)
 
     def auth_required(self) -> bool:

@@ -12,6 +12,10 @@ variable                           meaning                                      
 ``LLMPULSE_INGEST_CONCURRENCY``    ingest batches written at once per process      ``4``
 ``LLMPULSE_INGEST_QUEUE``          ingest batches waiting per process before 503   ``16``
 ``LLMPULSE_RETRY_AFTER_SECONDS``   Retry-After sent with 429/503                   ``1``
+``LLMPULSE_ALERT_RULES``           alert rules file (rules, channels, inhibition)  ``""`` (API rules only)
+``LLMPULSE_ALERT_INTERVAL``        seconds between alert evaluations; 0: none here ``30``
+``LLMPULSE_ALERT_ALLOW_NETWORK``   private hosts/CIDRs channels may reach (comma)  ``""``
+``LLMPULSE_PUBLIC_URL``            this server's URL, for links in notifications   ``""``
 ``LLMPULSE_SERVER_CONFIG``         a YAML file with any of these settings          ``None``
 =================================  ==============================================  =========================
 
@@ -47,6 +51,10 @@ _ENV_OF = {
     "ingest_concurrency": "LLMPULSE_INGEST_CONCURRENCY",
     "ingest_queue": "LLMPULSE_INGEST_QUEUE",
     "retry_after_seconds": "LLMPULSE_RETRY_AFTER_SECONDS",
+    "alert_rules": "LLMPULSE_ALERT_RULES",
+    "alert_interval": "LLMPULSE_ALERT_INTERVAL",
+    "alert_allow_network": "LLMPULSE_ALERT_ALLOW_NETWORK",
+    "public_url": "LLMPULSE_PUBLIC_URL",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -75,6 +83,10 @@ class ServerSettings:
     ingest_concurrency: int = 4
     ingest_queue: int = 16
     retry_after_seconds: int = 1
+    alert_rules: str = ""
+    alert_interval: int = 30
+    alert_allow_network: str = ""
+    public_url: str = ""
 
     @property
     def require_auth(self) -> bool:
@@ -115,7 +127,7 @@ class ServerSettings:
         for name in ("workers", "ingest_concurrency", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("ingest_queue", "retry_after_seconds"):
+        for name in ("ingest_queue", "retry_after_seconds", "alert_interval"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
