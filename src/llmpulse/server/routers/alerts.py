@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.convertors import Convertor, register_url_convertor
 
 from llmpulse._config_file import FieldError
 from llmpulse.alerting import AlertEngine
@@ -27,6 +28,25 @@ from llmpulse.store.queries.alerts import AlertRecord, SilenceRecord
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+
+class _AlertId(Convertor[str]):
+    """One path segment that is not a sub-resource name: ``PUT /alerts/statistics`` is then a
+    405 (the path exists, the method does not) instead of an attempt to change alert
+    "statistics"; any other segment reaches the route, whose scope check runs first."""
+
+    regex = r"(?!(?:statistics|rules|silences|channels)$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("llmpulse_alert_id", _AlertId())
+_ID = Path(pattern=r"^[0-9]{1,18}$", description="The alert's id (a whole number).")
+_ID_PUT = Path(alias="alert_id", pattern=r"^[0-9]{1,18}$", description="The alert's id.")
 
 State = Literal["firing", "acknowledged", "resolved"]
 Severity = Literal["info", "warning", "critical"]
@@ -324,25 +344,25 @@ def list_channels(request: Request) -> list[dict[str, Any]]:
     return [channel.describe() for channel in _engine(request).channels.values()]
 
 
-@router.get("/{alert_id:int}", response_model=AlertDetail, dependencies=[Depends(READ)])
-def get_alert(
-    alert_id: int = Path(ge=1, le=2**62), store: Store = Depends(get_store)
-) -> AlertDetail:
+@router.get(
+    "/{alert_id:llmpulse_alert_id}", response_model=AlertDetail, dependencies=[Depends(READ)]
+)
+def get_alert(alert_id: str = _ID, store: Store = Depends(get_store)) -> AlertDetail:
     """One alert with its history."""
-    alert = store.get_alert(alert_id)
+    alert = store.get_alert(int(alert_id))
     if alert is None:
         raise Problem(404, f"no alert {alert_id}", kind="not-found")
     history = [
-        HistoryEntry(at=at, kind=k, who=w, note=n) for at, k, w, n in store.alert_history(alert_id)
+        HistoryEntry(at=at, kind=k, who=w, note=n)
+        for at, k, w, n in store.alert_history(int(alert_id))
     ]
     return AlertDetail(**AlertOut.of(alert).model_dump(), history=history)
 
 
-@router.put("/{alert_id:int}", response_model=AlertOut, dependencies=[Depends(ADMIN)])
-def change_alert(
-    body: AlertChange, request: Request, alert_id: int = Path(ge=1, le=2**62)
-) -> AlertOut:
+@router.put("/{alert_id:llmpulse_alert_id}", response_model=AlertOut, dependencies=[Depends(ADMIN)])
+def change_alert(body: AlertChange, request: Request, alert_id_text: str = _ID_PUT) -> AlertOut:
     """Acknowledge (no more repeats or escalation) or resolve (sends the resolved notice)."""
+    alert_id = int(alert_id_text)
     engine = _engine(request)
     before = engine.store.get_alert(alert_id)
     if before is None:
