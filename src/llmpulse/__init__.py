@@ -31,6 +31,7 @@ from llmpulse.sdk import (
     span,
     using,
 )
+from llmpulse.sdk._workflow import record_branch, record_tool_call, tool
 
 __version__ = "0.1.0"
 
@@ -45,11 +46,14 @@ __all__ = [
     "metrics_asgi_app",
     "metrics_wsgi_app",
     "observe",
+    "record_branch",
     "record_llm_call",
     "record_metric",
+    "record_tool_call",
     "shutdown",
     "span",
     "start_metrics_server",
+    "tool",
     "uninstrument_openai",
     "using",
 ]

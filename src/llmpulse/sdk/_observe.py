@@ -33,6 +33,7 @@ def observe(
     kind: str = "chain",
     capture_input: bool = True,
     capture_output: bool = True,
+    attributes: dict[str, Any] | None = None,
 ) -> Callable[[F], F]: ...
 def observe(
     name: Any = None,
@@ -40,19 +41,29 @@ def observe(
     kind: str = "chain",
     capture_input: bool = True,
     capture_output: bool = True,
+    attributes: dict[str, Any] | None = None,
 ) -> Any:
-    """Decorate a function so each call is a span (usable as ``@observe`` or ``@observe(...)``)."""
+    """Decorate a function so each call is a span (usable as ``@observe`` or ``@observe(...)``).
+
+    ``attributes`` are set on every call's span.
+    """
     if callable(name):
         return _Observer(None, kind, capture_input, capture_output)(name)
-    return _Observer(name, kind, capture_input, capture_output)
+    return _Observer(name, kind, capture_input, capture_output, attributes)
 
 
 class _Observer:
     def __init__(
-        self, name: str | None, kind: str, capture_input: bool, capture_output: bool
+        self,
+        name: str | None,
+        kind: str,
+        capture_input: bool,
+        capture_output: bool,
+        attributes: dict[str, Any] | None = None,
     ) -> None:
         self.name, self.kind = name, kind
         self.capture_input, self.capture_output = capture_input, capture_output
+        self.attributes = dict(attributes) if attributes else None
 
     def __call__(self, fn: F) -> F:
         name = str(
@@ -60,6 +71,7 @@ class _Observer:
         )
         params = _param_names(fn)
         ctx = _Call(name, self.kind, params if self.capture_input else None, self.capture_output)
+        ctx.attributes = self.attributes
         if inspect.isasyncgenfunction(fn):
             wrapper: Any = _async_gen_wrapper(fn, ctx)
         elif inspect.iscoroutinefunction(fn):
@@ -74,12 +86,13 @@ class _Observer:
 class _Call:
     """What every call of one decorated function shares; its methods never raise."""
 
-    __slots__ = ("name", "kind", "params", "capture_output")
+    __slots__ = ("name", "kind", "params", "capture_output", "attributes")
 
     def __init__(
         self, name: str, kind: str, params: tuple[list[str], str] | None, capture_output: bool
     ) -> None:
         self.name, self.kind, self.params, self.capture_output = name, kind, params, capture_output
+        self.attributes: dict[str, Any] | None = None
 
     def start(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], *, make_current: bool = True
@@ -88,7 +101,8 @@ class _Call:
             client = _state._client
             if not client.enabled:
                 return None
-            handle = SpanHandle(client, self.name, self.kind, {})
+            attrs = self.attributes
+            handle = SpanHandle(client, self.name, self.kind, dict(attrs) if attrs else {})
             if self.params is not None:
                 handle.set_input(_inputs(self.params, args, kwargs))
             handle.start()

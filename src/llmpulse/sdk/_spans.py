@@ -97,12 +97,33 @@ class SpanHandle:
         self._token = current_span.set(self)
         return self
 
-    def end(self) -> None:
+    def open(self, parent: SpanHandle | None, start_time: float | None = None) -> SpanHandle:
+        """Open the span under ``parent`` (a new trace when ``None``) without making it current.
+
+        For recorders whose start and end arrive as separate callbacks (LangChain runs), maybe
+        in different threads or contexts, where a ContextVar token could not be reset.
+        """
+        if self._state != _CREATED:
+            return self
+        client = self._client
+        if parent is not None:
+            self._trace, self._parent, self.sampled = parent._trace, parent._span, parent.sampled
+        else:
+            self._trace = new_trace_id()
+            self.sampled = trace_sampled(self._trace, client._threshold)
+            if not self.sampled:
+                client._batcher.count_sampled_out()
+        self._span = new_span_id()
+        self.start_time = client._now() if start_time is None else start_time
+        self._state = _OPEN
+        return self
+
+    def end(self, end_time: float | None = None) -> None:
         """Close the span and hand it to the export queue (once; later calls do nothing)."""
         if self._state != _OPEN:
             return
         self._state = _ENDED
-        self.end_time = self._client._now()
+        self.end_time = self._client._now() if end_time is None else end_time
         if self.sampled:
             try:
                 self._bound()
@@ -303,7 +324,11 @@ class NoopSpan:
         """Do nothing."""
         return self
 
-    def end(self) -> None:
+    def open(self, *args: Any, **kwargs: Any) -> NoopSpan:
+        """Do nothing."""
+        return self
+
+    def end(self, end_time: float | None = None) -> None:
         """Do nothing."""
 
     def __enter__(self) -> NoopSpan:
