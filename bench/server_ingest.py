@@ -515,13 +515,16 @@ def _run_phase(
     return sent
 
 
-def bench_llmpulse(native: Payloads, otlp: Payloads, warm: Payloads, senders: int) -> Measured:
+def bench_llmpulse(
+    native: Payloads, otlp: Payloads, warm: Payloads, senders: int, server: list[str]
+) -> Measured:
     """Native then OTLP ingest against one `llmpulse serve` on a fresh SQLite database."""
     out = Measured()
     with tempfile.TemporaryDirectory(prefix="llmpulse-bench-") as tmp:
         db = Path(tmp) / "llmpulse.db"
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPULSE_")}
+        env.update(setting.split("=", 1) for setting in server)  # type: ignore[misc]
         with running(_serve_argv(port, db), env, Path(tmp), port, "/api/v1/health") as proc:
             watch = RssWatch(proc.pid)
             try:
@@ -644,6 +647,8 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=4, help="concurrent client connections")
     parser.add_argument("--native-batch", type=int, default=2000)
     parser.add_argument("--otlp-batch", type=int, default=512)
+    parser.add_argument("--server-env", action="append", default=[], metavar="LLMPULSE_X=V",
+                        help="a server setting, e.g. LLMPULSE_WORKERS=2 (default: none)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=1, help="llmpulse runs; the best is kept")
     parser.add_argument("--phoenix-python", default=None,
                         help="python of a virtualenv with arize-phoenix (or $PHOENIX_PYTHON)")  # fmt: skip
@@ -666,7 +671,12 @@ def main() -> None:
           f"{otlp.encode_us_per_span:.1f} µs/span "
           f"({sum(map(len, otlp.bodies)) / otlp.spans:.0f} B/span)")  # fmt: skip
 
-    runs = [bench_llmpulse(native, otlp, warm, args.senders) for _ in range(args.rounds)]
+    if args.server_env:
+        print(f"server settings: {' '.join(args.server_env)}")
+    runs = [
+        bench_llmpulse(native, otlp, warm, args.senders, args.server_env)
+        for _ in range(args.rounds)
+    ]
     best = {k: max(r.rates[k] for r in runs) for k in ("native", "otlp")}
     rss = max(r.rss_mb or 0.0 for r in runs)
 
@@ -697,6 +707,7 @@ def main() -> None:
         "client_encode_us_per_span_otlp": otlp.encode_us_per_span,
         "client_cpu_share_native": max(r.client_cpu["native"] for r in runs),
         "client_cpu_share_otlp": max(r.client_cpu["otlp"] for r in runs),
+        "server_settings": args.server_env,
         "spans": args.spans,
         "senders": args.senders,
         "native_batch": args.native_batch,

@@ -457,11 +457,15 @@ def _clean_attributes(
     out: dict[str, Any] = {}
     cap = limits.max_text_chars
     for key, value in attrs.items():
-        if type(value) is str:
+        kind = type(value)
+        if kind is str:
             if len(value) > cap:
                 truncated.append(key)
                 value = value[:cap]
-        elif type(value) is not int and type(value) is not bool:
+        elif kind is float:
+            if value - value != 0.0:  # NaN or an infinity
+                value = _json_safe(value)
+        elif kind is not int and kind is not bool:
             value = _json_safe(value)
         out[key] = value
     return out
