@@ -20,6 +20,16 @@ CASES = {
         ["--rounds", "3", "--per-round", "200", "--pause-ms", "0"],
         {"llmpulse_p50_us", "llmpulse_p99_us", "floor_p50_us", "otel_p50_us", "prometheus_p50_us"},
     ),
+    "http_export.py": (
+        ["--spans", "2000", "--overload", "2", "--calibrate", "2000"],
+        {
+            "http_spans_per_s",
+            "embedded_spans_per_s",
+            "http_vs_embedded",
+            "overload_peak_rss_mb_3x",
+            "overload_refused_batches",
+        },
+    ),
     "ingest.py": (
         ["--spans", "3000", "--batch", "500", "--rounds", "1"],
         {

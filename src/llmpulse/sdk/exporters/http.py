@@ -148,11 +148,17 @@ class HttpExporter:
         self._down_until = 0.0  # monotonic: no direct send nor replay before this
         self._not_before = 0.0  # monotonic: what Retry-After asked (flush does not skip it)
         self._failures = 0  # consecutive failed attempts, for the backoff
-        self._failed_attempts = 0  # all failed attempts (flush waits for one after it began)
+        self._failed_attempts = 0  # all failed attempts
+        self._unreachable = 0  # attempts that got no answer at all (flush gives up on one)
         self._spool_errors = 0
         self._close_spool_on_exit = False
         self.recovered = 0  # records of dead processes' spools delivered
         self.recovered_dropped = 0  # ... and dropped (refused, corrupt, spool full)
+
+    @property
+    def failed_attempts(self) -> int:
+        """Requests that were not acknowledged and will be retried (errors, 408, 429, 5xx)."""
+        return self._failed_attempts
 
     def attach(self, accountant: Any) -> None:
         """The batcher whose ``to_spool`` / ``from_spool`` keep its stats exact."""
@@ -325,6 +331,8 @@ class HttpExporter:
         with self._cv:
             self._failures += 1
             self._failed_attempts += 1
+            if reply is None:
+                self._unreachable += 1
             backoff = min(self.max_backoff, _BASE_BACKOFF * 2.0 ** (self._failures - 1))
             wait = backoff * random.uniform(0.5, 1.0)  # jitter: clients do not retry in step
             now = time.monotonic()
@@ -435,19 +443,21 @@ class HttpExporter:
         """Wait until the spool is empty; ``False`` when the server still cannot take it.
 
         A pending backoff is cut short (a ``Retry-After`` is still honoured), so a flush gets
-        one real attempt; it returns ``False`` as soon as an attempt made after it began fails.
+        one real attempt. A server that answers "later" (429/503) is waited for within
+        ``timeout``; one that does not answer at all (refused, timed out) ends the wait at
+        once, as does a Retry-After beyond ``timeout``: the records stay spooled.
         """
         if not len(self.spool):
             return True
         deadline = time.monotonic() + timeout
         self._ensure_thread()
         with self._cv:
-            seen = self._failed_attempts
+            seen = self._unreachable
             self._down_until = min(self._down_until, self._not_before)
             self._cv.notify_all()
             while len(self.spool) and not self._stop.is_set():
                 left = deadline - time.monotonic()
-                if left <= 0 or self._failed_attempts > seen:
+                if left <= 0 or self._unreachable > seen or self._not_before > deadline:
                     break
                 self._cv.wait(left)
         return not len(self.spool)
