@@ -105,11 +105,14 @@ def _prune(clean: np.ndarray, cuts: list[int], sigma: float, opt: LevelOptions) 
     return cuts
 
 
-def _confirm(clean: np.ndarray, cuts: list[int], max_p: float) -> tuple[list[int], list[float]]:
+def _confirm(
+    clean: np.ndarray, cuts: list[int], max_p: float, inflate: float = 1.0
+) -> tuple[list[int], list[float]]:
     """Drop, weakest first, changes whose two levels are not significantly different as wholes.
 
     The step tests look near the change; this asks the plain question about the two segments
-    (Mann-Whitney), so a change is never reported between levels that are the same.
+    (Mann-Whitney, its variance widened by ``inflate`` for correlated noise), so a change is
+    never reported between levels that are the same.
     """
     cuts = list(cuts)
     memo: dict[tuple[int, int, int], float] = {}
@@ -118,7 +121,7 @@ def _confirm(clean: np.ndarray, cuts: list[int], max_p: float) -> tuple[list[int
         p = []
         for a, tau, b in zip(bounds, bounds[1:], bounds[2:], strict=False):
             if (a, tau, b) not in memo:
-                memo[(a, tau, b)] = mann_whitney_p(clean[a:tau], clean[tau:b])
+                memo[(a, tau, b)] = mann_whitney_p(clean[a:tau], clean[tau:b], inflate)
             p.append(memo[(a, tau, b)])
         if not cuts or max(p) <= max_p:
             return cuts, [1.0 - x for x in p]
@@ -145,5 +148,9 @@ def find_levels(series: Series, opt: LevelOptions) -> Levels:
     rho = _lag1_correlation(clean)
     long_run = sigma * math.sqrt(1.0 + rho) / (1.0 - rho)
     cuts = segment((clean - np.median(clean)) / long_run, penalty, opt.min_size)
-    cuts, confidence = _confirm(clean, _prune(clean, cuts, sigma, opt), opt.max_p)
+    # Mann-Whitney assumes independent points: with lag-1 correlation rho the rank sum varies
+    # (1 + rho) / (1 - rho) times more (as for Mann-Kendall in _trend), or every wander of
+    # correlated noise would be "significant".
+    vif = (1.0 + rho) / (1.0 - rho)
+    cuts, confidence = _confirm(clean, _prune(clean, cuts, sigma, opt), opt.max_p, vif)
     return Levels(kind, y, season, clean, sigma, cuts, confidence)

@@ -78,11 +78,12 @@ def clip_spikes(y: np.ndarray, k: float = 4.0, window: int = 7) -> np.ndarray:
     return np.where(np.abs(resid) > k * sig, med, y)
 
 
-def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float:
+def mann_whitney_p(x: np.ndarray, y: np.ndarray, inflate: float = 1.0) -> float:
     """Two-sided Mann-Whitney U p-value (normal approximation with tie correction).
 
     The same test as scipy.stats.mannwhitneyu for the sample sizes used here (>= 8 a side),
     without its per-call overhead, which dominates when many candidate changes are checked.
+    ``inflate`` multiplies the statistic's variance (autocorrelated points: (1 + rho) / (1 - rho)).
     """
     n1, n2 = x.size, y.size
     n = n1 + n2
@@ -94,7 +95,7 @@ def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float:
     var = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
     if var <= 0:
         return 1.0
-    z = max(0.0, abs(u - n1 * n2 / 2.0) - 0.5) / math.sqrt(var)
+    z = max(0.0, abs(u - n1 * n2 / 2.0) - 0.5) / math.sqrt(var * inflate)
     return math.erfc(z / math.sqrt(2.0))
 
 

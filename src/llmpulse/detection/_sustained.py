@@ -30,7 +30,6 @@ from scipy import ndimage
 
 from ._calibrate import (
     _order_stat,
-    events,
     points_per_day,
     residual_scale,
     short_tail_quantile,
@@ -105,13 +104,8 @@ def calibrate(
     # long; runs of the tail lasting over LONG_RUN points are the sustained deviations being
     # looked for, and fitting the tail with them would hide them: fit without them first.
     top = np.abs(z)
-    long_runs = [
-        ev for ev in events(top > _order_stat(top, tq), z) if ev.last - ev.first + 1 > LONG_RUN
-    ]
-    if long_runs:
-        keep = np.ones(z.size, dtype=bool)
-        for ev in long_runs:
-            keep[ev.first : ev.last + 1] = False
+    keep = ~_long_runs(top > _order_stat(top, tq), LONG_RUN)
+    if not keep.all():
         without = tail_threshold(
             z[keep], q, clustered=True, quantile=short_tail_quantile(int(keep.sum()))
         )
@@ -120,15 +114,45 @@ def calibrate(
     # A sustained event is a run of up to hundreds of points: it fills the top of the very tail
     # it was found with and hides itself. Refit once without the events (as the spike baseline
     # is refitted without the first flags).
-    calm = np.ones(z.size, dtype=bool)
-    for ev in events(np.abs(z) >= level, z, np.abs(z) >= RELEASE * level):
-        calm[ev.first : ev.last + 1] = False
+    calm = ~_event_points(top >= level, top >= RELEASE * level)
     if not calm.all():
         rest = z[calm]
         refitted = tail_threshold(rest, q, clustered=True, quantile=short_tail_quantile(rest.size))
         if refitted is not None:
             level = max(floor, refitted)
     return centre, scale, level
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, stops) of the runs of consecutive True in mask (stops exclusive)."""
+    edges = np.diff(mask.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def _long_runs(mask: np.ndarray, longer_than: int) -> np.ndarray:
+    """The points of the runs of True in mask longer than ``longer_than`` points."""
+    starts, stops = _runs(mask)
+    long = stops - starts > longer_than
+    marks = np.zeros(mask.size + 1, dtype=np.int64)
+    np.add.at(marks, starts[long], 1)
+    np.add.at(marks, stops[long], -1)
+    return np.cumsum(marks[:-1]) > 0
+
+
+def _event_points(hits: np.ndarray, hold: np.ndarray) -> np.ndarray:
+    """The points of the events of ``events(hits, _, hold)``: first hit to the end of its run.
+
+    Vectorised over the runs (the streaming detector calls this on every refit); only the
+    few runs that contain a hit are visited.
+    """
+    starts, stops = _runs(hold | hits)
+    out = np.zeros(hits.size, dtype=bool)
+    if starts.size == 0:
+        return out
+    with_hit = np.add.reduceat(hits.astype(np.int64), starts) > 0
+    for a, b in zip(starts[with_hit].tolist(), stops[with_hit].tolist(), strict=True):
+        out[a + int(np.argmax(hits[a:b])) : b] = True
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import pytest
 import ruptures
 
 from llmpulse.detection import ChangePoint, detect_change_points
+from llmpulse.detection._robust import mann_whitney_p
 from llmpulse.detection._segment import segment
 from llmpulse.errors import DetectionInputError
 
@@ -93,6 +94,25 @@ class TestNotChanges:
         """Twenty pure-noise series produce at most one false change point in total."""
         found = sum(len(detect_change_points(_lognormal(300, 100 + seed))) for seed in range(20))
         assert found <= 1
+
+    def test_correlated_noise_is_not_a_staircase(self) -> None:
+        """AR(1) noise with phi 0.8 wanders for dozens of points; a rank test that took the
+        points as independent called 15 of its wanders on 20 series changes (now 11)."""
+        rng = np.random.default_rng(11)
+        found = 0
+        for _ in range(20):
+            shocks = rng.standard_normal(600)
+            x = np.zeros(600)
+            for j in range(600):
+                x[j] = (0.8 * x[j - 1] if j else 0.0) + shocks[j]
+            found += len(detect_change_points(100.0 + x))
+        assert found <= 12
+
+    def test_rank_test_variance_is_widened_for_correlation(self) -> None:
+        rng = np.random.default_rng(12)
+        x, y = rng.standard_normal(60), rng.standard_normal(60) + 0.6
+        plain = mann_whitney_p(x, y)
+        assert plain < mann_whitney_p(x, y, inflate=3.0) < 1.0
 
 
 class TestOptions:
