@@ -368,13 +368,16 @@ def _read_dir(path: Path, problems: list[str]) -> list[Segment]:
     segments = []
     for file in sorted(path.glob("*" + _SUFFIX)):
         try:
-            header, _ = _split(file.read_bytes(), file)
+            with open(file, "rb") as f:  # the header only: the body is checked when sent
+                header, _ = _split(f.readline(4096), file)
             size = file.stat().st_size
         except (OSError, SpoolCorrupt) as exc:
             problems.append(str(exc))
             _unlink(file)
             continue
-        segments.append(Segment(file, size, 0, int(header["records"]), True))
+        uncounted = header.get("uncounted_points", 0)
+        segments.append(Segment(file, size, 0, int(header["records"]), True,
+                                uncounted if isinstance(uncounted, int) else 0))  # fmt: skip
     return segments
 
 

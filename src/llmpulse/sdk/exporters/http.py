@@ -136,7 +136,8 @@ class HttpExporter:
         self._warn = LogOnce(log)
         self._account: Any = None  # the batcher's accounting (``attach``)
         self._setup_threading()
-        self._ensure_thread()  # adopts what dead processes left, then waits for work
+        self._adopt()  # what dead processes left goes first (headers only: cheap)
+        self._ensure_thread()
 
     def _connection(self) -> Connection:
         return Connection(self.server_url, self._api_key, self.timeout, self._agent)
@@ -361,7 +362,7 @@ class HttpExporter:
 
     def _replay_loop(self) -> None:
         conn = self._connection()
-        next_scan = 0.0
+        next_scan = time.monotonic() + _RESCAN_SECONDS  # __init__ adopted already
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
