@@ -33,6 +33,7 @@ __all__ = [
     "events",
     "extremal_index",
     "fit_gpd",
+    "fits_tail",
     "points_per_day",
     "residual_scale",
     "short_tail_quantile",
@@ -133,6 +134,18 @@ def extremal_index(over: np.ndarray) -> float:
         return 1.0
     runs = int(np.count_nonzero(np.diff(over.astype(np.int8), prepend=np.int8(0)) == 1))
     return runs / count
+
+
+def fits_tail(scores: np.ndarray, quantile: float = TAIL_QUANTILE) -> bool:
+    """Whether ``tail_threshold`` would fit (or read) a tail here, without fitting it."""
+    s = np.abs(scores[np.isfinite(scores)])
+    n = s.size
+    if n * (1.0 - quantile) < MIN_EXCESSES - 1e-9:
+        return False
+    u = _order_stat(s, quantile)
+    if np.count_nonzero(s > u) >= MIN_EXCESSES:
+        return True
+    return bool(np.count_nonzero(s >= u) >= MIN_EXCESSES and u > 0)
 
 
 def tail_threshold(

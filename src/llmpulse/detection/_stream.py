@@ -43,9 +43,9 @@ from ._calibrate import (
     DEFAULT_FALSE_ALARMS_PER_DAY,
     DEFAULT_FLOOR,
     alarm_threshold,
+    fits_tail,
     residual_scale,
     split_budget,
-    tail_threshold,
 )
 from ._prepare import prepare
 from ._sustained import BASELINE_POINTS, RELEASE, SUSTAIN_POINTS, calibrate
@@ -60,6 +60,7 @@ REFRESH = 128  # points between refits of scale and threshold
 SUSTAINED_REFRESH = 4  # refits of the spike score per refit of the sustained score
 CLIP = 4.0  # spike score beyond which a point enters the sustained score as the local median
 _STATE_VERSION = 2
+_MID = BASELINE_POINTS // 2
 
 
 class StreamingDetector:
@@ -173,11 +174,7 @@ class StreamingDetector:
         scores = np.frombuffer(self._scores, dtype=np.float64)
         spikes, sustained = split_budget(self.false_alarms_per_day)
         self.threshold = alarm_threshold(scores, self.interval, spikes, self.floor)
-        if (
-            self.false_alarms_per_day is not None
-            and scores.size
-            and tail_threshold(scores, 0.5) is None
-        ):
+        if self.false_alarms_per_day is not None and scores.size and not fits_tail(scores):
             # Too little history to fit a tail: only what beats every score seen so far alarms
             # (the batch detector cannot do this: its history contains the anomalies).
             self.threshold = max(self.threshold, float(np.max(np.abs(scores))))
@@ -195,16 +192,21 @@ class StreamingDetector:
         """Advance the sustained score by one (spike-clipped) transformed value."""
         hour, day, srt = self._hour, self._day, self._day_sorted
         hour.append(y)
-        if len(hour) > SUSTAIN_POINTS:
-            old = hour.popleft()
-            if len(day) == BASELINE_POINTS:
-                del srt[bisect.bisect_left(srt, day.popleft())]
-            day.append(old)
-            bisect.insort(srt, old)
-        if len(day) < BASELINE_POINTS:
+        if len(hour) <= SUSTAIN_POINTS:
             self.sustained = 0.0
             return
-        dev = sum(hour) / SUSTAIN_POINTS - srt[BASELINE_POINTS // 2]
+        old = hour.popleft()
+        if len(day) == BASELINE_POINTS:
+            del srt[bisect.bisect_left(srt, day.popleft())]
+            day.append(old)
+            bisect.insort(srt, old)
+        else:
+            day.append(old)
+            bisect.insort(srt, old)
+            if len(day) < BASELINE_POINTS:
+                self.sustained = 0.0
+                return
+        dev = sum(hour) / SUSTAIN_POINTS - srt[_MID]
         self._devs.append(dev)
         self.sustained = (dev - self._centre) / self._scale if self._scale > 0 else 0.0
 
