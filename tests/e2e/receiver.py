@@ -50,8 +50,10 @@ class Receiver:
 
 
 @contextmanager
-def receiving(script: list[tuple[int, dict[str, str]]] | None = None) -> Iterator[Receiver]:
-    """Serve a scripted ingest endpoint on 127.0.0.1; yields the ``Receiver``."""
+def receiving(
+    script: list[tuple[int, dict[str, str]]] | None = None, port: int = 0
+) -> Iterator[Receiver]:
+    """Serve a scripted ingest endpoint on 127.0.0.1 (port 0: any); yields the ``Receiver``."""
     receiver = Receiver(script=list(script or []))
 
     class Handler(BaseHTTPRequestHandler):
@@ -83,7 +85,7 @@ def receiving(script: list[tuple[int, dict[str, str]]] | None = None) -> Iterato
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="receiver", daemon=True)
     thread.start()

@@ -99,6 +99,7 @@ class TestServerKilled:
             assert client.flush(120), (client.stats(), server.log())
             up = client.stats()
             assert up.exported == total and up.spooled == 0 and up.dropped_total == 0
+            assert up.exported - acknowledged == down.spooled  # the spool delivered the rest
             assert rows(backend_url) == total  # nothing lost, nothing stored twice
             assert not list((tmp_path / "spool").rglob("*.seg"))
             print(json.dumps({"acknowledged_before_kill": acknowledged,

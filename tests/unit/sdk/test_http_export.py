@@ -159,6 +159,21 @@ class TestRefusals:
             stats = assert_accounting(client, store, expect_recorded=400)
         assert stats.dropped_total == 0 and stored_rows(store) == 400
 
+    def test_a_record_larger_than_the_server_limit_is_dropped_alone(
+        self, store: Store, spool: Path
+    ) -> None:
+        """Limit 8 KiB: the 16 KiB prompt is refused (413 down to one record), the rest stored."""
+        settings = ServerSettings(max_body_bytes=8 * 1024)
+        with serving(create_app(settings, store=store)) as url:
+            client = llmpulse.init(server_url=url, spool_dir=spool, instrument=())
+            for i in range(30):
+                llmpulse.record_llm_call("gpt-4o-mini", input_tokens=1, output_tokens=1,
+                                         input="y" * (16_000 if i == 7 else 10))  # fmt: skip
+            client.flush(30)
+            stats = assert_accounting(client, store, expect_recorded=30)
+        assert stats.dropped == {**stats.dropped, "rejected_by_server": 1}
+        assert stats.dropped_total == 1 and stored_rows(store) == 29
+
     def test_non_finite_metric_value_is_dropped_as_invalid(self, spool: Path) -> None:
         with receiving() as receiver:
             client = llmpulse.init(server_url=receiver.url, spool_dir=spool, instrument=())
@@ -221,6 +236,21 @@ class TestSpool:
             stats = assert_accounting(client, store, expect_recorded=4200)
         assert stats.spooled == 0 and stats.dropped_total == 0 and segments(spool) == []
         assert stored_rows(store) == 4200  # nothing lost, nothing twice
+
+    def test_spool_is_replayed_oldest_first(self, spool: Path) -> None:
+        """Three batches spooled while nobody listens arrive in the order they were recorded."""
+        port = free_port()
+        client = llmpulse.init(server_url=f"http://127.0.0.1:{port}", spool_dir=spool,
+                               instrument=())  # fmt: skip
+        for name in ("first", "second", "third"):
+            with llmpulse.span(name):
+                pass
+            assert not client.flush(2)
+        assert client.stats().spooled == 3
+        with receiving(port=port) as receiver:
+            assert client.flush(20)
+            names = [s["name"] for r in receiver.received for s in r.doc().get("spans", [])]
+        assert names == ["first", "second", "third"]
 
     def test_a_dead_process_spool_is_adopted(self, store: Store, spool: Path) -> None:
         """A process records while the server is down and is SIGKILLed; the next one sends it."""
