@@ -39,6 +39,10 @@ CASES = {
             "postgres_floor_rows_per_s",
         },
     ),
+    "alerting.py": (
+        ["--spans", "3000", "--rules", "60", "--ticks", "3"],
+        {"rules", "spans", "tick_ms_p50", "tick_ms_p95"},
+    ),
     "query.py": (
         ["--small", "3000", "--large", "6000", "--repeat", "3"],
         {"p95_ms_1m", "p95_ms_5m"},

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from llmpulse.alerting._notify import alert_item, group_key, to_payload
 from llmpulse.alerting._rules import InhibitRule, Rule
-from llmpulse.alerting._silences import inhibited, silenced
+from llmpulse.alerting._silences import Inhibitor, silenced
 from llmpulse.alerting.channels import Notification
 from llmpulse.store.queries.alerts import AlertRecord, AlertTx
 
@@ -39,6 +39,7 @@ class Dispatched:
     notifications: int = 0
     muted: int = 0
     escalations: int = 0
+    open: int = 0  # firing alerts after the tick's changes
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
@@ -100,15 +101,14 @@ def _plan_firing(
 ) -> None:
     """Put every unmuted, unacknowledged firing alert in its groups; escalate where due."""
     open_alerts = list(tx.open_alerts().values())
+    out.open = len(open_alerts)
     silences = tx.silences(plan.now)
-    firing_labels = [a.labels for a in open_alerts]
+    muted_by = Inhibitor([a.labels for a in open_alerts], inhibit_rules)
     for alert in open_alerts:
         rule = plan.rules.get(alert.rule)
         if rule is None or alert.acknowledged_at is not None:
             continue
-        if silenced(alert.labels, silences) or inhibited(
-            alert.labels, firing_labels, inhibit_rules
-        ):
+        if silenced(alert.labels, silences) or muted_by(alert.labels):
             out.muted += 1
             continue
         due = _due(alert, rule, plan.now)

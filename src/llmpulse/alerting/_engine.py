@@ -28,6 +28,7 @@ from llmpulse._config_file import FieldError
 from llmpulse.alerting._dispatch import Dispatched, dispatch
 from llmpulse.alerting._load import RuleSet, check_channels
 from llmpulse.alerting._parse import parse_rule
+from llmpulse.alerting._points import PointHistory
 from llmpulse.alerting._query import EvalContext, measure
 from llmpulse.alerting._rules import Rule
 from llmpulse.alerting._transitions import Active, active_series, apply_tick, resolve
@@ -92,6 +93,8 @@ class AlertEngine:
         self.lease_seconds = lease_seconds
         self.link_base = link_base
         self.template_failures = 0
+        # Metric points read so far, so each tick reads only new ones (see _points.py).
+        self._points = PointHistory(lambda name, start, end: store.metric_series(name, start, end))
 
     @property
     def channels(self) -> Mapping[str, Channel]:
@@ -138,7 +141,11 @@ class AlertEngine:
     def _measure(
         self, rules: Mapping[str, Rule], now: float
     ) -> tuple[dict[str, Active], dict[str, str]]:
-        ctx = EvalContext(self.store, now)
+        widest: dict[str, float] = {}
+        for rule in rules.values():
+            if rule.enabled and rule.point_name is not None:
+                widest[rule.point_name] = max(widest.get(rule.point_name, 0.0), rule.window_s)
+        ctx = EvalContext(self.store, now, points=self._points, point_windows=widest)
         active: dict[str, Active] = {}
         failed: dict[str, str] = {}
         for rule in rules.values():
@@ -164,7 +171,7 @@ class AlertEngine:
                 tx, rules, changes.resolved, self.rule_set.inhibit_rules, now,
                 link_base=self.link_base,
             )  # fmt: skip
-            firing = len(tx.open_alerts())
+            firing = sent.open
         self.template_failures += changes.template_failures
         return TickReport(
             now, True, len(rules), failed, firing, changes.pending, len(changes.fired),

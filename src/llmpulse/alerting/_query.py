@@ -12,9 +12,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from llmpulse.alerting._points import PointHistory, Series
 from llmpulse.alerting._rules import COMPARATORS, SPAN_METRICS, Rule, Sample
 from llmpulse.errors import ConfigError
-from llmpulse.schema import MetricPoint
 
 if TYPE_CHECKING:
     from llmpulse.checks import Finding
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EvalContext", "measure"]
 
-#: How far before a window a counter's previous value is looked for (``increase``).
-COUNTER_LOOKBACK_SECONDS = 86400.0
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 _BREAKER_OPEN = 2.0
 
@@ -32,11 +30,24 @@ _BREAKER_OPEN = 2.0
 class EvalContext:
     """What a rule may read at one evaluation time ``now``; reads are cached for the tick."""
 
-    def __init__(self, store: Store, now: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        now: float,
+        *,
+        points: PointHistory | None = None,
+        point_windows: Mapping[str, float] | None = None,
+    ) -> None:
         self.store = store
         self.now = now
+        # Kept by the engine between ticks (each tick reads only new points); fresh otherwise.
+        self._history = points or PointHistory(
+            lambda name, start, end: store.metric_series(name, start, end)
+        )
+        self._point_windows = dict(point_windows or {})
+        self._series: dict[str, dict[Any, Series]] = {}
         self._rollups: dict[float, WindowRollups] = {}
-        self._points: dict[tuple[str, float], list[MetricPoint]] = {}
+        self._stats: dict[tuple[Any, ...], list[SpanStats]] = {}
         self._findings: dict[tuple[float, float], list[Finding]] = {}
 
     def rollups(self, window_s: float) -> WindowRollups:
@@ -51,16 +62,26 @@ class EvalContext:
     def stats(
         self, window_s: float, group_by: Sequence[str] = (), **filters: Any
     ) -> list[SpanStats]:
-        """``span_stats`` of the last ``window_s`` seconds (for Python conditions)."""
-        return self.rollups(window_s).stats(group_by, filters)
-
-    def points(self, name: str, window_s: float) -> list[MetricPoint]:
-        """Points of ``name`` from ``COUNTER_LOOKBACK_SECONDS`` before the window to now."""
-        key = (name, window_s)
-        found = self._points.get(key)
+        """``span_stats`` of the last ``window_s`` seconds, computed once per tick per question
+        (rules that differ only in thresholds or severities share it)."""
+        key = (
+            window_s,
+            tuple(group_by),
+            tuple(sorted((k, v if isinstance(v, (str, type(None))) else tuple(v))
+                         for k, v in filters.items())),
+        )  # fmt: skip
+        found = self._stats.get(key)
         if found is None:
-            start = self.now - window_s - COUNTER_LOOKBACK_SECONDS
-            found = self._points[key] = self.store.metric_series(name, start, self.now)
+            found = self._stats[key] = self.rollups(window_s).stats(group_by, filters)
+        return found
+
+    def point_series(self, name: str, window_s: float) -> dict[Any, Series]:
+        """Every series of metric ``name``: points of the widest window rules ask for, anchors."""
+        found = self._series.get(name)
+        widest = max(window_s, self._point_windows.get(name, 0.0))
+        if found is None or widest > self._point_windows.get(name, 0.0):
+            self._point_windows[name] = widest
+            found = self._series[name] = self._history.series(name, self.now - widest, self.now)
         return found
 
     def findings(self, window_s: float, baseline_s: float) -> list[Finding]:
@@ -113,7 +134,7 @@ def _crossings(rule: Rule, labels: Mapping[str, str], value: float | None) -> li
 
 def _span_samples(rule: Rule, ctx: EvalContext) -> list[Sample]:
     assert rule.metric is not None
-    rows = ctx.rollups(rule.window_s).stats(rule.by, dict(rule.filters))
+    rows = ctx.stats(rule.window_s, rule.by, **rule.filters)
     out: list[Sample] = []
     for row in rows:
         if rule.metric != "requests" and row.calls < rule.min_requests:
@@ -123,8 +144,7 @@ def _span_samples(rule: Rule, ctx: EvalContext) -> list[Sample]:
     return out
 
 
-def _series_value(agg: str, before: float | None, points: list[MetricPoint]) -> float:
-    values = [p.value for p in points]
+def _series_value(agg: str, before: float | None, values: list[float]) -> float:
     if agg == "increase":
         rise, last = 0.0, before or 0.0
         for v in values:
@@ -160,25 +180,16 @@ def _combine(agg: str, parts: list[tuple[float, int]]) -> float:
 def _point_samples(rule: Rule, ctx: EvalContext) -> list[Sample]:
     assert rule.point_name is not None and rule.point_agg is not None
     start = ctx.now - rule.window_s
-    series: dict[tuple[tuple[str, str], ...], tuple[float | None, list[MetricPoint]]] = {}
-    for point in ctx.points(rule.point_name, rule.window_s):
-        labels = point.labels or {}
+    groups: dict[tuple[str, ...], list[tuple[float, int]]] = {}
+    for key, series in ctx.point_series(rule.point_name, rule.window_s).items():
+        labels = dict(key)
         if any(labels.get(k, "") not in v for k, v in rule.filters.items()):
             continue
-        key = tuple(sorted(labels.items()))
-        before, inside = series.get(key, (None, []))
-        if point.timestamp < start:
-            before = point.value
-        else:
-            inside.append(point)
-        series[key] = (before, inside)
-    groups: dict[tuple[str, ...], list[tuple[float, int]]] = {}
-    for key, (before, inside) in series.items():
-        if not inside and rule.point_agg != "open":
-            continue
-        if not inside:  # a breaker's state holds until its next transition
-            inside = [MetricPoint(rule.point_name, before or 0.0, start, dict(key))]
-        labels = dict(key)
+        before, inside = series.window(start)
+        if not inside:
+            if rule.point_agg != "open" or before is None:
+                continue
+            inside = [before]  # a breaker's state holds until its next transition
         value = _series_value(rule.point_agg, before, inside)
         groups.setdefault(tuple(labels.get(k, "") for k in rule.by), []).append(
             (value, len(inside))
@@ -191,7 +202,7 @@ def _point_samples(rule: Rule, ctx: EvalContext) -> list[Sample]:
 
 
 def _absence_samples(rule: Rule, ctx: EvalContext) -> list[Sample]:
-    rows = ctx.rollups(rule.window_s).stats((), dict(rule.filters))
+    rows = ctx.stats(rule.window_s, (), **rule.filters)
     if sum(r.calls for r in rows):
         return []
     # Like absent(): labels only from filters naming one value.

@@ -40,6 +40,9 @@ class Changes:
     resolved: list[AlertRecord] = field(default_factory=list)
     pending: int = 0
     template_failures: int = 0
+    # written in two batched statements at the end of the tick
+    touched: list[tuple[str, float]] = field(default_factory=list)
+    values: list[tuple[int, float | None]] = field(default_factory=list)
 
 
 def active_series(rule: Rule, samples: list[Sample]) -> dict[str, Active]:
@@ -113,19 +116,22 @@ def resolve(
     return found
 
 
-def _still(tx: AlertTx, s: SeriesRecord, a: Active, now: float, changes: Changes) -> None:
-    """The series crosses again: advance it."""
-    rule = a.rule
+def _still(
+    s: SeriesRecord, a: Active, now: float, alerts: Mapping[int, AlertRecord], changes: Changes
+) -> bool:
+    """The series crosses again: ``True`` when it is due to fire now (pending long enough)."""
     if s.state == "pending":
-        if now - s.active_at >= rule.for_s:
-            _fire(tx, s.fingerprint, a, s.active_at, now, changes)
-            return
+        if now - s.active_at >= a.rule.for_s:
+            return True
         changes.pending += 1
-    elif s.state == "firing" and s.alert_id is not None:
-        tx.update_alert(s.alert_id, value=a.sample.value)
-    tx.put_series(
-        SeriesRecord(s.fingerprint, s.rule, s.labels, s.state, s.active_at, now, s.alert_id)
-    )
+        return False
+    # last_true_at matters only to keep_firing_for; the current value to readers of the alert.
+    if a.rule.keep_firing_for_s > 0:
+        changes.touched.append((s.fingerprint, now))
+    alert = alerts.get(s.alert_id) if s.alert_id is not None else None
+    if s.state == "firing" and alert is not None and alert.value != a.sample.value:
+        changes.values.append((alert.id, a.sample.value))
+    return False
 
 
 def _gone(
@@ -165,11 +171,13 @@ def apply_tick(
             else:
                 tx.put_series(SeriesRecord(fp, a.rule.name, a.labels, "pending", now, now, None))
                 changes.pending += 1
-        else:
-            _still(tx, s, a, now, changes)
+        elif _still(s, a, now, open_alerts, changes):
+            _fire(tx, fp, a, s.active_at, now, changes)
     for fp, s in states.items():
         if fp in active or s.rule in failed:
             continue
         rule = rules.get(s.rule)
         _gone(tx, s, rule if rule is not None and rule.enabled else None, open_alerts, now, changes)
+    tx.touch_series(changes.touched)
+    tx.set_values(changes.values)
     return changes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,16 @@ class Hook:
         self.fail_status = 500
         self.delay_s = 0.0
         self.retry_after: str | None = None  # sent with failures
+        self.in_flight = 0
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until no request is being answered (a client may return before we record)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.in_flight == 0:
+                    return
+            time.sleep(0.005)
 
     @property
     def url(self) -> str:
@@ -36,11 +47,13 @@ class Hook:
 
     def ok_keys(self) -> Counter[str]:
         """How many 2xx answers each idempotency key got."""
+        self.settle()
         with self.lock:
             return Counter(k for k, status, _ in self.answered if status < 300)
 
     def ok_payloads(self) -> list[dict[str, Any]]:
         """Bodies of the requests answered 2xx, in order."""
+        self.settle()
         with self.lock:
             return [body for _, status, body in self.answered if status < 300]
 
@@ -53,6 +66,15 @@ def hook() -> Iterator[Hook]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             h = holder[0]
+            with h.lock:
+                h.in_flight += 1
+            try:
+                self._answer(h)
+            finally:
+                with h.lock:
+                    h.in_flight -= 1
+
+        def _answer(self, h: Hook) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with h.lock:
                 status = h.fail_status if h.failures > 0 else 200

@@ -56,11 +56,13 @@ class TestRetries:
         [row] = {r.next_attempt_at for r in store.outbox()}
         assert row == T0 + backoff_seconds(1, 1.0)
         assert worker.run_once().delivered == 0  # not due yet: nothing is sent early
+        recv.settle()
         assert len(recv.answered) == 3
         for _ in range(10):
             clock.advance(60)
             worker.run_once()
         assert _delivered_once(store, recv)
+        recv.settle()
         assert len(recv.answered) == 5 + 3  # five 500s, then one success per notification
         models = sorted(p["alerts"][0]["labels"]["model"] for p in recv.ok_payloads())
         assert models == list("abc")
@@ -115,6 +117,7 @@ class TestRetries:
         while store.outbox(status="pending"):
             worker.run_once()
             clock.advance(5)
+        recv.settle()
         statuses = [(body["status"], status) for _, status, body in recv.answered]
         assert statuses == [("firing", 503), ("firing", 200), ("resolved", 200)]
 

@@ -13,7 +13,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from llmpulse.store.models import (
     AlertEventRow,
@@ -152,6 +163,20 @@ class AlertTx:
         self.conn.execute(delete(_SERIES).where(_SERIES.c.fingerprint == s.fingerprint))
         values = {name: getattr(s, name) for name in SeriesRecord.__slots__}
         self.conn.execute(insert(_SERIES).values(**values))
+
+    def touch_series(self, rows: Sequence[tuple[str, float]]) -> None:
+        """Set ``last_true_at`` of many series at once: ``(fingerprint, at)``."""
+        if rows:
+            q = update(_SERIES).where(_SERIES.c.fingerprint == bindparam("fp"))
+            self.conn.execute(q.values(last_true_at=bindparam("at")),
+                              [{"fp": fp, "at": at} for fp, at in rows])  # fmt: skip
+
+    def set_values(self, rows: Sequence[tuple[int, float | None]]) -> None:
+        """Set the current ``value`` of many incidents at once: ``(alert_id, value)``."""
+        if rows:
+            q = update(_ALERTS).where(_ALERTS.c.id == bindparam("aid"))
+            self.conn.execute(q.values(value=bindparam("v")),
+                              [{"aid": a, "v": v} for a, v in rows])  # fmt: skip
 
     def delete_series(self, fingerprints: Sequence[str]) -> None:
         """Forget the state of these series."""

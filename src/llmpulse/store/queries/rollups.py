@@ -146,6 +146,32 @@ def _group(
     return out
 
 
+def _per_key(raw: Scan) -> Scan:
+    """The rows of a whole-window scan summed per key (histograms merged bin by bin).
+
+    Every later grouping then works on one row per key instead of one per (minute, key), which
+    is what makes hundreds of groupings of one window cheap.
+    """
+    if not len(raw.key_ids):
+        return raw
+    keys, row_key = np.unique(raw.key_ids, return_inverse=True)
+    sums = np.zeros((len(keys), raw.sums.shape[1]))
+    np.add.at(sums, row_key, raw.sums)
+    out = Scan([], True)
+    out.buckets = np.zeros(len(keys), dtype=np.int64)
+    out.key_ids = keys
+    out.sums = sums
+    if len(raw.entry_count):
+        bmin = int(raw.entry_bin.min())
+        nb = int(raw.entry_bin.max()) - bmin + 1
+        codes, inverse = np.unique(row_key[raw.entry_row] * nb + (raw.entry_bin - bmin),
+                                   return_inverse=True)  # fmt: skip
+        out.entry_row = (codes // nb).astype(raw.entry_row.dtype)
+        out.entry_bin = (codes % nb + bmin).astype(raw.entry_bin.dtype)
+        out.entry_count = np.bincount(inverse, weights=raw.entry_count).astype(np.float64)
+    return out
+
+
 class WindowRollups:
     """Every rollup row of one window, read once, then aggregated any number of ways.
 
@@ -158,7 +184,8 @@ class WindowRollups:
         lo, hi = minute_bounds(start, end)
         segments = plan(lo, hi)
         self._keys = _keys(conn, {}) if segments else {}
-        self._scan = scan(conn, segments, None, None) if self._keys else Scan([], True)
+        raw = scan(conn, segments, None, None) if self._keys else Scan([], True)
+        self._scan = _per_key(raw)
 
     def stats(self, group_by: Sequence[str], filters: dict[str, Filter]) -> list[SpanStats]:
         """What ``span_stats`` would answer for this window, ``group_by`` and ``filters``."""
