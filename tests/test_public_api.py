@@ -15,7 +15,9 @@ EXPECTED = [
     "get_client",
     "get_current_span",
     "init",
+    "instrument_langchain",
     "instrument_openai",
+    "langchain_handler",
     "metrics_asgi_app",
     "metrics_wsgi_app",
     "observe",
@@ -27,6 +29,7 @@ EXPECTED = [
     "span",
     "start_metrics_server",
     "tool",
+    "uninstrument_langchain",
     "uninstrument_openai",
     "using",
 ]

@@ -42,7 +42,9 @@ __all__ = [
     "get_client",
     "get_current_span",
     "init",
+    "instrument_langchain",
     "instrument_openai",
+    "langchain_handler",
     "metrics_asgi_app",
     "metrics_wsgi_app",
     "observe",
@@ -54,6 +56,7 @@ __all__ = [
     "span",
     "start_metrics_server",
     "tool",
+    "uninstrument_langchain",
     "uninstrument_openai",
     "using",
 ]
@@ -71,6 +74,36 @@ def uninstrument_openai() -> None:
     from llmpulse.sdk.instrumentation.openai import uninstrument_openai as _uninstrument
 
     _uninstrument()
+
+
+def langchain_handler(**options: Any) -> Any:
+    """A LangChain callback handler recording runs as spans, for ``config={"callbacks": [...]}``.
+
+    Options: ``capture_io``, ``capture_state`` (LangGraph state values), ``max_open_runs``.
+    Needs langchain-core (``pip install "llmpulse[langchain]"``): ``ImportError`` without it.
+    """
+    from llmpulse.sdk.instrumentation.langchain import CallbackHandler
+
+    return CallbackHandler(**options)
+
+
+def instrument_langchain(**options: Any) -> Any:
+    """Record every LangChain and LangGraph run of the process; the handler, or ``None``
+    if langchain-core is not installed (options as for ``langchain_handler``)."""
+    try:
+        from llmpulse.sdk.instrumentation.langchain import instrument_langchain as _instrument
+    except ImportError:
+        return None
+    return _instrument(**options)
+
+
+def uninstrument_langchain() -> None:
+    """Stop recording the runs that ``instrument_langchain`` recorded."""
+    import sys
+
+    module = sys.modules.get("llmpulse.sdk.instrumentation.langchain")
+    if module is not None:
+        module.uninstrument_langchain()
 
 
 def start_metrics_server(port: int = 9464, addr: str = "127.0.0.1") -> Any:

@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from llmpulse.schema import MetricPoint, Run, Span
@@ -105,6 +106,9 @@ def reset_sdk(timeout: float = 5.0) -> None:
     from llmpulse.sdk.instrumentation.openai import uninstrument_openai
 
     uninstrument_openai()
+    langchain = sys.modules.get("llmpulse.sdk.instrumentation.langchain")
+    if langchain is not None:
+        langchain.uninstrument_langchain()
     with _state._lock:
         client, _state._client, _state._sink = (
             _state._client,

@@ -153,6 +153,9 @@ class _LlmCall:
         try:
             if not _state._client.enabled:
                 return None
+            parent = current_span.get()
+            if parent is not None and parent.kind == "llm" and parent.end_time == 0.0:
+                return None  # an open llm span (LangChain's chat model run) counts this call
             return cls(resource, kwargs)
         except Exception:
             log.debug("openai instrumentation: cannot start recording", exc_info=True)

@@ -1,0 +1,626 @@
+"""Record LangChain and LangGraph runs as llmpulse spans, with a LangChain callback handler.
+
+``CallbackHandler()`` goes in ``config={"callbacks": [...]}``; ``instrument_langchain()``
+installs one for every run in the process (a langchain-core configure hook, read on every
+``invoke``, in every thread). Each LangChain run becomes a span: chains and output parsers
+``chain``, chat models and LLMs ``llm`` (model, tokens, cost, time to first token), tools
+``tool``, retrievers ``retriever`` (documents count). LangChain's ``parent_run_id`` is the span
+tree; a root run nests under the caller's current llmpulse span. LangGraph runs get one span
+per node execution, a branch decision per route taken (``langgraph.py`` says how they are
+recognised), interrupts as events rather than errors, and the state's keys and size.
+
+Why it is built this way:
+
+* ``run_inline = True``: LangChain then calls the handler in the task or thread of the run
+  itself, not on an executor with a copied context, so the span made current at a run's start
+  is the current span inside it (an ``@observe`` function or a raw client call in a node
+  nests under the node).
+* Double counting: a chat model's span is current while the model calls its client, and the
+  openai instrumentation records nothing under an ``llm`` span: the call counts once.
+* Bounded memory: runs that never end (an abandoned stream, a crashed worker) are ended and
+  dropped once ``max_open_runs`` are open, oldest first, marked ``llmpulse.evicted`` and
+  counted in ``evicted_runs``.
+* The handler never raises into the user's chain: every callback swallows its own failure
+  (logged once per callback, counted in ``errors``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from llmpulse.sdk import _state
+from llmpulse.sdk._context import current_span
+from llmpulse.sdk._spans import SpanHandle
+from llmpulse.sdk._workflow import BRANCH_CONDITION, BRANCH_FROM, WORKFLOW, branch_name
+from llmpulse.sdk.instrumentation import langgraph as lg
+from llmpulse.sdk.instrumentation._langchain_usage import usage_from_result
+
+__all__ = ["CallbackHandler", "instrument_langchain", "uninstrument_langchain"]
+
+log = logging.getLogger("llmpulse.sdk")
+
+# Open runs kept before the oldest is evicted: far above any real run's nesting and fan-out.
+DEFAULT_MAX_OPEN_RUNS = 10_000
+# Root runs remembered (open, or ended but maybe still current in their caller's context).
+_MAX_ROOTS = 1024
+_NOISE_TAG_PREFIXES = ("seq:step:", "graph:step:", "langsmith:")
+_SKIP_METADATA_PREFIXES = ("langgraph_", "ls_", "checkpoint_")
+
+
+class _Run:
+    """One open LangChain run: its span, what was current before it, and what it is."""
+
+    __slots__ = ("handle", "prev", "kind", "node", "step", "graph", "t0", "first", "chunks", "text")
+
+    def __init__(self, handle: SpanHandle, prev: Any, kind: str) -> None:
+        self.handle, self.prev, self.kind = handle, prev, kind
+        self.node: str | None = None  # the LangGraph node this run executes
+        self.step: int | None = None
+        self.graph: str | None = None  # the workflow this run is, or whose node it is
+        self.t0 = 0.0
+        self.first: float | None = None
+        self.chunks = 0
+        self.text: list[str] | None = None
+
+
+class CallbackHandler(BaseCallbackHandler):
+    """A LangChain callback handler recording every run as an llmpulse span.
+
+    >>> import llmpulse
+    >>> from llmpulse.sdk.instrumentation.langchain import CallbackHandler
+    >>> handler = CallbackHandler()
+    >>> # chain.invoke(inputs, config={"callbacks": [handler]})
+
+    ``capture_io``: keep chain, tool and model inputs and outputs (subject to the client's
+    redaction and size limits). ``capture_state``: keep LangGraph node state values too (keys
+    and size are always kept). ``max_open_runs``: runs held before the oldest is evicted.
+    """
+
+    run_inline = True
+    raise_error = False
+
+    def __init__(
+        self,
+        *,
+        capture_io: bool = True,
+        capture_state: bool = False,
+        max_open_runs: int = DEFAULT_MAX_OPEN_RUNS,
+    ) -> None:
+        super().__init__()
+        self.capture_io = capture_io
+        self.capture_state = capture_state
+        self.max_open_runs = max(1, int(max_open_runs))
+        self._runs: dict[UUID, _Run] = {}
+        self._evict_lock = threading.Lock()
+        self._retries: dict[str, int] = {}  # task checkpoint ns -> failed attempts so far
+        self._roots: dict[Any, Any] = {}  # recent root spans -> what was current before each
+        self.evicted_runs = 0
+        self.errors = 0
+        self._warned: set[str] = set()
+
+    @property
+    def open_runs(self) -> int:
+        """How many runs have started and not ended yet."""
+        return len(self._runs)
+
+    # -- chains, LangGraph graphs and nodes ------------------------------------------------------
+    def on_chain_start(
+        self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
+        parent_run_id: UUID | None = None, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """A chain, output parser, graph or graph node started."""
+        try:
+            name = _name(serialized, kwargs)
+            run = self._start(run_id, parent_run_id, name, "chain", tags, metadata)
+            if run is None:
+                return
+            h = run.handle
+            if kwargs.get("run_type") == "parser":
+                h.set_attribute("langchain.run_type", "parser")
+            parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+            step = lg.node_of(name, tags, metadata)
+            if step is not None and parent is not None:
+                self._node_started(run, parent, name, step, metadata or {}, inputs)
+            elif self.capture_io:
+                h.set_input(inputs)
+        except Exception:
+            self._failed("on_chain_start")
+
+    def _node_started(
+        self, run: _Run, graph_run: _Run, name: str, step: int, metadata: Mapping[str, Any],
+        inputs: Any,
+    ) -> None:  # fmt: skip
+        h = run.handle
+        graph = graph_run.graph or graph_run.handle.name
+        if graph_run.graph is None:  # the first node tells us its parent is a graph run
+            graph_run.graph = graph
+            graph_run.handle.set_attribute(WORKFLOW, graph)
+        run.node, run.step, run.graph = name, step, graph
+        attrs: dict[str, Any] = {WORKFLOW: graph, "langgraph.node": name, "langgraph.step": step}
+        ns = metadata.get("langgraph_checkpoint_ns")
+        failed = self._retries.get(ns) if isinstance(ns, str) else None
+        if failed:
+            attrs["langgraph.attempt"] = failed + 1
+        triggers = metadata.get("langgraph_triggers")
+        if isinstance(triggers, (list, tuple)):
+            attrs["langgraph.triggers"] = [str(t) for t in triggers]
+        summary = lg.state_summary(inputs)
+        if summary is not None:
+            attrs["langgraph.state.keys"], attrs["langgraph.state.size"] = summary
+        h.set_attributes(attrs)
+        if self.capture_state:
+            h.set_input(inputs)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """A chain, parser, graph or node ended."""
+        try:
+            run = self._runs.get(run_id)
+            if run is None:  # unknown or already evicted: nothing to end
+                return
+            h = run.handle
+            parent_id = kwargs.get("parent_run_id")
+            parent = self._runs.get(parent_id) if parent_id is not None else None
+            if run.node is not None:
+                self._node_ended(run, run.node, outputs)
+            elif (
+                parent is not None and parent.node is not None and lg.is_router(kwargs.get("tags"))
+            ):
+                routes = lg.router_routes(outputs)
+                if routes:
+                    self._branch(parent, parent.node, routes, h.name)
+                    h.set_attribute("langgraph.routes", routes)
+            elif self.capture_io:
+                h.set_output(outputs)
+            if run.graph is not None and run.node is None:
+                self._retries.clear()
+            self._end(run_id)
+        except Exception:
+            self._failed("on_chain_end")
+
+    def _node_ended(self, run: _Run, node: str, outputs: Any) -> None:
+        routes = lg.command_routes(outputs)
+        if routes:
+            self._branch(run, node, routes, "Command.goto")
+        if self.capture_state:
+            run.handle.set_output(outputs)
+        elif isinstance(outputs, Mapping):
+            run.handle.set_attribute("langgraph.update.keys", [str(k) for k in outputs])
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """A chain, graph or node raised; an interrupt is recorded as control flow, not failure."""
+        try:
+            run = self._runs.get(run_id)
+            if run is None:
+                return
+            h = run.handle
+            if lg.is_control_flow(error):
+                kind = "interrupt" if "Interrupt" in type(error).__name__ else "bubble_up"
+                h.set_attribute(
+                    "langgraph.interrupted" if kind == "interrupt" else "langgraph.bubble_up", True
+                )
+                if kind == "interrupt":
+                    h.add_event("interrupt", values=lg.interrupt_values(error))
+            else:
+                h.set_status_error(error)
+                if run.node is not None:
+                    self._remember_failure(run)
+            self._end(run_id)
+        except Exception:
+            self._failed("on_chain_error")
+
+    def _remember_failure(self, run: _Run) -> None:
+        ns = run.handle.attributes.get("langgraph.checkpoint_ns")
+        if isinstance(ns, str):
+            self._retries[ns] = self._retries.get(ns, 0) + 1
+
+    def _branch(self, run: _Run, node: str, routes: list[str], condition: str) -> None:
+        client = _state._client
+        for route in routes:
+            attrs = {WORKFLOW: run.graph or "", BRANCH_FROM: node, BRANCH_CONDITION: condition}
+            attrs["llmpulse.branch"] = route
+            h = SpanHandle(client, branch_name(run.graph or "", node), "branch", attrs)
+            h.open(run.handle)
+            h.end(h.start_time)
+
+    # -- chat models and LLMs --------------------------------------------------------------------
+    def on_chat_model_start(
+        self, serialized: dict[str, Any] | None, messages: list[list[Any]], *, run_id: UUID,
+        parent_run_id: UUID | None = None, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """A chat model call started (its messages kept structured)."""
+        try:
+            run = self._llm_start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
+            if run is not None and self.capture_io and messages:
+                run.handle.set_input([_message(m) for m in messages[0]])
+        except Exception:
+            self._failed("on_chat_model_start")
+
+    def on_llm_start(
+        self, serialized: dict[str, Any] | None, prompts: list[str], *, run_id: UUID,
+        parent_run_id: UUID | None = None, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """A (completion) LLM call started."""
+        try:
+            run = self._llm_start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
+            if run is not None and self.capture_io and prompts:
+                run.handle.set_input(prompts[0] if len(prompts) == 1 else list(prompts))
+        except Exception:
+            self._failed("on_llm_start")
+
+    def _llm_start(
+        self, serialized: Any, run_id: UUID, parent_run_id: UUID | None, tags: Any,
+        metadata: Any, kwargs: dict[str, Any],
+    ) -> _Run | None:  # fmt: skip
+        run = self._start(run_id, parent_run_id, _name(serialized, kwargs), "llm", tags, metadata)
+        if run is None:
+            return None
+        params = kwargs.get("invocation_params") or {}
+        md = metadata or {}
+        model = params.get("model") or params.get("model_name") or md.get("ls_model_name")
+        provider = md.get("ls_provider")
+        version = md.get("prompt_version")
+        run.handle.set_model(
+            model if isinstance(model, str) else None,
+            provider=provider if isinstance(provider, str) else None,
+            prompt_version=version if isinstance(version, str) else None,
+        )
+        if params.get("stream") is True or kwargs.get("stream") is True:
+            run.handle.set_attribute("llmpulse.stream", True)
+        run.t0 = time.perf_counter()
+        return run
+
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """A streamed chunk: the first one dates the time to first token. Usage is never summed
+        from chunks (chunk merging adds usage up); it comes from the final result only."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return
+        if run.first is None:
+            run.first = time.perf_counter()
+            run.text = []
+        run.chunks += 1
+        if type(token) is str and token and run.text is not None and len(run.text) < 10_000:
+            run.text.append(token)
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """The call ended: tokens, cost, response model and output."""
+        try:
+            run = self._runs.get(run_id)
+            if run is None:
+                return
+            self._llm_result(run, response)
+            self._end(run_id)
+        except Exception:
+            self._failed("on_llm_end")
+
+    def _llm_result(self, run: _Run, response: Any) -> None:
+        h = run.handle
+        usage = usage_from_result(response)
+        if usage:
+            h.set_usage(**usage)
+            if usage.get("cost_usd") == 0.0:
+                h.set_attribute("llmpulse.llm_cache_hit", True)
+        if run.first is not None:
+            h.set_ttft((run.first - run.t0) * 1000.0)
+            h.set_attribute("llmpulse.stream.chunks", run.chunks)
+        llm_output = getattr(response, "llm_output", None)
+        if isinstance(llm_output, Mapping) and isinstance(llm_output.get("model_name"), str):
+            h.set_attribute("gen_ai.response.model", llm_output["model_name"])
+        if self.capture_io:
+            h.set_output(_generation_output(response))
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """The call failed, or its stream was abandoned (closed as cancelled, not failed)."""
+        try:
+            run = self._runs.get(run_id)
+            if run is None:
+                return
+            h = run.handle
+            if isinstance(error, GeneratorExit):
+                h.set_attribute("llmpulse.cancelled", True)
+                if run.text and self.capture_io:
+                    h.set_output("".join(run.text))
+                if run.first is not None:
+                    h.set_ttft((run.first - run.t0) * 1000.0)
+            else:
+                h.set_status_error(error)
+                status = getattr(error, "status_code", None)
+                if status is None:  # langchain-openai wraps the client's error
+                    status = getattr(error.__cause__, "status_code", None)
+                if isinstance(status, int):
+                    h.set_attribute("http.response.status_code", status)
+            self._end(run_id)
+        except Exception:
+            self._failed("on_llm_error")
+
+    # -- tools and retrievers --------------------------------------------------------------------
+    def on_tool_start(
+        self, serialized: dict[str, Any] | None, input_str: str, *, run_id: UUID,
+        parent_run_id: UUID | None = None, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """A tool call started (structured ``inputs`` preferred over ``input_str``)."""
+        try:
+            name = _name(serialized, kwargs)
+            run = self._start(run_id, parent_run_id, name, "tool", tags, metadata)
+            if run is None:
+                return
+            run.handle.set_attributes(
+                {"gen_ai.tool.name": name, "gen_ai.operation.name": "execute_tool"}
+            )
+            if self.capture_io:
+                run.handle.set_input(inputs if inputs is not None else input_str)
+        except Exception:
+            self._failed("on_tool_start")
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """A tool returned; a ``ToolMessage(status="error")`` (handled tool errors) is a failure."""
+        try:
+            run = self._runs.get(run_id)
+            if run is None:
+                return
+            h = run.handle
+            content = getattr(output, "content", output)
+            if getattr(output, "status", None) == "error":
+                h.set_status_error(str(content), error_type="ToolError")
+            if self.capture_io:
+                h.set_output(content)
+            self._end(run_id)
+        except Exception:
+            self._failed("on_tool_end")
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """A tool raised."""
+        self._error(run_id, error, "on_tool_error")
+
+    def on_retriever_start(
+        self, serialized: dict[str, Any] | None, query: str, *, run_id: UUID,
+        parent_run_id: UUID | None = None, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """A retriever was queried."""
+        try:
+            name = _name(serialized, kwargs)
+            run = self._start(run_id, parent_run_id, name, "retriever", tags, metadata)
+            if run is not None and self.capture_io:
+                run.handle.set_input(query)
+        except Exception:
+            self._failed("on_retriever_start")
+
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
+        """The retriever answered: the number of documents, and their text when kept."""
+        try:
+            run = self._runs.get(run_id)
+            if run is None:
+                return
+            run.handle.set_attribute("retriever.documents", len(documents))
+            if self.capture_io:
+                run.handle.set_output([getattr(d, "page_content", d) for d in documents])
+            self._end(run_id)
+        except Exception:
+            self._failed("on_retriever_end")
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """The retriever raised."""
+        self._error(run_id, error, "on_retriever_error")
+
+    def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """A ``with_retry`` runnable is about to try again: an event on its span."""
+        run = self._runs.get(run_id)
+        if run is not None:
+            attempt = getattr(retry_state, "attempt_number", None)
+            run.handle.add_event("retry", attempt=attempt if isinstance(attempt, int) else None)
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    def _start(
+        self, run_id: UUID, parent_run_id: UUID | None, name: str, kind: str,
+        tags: Sequence[str] | None, metadata: Mapping[str, Any] | None,
+    ) -> _Run | None:  # fmt: skip
+        client = _state._client
+        if not client.enabled:
+            return None
+        parent_run = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        current = current_span.get()
+        if parent_run_id is None:
+            current = self._root_parent(current)
+        h = SpanHandle(client, name, kind, _attributes(tags, metadata))
+        if parent_run is not None:
+            h.open(parent_run.handle)
+        else:
+            if parent_run_id is not None:  # its parent ended, was evicted, or is not ours
+                h.attributes["llmpulse.orphan"] = True
+            h.open(current)
+        if metadata:
+            _session(h, metadata)
+        run = _Run(h, current, kind)
+        if parent_run_id is None:
+            self._remember_root(h, current)
+        if len(self._runs) >= self.max_open_runs:
+            self._evict()
+        self._runs[run_id] = run
+        current_span.set(h)
+        return run
+
+    def _root_parent(self, current: Any) -> Any:
+        """The span a new root run nests under: the caller's, never a root run of ours.
+
+        A root run of ours current here is a sibling started from the same context (``batch``
+        starts every input's run before running any), or a run that ended in another context
+        (async end callbacks run in a shielded task) and was left current in this one.
+        """
+        while current is not None and current in self._roots:
+            current = self._roots[current]
+        if current is not None and current.end_time:  # ended, and not one we know
+            return None
+        return current
+
+    def _remember_root(self, handle: SpanHandle, current: Any) -> None:
+        """Keep a root span and what was current before it, also after it ends (bounded)."""
+        if len(self._roots) >= _MAX_ROOTS:
+            with contextlib.suppress(RuntimeError, StopIteration):  # changed by another thread
+                self._roots.pop(next(iter(self._roots)), None)
+        self._roots[handle] = current
+
+    def _end(self, run_id: UUID) -> None:
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return
+        run.handle.end()
+        if current_span.get() is run.handle:
+            current_span.set(run.prev)
+
+    def _error(self, run_id: UUID, error: BaseException, where: str) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is not None:
+                run.handle.set_status_error(error)
+                self._end(run_id)
+        except Exception:
+            self._failed(where)
+
+    def _evict(self) -> None:
+        """End and forget the oldest open runs (a run that never ended must not pin memory)."""
+        with self._evict_lock:
+            excess = len(self._runs) - self.max_open_runs + 1
+            for run_id in list(self._runs)[: max(excess, 0)]:
+                run = self._runs.pop(run_id, None)
+                if run is not None:
+                    run.handle.set_attribute("llmpulse.evicted", True)
+                    run.handle.end()
+                    self.evicted_runs += 1
+        if "evict" not in self._warned:
+            self._warned.add("evict")
+            log.warning(
+                "LangChain handler: more than %d runs open; the oldest are ended as evicted "
+                "(counted in evicted_runs)", self.max_open_runs,
+            )  # fmt: skip
+
+    def _failed(self, where: str) -> None:
+        self.errors += 1
+        if where not in self._warned:
+            self._warned.add(where)
+            log.warning(
+                "LangChain handler: %s failed; the run goes on unrecorded", where, exc_info=True
+            )
+
+
+def _name(serialized: Any, kwargs: Mapping[str, Any]) -> str:
+    name = kwargs.get("name")
+    if isinstance(name, str) and name:
+        return name
+    if isinstance(serialized, Mapping):
+        if isinstance(serialized.get("name"), str):
+            return str(serialized["name"])
+        ids = serialized.get("id")
+        if isinstance(ids, list) and ids:
+            return str(ids[-1])
+    return "run"
+
+
+def _attributes(tags: Sequence[str] | None, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """User tags and scalar metadata (copied: LangGraph shares metadata dicts across runs)."""
+    attrs: dict[str, Any] = {}
+    if tags:
+        kept = [t for t in tags if isinstance(t, str) and not t.startswith(_NOISE_TAG_PREFIXES)]
+        if kept:
+            attrs["langchain.tags"] = kept
+    if metadata:
+        for key, value in metadata.items():
+            if (
+                type(key) is str
+                and not key.startswith(_SKIP_METADATA_PREFIXES)
+                and (value is None or isinstance(value, (str, int, float, bool)))
+            ):
+                attrs[f"langchain.metadata.{key}"] = value
+        ns = metadata.get("langgraph_checkpoint_ns")
+        if isinstance(ns, str):
+            attrs["langgraph.checkpoint_ns"] = ns
+    return attrs
+
+
+def _session(h: SpanHandle, metadata: Mapping[str, Any]) -> None:
+    session = metadata.get("session_id") or metadata.get("thread_id")
+    user = metadata.get("user_id")
+    if session is not None or user is not None:
+        h.set_session(
+            str(session) if session is not None else None, str(user) if user is not None else None
+        )
+
+
+def _message(message: Any) -> dict[str, Any]:
+    role = getattr(message, "type", None) or "message"
+    out: dict[str, Any] = {"role": {"human": "user", "ai": "assistant"}.get(role, role)}
+    out["content"] = getattr(message, "content", message)
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        out["tool_calls"] = tool_calls
+    return out
+
+
+def _generation_output(response: Any) -> Any:
+    generations = getattr(response, "generations", None) or []
+    if not generations or not generations[0]:
+        return None
+    first = generations[0][0]
+    message = getattr(first, "message", None)
+    if message is not None:
+        tool_calls = getattr(message, "tool_calls", None)
+        content = getattr(message, "content", None)
+        if tool_calls and not content:
+            return tool_calls
+        return content
+    return getattr(first, "text", None)
+
+
+# -- process-wide ------------------------------------------------------------------------------
+class _ProcessHandler:
+    """What langchain-core's configure hook reads on every run: the installed handler or None.
+
+    A ContextVar would not do: a value set in the main thread is not seen by threads started
+    earlier, and LangGraph runs nodes on its own thread pool.
+    """
+
+    def __init__(self) -> None:
+        self.handler: CallbackHandler | None = None
+
+    def get(self) -> CallbackHandler | None:
+        return self.handler
+
+
+_process = _ProcessHandler()
+_hook_lock = threading.Lock()
+_hooked = False
+
+
+def instrument_langchain(**options: Any) -> CallbackHandler:
+    """Record every LangChain/LangGraph run in this process; returns the installed handler.
+
+    ``options`` are ``CallbackHandler``'s (``capture_io``, ``capture_state``, ...); calling
+    again replaces the handler with a new one built from the new options.
+    """
+    global _hooked
+    from langchain_core.tracers.context import register_configure_hook
+
+    with _hook_lock:
+        if not _hooked:
+            register_configure_hook(_process, True)  # type: ignore[arg-type]
+            _hooked = True
+        _process.handler = CallbackHandler(**options)
+        return _process.handler
+
+
+def uninstrument_langchain() -> None:
+    """Stop recording LangChain runs that were recorded because of ``instrument_langchain``."""
+    _process.handler = None

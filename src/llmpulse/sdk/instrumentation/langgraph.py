@@ -1,0 +1,124 @@
+"""What LangGraph's callbacks mean: node runs, routers, interrupts, retries and state size.
+
+LangGraph reports a graph run to LangChain callback handlers; the LangChain handler
+(``langchain.py``) records it and asks this module what each run is. Facts it relies on
+(checked against langgraph 1.2):
+
+* A graph run (the root, and each subgraph) is a chain named after the compiled graph
+  (``compile(name=...)``, "LangGraph" by default).
+* A node execution is a chain named after the node, tagged ``graph:step:<superstep>``, whose
+  metadata has ``langgraph_node`` (the same name), ``langgraph_step`` and
+  ``langgraph_checkpoint_ns`` (``node:<task id>``, one per task, kept by a retry).
+* A conditional edge's function runs as a child of the source node, tagged ``seq:step:<k>``
+  with ``k >= 2`` (after the node's own function), and ends with the route: a node name, a
+  list of names or ``Send`` objects. Plain and conditional edges both write ``branch:to:<x>``
+  triggers, so the router's output is the only place the decision is visible. A node can also
+  route by returning ``Command(goto=...)``.
+* ``interrupt()`` and ``Command(graph=PARENT)`` reach the node as ``on_chain_error`` with a
+  ``GraphBubbleUp`` subclass while the graph goes on normally: control flow, not a failure.
+
+Nothing here imports langgraph: it reads names, tags and attributes, so it costs nothing to
+applications without it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "END_NODE",
+    "command_routes",
+    "is_control_flow",
+    "node_of",
+    "router_routes",
+    "state_summary",
+]
+
+END_NODE = "__end__"
+_STEP_TAG = "graph:step:"
+_SEQ_TAG = "seq:step:"
+
+
+def node_of(
+    name: str | None, tags: Sequence[str] | None, metadata: Mapping[str, Any] | None
+) -> int | None:
+    """The superstep of a node-execution run, or ``None`` when the run is not one."""
+    if not metadata or not tags or name is None or metadata.get("langgraph_node") != name:
+        return None
+    for tag in tags:
+        if tag.startswith(_STEP_TAG):
+            step = metadata.get("langgraph_step")
+            return step if type(step) is int else _int(tag[len(_STEP_TAG) :])
+    return None
+
+
+def is_router(tags: Sequence[str] | None) -> bool:
+    """Whether a child run of a node is one of its conditional edges (``seq:step:k``, k >= 2)."""
+    for tag in tags or ():
+        if tag.startswith(_SEQ_TAG):
+            k = _int(tag[len(_SEQ_TAG) :])
+            return k is not None and k >= 2
+    return False
+
+
+def router_routes(output: Any) -> list[str] | None:
+    """The node(s) a router sent the graph to, or ``None`` when ``output`` is not a route."""
+    if isinstance(output, str):
+        return [output]
+    if isinstance(output, (list, tuple)) and output:
+        routes = [_target(item) for item in output]
+        if all(r is not None for r in routes):
+            return [r for r in routes if r is not None]
+    return None
+
+
+def command_routes(output: Any) -> list[str] | None:
+    """The ``goto`` of a node that returned a ``Command``, or ``None``."""
+    if type(output).__name__ != "Command":
+        return None
+    goto = getattr(output, "goto", None)
+    if goto is None or goto == () or goto == []:
+        return None
+    return router_routes(goto if isinstance(goto, (list, tuple)) else [goto])
+
+
+def is_control_flow(error: BaseException) -> bool:
+    """An interrupt or a ``Command`` to the parent graph (a ``GraphBubbleUp``): not a failure."""
+    return any(c.__name__ == "GraphBubbleUp" for c in type(error).__mro__)
+
+
+def interrupt_values(error: BaseException) -> list[Any]:
+    """The values passed to ``interrupt()`` that stopped the node (best effort)."""
+    values: list[Any] = []
+    for arg in getattr(error, "args", ()) or ():
+        for item in arg if isinstance(arg, (list, tuple)) else (arg,):
+            values.append(getattr(item, "value", item))
+    return values
+
+
+def state_summary(state: Any) -> tuple[list[str], int] | None:
+    """The state's keys and its size in characters of JSON (``None`` if it is not a mapping)."""
+    if not isinstance(state, Mapping):
+        return None
+    keys = [str(k) for k in state]
+    try:
+        size = len(json.dumps(state, default=str, ensure_ascii=False))
+    except (TypeError, ValueError):  # circular or unserialisable: its repr's length instead
+        size = len(repr(state))
+    return keys, size
+
+
+def _target(item: Any) -> str | None:
+    if isinstance(item, str):
+        return item
+    node = getattr(item, "node", None)  # langgraph.types.Send
+    return node if isinstance(node, str) else None
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
