@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -350,8 +351,12 @@ class TestBoundedMemory:
     def test_runs_that_never_end_are_evicted_and_counted(self, recorded: InMemoryExporter) -> None:
         """Past max_open_runs the oldest open runs are ended as evicted; memory stays bounded."""
         handler = CallbackHandler(max_open_runs=100)
-        for i in range(1_000):
-            handler.on_chain_start({}, {"i": i}, run_id=uuid4(), name=f"r{i}")
+
+        def never_ending_runs() -> None:  # in a context of its own: they stay current there
+            for i in range(1_000):
+                handler.on_chain_start({}, {"i": i}, run_id=uuid4(), name=f"r{i}")
+
+        contextvars.copy_context().run(never_ending_runs)
         assert handler.open_runs == 100 and handler.evicted_runs == 900
         spans = _spans(recorded)
         assert len(spans) == 900 and all(s.attributes["llmpulse.evicted"] for s in spans)
