@@ -21,11 +21,12 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from llmpulse.dashboard.routes import create_dashboard
 from llmpulse.errors import ConfigError
 from llmpulse.server import problems
 from llmpulse.server._query import SingleValuedQuery
 from llmpulse.server.catalog import PriceCatalog
-from llmpulse.server.deps import IngestGate, RequireScope, ServerState
+from llmpulse.server.deps import DashboardKeys, IngestGate, RequireScope, ServerState
 from llmpulse.server.metrics import HttpMetricsMiddleware
 from llmpulse.server.settings import ServerSettings
 from llmpulse.store import Store
@@ -170,6 +171,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         app.include_router(module.router)
     routes = _api_routes(routers)
     _check_scopes(routes)
+    # The web dashboard at / (pages and files behind the same keys; not in the OpenAPI doc).
+    app.include_router(create_dashboard(DashboardKeys()))
     app.state.api_routes = routes  # the 405 handler lists every method of a path in Allow
     app.add_middleware(SingleValuedQuery, routes=routes)
     app.openapi = _openapi_with_scopes(app, routes, models)  # type: ignore[method-assign]

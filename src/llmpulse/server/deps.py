@@ -17,6 +17,10 @@ needs one once any key was ever created in the store (revoking them all does not
 server again), and always when the server binds a non-loopback address without
 ``--insecure``. A missing, unknown, malformed or revoked key is 401; a valid key without the
 route's scope is 403.
+
+The dashboard's session cookie (``llmpulse.dashboard.session``) stands in for the header when
+the header is absent; a state-changing request authenticated by the cookie must also carry the
+session's CSRF token, or it is 403.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from llmpulse.dashboard.session import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, csrf_valid
 from llmpulse.server.auth import ANONYMOUS, Principal, verify_key
 from llmpulse.server.catalog import PriceCatalog
 from llmpulse.server.problems import Problem
@@ -45,12 +50,14 @@ __all__ = [
     "INGEST",
     "PUBLIC",
     "READ",
+    "DashboardKeys",
     "IngestGate",
     "RequireScope",
     "ServerState",
     "get_gate",
     "get_state",
     "get_store",
+    "key_allows",
 ]
 
 # Mark of a route that needs no key (health, /metrics): ``@router.get(..., **PUBLIC)``.
@@ -165,10 +172,14 @@ class RequireScope:
         if not state.auth_required():
             return ANONYMOUS
         challenge = {"WWW-Authenticate": 'Bearer realm="llmpulse"'}
-        if credentials is None or credentials.scheme.lower() != "bearer":
+        key = _cookie_key(request) if credentials is None else None
+        if key is None and (credentials is None or credentials.scheme.lower() != "bearer"):
             raise Problem(401, "an API key is required: send `Authorization: Bearer <key>`",
                           kind="unauthorized", headers=challenge)  # fmt: skip
-        record = verify_key(state.store, credentials.credentials)
+        if key is None:
+            assert credentials is not None
+            key = credentials.credentials
+        record = verify_key(state.store, key)
         if record is None:
             raise Problem(401, "the API key is unknown, malformed or revoked",
                           kind="unauthorized", headers=challenge)  # fmt: skip
@@ -181,6 +192,38 @@ class RequireScope:
             )  # fmt: skip
         request.state.principal = principal
         return principal
+
+
+def _cookie_key(request: Request) -> str | None:
+    """The key of the dashboard session cookie, if any; a state-changing request must carry
+    the session's CSRF token too (403 otherwise, before the key is even looked up)."""
+    key = request.cookies.get(SESSION_COOKIE)
+    if not key:
+        return None
+    if request.method not in SAFE_METHODS and not csrf_valid(key, request.headers.get(CSRF_HEADER)):
+        raise Problem(
+            403, f"a request authenticated by the dashboard cookie must send the page's "
+            f"{CSRF_HEADER} header", kind="csrf",
+        )  # fmt: skip
+    return key
+
+
+def key_allows(request: Request, key: str, scope: str) -> bool:
+    """Whether ``key`` is a valid, unrevoked key with ``scope`` (the dashboard's login check)."""
+    record = verify_key(get_state(request).store, key)
+    return record is not None and Principal(record.key_id, frozenset(record.scopes)).allows(scope)
+
+
+class DashboardKeys:
+    """The dashboard's view of the keys (``llmpulse.dashboard.routes.DashboardAuth``)."""
+
+    def required(self, request: Request) -> bool:
+        """Whether requests need a key right now."""
+        return get_state(request).auth_required()
+
+    def allows_read(self, request: Request, key: str) -> bool:
+        """Whether ``key`` is a valid, unrevoked key with the read scope."""
+        return key_allows(request, key, "read")
 
 
 READ = RequireScope("read")

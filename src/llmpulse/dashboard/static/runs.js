@@ -1,0 +1,34 @@
+// Runs: filtered list; ?run= shows that run's metric points as step series.
+"use strict";
+LP.filterForm("filters", { run: "" });
+LP.page(async function () {
+  const page = await LP.api("/api/v1/runs", Object.assign(LP.filters(["model", "experiment", "status"]), { limit: 100 }));
+  LP.fillTable("runs", page.items.map((r) => {
+    const open = LP.el("a", r.name);
+    open.href = "#";
+    open.addEventListener("click", (event) => { event.preventDefault(); LP.setParams({ run: r.run_id }); });
+    return [open, r.kind, r.experiment, r.model, r.status, LP.time(r.started_at),
+      Object.entries(r.metrics).map(([k, v]) => k + "=" + LP.num(v, 4)).join(", ")];
+  }), "No runs match.");
+  const runId = LP.params().get("run");
+  const detail = document.getElementById("run-detail");
+  detail.hidden = !runId;
+  if (!runId) return;
+  const metrics = await LP.api("/api/v1/runs/" + encodeURIComponent(runId) + "/metrics", { limit: 10000 });
+  document.getElementById("run-title").textContent = "Run " + runId;
+  const series = new Map();
+  for (const p of metrics.items) {
+    if (!series.has(p.name)) series.set(p.name, { x: [], y: [] });
+    const s = series.get(p.name);
+    s.x.push(p.step === null ? s.x.length : p.step);
+    s.y.push(p.value);
+  }
+  // Metric names are user text: the legend shows them by number, the table below names them.
+  const names = Array.from(series.keys());
+  LP.chart("chart-run", "Metric points by step (series numbered as in the run's metric list)",
+    names.map((name, i) => ({ x: series.get(name).x, y: series.get(name).y, type: "scatter", name: "series " + (i + 1) })), "value", "linear");
+  const list = LP.el("ol", null, "series-names");
+  for (const name of names) list.appendChild(LP.el("li", name));
+  detail.querySelector(".series-names")?.remove();
+  detail.appendChild(list);
+});

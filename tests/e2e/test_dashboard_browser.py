@@ -1,0 +1,325 @@
+"""The dashboard in real headless Chromium (Debian's package, driven by Playwright) against a
+real server with keys on: every page loads clean, filters and the window picker change the URL
+and the data, a trace opens from the list, an alert is acknowledged from the page, XSS payloads
+in stored data render as text, and nothing is reachable without signing in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from llmpulse.alerting import AlertEngine, Rule, RuleSet, Sample
+from llmpulse.alerting.channels import FunctionChannel
+from llmpulse.server.app import create_app
+from llmpulse.server.auth import generate_key
+from llmpulse.server.settings import ServerSettings
+from llmpulse.store import Store
+from tests.conftest import service_missing
+from tests.e2e.live_server import serving
+
+CHROMIUM = Path("/usr/bin/chromium")
+XSS = "<img src=x onerror=window.__xss=1><script>window.__xss=1</script>"
+XSS_MODEL = "<img src=x onerror=window.__xss=1>"
+PAGES = ["/", "/models", "/models/gpt-4o-mini", "/traces", "/runs?run=r1", "/workflows",
+         "/alerts", "/system"]  # fmt: skip
+
+
+def _span(trace: str, sid: str, at: float, **fields: Any) -> dict[str, Any]:
+    base = {"trace_id": trace, "span_id": sid, "name": "answer", "kind": "llm",
+            "start_time": at, "end_time": at + 0.8, "model": "gpt-4o-mini",
+            "input_tokens": 500, "output_tokens": 50}  # fmt: skip
+    return {**base, **fields}
+
+
+def _traffic(now: float) -> dict[str, Any]:
+    """Recent traces on two models (some errors), one 3 h old on another model, one trace
+    whose model, span name, attribute and prompt carry XSS payloads, and one run."""
+    spans = []
+    for i in range(24):
+        at = now - 60 * (i + 1)
+        model = "gpt-4o-mini" if i % 3 else "claude-3-haiku"
+        spans.append(
+            _span(
+                f"t{i}",
+                f"t{i}-root",
+                at,
+                name=f"pipeline {i}",
+                kind="chain",
+                end_time=at + 1.0,
+                model=None,
+                input_tokens=None,
+                output_tokens=None,
+            )
+        )
+        spans.append(_span(f"t{i}", f"t{i}-llm", at + 0.1, parent_id=f"t{i}-root", model=model,
+                           status="error" if i % 5 == 0 else "ok", session_id=f"s{i % 2}",
+                           input=f"question {i}", output=f"answer {i}"))  # fmt: skip
+    spans.append(_span("old", "old-llm", now - 3 * 3600, model="old-model"))
+    spans.append(
+        _span(
+            "xss",
+            "xss-root",
+            now - 30,
+            name=XSS,
+            kind="chain",
+            model=None,
+            end_time=now - 28,
+            input_tokens=None,
+            output_tokens=None,
+        )
+    )
+    spans.append(
+        _span(
+            "xss",
+            "xss-llm",
+            now - 29.5,
+            parent_id="xss-root",
+            model=XSS_MODEL,
+            name=XSS,
+            attributes={"note": XSS},
+            input=XSS,
+            output=XSS,
+        )
+    )
+    run = {"run_id": "r1", "name": "nightly eval", "started_at": now - 600, "kind": "benchmark",
+           "model": "gpt-4o-mini", "status": "finished", "ended_at": now - 60,
+           "metrics": {"accuracy": 0.91}}  # fmt: skip
+    points = [{"name": "loss", "value": 1.0 / (s + 1), "timestamp": now - 600 + s,
+               "labels": {}, "run_id": "r1", "step": s} for s in range(20)]  # fmt: skip
+    return {"spans": spans, "runs": [run], "metric_points": points}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A real server (keys on) with the traffic above and one firing alert: (url, admin key)."""
+    if not CHROMIUM.exists():
+        service_missing("Chromium", "/usr/bin/chromium is missing (apt-get install chromium)")
+    db = tmp_path_factory.mktemp("dashboard") / "llmpulse.db"
+    with Store.open(f"sqlite:///{db}") as store:
+        key, _ = generate_key(store, "admin", ["admin"])
+        rule = Rule(
+            "latency_high",
+            type="callable",
+            channels=("ops",),
+            condition=lambda ctx: [Sample({"model": "gpt-4o-mini"}, 2.5, "critical")],
+        )
+        rules = RuleSet(channels={"ops": FunctionChannel("ops", lambda n: None)})
+        AlertEngine(store, rules, rules=[rule], owner="test").tick()  # fmt: skip
+        app = create_app(ServerSettings(alert_interval=0), store=store)
+        with serving(app) as url:
+            answer = httpx.post(f"{url}/api/v1/ingest", json=_traffic(time.time()),
+                                headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            yield url, key
+
+
+@pytest.fixture(scope="module")
+def browser(server: tuple[str, str]) -> Iterator[Any]:
+    """One headless Chromium for the module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-background-networking"],
+        )  # fmt: skip
+        yield b
+        b.close()
+
+
+class Session:
+    """A signed-in browser tab that records console errors and failed requests."""
+
+    def __init__(self, browser: Any, url: str, key: str | None) -> None:
+        self.url = url
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(
+            f"{r.status}: {r.url}"))  # fmt: skip
+        if key is not None:
+            self.page.goto(f"{url}/login")
+            self.page.fill("#key", key)
+            self.page.click("button[type=submit]")
+            self.page.wait_for_url(f"{url}/")
+            self.ready()
+
+    def open(self, path: str) -> Any:
+        """Go to ``path`` and wait until its data is drawn; the navigation's response."""
+        response = self.page.goto(self.url + path)
+        self.ready()
+        return response
+
+    def ready(self) -> None:
+        """Wait for the page's current data load to finish."""
+        self.page.wait_for_selector("body[data-ready=true]", timeout=15000)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser: Any, server: tuple[str, str]) -> Iterator[Session]:
+    """One signed-in tab (admin key) for the module: plotly.js is fetched and parsed once."""
+    session = Session(browser, *server)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def tab(signed_in: Session) -> Session:
+    """The signed-in tab, its record of problems emptied for this test."""
+    signed_in.problems.clear()
+    return signed_in
+
+
+class TestPages:
+    def test_every_page_loads_without_an_error(self, tab: Session) -> None:
+        """Each page answers with the CSP header and loads with no console error, no failed
+        request and no error shown."""
+        for path in PAGES:
+            response = tab.open(path)
+            csp = response.headers["content-security-policy"]
+            assert "script-src 'self';" in csp and "unsafe-inline' ;" not in csp
+            assert tab.page.locator("#error").is_hidden(), (path, tab.page.text_content("#error"))
+        assert tab.page.locator("#store tbody tr").count() > 3  # system page drew health
+        tab.open("/workflows")
+        assert "not available yet" in (tab.page.text_content("#unavailable") or "")
+        assert tab.problems == []
+
+    def test_overview_draws_charts_and_the_window_picker_changes_them(self, tab: Session) -> None:
+        """The 1h window has no old-model; picking 6h puts it in the URL and the data, and the
+        charts are redrawn over the new window."""
+        tab.open("/?w=1h")
+        assert tab.page.locator("#chart-calls .main-svg").count() > 0
+        top = tab.page.locator("#top-models tbody")
+        assert "gpt-4o-mini" in top.inner_text() and "old-model" not in top.inner_text()
+        points_1h = tab.page.get_attribute("#chart-calls", "data-points")
+        range_1h = tab.page.evaluate("document.getElementById('chart-calls').layout.xaxis.range")
+        tab.page.click("button[data-window='6h']")
+        tab.page.wait_for_url("**/?w=6h")
+        tab.ready()
+        assert "old-model" in top.inner_text()
+        range_6h = tab.page.evaluate("document.getElementById('chart-calls').layout.xaxis.range")
+        assert range_6h != range_1h or tab.page.get_attribute(
+            "#chart-calls", "data-points") != points_1h  # fmt: skip
+        assert tab.page.get_attribute("button[data-window='6h']", "aria-pressed") == "true"
+        assert tab.problems == []
+
+    def test_trace_filters_change_the_url_and_the_list(self, tab: Session) -> None:
+        """Filtering traces by model and status writes them in the URL and narrows the list."""
+        tab.open("/traces")
+        rows = tab.page.locator("#traces tbody tr")
+        everything = rows.count()
+        tab.page.fill("#filters input[name=model]", "claude-3-haiku")
+        tab.page.click("#filters button[type=submit]")
+        tab.page.wait_for_url("**model=claude-3-haiku**")
+        tab.ready()
+        claude = rows.count()
+        assert 0 < claude < everything
+        tab.page.select_option("#filters select[name=status]", "error")
+        tab.page.click("#filters button[type=submit]")
+        tab.page.wait_for_url("**status=error**")
+        tab.ready()
+        assert 0 < rows.count() < claude
+        tab.page.go_back()  # the shared link's state comes back with history
+        tab.page.wait_for_url(lambda u: "status=error" not in u)
+        tab.ready()
+        assert rows.count() == claude
+        assert tab.problems == []
+
+    def test_a_trace_opens_from_the_list(self, tab: Session) -> None:
+        """Clicking a trace shows its span tree, waterfall and the selected span's details."""
+        tab.open("/traces?model=claude-3-haiku")
+        tab.page.locator("#traces tbody a", has_text="pipeline 3").click()
+        tab.page.wait_for_url("**/traces/t3")
+        tab.ready()
+        assert tab.page.locator("#waterfall .span-row").count() == 2
+        tab.page.locator("#waterfall .span-row", has_text="answer").click()
+        assert tab.page.text_content("#span-input") == "question 3"
+        assert "claude-3-haiku" in tab.page.inner_text("#span-fields")
+        assert tab.problems == []
+
+    def test_runs_page_draws_a_run_s_metrics(self, tab: Session) -> None:
+        """Choosing a run charts its metric points by step."""
+        tab.open("/runs")
+        tab.page.locator("#runs tbody a", has_text="nightly eval").click()
+        tab.page.wait_for_url("**run=r1**")
+        tab.ready()
+        assert tab.page.get_attribute("#chart-run", "data-points") == "20"
+        assert tab.problems == []
+
+    def test_an_alert_is_acknowledged_from_the_page(
+        self, tab: Session, server: tuple[str, str]
+    ) -> None:
+        """The Acknowledge button changes the alert through the API (with the CSRF token)."""
+        url, key = server
+        tab.open("/alerts")
+        row = tab.page.locator("#alerts tbody tr", has_text="latency_high")
+        assert "firing" in row.inner_text()
+        row.locator("button[data-action=acknowledge]").click()
+        tab.page.locator("#alerts tbody td", has_text="acknowledged").first.wait_for()
+        alerts = httpx.get(f"{url}/api/v1/alerts", headers={"Authorization": f"Bearer {key}"})
+        assert alerts.json()["items"][0]["state"] == "acknowledged"
+        assert alerts.json()["items"][0]["acknowledged_by"] == "dashboard"
+        assert tab.problems == []
+
+
+class TestSecurity:
+    def test_xss_payloads_render_as_text(self, tab: Session) -> None:
+        """A model name, a span name, an attribute and a prompt carrying script payloads show
+        as literal text, and no script of theirs runs."""
+        tab.open("/models")
+        assert XSS_MODEL in tab.page.inner_text("#models tbody")
+        tab.open("/traces")
+        assert XSS in tab.page.inner_text("#traces tbody")
+        tab.open("/traces/xss")
+        assert XSS in tab.page.inner_text("#waterfall")
+        tab.page.locator("#waterfall .span-row").nth(1).click()
+        assert tab.page.text_content("#span-input") == XSS
+        assert XSS in (tab.page.text_content("#span-attributes") or "").replace('\\"', '"')
+        assert XSS_MODEL in tab.page.inner_text("#span-fields")
+        tab.page.goto(tab.url + "/models/" + XSS_MODEL.replace(" ", "%20"))
+        tab.ready()
+        for path in ["/", "/models", "/traces", "/traces/xss"]:
+            tab.open(path)
+            assert tab.page.evaluate("window.__xss") is None, path
+            assert tab.page.locator("img[src=x]").count() == 0, path
+        assert tab.problems == []
+
+    def test_nothing_without_a_key(self, browser: Any, server: tuple[str, str]) -> None:
+        """A browser that has not signed in lands on the login page; files answer 401."""
+        url, _ = server
+        anonymous = Session(browser, url, None)
+        try:
+            for path in PAGES:
+                anonymous.page.goto(url + path)
+                assert anonymous.page.url.startswith(f"{url}/login"), path
+            for name in ["plotly.min.js", "common.js", "app.css"]:
+                assert anonymous.page.request.get(f"{url}/static/{name}").status == 401
+            assert anonymous.page.request.get(f"{url}/api/v1/traces").status == 401
+        finally:
+            anonymous.close()
+
+    def test_a_cookie_authenticated_change_without_the_token_is_refused(self, tab: Session) -> None:
+        """From a signed-in page, a PUT or POST without the CSRF header is 403; reads pass."""
+        tab.open("/alerts")
+        statuses = tab.page.evaluate("""async () => {
+            const put = await fetch('/api/v1/alerts/1', {method: 'PUT',
+                headers: {'Content-Type': 'application/json'},
+                body: JSON.stringify({action: 'resolve', who: 'x'})});
+            const post = await fetch('/api/v1/keys', {method: 'POST',
+                headers: {'Content-Type': 'application/json'},
+                body: JSON.stringify({name: 'x', scopes: ['read']})});
+            const get = await fetch('/api/v1/alerts');
+            return [put.status, post.status, get.status];
+        }""")
+        assert statuses == [403, 403, 200]
