@@ -219,12 +219,13 @@ def alarm_threshold(
     floor: float,
     *,
     clustered: bool = False,
+    quantile: float = TAIL_QUANTILE,
 ) -> float:
     """Absolute score that raises an alarm: the calibrated tail quantile, never below floor."""
     if false_alarms_per_day is None:
         return floor
     q = false_alarms_per_day / points_per_day(interval)
-    fitted = tail_threshold(scores, q, clustered=clustered)
+    fitted = tail_threshold(scores, q, clustered=clustered, quantile=quantile)
     return floor if fitted is None else max(floor, fitted)
 
 

@@ -13,7 +13,8 @@ The model is the batch one with the future taken away:
 - the alarm threshold is ``alarm_threshold`` of the last ``TAIL_POINTS`` scores (the same
   generalised-Pareto tail fit and the same ``false_alarms_per_day`` as the batch detector),
   never below ``threshold``, refreshed every ``REFRESH`` points; until there is enough history
-  to fit a tail (1,500 points), only a score beyond every score seen so far alarms;
+  to fit a tail, it starts lower (``short_tail_quantile``: from 300 scores), and before 300
+  scores only a score beyond every score seen so far alarms;
 - consecutive points over the threshold are one event: ``step`` returns an ``Anomaly`` for the
   first point of each event only.
 - the sustained score (``_sustained``) is advanced point by point: the mean of the last
@@ -45,6 +46,7 @@ from ._calibrate import (
     alarm_threshold,
     fits_tail,
     residual_scale,
+    short_tail_quantile,
     split_budget,
 )
 from ._prepare import prepare
@@ -55,7 +57,7 @@ from ._types import Anomaly
 __all__ = ["StreamingDetector", "detect_anomalies_online"]
 
 SCALE_POINTS = 512  # residuals the noise scale is estimated from
-TAIL_POINTS = 2048  # scores the tail is fitted on (>= 1500 needed to fit one)
+TAIL_POINTS = 2048  # scores the tail is fitted on (>= 300 needed to fit one)
 REFRESH = 128  # points between refits of scale and threshold
 SUSTAINED_REFRESH = 4  # refits of the spike score per refit of the sustained score
 CLIP = 4.0  # spike score beyond which a point enters the sustained score as the local median
@@ -173,10 +175,12 @@ class StreamingDetector:
         self._sigma = max(residual_scale(resid), self._kind.noise_floor)
         scores = np.frombuffer(self._scores, dtype=np.float64)
         spikes, sustained = split_budget(self.false_alarms_per_day)
-        self.threshold = alarm_threshold(scores, self.interval, spikes, self.floor)
-        if self.false_alarms_per_day is not None and scores.size and not fits_tail(scores):
-            # Too little history to fit a tail: only what beats every score seen so far alarms
-            # (the batch detector cannot do this: its history contains the anomalies).
+        tq = short_tail_quantile(scores.size)
+        self.threshold = alarm_threshold(scores, self.interval, spikes, self.floor, quantile=tq)
+        if self.false_alarms_per_day is not None and scores.size and not fits_tail(scores, tq):
+            # Too little history to fit even a short tail (under 300 scores): only what beats
+            # every score seen so far alarms (the batch detector cannot do this: its history
+            # contains the anomalies).
             self.threshold = max(self.threshold, float(np.max(np.abs(scores))))
         if len(self._devs) > TAIL_POINTS:
             del self._devs[: len(self._devs) - TAIL_POINTS]
