@@ -37,6 +37,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from llmpulse.sdk import _state
+from llmpulse.sdk._content import text_size
 from llmpulse.sdk._context import current_span
 from llmpulse.sdk._spans import SpanHandle
 from llmpulse.sdk._workflow import BRANCH_CONDITION, BRANCH_FROM, WORKFLOW, branch_name
@@ -144,6 +145,8 @@ class CallbackHandler(BaseCallbackHandler):
         if graph_run.graph is None:  # the first node tells us its parent is a graph run
             graph_run.graph = graph
             graph_run.handle.set_attribute(WORKFLOW, graph)
+            if not self.capture_state:  # a graph's input is its state: kept only when allowed
+                _drop_input(graph_run.handle)
         run.node, run.step, run.graph = name, step, graph
         attrs: dict[str, Any] = {WORKFLOW: graph, "langgraph.node": name, "langgraph.step": step}
         ns = metadata.get("langgraph_checkpoint_ns")
@@ -178,10 +181,12 @@ class CallbackHandler(BaseCallbackHandler):
                 if routes:
                     self._branch(parent, parent.node, routes, h.name)
                     h.set_attribute("langgraph.routes", routes)
+            elif run.graph is not None:  # a graph run: its output is the state
+                self._retries.clear()
+                if self.capture_state:
+                    h.set_output(outputs)
             elif self.capture_io:
                 h.set_output(outputs)
-            if run.graph is not None and run.node is None:
-                self._retries.clear()
             self._end(run_id)
         except Exception:
             self._failed("on_chain_end")
@@ -548,6 +553,13 @@ def _attributes(tags: Sequence[str] | None, metadata: Mapping[str, Any] | None) 
         if isinstance(ns, str):
             attrs["langgraph.checkpoint_ns"] = ns
     return attrs
+
+
+def _drop_input(h: SpanHandle) -> None:
+    """Forget an input already set (and the bytes it held in the queue's budget)."""
+    fields = h.fields
+    if fields and "input" in fields:
+        h.text_bytes = max(0, h.text_bytes - text_size(fields.pop("input")))
 
 
 def _session(h: SpanHandle, metadata: Mapping[str, Any]) -> None:

@@ -1,0 +1,305 @@
+"""LangGraph runs through the LangChain handler: nodes, routes, subgraphs, interrupts, retries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, TypedDict
+
+import pytest
+
+pytest.importorskip("langgraph", reason="langgraph is not installed (extra: langgraph)")
+pytest.importorskip("langchain_openai", reason="langchain-openai is not installed (extra: dev)")
+
+from langchain_openai import ChatOpenAI
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, RetryPolicy, Send, interrupt
+
+import llmpulse
+from llmpulse.pricing import default_price_table
+from llmpulse.schema import BRANCH_ATTRIBUTE, Span
+from llmpulse.sdk.instrumentation.langchain import CallbackHandler
+from llmpulse.simulator import LLMSimulator
+from llmpulse.testing import InMemoryExporter
+
+
+class State(TypedDict, total=False):
+    question: str
+    attempts: int
+    answer: str
+
+
+@pytest.fixture(scope="module")
+def sim_seed() -> int:
+    """This module's simulator seed."""
+    return 12
+
+
+@pytest.fixture
+def recorded() -> InMemoryExporter:
+    """llmpulse recording into memory, the openai instrumentation on."""
+    exporter = InMemoryExporter()
+    llmpulse.init(exporter=exporter, instrument=("openai",))
+    return exporter
+
+
+@pytest.fixture
+def chat(sim: LLMSimulator) -> Iterator[ChatOpenAI]:
+    """ChatOpenAI at the simulator."""
+    yield ChatOpenAI(model="gpt-4o-mini", base_url=sim.base_url, api_key="sim", max_retries=0)
+
+
+def _tree(exporter: InMemoryExporter) -> list[tuple[int, Span]]:
+    """Every span with its depth, in start order."""
+    assert llmpulse.flush(10)
+    spans = sorted(exporter.spans, key=lambda s: (s.start_time, s.kind == "branch"))
+    by_id = {s.span_id: s for s in spans}
+    out = []
+    for span in spans:
+        depth, parent = 0, span.parent_id
+        while parent is not None:
+            depth, parent = depth + 1, by_id[parent].parent_id
+        out.append((depth, span))
+    return out
+
+
+def _agent(chat: ChatOpenAI) -> Any:
+    """draft (an LLM call) loops on itself once through a conditional edge, then a subgraph."""
+
+    def draft(state: State) -> State:
+        answer = chat.invoke(state["question"]).content
+        return {"answer": str(answer), "attempts": state.get("attempts", 0) + 1}
+
+    def route(state: State) -> str:
+        return "draft" if state["attempts"] < 2 else "review"
+
+    def check(state: State) -> State:
+        return {"answer": state["answer"].upper()}
+
+    review = StateGraph(State)
+    review.add_node("check", check)
+    review.add_edge(START, "check")
+    review.add_edge("check", END)
+    graph = StateGraph(State)
+    graph.add_node("draft", draft)
+    graph.add_node("review", review.compile(name="review_graph"))
+    graph.add_edge(START, "draft")
+    graph.add_conditional_edges("draft", route, ["draft", "review"])
+    graph.add_edge("review", END)
+    return graph.compile(name="support")
+
+
+class TestAgentGraph:
+    def test_nodes_routes_loop_and_subgraph(
+        self, recorded: InMemoryExporter, chat: ChatOpenAI, sim: LLMSimulator
+    ) -> None:
+        """One span per node execution, the router's choice as a branch, the subgraph nested."""
+        handler = CallbackHandler()
+        result = _agent(chat).invoke({"question": "refund?"}, config={"callbacks": [handler]})
+        tree = _tree(recorded)
+        assert [(d, s.name, s.kind) for d, s in tree] == [
+            (0, "support", "chain"),
+            (1, "draft", "chain"),
+            (2, "ChatOpenAI", "llm"),
+            (2, "route", "chain"),
+            (2, "support:draft", "branch"),
+            (1, "draft", "chain"),
+            (2, "ChatOpenAI", "llm"),
+            (2, "route", "chain"),
+            (2, "support:draft", "branch"),
+            (1, "review", "chain"),
+            (2, "review_graph", "chain"),
+            (3, "check", "chain"),
+        ]
+        spans = [s for _, s in tree]
+        root, draft1, llm1, _route1, branch1, draft2, llm2, route2, branch2, review, sub, check = (
+            spans
+        )
+        assert {s.trace_id for s in spans} == {root.trace_id} and all(
+            s.status == "ok" for s in spans
+        )
+        # Nodes: workflow, node name, superstep, state keys and size, no state values.
+        assert [(s.attributes["langgraph.node"], s.attributes["langgraph.step"]) for s in
+                (draft1, draft2, review, check)] == [("draft", 1), ("draft", 2), ("review", 3), ("check", 1)]  # fmt: skip
+        assert [s.attributes["llmpulse.workflow"] for s in (root, draft1, review, sub, check)] == [
+            "support", "support", "support", "review_graph", "review_graph",
+        ]  # fmt: skip
+        assert draft1.attributes["langgraph.state.keys"] == ["question"]
+        assert draft1.attributes["langgraph.state.size"] == len('{"question": "refund?"}')
+        assert draft2.attributes["langgraph.state.keys"] == ["question", "attempts", "answer"]
+        assert draft1.attributes["langgraph.update.keys"] == ["answer", "attempts"]
+        assert all(s.input is None and s.output is None for s in (root, draft1, review, check))
+        # Branch decisions: the route taken at the conditional edge, under the deciding node.
+        assert [b.attributes[BRANCH_ATTRIBUTE] for b in (branch1, branch2)] == ["draft", "review"]
+        assert branch1.parent_id == draft1.span_id and branch2.parent_id == draft2.span_id
+        assert branch1.attributes == {
+            "llmpulse.workflow": "support", "llmpulse.branch.from": "draft",
+            "llmpulse.branch.condition": "route", BRANCH_ATTRIBUTE: "draft",
+        }  # fmt: skip
+        assert route2.attributes["langgraph.routes"] == ["review"]
+        # The model calls: counted once, tokens as the simulator billed them, priced.
+        assert len(sim.requests) == 2
+        for span, request in zip((llm1, llm2), sim.requests, strict=True):
+            assert (span.input_tokens, span.output_tokens) == (
+                request.prompt_tokens, request.completion_tokens,
+            )  # fmt: skip
+            assert span.cost_usd == default_price_table().cost(
+                "gpt-4o-mini", span.input_tokens, span.output_tokens
+            )
+        assert check.parent_id == sub.span_id and sub.parent_id == review.span_id
+        assert result["attempts"] == 2 and handler.open_runs == 0 and handler.errors == 0
+
+    def test_state_values_only_when_allowed(
+        self, recorded: InMemoryExporter, chat: ChatOpenAI
+    ) -> None:
+        """capture_state=True keeps node inputs and updates, and the graph's input and output."""
+        handler = CallbackHandler(capture_state=True)
+        _agent(chat).invoke({"question": "refund?"}, config={"callbacks": [handler]})
+        spans = [s for _, s in _tree(recorded)]
+        root, draft1 = spans[0], spans[1]
+        assert root.input == '{"question": "refund?"}' and '"attempts": 2' in root.output
+        assert draft1.input == '{"question": "refund?"}' and '"attempts": 1' in draft1.output
+
+    def test_redaction_wins_over_capture_state(self, chat: ChatOpenAI) -> None:
+        """With redact=True no state value is kept even when capture_state=True."""
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=(), redact=True)
+        handler = CallbackHandler(capture_state=True)
+        _agent(chat).invoke({"question": "secret"}, config={"callbacks": [handler]})
+        assert llmpulse.flush(10)
+        assert all(s.input is None and s.output is None for s in exporter.spans)
+        assert all("secret" not in str(s.attributes) for s in exporter.spans)
+
+
+class TestControlFlow:
+    def test_send_and_command_routes(self, recorded: InMemoryExporter) -> None:
+        """A router returning Send objects and a node returning Command(goto=...) are branches."""
+
+        def fan_out(state: State) -> list[Send]:
+            return [Send("work", {"question": "a"}), Send("work", {"question": "b"})]
+
+        def plan(state: State) -> Command[Any]:
+            return Command(goto="finish", update={"answer": "planned"})
+
+        graph = StateGraph(State)
+        graph.add_node("start", lambda s: {"attempts": 0})
+        graph.add_node("work", lambda s: {})
+        graph.add_node("plan", plan)
+        graph.add_node("finish", lambda s: {"answer": "done"})
+        graph.add_edge(START, "start")
+        graph.add_conditional_edges("start", fan_out, ["work"])
+        graph.add_edge("work", "plan")
+        graph.add_edge("finish", END)
+        app = graph.compile(name="fan")
+        app.invoke({"question": "q"}, config={"callbacks": [CallbackHandler()]})
+        branches = [s for _, s in _tree(recorded) if s.kind == "branch"]
+        assert [(b.name, b.attributes[BRANCH_ATTRIBUTE], b.attributes["llmpulse.branch.condition"])
+                for b in branches] == [
+            ("fan:start", "work", "fan_out"), ("fan:start", "work", "fan_out"),
+            ("fan:plan", "finish", "Command.goto"),
+        ]  # fmt: skip
+
+    def test_interrupt_is_not_an_error_and_resume_links_by_thread(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """interrupt() is an event on an OK node span; the resume is a new trace, same thread."""
+
+        def approve(state: State) -> State:
+            decision = interrupt({"question": "approve refund?"})
+            return {"answer": str(decision)}
+
+        graph = StateGraph(State)
+        graph.add_node("approve", approve)
+        graph.add_edge(START, "approve")
+        graph.add_edge("approve", END)
+        app = graph.compile(name="refunds", checkpointer=InMemorySaver())
+        config: Any = {"callbacks": [CallbackHandler()], "configurable": {"thread_id": "t-9"}}
+        app.invoke({"question": "refund?"}, config=config)
+        result = app.invoke(Command(resume="yes"), config=config)
+        assert result["answer"] == "yes"
+        spans = [s for _, s in _tree(recorded)]
+        roots = [s for s in spans if s.parent_id is None]
+        assert [r.name for r in roots] == ["refunds", "refunds"]
+        assert len({r.trace_id for r in roots}) == 2
+        assert {r.session_id for r in roots} == {"t-9"}
+        first, second = (s for s in spans if s.name == "approve")
+        assert first.status == "ok" and first.attributes["langgraph.interrupted"] is True
+        (event,) = first.events
+        assert event.name == "interrupt" and "approve refund?" in str(event.attributes["values"])
+        assert second.status == "ok" and "langgraph.interrupted" not in second.attributes
+        assert all(s.status == "ok" for s in spans)
+
+    def test_retried_node(self, recorded: InMemoryExporter) -> None:
+        """A node retried by its RetryPolicy: the failed attempt is an ERROR, the next is attempt 2."""
+        calls = {"n": 0}
+
+        def flaky(state: State) -> State:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise ConnectionError("upstream reset")
+            return {"answer": "ok"}
+
+        graph = StateGraph(State)
+        graph.add_node(
+            "flaky",
+            flaky,
+            retry_policy=RetryPolicy(max_attempts=2, initial_interval=0.01, jitter=False),
+        )
+        graph.add_edge(START, "flaky")
+        graph.add_edge("flaky", END)
+        graph.compile(name="retrying").invoke(
+            {"question": "q"}, config={"callbacks": [CallbackHandler()]}
+        )
+        nodes = [s for _, s in _tree(recorded) if s.name == "flaky"]
+        assert [(s.status, s.error_type) for s in nodes] == [
+            ("error", "ConnectionError"),
+            ("ok", None),
+        ]
+        assert "langgraph.attempt" not in nodes[0].attributes
+        assert nodes[1].attributes["langgraph.attempt"] == 2
+
+
+class TestMetadata:
+    def test_thread_ids_do_not_leak_between_invocations(self, recorded: InMemoryExporter) -> None:
+        """Two invokes with different thread_ids get their own session; configurable values that
+        LangChain no longer copies to metadata are not invented."""
+        graph = StateGraph(State)
+        graph.add_node("one", lambda s: {"answer": "x"})
+        graph.add_edge(START, "one")
+        app = graph.compile(name="meta", checkpointer=InMemorySaver())
+        handler = CallbackHandler()
+        for thread in ("a", "b"):
+            config: Any = {"callbacks": [handler], "metadata": {"user_id": "u1"},
+                           "configurable": {"thread_id": thread, "tenant": "acme"}}  # fmt: skip
+            app.invoke({"question": "q"}, config=config)
+        spans = [s for _, s in _tree(recorded)]
+        assert [(s.name, s.session_id, s.user_id) for s in spans] == [
+            ("meta", "a", "u1"), ("one", "a", "u1"), ("meta", "b", "u1"), ("one", "b", "u1"),
+        ]  # fmt: skip
+        assert all("langchain.metadata.tenant" not in s.attributes for s in spans)
+
+
+@pytest.mark.slow
+class TestLongGraphs:
+    def test_ten_thousand_steps_keep_the_handler_bounded(self, recorded: InMemoryExporter) -> None:
+        """A 10,000-step loop leaves no open run behind, evicts nothing and records every step."""
+        steps = 10_000
+
+        def tick(state: State) -> State:
+            return {"attempts": state.get("attempts", 0) + 1}
+
+        graph = StateGraph(State)
+        graph.add_node("tick", tick)
+        graph.add_edge(START, "tick")
+        graph.add_conditional_edges("tick", lambda s: "tick" if s["attempts"] < steps else END)
+        handler = CallbackHandler()
+        out = graph.compile(name="loop").invoke(
+            {"attempts": 0}, config={"callbacks": [handler], "recursion_limit": steps + 1}
+        )
+        assert out["attempts"] == steps
+        assert handler.open_runs == 0 and handler.evicted_runs == 0 and handler.errors == 0
+        assert len(handler._retries) == 0
+        assert llmpulse.flush(30)
+        nodes = [s for s in recorded.spans if s.name == "tick"]
+        assert len(nodes) == steps
+        assert sum(s.kind == "branch" for s in recorded.spans) == steps
