@@ -85,3 +85,8 @@ def test_sustained_scores_are_finite_and_invariant_on_long_series(
     assert (a.sustained_threshold is None) == (b.sustained_threshold is None)
     found = [(x.index, x.kind) for x in detect_anomalies(values, transform="none")]
     assert found == [(x.index, x.kind) for x in detect_anomalies(moved, transform="none")]
+    online = detect_anomalies_online(values, transform="none")
+    assert all(np.isfinite(x.score) and np.isfinite(x.expected) for x in online)
+    assert [(x.index, x.kind) for x in online] == [
+        (x.index, x.kind) for x in detect_anomalies_online(moved, transform="none")
+    ]
