@@ -341,6 +341,33 @@ class TestSpool:
         assert client.stats().recovered == 2
         assert any("damaged" in r.getMessage() for r in caplog.records)
 
+    def test_unwritable_spool_counts_export_failed_and_never_raises(self, tmp_path: Path) -> None:
+        """Server down and the spool directory cannot be made (a file is in the way)."""
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("x")
+        client = llmpulse.init(server_url=f"http://127.0.0.1:{free_port()}", spool_dir=blocker,
+                               instrument=())  # fmt: skip
+        record(5)
+        assert client.flush(10)  # settled: nothing queued, in flight or spooled
+        stats = assert_accounting(client, stored=0, flush=None, expect_recorded=10)
+        assert stats.dropped["export_failed"] == 10 and stats.spooled == 0
+
+    def test_a_server_that_never_answers_is_timed_out_and_spooled(self, spool: Path) -> None:
+        """A socket that accepts connections (backlog) but never answers: timeout, then spool."""
+        from llmpulse.schema import Span
+
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+            exporter = HttpExporter(url, spool_dir=spool, timeout=0.5, retry_budget=0)
+            try:
+                outcome = exporter.export([Span("t", "s", "a", 1.0, 2.0)], counted=1)
+                assert (outcome.spooled, outcome.rejected) == (1, 0)
+                assert exporter.spool.counts() == (1, 0) and exporter.failed_attempts >= 1
+            finally:
+                exporter.shutdown()
+
     def test_child_process_gets_its_own_spool(self, spool: Path) -> None:
         """After fork the child spools into a directory of its own (its pid in the name)."""
         url = f"http://127.0.0.1:{free_port()}"
