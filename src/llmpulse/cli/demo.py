@@ -29,6 +29,14 @@ def demo(
         help="Add to what an earlier demo run stored instead of starting clean "
         "(the report then counts both runs).",
     ),
+    alert_rules: str = typer.Option(
+        None,
+        "--alert-rules",
+        help="Alert rules file: evaluate it along the run and send its notifications.",
+    ),
+    allow_network: list[str] = typer.Option(  # noqa: B008
+        None, "--allow-network", help="Private host/CIDR the rules' channels may reach."
+    ),
 ) -> None:
     """Run a simulated LLM pipeline with an incident midway, and show what llmpulse caught.
 
@@ -66,6 +74,7 @@ def demo(
     try:
         from llmpulse.store import Store
 
+        rule_set = _rule_set(alert_rules, allow_network)  # a bad rules file fails first
         with Store.open(settings.database_url) as store:  # fail fast on a bad URL
             _start_clean(console, store, keep)
         with Progress(
@@ -79,12 +88,45 @@ def demo(
             task = bar.add_task("tickets", total=requests)
             result = run_demo(settings, progress=lambda k: bar.advance(task, k))
         _report(console, result)
+        if rule_set is not None:
+            _alerts(console, result, rule_set)
     except LlmpulseError as exc:
         from rich.markup import escape
 
         # escape: "[postgres]" in an install hint is text, not a style tag to strip.
         console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
+
+
+def _rule_set(path: str | None, allow: list[str] | None):  # type: ignore[no-untyped-def]
+    if path is None:
+        return None
+    from llmpulse.alerting import load_rules
+    from llmpulse.alerting.channels import NetworkPolicy
+
+    return load_rules(path, policy=NetworkPolicy(allow or ()))
+
+
+def _alerts(console, result, rule_set) -> None:  # type: ignore[no-untyped-def]
+    """Evaluate the rules along the run (llmpulse.demo.alerts) and list the alerts."""
+    import time
+
+    from llmpulse.demo.alerts import replay_alerts
+
+    replay = replay_alerts(result, rule_set)
+    console.print(f"\n[bold]Alerts[/] ({len(rule_set.rules)} rules, {replay.ticks} evaluations, "
+                  f"{replay.delivered} notifications delivered, {replay.failed} failed):")  # fmt: skip
+
+    def clock(ts: float | None) -> str:
+        return "-" if ts is None else time.strftime("%H:%M", time.localtime(ts))
+
+    incident = f"{clock(result.incident_start)}–{clock(result.incident_end)}"
+    for a in replay.alerts:
+        console.print(f"  {a.severity:8} {a.rule:18} fired {clock(a.fired_at)} resolved "
+                      f"{clock(a.resolved_at)}  {a.summary}")  # fmt: skip
+    if not replay.alerts:
+        console.print("  none fired")
+    console.print(f"  (incident {incident})")
 
 
 def _start_clean(console, store, keep: bool) -> None:  # type: ignore[no-untyped-def]
