@@ -16,6 +16,10 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 CASES = {
+    "langgraph_overhead.py": (
+        ["--runs", "4", "--rounds", "2", "--nodes", "3", "--steps", "3"],
+        {"plain_s", "instrumented_s", "overhead_ratio", "peer_ratio", "chain_overhead_ratio"},
+    ),
     "sdk_overhead.py": (
         ["--rounds", "3", "--per-round", "200", "--pause-ms", "0"],
         {"llmpulse_p50_us", "llmpulse_p99_us", "floor_p50_us", "otel_p50_us", "prometheus_p50_us"},

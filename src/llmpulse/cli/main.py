@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "serve",
     "keys",
     "alerts",
+    "flow",
 ]
 
 app = typer.Typer(

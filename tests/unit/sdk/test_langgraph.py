@@ -124,10 +124,10 @@ class TestAgentGraph:
         assert [s.attributes["llmpulse.workflow"] for s in (root, draft1, review, sub, check)] == [
             "support", "support", "support", "review_graph", "review_graph",
         ]  # fmt: skip
-        assert draft1.attributes["langgraph.state.keys"] == ["question"]
+        assert draft1.attributes["langgraph.state.keys"] == "question"
         assert draft1.attributes["langgraph.state.size"] == len('{"question": "refund?"}')
-        assert draft2.attributes["langgraph.state.keys"] == ["question", "attempts", "answer"]
-        assert draft1.attributes["langgraph.update.keys"] == ["answer", "attempts"]
+        assert draft2.attributes["langgraph.state.keys"] == "question,attempts,answer"
+        assert draft1.attributes["langgraph.update.keys"] == "answer,attempts"
         assert all(s.input is None and s.output is None for s in (root, draft1, review, check))
         # Branch decisions: the route taken at the conditional edge, under the deciding node.
         assert [b.attributes[BRANCH_ATTRIBUTE] for b in (branch1, branch2)] == ["draft", "review"]

@@ -1,0 +1,70 @@
+"""``llmpulse flow NAME``: a workflow's nodes and routes with their traffic, as Mermaid or JSON."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from llmpulse.cli._options import DatabaseUrl
+
+__all__ = ["register"]
+
+
+class Format(str, enum.Enum):
+    """How the flow is written."""
+
+    mermaid = "mermaid"
+    json = "json"
+
+
+def flow(
+    name: str = typer.Argument(..., help="The workflow (graph) name its branch decisions carry."),
+    window: str = typer.Option(
+        "24h", "--window", "-w", help="Cover the last WINDOW before --until: 30m, 6h, 7d."
+    ),
+    until: Annotated[
+        Optional[str],  # noqa: UP045 - typer reads the annotation at runtime (Python 3.10 too)
+        typer.Option("--until", help="End of the window (ISO time or Unix seconds). Default: now."),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="mermaid or json.")] = (
+        Format.mermaid
+    ),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print a workflow's flow: nodes (calls, error rate, p95, cost) and routes (count, share).
+
+    Read from the per-minute rollups of a database. Example:
+
+        llmpulse flow support --window 6h --format mermaid > support.mmd
+    """
+    from llmpulse.cli._options import (
+        open_existing_store,
+        parse_until,
+        parse_window,
+        resolve_url,
+        run_or_exit,
+    )
+    from llmpulse.flow import flow_view, to_mermaid
+
+    def work() -> str:
+        seconds = parse_window("--window", window)
+        end = parse_until(until)
+        store = open_existing_store(resolve_url(database_url))
+        try:
+            view = flow_view(store, name, end - seconds, end)
+        finally:
+            store.close()
+        if fmt is Format.json:
+            return json.dumps(view.as_dict(), indent=2) + "\n"
+        return to_mermaid(view)
+
+    sys.stdout.write(run_or_exit(work))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``flow`` to the app."""
+    app.command("flow")(flow)

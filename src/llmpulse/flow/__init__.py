@@ -1,0 +1,17 @@
+"""The flow view of a workflow: its nodes and routes with their traffic, as data and as Mermaid.
+
+Built from the store's per-minute rollups (never a scan of raw spans): branch spans named
+``"<workflow>:<from node>"`` (what ``llmpulse.record_branch`` and the LangGraph recording write)
+give the edges and how often each was taken; span rollups by name give each node's calls,
+error rate, p95 latency and cost.
+
+>>> from llmpulse.flow import flow_view, to_mermaid
+>>> # view = flow_view(store, "support", start, end); print(to_mermaid(view))
+"""
+
+from __future__ import annotations
+
+from llmpulse.flow._mermaid import to_mermaid
+from llmpulse.flow._view import FlowEdge, FlowNode, FlowView, flow_view
+
+__all__ = ["FlowEdge", "FlowNode", "FlowView", "flow_view", "to_mermaid"]
