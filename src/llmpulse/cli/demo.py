@@ -37,6 +37,10 @@ def demo(
     allow_network: list[str] = typer.Option(  # noqa: B008
         None, "--allow-network", help="Private host/CIDR the rules' channels may reach."
     ),
+    serve: bool = typer.Option(
+        False, "--serve", help="Then serve the demo's store: open the dashboard in a browser."
+    ),
+    port: int = typer.Option(8000, "--port", help="Port for --serve (on 127.0.0.1)."),
 ) -> None:
     """Run a simulated LLM pipeline with an incident midway, and show what llmpulse caught.
 
@@ -52,6 +56,8 @@ def demo(
     from llmpulse.cli._extras import require_extra
 
     require_extra("demo", "llmpulse demo")
+    if serve:
+        require_extra("server", "llmpulse demo --serve")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -90,6 +96,14 @@ def demo(
         _report(console, result)
         if rule_set is not None:
             _alerts(console, result, rule_set)
+        if serve:
+            from llmpulse.cli.serve import serve_locally
+
+            console.print(
+                f"\n[bold]Dashboard:[/] http://127.0.0.1:{port}/ (serving {settings.database_url}; "
+                "Ctrl+C stops it)"
+            )
+            serve_locally(settings.database_url, port)
     except LlmpulseError as exc:
         from rich.markup import escape
 

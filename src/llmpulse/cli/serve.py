@@ -67,6 +67,17 @@ def serve(
     _run(settings)
 
 
+def serve_locally(database_url: str, port: int) -> None:
+    """Serve ``database_url`` on 127.0.0.1:``port`` with one worker, until interrupted (what
+    ``llmpulse demo --serve`` runs after its report)."""
+    from llmpulse.server.settings import ServerSettings
+
+    settings = ServerSettings.resolve(host="127.0.0.1", port=port, database_url=database_url,
+                                      workers=1)  # fmt: skip
+    _preflight(settings)
+    _run(settings)
+
+
 def _loopback(host: str) -> bool:
     from llmpulse.server.settings import is_loopback
 

@@ -32,7 +32,7 @@ LP.page(async function () {
 
   const models = cur.models.slice().sort((a, b) => b.calls - a.calls).slice(0, 10);
   LP.fillTable("top-models", models.map((m) => [
-    LP.link("/models/" + encodeURIComponent(m.group.model || ""), m.group.model || "(none)"),
+    m.group.model ? LP.link("/models/" + encodeURIComponent(m.group.model), m.group.model) : "(no model: chains, tools, ...)",
     LP.num(m.calls), LP.pct(m.error_rate), LP.num(m.p95_latency_ms, 1),
     LP.num(m.total_tokens), LP.usd(m.cost_usd),
   ]));

@@ -1,0 +1,97 @@
+"""`llmpulse demo --serve` leaves the demo's store open in the dashboard: a real subprocess runs
+the demo, then serves it; every page loads clean in headless Chromium over the demo's data, and
+a screenshot of each is taken (into DASHBOARD_SCREENSHOTS_DIR when set: that is how the pictures
+in docs/dashboard.md are made, see there)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import service_missing
+from tests.e2e.browser import CHROMIUM, Session, chromium
+from tests.e2e.test_prometheus_scrape import free_port
+
+# page -> screenshot file name
+SHOTS = {
+    "/?w=24h": "overview.png",
+    "/models?w=24h": "models.png",
+    "/models/gpt-4o?w=24h": "model.png",
+    "/traces?w=24h&model=gpt-4o": "traces.png",
+    "/alerts": "alerts.png",
+    "/system": "system.png",
+}
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`llmpulse demo -n 60 --serve --port P` in a subprocess, once its server answers."""
+    if not CHROMIUM.exists():
+        service_missing("Chromium", "/usr/bin/chromium is missing (apt-get install chromium)")
+    tmp = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    code = "from llmpulse.cli.main import main; main()"
+    with (tmp / "demo.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "demo", "-n", "60", "--serve", "--port", str(port),
+             "--database-url", f"sqlite:///{tmp / 'demo.db'}"],
+            cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert proc.poll() is None, (tmp / "demo.log").read_text()
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the demo's server did not start"
+            time.sleep(0.5)
+        assert f"Dashboard: http://127.0.0.1:{port}/" in (tmp / "demo.log").read_text()
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class TestDemoServe:
+    def test_every_page_shows_the_demo(self, demo_url: str, tmp_path: Path) -> None:
+        """The demo's traffic is in the overview, and each page loads with no console error or
+        failed request; each page's screenshot is saved."""
+        overview = httpx.get(f"{demo_url}/api/v1/dashboard/overview").json()
+        assert overview["totals"]["calls"] > 60
+        assert {"gpt-4o", "gpt-4o-mini"} <= {m["group"]["model"] for m in overview["models"]}
+        out = Path(os.environ.get("DASHBOARD_SCREENSHOTS_DIR") or tmp_path)
+        out.mkdir(parents=True, exist_ok=True)
+        with chromium() as browser:
+            tab = Session(browser, demo_url, None)
+            tab.page.set_viewport_size({"width": 1280, "height": 900})
+            try:
+                for path, name in SHOTS.items():
+                    tab.open(path)
+                    assert tab.page.locator("#error").is_hidden(), path
+                    tab.page.screenshot(path=str(out / name), full_page=True)
+                tab.open("/traces?w=24h&model=gpt-4o")
+                tab.page.locator("#traces tbody a").first.click()
+                tab.page.wait_for_url("**/traces/*")
+                tab.ready()
+                assert tab.page.locator("#waterfall .span-row").count() >= 2
+                tab.page.screenshot(path=str(out / "trace.png"), full_page=True)
+                assert tab.problems == []
+            finally:
+                tab.close()
+        assert all((out / name).stat().st_size > 10_000 for name in [*SHOTS.values(), "trace.png"])
