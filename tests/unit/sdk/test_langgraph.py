@@ -259,6 +259,88 @@ class TestControlFlow:
         assert nodes[1].attributes["langgraph.attempt"] == 2
 
 
+class TestMoreShapes:
+    def test_router_on_start(self, recorded: InMemoryExporter) -> None:
+        """A conditional edge from START routes from LangGraph's __start__ node."""
+        graph = StateGraph(State)
+        graph.add_node("a", lambda s: {"answer": "a"})
+        graph.add_node("b", lambda s: {"answer": "b"})
+        graph.add_conditional_edges(START, lambda s: "b" if s["attempts"] else "a", ["a", "b"])
+        graph.add_edge("a", END)
+        graph.add_edge("b", END)
+        graph.compile(name="entry").invoke(
+            {"attempts": 1}, config={"callbacks": [CallbackHandler()]}
+        )
+        (branch,) = [s for _, s in _tree(recorded) if s.kind == "branch"]
+        assert (branch.name, branch.attributes[BRANCH_ATTRIBUTE]) == ("entry:__start__", "b")
+
+    def test_command_to_parent_is_not_an_error(self, recorded: InMemoryExporter) -> None:
+        """Command(graph=PARENT) bubbles up through the subgraph: no span of it is ERROR."""
+
+        def inner(state: State) -> Command[Any]:
+            return Command(graph=Command.PARENT, goto="done", update={"attempts": 5})
+
+        sub = StateGraph(State)
+        sub.add_node("inner", inner)
+        sub.add_edge(START, "inner")
+        graph = StateGraph(State)
+        graph.add_node("sub", sub.compile(name="subgraph"), destinations=("done",))
+        graph.add_node("done", lambda s: {"answer": "done"})
+        graph.add_edge(START, "sub")
+        graph.add_edge("done", END)
+        out = graph.compile(name="parent").invoke(
+            {"attempts": 0}, config={"callbacks": [CallbackHandler()]}
+        )
+        assert out["answer"] == "done"
+        spans = {s.name: s for _, s in _tree(recorded)}
+        assert all(s.status == "ok" for s in spans.values())
+        assert spans["inner"].attributes["langgraph.bubble_up"] is True
+
+    def test_tool_node_error_with_structured_input(self, recorded: InMemoryExporter) -> None:
+        """A ToolNode tool that fails (handled into an error ToolMessage) is an ERROR tool span
+        whose input is the structured arguments."""
+        from langchain_core.messages import AIMessage
+        from langchain_core.tools import tool
+        from langgraph.graph import MessagesState
+        from langgraph.prebuilt import ToolNode
+
+        @tool
+        def lookup(order_id: int) -> str:
+            """Look an order up."""
+            raise ValueError("no such order")
+
+        graph = StateGraph(MessagesState)
+        graph.add_node("tools", ToolNode([lookup], handle_tool_errors=True))
+        graph.add_edge(START, "tools")
+        call = {"name": "lookup", "args": {"order_id": 7}, "id": "c1"}
+        out = graph.compile(name="tools").invoke(
+            {"messages": [AIMessage("", tool_calls=[call])]},
+            config={"callbacks": [CallbackHandler()]},
+        )
+        assert out["messages"][-1].status == "error"
+        (span,) = [s for _, s in _tree(recorded) if s.kind == "tool"]
+        assert (span.name, span.status, span.error_type) == ("lookup", "error", "ValueError")
+        assert span.input == '{"order_id": 7}'
+
+    async def test_current_span_inside_an_async_node(self, recorded: InMemoryExporter) -> None:
+        """Under ainvoke, the current span inside an async node is that node's span."""
+        seen: list[str | None] = []
+
+        async def node(state: State) -> State:
+            seen.append(llmpulse.get_current_span().span_id)
+            return {"answer": "x"}
+
+        graph = StateGraph(State)
+        graph.add_node("work", node)
+        graph.add_edge(START, "work")
+        await graph.compile(name="aio").ainvoke(
+            {"attempts": 0}, config={"callbacks": [CallbackHandler()]}
+        )
+        spans = {s.name: s for _, s in _tree(recorded)}
+        assert seen == [spans["work"].span_id]
+        assert spans["work"].parent_id == spans["aio"].span_id
+
+
 class TestMetadata:
     def test_thread_ids_do_not_leak_between_invocations(self, recorded: InMemoryExporter) -> None:
         """Two invokes with different thread_ids get their own session; configurable values that
