@@ -41,21 +41,62 @@ WEEK = 7 * DAY
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku", "llama-3.1-70b")
 NAMES = ("chat", "summarize", "classify")
 WINDOWS = ("5m", "15m", "1h", "1d")
-# metric -> (low, high) range its thresholds are drawn from (some fire, most do not)
-METRICS = {
-    "latency_avg_ms": (500, 1500),
-    "latency_p95_ms": (1500, 4000),
-    "latency_p99_ms": (2500, 8000),
-    "error_rate": (0.01, 0.05),
-    "tokens": (10_000, 10_000_000),
-    "cost_usd": (0.05, 50.0),
-    "requests": (10, 50_000),
-    "token_quota": (0.5, 1.0),
+# level metrics -> (low, high) range their warning thresholds are drawn from
+LEVELS = {
+    "latency_avg_ms": (800, 1600),
+    "latency_p95_ms": (1900, 4000),
+    "latency_p99_ms": (2800, 6000),
+    "error_rate": (0.02, 0.08),
 }
+# count metrics -> per-minute rate of all llm calls (filled in from the data by ``rates``)
+COUNTS = ("tokens", "cost_usd", "requests", "token_quota")
 
 
-def make_rules(n: int, seed: int = 7) -> list[Rule]:
-    """``n`` varied rules (deterministic)."""
+def rates(store: Store, end: float) -> dict[str, float]:
+    """Per-minute totals of llm calls over the last day (to scale count thresholds)."""
+    [row] = store.span_stats(end - DAY, end, kind="llm")
+    minutes = DAY / 60
+    return {"tokens": row.total_tokens / minutes, "cost_usd": (row.cost_usd or 0) / minutes,
+            "requests": row.calls / minutes, "token_quota": row.total_tokens / minutes}  # fmt: skip
+
+
+def _threshold_rule(rng: random.Random, rate: dict[str, float]) -> dict[str, object]:
+    metric = rng.choice([*LEVELS, *COUNTS])
+    window = rng.choice(WINDOWS)
+    doc: dict[str, object] = {
+        "metric": metric,
+        "window": window,
+        "for": rng.choice([0, "1m", "5m"]),
+    }
+    filters: dict[str, object] = {}
+    share = 1.0
+    if rng.random() < 0.6:
+        doc["by"] = ["model"]
+        share /= len(MODELS)
+    if rng.random() < 0.3:
+        filters["model"] = rng.choice(MODELS)
+        share = min(share, 1 / len(MODELS))
+    if rng.random() < 0.2:
+        filters["name"] = rng.choice(NAMES)
+        share /= len(NAMES)
+    if rng.random() < 0.1:
+        filters["prompt_version"] = rng.choice(("v1", "v2"))
+        share /= 2
+    doc["filters"] = filters
+    if metric in LEVELS:
+        warning = rng.uniform(*LEVELS[metric])
+    else:
+        expected = rate[metric] * {"5m": 5, "15m": 15, "1h": 60, "1d": 1440}[window] * share
+        warning = expected * rng.uniform(0.9, 4.0)  # a few fire: a busy, not a burning, system
+        if metric == "token_quota":
+            doc["quota"], warning = warning / 0.8, 0.8
+    doc["warning"] = warning
+    doc["critical"] = warning * rng.uniform(1.2, 2.0) if metric != "token_quota" else 0.95
+    return doc
+
+
+def make_rules(n: int, rate: dict[str, float], seed: int = 7) -> list[Rule]:
+    """``n`` varied rules (deterministic for a given data set)."""
     rng = random.Random(seed)
     rules = []
     for i in range(n):
@@ -65,31 +106,15 @@ def make_rules(n: int, seed: int = 7) -> list[Rule]:
                    "window": rng.choice(WINDOWS)}  # fmt: skip
         elif roll < 0.10:
             doc = rng.choice([
-                {"metric": "retries", "by": ["model"], "warning": rng.randint(1, 20)},
+                {"metric": "retries", "by": ["model"], "warning": rng.randint(5, 400)},
                 {"metric": "breaker_open", "by": ["model"], "condition": ">=", "critical": 1},
                 {"metric": "point", "point": {"name": "system_cpu_percent"}, "by": ["host"],
                  "warning": rng.randint(50, 95)},
             ])  # fmt: skip
             doc["window"] = rng.choice(WINDOWS)
         else:
-            metric = rng.choice(list(METRICS))
-            low, high = METRICS[metric]
-            warning = rng.uniform(low, high)
-            doc = {"metric": metric, "window": rng.choice(WINDOWS), "warning": warning,
-                   "critical": warning * rng.uniform(1.2, 2.0), "for": rng.choice([0, "1m", "5m"])}  # fmt: skip
-            if metric == "token_quota":
-                doc["quota"] = 1e8
-            if rng.random() < 0.6:
-                doc["by"] = ["model"]
-            filters: dict[str, object] = {}
-            if rng.random() < 0.3:
-                filters["model"] = rng.choice(MODELS)
-            if rng.random() < 0.2:
-                filters["name"] = rng.choice(NAMES)
-            if rng.random() < 0.1:
-                filters["prompt_version"] = rng.choice(("v1", "v2"))
-            doc["filters"] = filters
-        rules.append(parse_rule({"name": f"rule{i:04d}", **doc}, source="code"))
+            doc = _threshold_rule(rng, rate)
+        rules.append(parse_rule({"name": f"r{seed}-{i:04d}", **doc}, source="code"))
     return rules
 
 
@@ -141,7 +166,7 @@ def main() -> None:
         rate = fill(store, args.spans, end - WEEK, end, seed=1)
         store.write(points=points(end))
         print(f"filled {args.spans:,} spans at {rate:,.0f} spans/s into {path}")
-    rules = make_rules(args.rules)
+    rules = make_rules(args.rules, rates(store, end))
     clock = [end - 3600.0]
     engine = AlertEngine(store, RuleSet(), rules=rules, clock=lambda: clock[0], owner="bench")
     engine.tick()  # warm the page cache, as a running server would be
