@@ -89,6 +89,7 @@ class _Sent:
     rest: list[Body] = field(default_factory=list)
     error: str = ""
     whole: bool = False  # a raw (spooled) body went through as it was
+    untouched: bool = False  # a raw body not delivered, nothing taken out: it stays as it is
 
 
 class HttpExporter:
@@ -268,9 +269,10 @@ class HttpExporter:
             sent.error = error or f"HTTP {reply.status if reply else '?'}"
             wait = self._failed(reply)
             if self._stop.is_set() or time.monotonic() + wait > deadline:
-                if body is None:
-                    body = decode_body(data, uncounted)
-                sent.rest.append(body)
+                if body is None:  # a spooled body: no need to decode it to keep it
+                    sent.untouched = True
+                else:
+                    sent.rest.append(body)
                 return sent
             if self._stop.wait(wait):
                 continue  # stopping: one last attempt at once, then spool
@@ -412,7 +414,9 @@ class HttpExporter:
             self.spool.done(segment)
             return
         sent = self._send(conn, data, None, 0.0, segment.uncounted_points)
-        if sent.whole:
+        if sent.untouched:
+            self.spool.release()
+        elif sent.whole:
             self._settle_segment(segment, segment.counted, Counter(), segment.records)
             self.spool.done(segment)
         elif not sent.rest:
