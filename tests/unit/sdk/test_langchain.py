@@ -293,6 +293,16 @@ class TestProcessWide:
             "RunnableSequence", "RunnableSequence", "RunnableSequence", "chat gpt-4o-mini",
         ]  # fmt: skip
 
+    def test_explicit_handler_and_process_handler_record_once(
+        self, recorded: InMemoryExporter, chat: ChatOpenAI
+    ) -> None:
+        """A run given its own handler while instrument_langchain() is on is recorded once."""
+        process = llmpulse.instrument_langchain()
+        mine = CallbackHandler()
+        chat.invoke("hi", config={"callbacks": [mine]})
+        assert [s.name for s in _spans(recorded)] == ["ChatOpenAI"]
+        assert process.errors == mine.errors == 0
+
     def test_root_run_nests_under_the_callers_span(
         self, recorded: InMemoryExporter, chat: ChatOpenAI
     ) -> None:
@@ -377,3 +387,17 @@ class TestBoundedMemory:
         (span,) = _spans(recorded)
         assert span.status == "ok" and span.attributes["llmpulse.cancelled"] is True
         assert span.output and handler.open_runs == 0
+
+    async def test_abandoned_async_stream_closes_as_cancelled(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """aclose() on an async stream read part way ends its span as cancelled, not failed."""
+        handler = CallbackHandler()
+        async with _async_chat(sim) as chat:
+            stream = chat.astream("a long answer please", config={"callbacks": [handler]})
+            for _ in range(3):
+                await stream.__anext__()
+            await stream.aclose()
+        (span,) = _spans(recorded)
+        assert span.status == "ok" and span.attributes["llmpulse.cancelled"] is True
+        assert span.ttft_ms is not None and handler.open_runs == 0

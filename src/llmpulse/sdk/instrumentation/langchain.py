@@ -630,7 +630,9 @@ def instrument_langchain(**options: Any) -> CallbackHandler:
 
     with _hook_lock:
         if not _hooked:
-            register_configure_hook(_process, True)  # type: ignore[arg-type]
+            # With the handler class given, LangChain adds the process handler only to runs
+            # that have no CallbackHandler of their own: a run is never recorded twice.
+            register_configure_hook(_process, True, CallbackHandler)  # type: ignore[arg-type]
             _hooked = True
         _process.handler = CallbackHandler(**options)
         return _process.handler
