@@ -347,6 +347,21 @@ class TestRobustness:
         clock.advance(100)
         assert engine.tick().fired == 1
 
+    def test_restart_during_keep_firing_emits_no_resolved(self, store, clock) -> None:
+        """keep_firing_for survives a restart: a new engine inside the window resolves nothing."""
+        sw = Switch()
+        sw.set(model="a")
+        _engine(store, clock, _rule(sw, keep_firing_for_s=300), owner="old").tick()
+        sw.set(None, model="a")
+        clock.advance(120)  # the old process died; a new one evaluates inside keep_firing_for
+        engine = _engine(store, clock, _rule(sw, keep_firing_for_s=300), owner="new")
+        assert engine.tick().resolved == 0
+        clock.advance(179)
+        assert engine.tick().resolved == 0
+        clock.advance(1)
+        assert engine.tick().resolved == 1
+        assert [s for _, s, _ in _sent(store)] == ["firing", "resolved"]
+
     def test_failing_rule_changes_nothing(self, store, clock) -> None:
         """A rule whose query fails neither resolves nor fires; the others still run."""
         sw, other = Switch(), Switch()
