@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import service_missing
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 CASES = {
@@ -46,6 +48,10 @@ CASES = {
     "alerting.py": (
         ["--spans", "3000", "--rules", "60", "--ticks", "3"],
         {"rules", "spans", "tick_ms_p50", "tick_ms_p95"},
+    ),
+    "dashboard.py": (
+        ["--spans", "2000", "--repeat", "2", "--loads", "1"],
+        {"spans", "api_p95_ms", "page_ready_ms_max"},
     ),
     "query.py": (
         ["--small", "3000", "--large", "6000", "--repeat", "3"],
@@ -86,6 +92,8 @@ class TestBenchmarksRun:
     def test_ends_with_its_json_keys(self, script: str, tmp_path: Path) -> None:
         """The benchmark exits 0 and its last line is a JSON object with the promised keys."""
         args, keys = CASES[script]
+        if script == "dashboard.py" and not Path("/usr/bin/chromium").exists():
+            service_missing("Chromium", "/usr/bin/chromium is missing (apt-get install chromium)")
         proc = subprocess.run(
             [sys.executable, str(BENCH / script), *args],
             cwd=tmp_path,

@@ -201,3 +201,28 @@ class TestCsrf:
         out = client.post("/logout", data={"csrf": csrf_token(key)}, follow_redirects=False)
         assert out.status_code == 303
         assert client.get("/", follow_redirects=False).status_code == 303
+
+
+class TestOverviewSeries:
+    def test_minute_buckets_only_for_short_windows(
+        self, sqlite_store: Store, make_client: Callable[..., TestClient]
+    ) -> None:
+        """The overview's series is per minute over 1 h and hourly over 24 h and 7 d (so a long
+        window reads hourly rollups), with every call counted either way."""
+        import time
+
+        client = make_client(sqlite_store)
+        now = time.time()
+        spans = [
+            {"trace_id": f"t{i}", "span_id": f"s{i}", "name": "answer", "kind": "llm",
+             "start_time": now - 60 - 1500 * i, "end_time": now - 59 - 1500 * i}
+            for i in range(40)
+        ]  # fmt: skip
+        assert client.post("/api/v1/ingest", json={"spans": spans}).status_code == 200
+        for window, step, calls in [(3600, 60, 3), (86400, 3600, 40), (7 * 86400, 3600, 40)]:
+            body = client.get(
+                "/api/v1/dashboard/overview", params={"start": now - window, "end": now}
+            ).json()
+            assert body["step_seconds"] == step, window
+            assert sum(b["calls"] for b in body["series"]) == body["totals"]["calls"] == calls
+            assert all(b["bucket_start"] % step == 0 for b in body["series"])

@@ -22,6 +22,11 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"], dependencies=[Depends(READ)])
 
 _DAY = 86400
+_HOUR = 3600
+# Past this window the overview's series is hourly at least: a finer step has to read the
+# per-minute rollups of the whole window (24 h at 5 min: ~520 ms at 1M spans, at 1 h: ~16 ms;
+# bench/dashboard.py), while hourly buckets come from the hourly rollups.
+_MINUTE_STEPS_UP_TO_S = 6 * _HOUR
 
 
 class Overview(BaseModel):
@@ -59,8 +64,11 @@ def overview(
     window: TimeWindow = Depends(time_window),
     store: Store = Depends(get_store),
 ) -> Overview:
-    """Calls, errors, tokens, cost and latency: in total, per model, and over time."""
+    """Calls, errors, tokens, cost and latency: in total, per model, and over time (buckets of
+    ``step_seconds``: at most ~300 of them, and at least an hour once the window passes 6 h)."""
     step = auto_step(window)
+    if window.end - window.start > _MINUTE_STEPS_UP_TO_S:
+        step = max(step, _HOUR)
     return Overview(
         start=window.start,
         end=window.end,
