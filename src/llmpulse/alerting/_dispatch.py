@@ -6,8 +6,9 @@ Alertmanager's rules, per channel and group (the values of the rule's ``group_by
   unmuted), when one resolves (``send_resolved``), and again every ``repeat_interval`` while
   an alert stays firing and unacknowledged; a notification carries every unmuted,
   unacknowledged firing alert of the group plus the ones that just resolved;
-* a muted alert (silenced, or inhibited by a firing alert matching an inhibit rule's source)
-  sends nothing; once the silence ends it is notified like a new alert;
+* a muted alert (silenced, inside one of its rule's ``mute_times``, or inhibited by a firing
+  alert matching an inhibit rule's source) sends nothing; once that ends it is notified like a
+  new alert;
 * an alert that never sent a firing notice sends no resolved notice;
 * an acknowledged alert sends no repeats and does not escalate (PagerDuty semantics); its
   resolved notice still goes out;
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from llmpulse.alerting._mute_times import muted_now
 from llmpulse.alerting._notify import alert_item, group_key, to_payload
 from llmpulse.alerting._rules import InhibitRule, Rule
 from llmpulse.alerting._silences import Inhibitor, silenced
@@ -108,7 +110,11 @@ def _plan_firing(
         rule = plan.rules.get(alert.rule)
         if rule is None or alert.acknowledged_at is not None:
             continue
-        if silenced(alert.labels, silences) or muted_by(alert.labels):
+        if (
+            silenced(alert.labels, silences)
+            or muted_by(alert.labels)
+            or muted_now(rule.mute_times, plan.now)
+        ):
             out.muted += 1
             continue
         due = _due(alert, rule, plan.now)

@@ -15,6 +15,7 @@ from typing import Any
 
 from llmpulse._config_file import FieldError
 from llmpulse._duration import format_duration, parse_duration
+from llmpulse.alerting._mute_times import parse_mute_times
 from llmpulse.alerting._rules import (
     COMPARATORS,
     POINT_AGGREGATIONS,
@@ -47,7 +48,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "common": (
         "name", "type", "window", "for", "keep_firing_for", "repeat_interval", "labels",
         "summary", "channels", "group_by", "escalation", "send_resolved", "enabled", "severity",
-        "filters",
+        "filters", "mute_times",
     ),
     "threshold": (
         "metric", "by", "condition", "warning", "critical", "min_requests", "quota", "point",
@@ -300,6 +301,7 @@ def parse_rule(doc: Any, path: str = "rule", *, source: str = "file") -> Rule:
         if not isinstance(doc.get(key, True), bool):
             raise _fail(f"{path}.{key}", "must be true or false")
         kw[key] = doc.get(key, True)
+    kw["mute_times"] = parse_mute_times(doc.get("mute_times"), f"{path}.mute_times")
     rule = Rule(**kw)
     _check_summary(rule, path)
     return rule
@@ -353,6 +355,7 @@ def rule_spec(rule: Rule) -> dict[str, Any]:
     doc["escalation"] = [
         {"after": format_duration(e.after_s), "channels": list(e.channels)} for e in rule.escalation
     ]
+    doc["mute_times"] = [m.to_spec() for m in rule.mute_times]
     doc["send_resolved"] = rule.send_resolved
     doc["enabled"] = rule.enabled
     return doc

@@ -163,6 +163,8 @@ class Rule:
     escalation: tuple[Escalation, ...] = ()
     send_resolved: bool = True
     enabled: bool = True
+    #: Recurring windows without notifications (``_mute_times.MuteTime``).
+    mute_times: tuple[Any, ...] = ()
     condition: Condition | None = None
     #: Where the rule came from: "file", "api" or "code".
     source: str = "code"

@@ -438,3 +438,63 @@ class TestOverStoredSpans:
         clock.advance(600)  # the slow minute left the window
         store.write(spans=[llm(clock.now - 30, model="m", latency_ms=100)])
         assert engine.tick().resolved == 1
+
+
+class TestMuteTimes:
+    def test_sydney_window_keeps_local_hours_across_dst(self, store) -> None:
+        """A 22:00-23:00 Sydney mute window mutes 22:30 local both before and after the DST
+        change of 2026-04-05 (UTC+11 → UTC+10): it is compared in Sydney's wall clock."""
+        from datetime import datetime, timezone
+        from zoneinfo import ZoneInfo
+
+        from llmpulse.alerting import parse_rule
+
+        rule = parse_rule({"name": "r", "metric": "errors", "warning": 1, "mute_times": [
+            {"times": [{"start": "22:00", "end": "23:00"}], "location": "Australia/Sydney"}]})  # fmt: skip
+        [window] = rule.mute_times
+        sydney = ZoneInfo("Australia/Sydney")
+        for day in (3, 6):  # before and after the change
+            inside = datetime(2026, 4, day, 22, 30, tzinfo=sydney).timestamp()
+            outside = datetime(2026, 4, day, 23, 30, tzinfo=sydney).timestamp()
+            assert window.contains(inside) and not window.contains(outside)
+        # The same UTC hour is inside before the change and outside after it.
+        assert window.contains(datetime(2026, 4, 3, 11, 30, tzinfo=timezone.utc).timestamp())
+        assert not window.contains(datetime(2026, 4, 6, 11, 30, tzinfo=timezone.utc).timestamp())
+        assert parse_rule(rule.to_spec()) == rule
+
+    def test_weekend_window_wrapping_midnight_mutes_then_notifies(self, store) -> None:
+        """An alert firing inside its rule's mute window is sent once the window ends."""
+        from datetime import datetime, timezone
+
+        from llmpulse.alerting._mute_times import parse_mute_times
+
+        sat_2330 = datetime(2030, 1, 5, 23, 30, tzinfo=timezone.utc).timestamp()  # a Saturday
+        clock = Clock(sat_2330)
+        sw = Switch()
+        mute = parse_mute_times([{"weekdays": ["saturday"], "times": [{"start": "23:00",
+                                  "end": "01:00"}]}], "mute_times")  # fmt: skip
+        engine = _engine(store, clock, _rule(sw, mute_times=mute))
+        sw.set(model="a")
+        assert engine.tick().dispatched.muted == 1
+        clock.advance(3600)  # Sunday 00:30: still the Saturday window (it wraps midnight)
+        engine.tick()
+        assert store.outbox() == []
+        clock.advance(1800)  # 01:00: the window ended
+        engine.tick()
+        assert _sent(store) == [("ops", "firing", [("a", "firing")])]
+
+    @pytest.mark.parametrize(
+        ("spec", "words"),
+        [
+            ({"location": "Mars/Olympus"}, "not a time zone"),
+            ({"weekdays": ["funday"]}, "not a weekday"),
+            ({"times": [{"start": "25:00", "end": "26:00"}]}, "not a time of day"),
+        ],
+    )
+    def test_bad_mute_times_are_named(self, spec, words) -> None:
+        """A bad zone, weekday or time names its field."""
+        from llmpulse.alerting import parse_rule
+        from llmpulse.errors import ConfigError
+
+        with pytest.raises(ConfigError, match=words):
+            parse_rule({"name": "r", "metric": "errors", "warning": 1, "mute_times": [spec]})
