@@ -162,7 +162,7 @@ class CallbackHandler(BaseCallbackHandler):
         if summary is not None:
             attrs["langgraph.state.keys"] = ",".join(summary[0])
             attrs["langgraph.state.size"] = summary[1]
-        h.set_attributes(attrs)
+        h.attributes.update(attrs)  # the span was opened just now: nothing to guard against
         if self.capture_state:
             h.set_input(inputs)
 
