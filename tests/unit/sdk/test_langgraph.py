@@ -341,6 +341,35 @@ class TestMoreShapes:
         assert spans["work"].parent_id == spans["aio"].span_id
 
 
+class TestRawClientCalls:
+    def test_raw_openai_call_in_a_node_nests_under_it(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """A raw openai call inside a node is recorded once, by the openai instrumentation, as a
+        child of the node span (not suppressed as a tracer that mutes clients would)."""
+        import openai
+
+        with openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as client:
+
+            def ask(state: State) -> State:
+                reply = client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": state["question"]}]
+                )
+                return {"answer": reply.choices[0].message.content or ""}
+
+            graph = StateGraph(State)
+            graph.add_node("ask", ask)
+            graph.add_edge(START, "ask")
+            graph.compile(name="raw").invoke(
+                {"question": "hi"}, config={"callbacks": [CallbackHandler()]}
+            )
+        spans = {s.name: s for _, s in _tree(recorded)}
+        assert sorted(spans) == ["ask", "chat gpt-4o-mini", "raw"]
+        llm = spans["chat gpt-4o-mini"]
+        assert llm.parent_id == spans["ask"].span_id and llm.provider == "openai"
+        assert llm.input_tokens == sim.requests[-1].prompt_tokens
+
+
 class TestMetadata:
     def test_thread_ids_do_not_leak_between_invocations(self, recorded: InMemoryExporter) -> None:
         """Two invokes with different thread_ids get their own session; configurable values that
