@@ -215,10 +215,11 @@ class TestPages:
         assert tab.page.get_attribute("#chart-run", "data-points") == "20"
         assert tab.problems == []
 
-    def test_an_alert_is_acknowledged_from_the_page(
+    def test_an_alert_is_acknowledged_and_silenced_from_the_page(
         self, tab: Session, server: tuple[str, str]
     ) -> None:
-        """The Acknowledge button changes the alert through the API (with the CSRF token)."""
+        """The Acknowledge button changes the alert through the API (with the CSRF token); Silence
+        1 h saves a silence matching its labels."""
         url, key = server
         tab.open("/alerts")
         row = tab.page.locator("#alerts tbody tr", has_text="latency_high")
@@ -228,6 +229,16 @@ class TestPages:
         alerts = httpx.get(f"{url}/api/v1/alerts", headers={"Authorization": f"Bearer {key}"})
         assert alerts.json()["items"][0]["state"] == "acknowledged"
         assert alerts.json()["items"][0]["acknowledged_by"] == "dashboard"
+        assert "No active silence." in tab.page.inner_text("#silences tbody")
+        row.locator("button[data-action=silence]").click()
+        tab.page.locator("#silences tbody td", has_text="alertname=latency_high").wait_for()
+        silences = httpx.get(
+            f"{url}/api/v1/alerts/silences", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert [(s["state"], s["created_by"]) for s in silences.json()] == [("active", "dashboard")]
+        assert {"name": "model", "op": "=", "value": "gpt-4o-mini"} in silences.json()[0][
+            "matchers"
+        ]
         assert tab.problems == []
 
 
