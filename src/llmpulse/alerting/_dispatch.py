@@ -99,10 +99,14 @@ def _due(alert: AlertRecord, rule: Rule, now: float) -> bool:
 
 
 def _plan_firing(
-    plan: _Plan, tx: AlertTx, inhibit_rules: Sequence[InhibitRule], out: Dispatched
+    plan: _Plan,
+    tx: AlertTx,
+    inhibit_rules: Sequence[InhibitRule],
+    out: Dispatched,
+    known: Mapping[int, AlertRecord] | None,
 ) -> None:
     """Put every unmuted, unacknowledged firing alert in its groups; escalate where due."""
-    open_alerts = list(tx.open_alerts().values())
+    open_alerts = list((tx.open_alerts() if known is None else known).values())
     out.open = len(open_alerts)
     silences = tx.silences(plan.now)
     muted_by = Inhibitor([a.labels for a in open_alerts], inhibit_rules)
@@ -147,15 +151,17 @@ def dispatch(
     link_base: str | None = None,
     new_key: Callable[[], str] = lambda: uuid.uuid4().hex,
     resolved_only: bool = False,
+    open_alerts: Mapping[int, AlertRecord] | None = None,
 ) -> Dispatched:
     """Queue this tick's notifications in the outbox (same transaction as the changes).
 
     ``resolved_only``: only the resolved notices of ``resolved_now`` (a resolve by hand).
+    ``open_alerts``: the firing incidents, when the caller has them (else they are read).
     """
     out = Dispatched()
     plan = _Plan(rules, now)
     if not resolved_only:
-        _plan_firing(plan, tx, inhibit_rules, out)
+        _plan_firing(plan, tx, inhibit_rules, out, open_alerts)
     _plan_resolved(plan, resolved_now)
     notified: set[int] = set()
     for g in plan.groups.values():

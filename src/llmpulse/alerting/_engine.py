@@ -169,7 +169,7 @@ class AlertEngine:
             changes = apply_tick(tx, rules, active, set(failed), now)
             sent = dispatch(
                 tx, rules, changes.resolved, self.rule_set.inhibit_rules, now,
-                link_base=self.link_base,
+                link_base=self.link_base, open_alerts=changes.open_alerts,
             )  # fmt: skip
             firing = sent.open
         self.template_failures += changes.template_failures

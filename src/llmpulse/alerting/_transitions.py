@@ -11,6 +11,7 @@ incident. State lives in the store, so a restart keeps pending timers and keep-f
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class Changes:
     # written in two batched statements at the end of the tick
     touched: list[tuple[str, float]] = field(default_factory=list)
     values: list[tuple[int, float | None]] = field(default_factory=list)
+    # the firing incidents after the tick (read once at its start, then kept up to date)
+    open_alerts: dict[int, AlertRecord] = field(default_factory=dict)
 
 
 def active_series(rule: Rule, samples: list[Sample]) -> dict[str, Active]:
@@ -180,4 +183,11 @@ def apply_tick(
         _gone(tx, s, rule if rule is not None and rule.enabled else None, open_alerts, now, changes)
     tx.touch_series(changes.touched)
     tx.set_values(changes.values)
+    resolved = {a.id for a in changes.resolved}
+    now_open = {i: a for i, a in open_alerts.items() if i not in resolved}
+    for alert_id, value in changes.values:
+        if alert_id in now_open:
+            now_open[alert_id] = dataclasses.replace(now_open[alert_id], value=value)
+    now_open.update(tx.get_alerts(changes.fired))
+    changes.open_alerts = now_open
     return changes

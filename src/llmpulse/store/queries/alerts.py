@@ -190,6 +190,13 @@ class AlertTx:
         rows = self.conn.execute(select(_ALERTS).where(_ALERTS.c.state == "firing"))
         return {r.id: _alert(r) for r in rows}
 
+    def get_alerts(self, ids: Sequence[int]) -> dict[int, AlertRecord]:
+        """Incidents by id."""
+        if not ids:
+            return {}
+        rows = self.conn.execute(select(_ALERTS).where(_ALERTS.c.id.in_(list(ids))))
+        return {r.id: _alert(r) for r in rows}
+
     def get_alert(self, alert_id: int) -> AlertRecord | None:
         """One incident by id."""
         row = self.conn.execute(select(_ALERTS).where(_ALERTS.c.id == alert_id)).first()
