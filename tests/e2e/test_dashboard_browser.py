@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -57,7 +58,8 @@ def _traffic(now: float) -> dict[str, Any]:
         )
         spans.append(_span(f"t{i}", f"t{i}-llm", at + 0.1, parent_id=f"t{i}-root", model=model,
                            status="error" if i % 5 == 0 else "ok", session_id=f"s{i % 2}",
-                           input=f"question {i}", output=f"answer {i}"))  # fmt: skip
+                           input=f"question {i}", output=f"answer {i}",
+                           prompt_version=f"v{1 + i % 2}"))  # fmt: skip
     spans.append(_span("old", "old-llm", now - 3 * 3600, model="old-model"))
     spans.append(
         _span(
@@ -170,6 +172,18 @@ class TestPages:
         assert range_6h != range_1h or tab.page.get_attribute(
             "#chart-calls", "data-points") != points_1h  # fmt: skip
         assert tab.page.get_attribute("button[data-window='6h']", "aria-pressed") == "true"
+        prompts = tab.page.locator("#top-prompts tbody tr")
+        assert prompts.count() == 2 and "v1" in prompts.first.inner_text()
+        # A custom range around the old trace only: its model alone, the range in the URL.
+        now = time.time()
+        local = lambda t: datetime.fromtimestamp(t).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
+        tab.page.fill("#custom-window input[name=from]", local(now - 4 * 3600))
+        tab.page.fill("#custom-window input[name=to]", local(now - 2 * 3600))
+        tab.page.click("#custom-window button[type=submit]")
+        tab.page.wait_for_url("**from=*")
+        tab.ready()
+        assert top.inner_text().count("\n") == 0 and "old-model" in top.inner_text()
+        assert tab.page.get_attribute("button[data-window='6h']", "aria-pressed") == "false"
         assert tab.problems == []
 
     def test_trace_filters_change_the_url_and_the_list(self, tab: Session) -> None:

@@ -33,15 +33,24 @@ SHOTS = {
 
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`llmpulse demo -n 60 --serve --port P` in a subprocess, once its server answers."""
+    """`llmpulse demo -n 200 --alert-rules R --serve --port P` in a subprocess, once its server answers."""
     if not CHROMIUM.exists():
         service_missing("Chromium", "/usr/bin/chromium is missing (apt-get install chromium)")
     tmp = tmp_path_factory.mktemp("demo")
     port = free_port()
+    # The demo's own alert rules (as tests/e2e/test_demo_alerts.py): its incident fires them.
+    (tmp / "rules.yaml").write_text(
+        "rules:\n"
+        "  - {name: slow_model, metric: latency_p50_ms, by: [model], window: 10m, warning: 120,"
+        " min_requests: 10}\n"
+        "  - {name: failing_model, metric: error_rate, by: [model], window: 10m, warning: 0.1,"
+        " min_requests: 10}\n"
+    )
     code = "from llmpulse.cli.main import main; main()"
     with (tmp / "demo.log").open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, "demo", "-n", "60", "--serve", "--port", str(port),
+            [sys.executable, "-c", code, "demo", "-n", "200", "--serve", "--port", str(port),
+             "--alert-rules", str(tmp / "rules.yaml"),
              "--database-url", f"sqlite:///{tmp / 'demo.db'}"],
             cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip

@@ -8,10 +8,20 @@
   let timer = null;
 
   function params() { return new URLSearchParams(window.location.search); }
-  function windowName() { const w = params().get("w"); return w in WINDOWS ? w : "1h"; }
-  function windowSeconds() { return WINDOWS[windowName()]; }
+  // A custom range (?from=&to=, the datetime-local values, local time) beats the picker.
+  function custom() {
+    const from = Date.parse(params().get("from") || ""), to = Date.parse(params().get("to") || "");
+    return Number.isFinite(from) && Number.isFinite(to) && to > from ? { start: from / 1000, end: to / 1000 } : null;
+  }
+  function windowName() {
+    if (custom()) return "custom";
+    const w = params().get("w");
+    return w in WINDOWS ? w : "1h";
+  }
+  function windowSeconds() { const c = custom(); return c ? c.end - c.start : WINDOWS[windowName()]; }
   function range(shift) {
-    const end = Date.now() / 1000 - (shift || 0) * windowSeconds();
+    const c = custom();
+    const end = (c ? c.end : Date.now() / 1000) - (shift || 0) * windowSeconds();
     return { start: end - windowSeconds(), end: end };
   }
 
@@ -154,8 +164,15 @@
     loader = load;
     document.addEventListener("DOMContentLoaded", function () {
       for (const button of document.querySelectorAll("[data-window]")) {
-        button.addEventListener("click", () => setParams({ w: button.dataset.window }));
+        button.addEventListener("click", () => setParams({ w: button.dataset.window, from: "", to: "" }));
       }
+      const form = document.getElementById("custom-window");
+      form.elements.from.value = params().get("from") || "";
+      form.elements.to.value = params().get("to") || "";
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        setParams({ from: form.elements.from.value, to: form.elements.to.value });
+      });
       document.getElementById("pause").addEventListener("click", () => {
         setParams({ paused: params().get("paused") === "1" ? "" : "1" });
       });

@@ -2,9 +2,10 @@
 "use strict";
 LP.page(async function () {
   const now = LP.range(0), before = LP.range(1);
-  const [cur, prev] = await Promise.all([
+  const [cur, prev, prompts] = await Promise.all([
     LP.api("/api/v1/dashboard/overview", now),
     LP.api("/api/v1/dashboard/overview", before),
+    LP.api("/api/v1/metrics/summary?group_by=prompt_version", now),
   ]);
   const t = cur.totals || {}, p = prev.totals || {};
   const cards = document.getElementById("cards");
@@ -36,4 +37,9 @@ LP.page(async function () {
     LP.num(m.calls), LP.pct(m.error_rate), LP.num(m.p95_latency_ms, 1),
     LP.num(m.total_tokens), LP.usd(m.cost_usd),
   ]));
+  const versions = prompts.filter((p) => p.group.prompt_version).sort((a, b) => b.calls - a.calls).slice(0, 10);
+  LP.fillTable("top-prompts", versions.map((p) => [
+    p.group.prompt_version, LP.num(p.calls), LP.pct(p.error_rate), LP.num(p.p95_latency_ms, 1),
+    LP.num(p.total_tokens), LP.usd(p.cost_usd),
+  ]), "No call with a prompt version in this window.");
 });
