@@ -226,3 +226,21 @@ class TestOverviewSeries:
             assert body["step_seconds"] == step, window
             assert sum(b["calls"] for b in body["series"]) == body["totals"]["calls"] == calls
             assert all(b["bucket_start"] % step == 0 for b in body["series"])
+
+
+class TestScriptsWriteText:
+    def test_no_script_parses_html(self) -> None:
+        """The dashboard's scripts never hand strings to the HTML parser (innerHTML and kin) or
+        to eval; every value goes through textContent (the CSP would block eval anyway)."""
+        from importlib import resources
+
+        folder = resources.files("llmpulse.dashboard") / "static"
+        scripts = [p for p in folder.iterdir() if p.name.endswith(".js")]
+        assert len(scripts) >= 8
+        sinks = re.compile(
+            r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|"
+            r"setTimeout\(\s*[\"'`]|\.html\("
+        )
+        for script in scripts:
+            found = sinks.findall(script.read_text(encoding="utf-8"))
+            assert found == [], (script.name, found)

@@ -1,5 +1,5 @@
 // llmpulse dashboard: helpers shared by every page. Every value from the API is written with
-// textContent (never innerHTML), so data is always text. No globals besides LP.
+// textContent (never parsed as HTML), so data is always text. No globals besides LP.
 "use strict";
 (function () {
   const WINDOWS = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800 };
