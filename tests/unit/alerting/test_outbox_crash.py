@@ -1,4 +1,5 @@
-"""SIGKILL the real ``llmpulse alerts run`` process at random points of delivery, 30 times.
+"""SIGKILL the real ``llmpulse alerts run`` process at random points of delivery, 30 times,
+on SQLite and on PostgreSQL.
 
 After every restart nothing is lost (firing and resolved notices), and a notification reaches
 the receiver twice only when the kill fell between the receiver's answer and the worker
@@ -63,11 +64,11 @@ def _wait_settled(store: Store, deadline: float) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_during_delivery_loses_nothing(sqlite_url: str, tmp_path) -> None:
+def test_sigkill_during_delivery_loses_nothing(database_url: str, tmp_path) -> None:
     """30 SIGKILLs at random moments: every alert's firing and resolved notice arrives, and
     duplicates equal the kills that fell between answer and recording, same key each time."""
     rng = random.Random(14)
-    store = Store.open(sqlite_url)
+    store = Store.open(database_url)
     between: Counter[str] = Counter()  # key -> kills that fell between answer and recording
     with hook() as h:
         h.delay_s = 0.02
@@ -80,7 +81,7 @@ def test_sigkill_during_delivery_loses_nothing(sqlite_url: str, tmp_path) -> Non
                 state[k] = 1 - state[k]
             store.write(points=[MetricPoint("toggle", float(state[k]), time.time(), {"key": k})
                                 for k in flips])  # fmt: skip
-            proc = _start(sqlite_url, rules)
+            proc = _start(database_url, rules)
             time.sleep(rng.uniform(0.0, 0.8))
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
@@ -93,7 +94,7 @@ def test_sigkill_during_delivery_loses_nothing(sqlite_url: str, tmp_path) -> Non
                     between[key] += 1
             del cycle
         # the last run: let it evaluate the final state and drain the outbox
-        proc = _start(sqlite_url, rules)
+        proc = _start(database_url, rules)
         try:
             time.sleep(1.0)
             _wait_settled(store, time.monotonic() + 60)
