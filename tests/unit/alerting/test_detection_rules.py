@@ -1,0 +1,61 @@
+"""Detection rules: alerts from llmpulse.checks findings over the rule's window, filtered by
+check, subject and confidence, resolving when the finding is gone."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmpulse.alerting import AlertEngine, RuleSet, parse_rule
+from tests.unit.checks.traffic import Incident, Traffic, make_spans
+
+T0 = 1_700_000_000.0
+MIN = 60.0
+
+
+@pytest.fixture
+def incident_store(sqlite_store):
+    """Four hours of two-model traffic; gpt-4o three times slower from 2:00 to 2:30."""
+    traffic = Traffic(T0, 240, seed=1, incidents=(Incident(T0 + 120 * MIN, T0 + 150 * MIN,
+                                                           latency_x=3.0),))  # fmt: skip
+    assert sqlite_store.write(spans=make_spans(traffic)).rejected == 0
+    return sqlite_store
+
+
+def _rule(name: str, **doc):
+    return parse_rule({"name": name, "type": "detection", "window": "1h", "baseline": "90m", **doc})
+
+
+class TestDetectionRules:
+    def test_latency_spike_fires_with_evidence_and_resolves(self, incident_store) -> None:
+        """The spike's finding becomes a critical alert for gpt-4o carrying the finding's value,
+        baseline and evidence; other checks and other models stay quiet; it resolves later."""
+        now = [T0 + 150 * MIN]
+        rules = [
+            _rule("spikes", checks=["latency_spike"], filters={"model": "gpt-4o"}),
+            _rule("errors", checks=["error_rate_jump"]),
+            _rule("mini", checks=["latency_spike"], filters={"model": "gpt-4o-mini"}),
+        ]
+        engine = AlertEngine(incident_store, RuleSet(), rules=rules, clock=lambda: now[0])
+        report = engine.tick()
+        assert not report.failed
+        [alert] = incident_store.alert_page(filters={})
+        assert (alert.rule, alert.severity) == ("spikes", "critical")
+        assert alert.labels["check"] == "latency_spike" and alert.labels["model"] == "gpt-4o"
+        assert alert.baseline and 2.2 < alert.value / alert.baseline < 4.0
+        assert alert.evidence["check"] == "latency_spike" and "window" in alert.evidence
+        assert "p95 latency of gpt-4o" in alert.summary
+        now[0] = T0 + 240 * MIN  # the last hour is quiet again
+        assert engine.tick().resolved == 1
+
+    def test_confidence_threshold(self, incident_store) -> None:
+        """A finding below min_confidence (or without a confidence) raises nothing."""
+        from llmpulse.alerting import EvalContext
+
+        now = T0 + 150 * MIN
+        findings = EvalContext(incident_store, now).findings(3600.0, 5400.0)
+        confidences = [f.confidence for f in findings if f.check == "latency_spike"]
+        assert confidences
+        above = max(c or 0.0 for c in confidences)
+        strict = _rule("strict", checks=["latency_spike"], min_confidence=min(1.0, above + 1e-9))
+        engine = AlertEngine(incident_store, RuleSet(), rules=[strict], clock=lambda: now)
+        assert engine.tick().fired == 0
