@@ -92,7 +92,9 @@ def _traffic(now: float) -> dict[str, Any]:
            "metrics": {"accuracy": 0.91}}  # fmt: skip
     points = [{"name": "loss", "value": 1.0 / (s + 1), "timestamp": now - 600 + s,
                "labels": {}, "run_id": "r1", "step": s} for s in range(20)]  # fmt: skip
-    return {"spans": spans, "runs": [run], "metric_points": points}
+    other = {**run, "run_id": "r2", "name": "candidate eval", "metrics": {"accuracy": 0.88,
+             "f1": 0.8}}  # fmt: skip
+    return {"spans": spans, "runs": [run, other], "metric_points": points}
 
 
 @pytest.fixture(scope="module")
@@ -220,13 +222,22 @@ class TestPages:
         assert "claude-3-haiku" in tab.page.inner_text("#span-fields")
         assert tab.problems == []
 
-    def test_runs_page_draws_a_run_s_metrics(self, tab: Session) -> None:
-        """Choosing a run charts its metric points by step."""
+    def test_runs_page_draws_and_compares_runs(self, tab: Session) -> None:
+        """Choosing a run charts its metric points by step; two runs compare side by side."""
         tab.open("/runs")
         tab.page.locator("#runs tbody a", has_text="nightly eval").click()
         tab.page.wait_for_url("**run=r1**")
         tab.ready()
         assert tab.page.get_attribute("#chart-run", "data-points") == "20"
+        for box in tab.page.locator("#runs input[type=checkbox]").all():
+            box.check()
+        tab.page.click("#compare")
+        tab.page.wait_for_url("**compare=*")
+        tab.ready()
+        assert tab.page.locator("#compare-table thead th").count() == 3
+        rows = [r.inner_text() for r in tab.page.locator("#compare-table tbody tr").all()]
+        assert rows == ["accuracy\t0.91\t0.88", "f1\t–\t0.8"] or rows == [
+            "accuracy\t0.88\t0.91", "f1\t0.8\t–"]  # fmt: skip
         assert tab.problems == []
 
     def test_an_alert_is_acknowledged_and_silenced_from_the_page(

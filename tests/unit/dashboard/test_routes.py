@@ -244,3 +244,22 @@ class TestScriptsWriteText:
         for script in scripts:
             found = sinks.findall(script.read_text(encoding="utf-8"))
             assert found == [], (script.name, found)
+
+
+class TestRevocation:
+    def test_revoking_the_key_ends_its_sessions(
+        self, keyed: tuple[TestClient, str], sqlite_store: Store
+    ) -> None:
+        """A session lives only as long as its key: once revoked, pages, files and the API
+        refuse the cookie at the next request."""
+        client, admin = keyed
+        reader, record = generate_key(sqlite_store, "reader", ["read"])
+        login(client, reader)
+        assert client.get("/", follow_redirects=False).status_code == 200
+        revoked = client.delete(
+            f"/api/v1/keys/{record.key_id}", headers={"Authorization": f"Bearer {admin}"}
+        )
+        assert revoked.status_code in (200, 204)
+        assert client.get("/", follow_redirects=False).status_code == 303
+        assert client.get("/static/common.js").status_code == 401
+        assert client.get("/api/v1/traces").status_code == 401
