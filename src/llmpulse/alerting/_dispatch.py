@@ -13,7 +13,10 @@ Alertmanager's rules, per channel and group (the values of the rule's ``group_by
 * an acknowledged alert sends no repeats and does not escalate (PagerDuty semantics); its
   resolved notice still goes out;
 * escalation: after each step's ``after`` without acknowledgement, the step's channels get
-  the alert (``escalation_level`` = the step number); they also get its resolved notice.
+  the alert (``escalation_level`` = the step number); they also get its resolved notice;
+* a channel declaring a resend interval (``describe()["resend_interval_s"]``: Alertmanager,
+  which resolves an alert once its ``endsAt`` passes) gets the group's firing alerts, the
+  acknowledged ones included, at least that often.
 
 Every notification becomes one outbox row per channel, in the tick's transaction.
 """
@@ -53,6 +56,7 @@ class _Group:
     resolved: list[AlertRecord] = field(default_factory=list)
     triggered: bool = False
     level: int = 0
+    refresh_only: bool = False  # sent only to refresh a channel that forgets (Alertmanager)
 
 
 def _group_by(rule: Rule | None) -> Sequence[str]:
@@ -60,9 +64,12 @@ def _group_by(rule: Rule | None) -> Sequence[str]:
 
 
 class _Plan:
-    def __init__(self, rules: Mapping[str, Rule], now: float) -> None:
+    def __init__(
+        self, rules: Mapping[str, Rule], now: float, refresh: Mapping[str, float] | None = None
+    ) -> None:
         self.rules = rules
         self.now = now
+        self.refresh = dict(refresh or {})
         self.groups: dict[tuple[str, str, int], _Group] = {}
 
     def group(self, channel: str, alert: AlertRecord, level: int = 0) -> _Group:
@@ -112,7 +119,8 @@ def _plan_firing(
     muted_by = Inhibitor([a.labels for a in open_alerts], inhibit_rules)
     for alert in open_alerts:
         rule = plan.rules.get(alert.rule)
-        if rule is None or alert.acknowledged_at is not None:
+        acked = alert.acknowledged_at is not None
+        if rule is None or (acked and not plan.refresh):
             continue
         if (
             silenced(alert.labels, silences)
@@ -123,10 +131,26 @@ def _plan_firing(
             continue
         due = _due(alert, rule, plan.now)
         for channel in rule.channels:
+            if acked and channel not in plan.refresh:
+                continue  # acknowledged: only channels that would forget it still get it
             g = plan.group(channel, alert)
             g.firing.append(alert)
             g.triggered = g.triggered or due
-        _escalate(plan, tx, alert, rule, out)
+        if not acked:
+            _escalate(plan, tx, alert, rule, out)
+    _plan_refresh(plan, tx)
+
+
+def _plan_refresh(plan: _Plan, tx: AlertTx) -> None:
+    """Re-send to channels with a resend interval (Alertmanager resolves an alert whose endsAt
+    passes) every such interval, whatever the rule's repeat_interval or an acknowledgement."""
+    for g in plan.groups.values():
+        every = plan.refresh.get(g.channel)
+        if every is None or g.triggered or not g.firing or g.level:
+            continue
+        last = tx.last_enqueued(g.channel, g.key)
+        if last is None or plan.now - last >= every:
+            g.triggered = g.refresh_only = True
 
 
 def _plan_resolved(plan: _Plan, resolved_now: Sequence[AlertRecord]) -> None:
@@ -152,14 +176,16 @@ def dispatch(
     new_key: Callable[[], str] = lambda: uuid.uuid4().hex,
     resolved_only: bool = False,
     open_alerts: Mapping[int, AlertRecord] | None = None,
+    refresh: Mapping[str, float] | None = None,
 ) -> Dispatched:
     """Queue this tick's notifications in the outbox (same transaction as the changes).
 
     ``resolved_only``: only the resolved notices of ``resolved_now`` (a resolve by hand).
     ``open_alerts``: the firing incidents, when the caller has them (else they are read).
+    ``refresh``: channels that must hear of a firing alert every so many seconds (by name).
     """
     out = Dispatched()
-    plan = _Plan(rules, now)
+    plan = _Plan(rules, now, refresh)
     if not resolved_only:
         _plan_firing(plan, tx, inhibit_rules, out, open_alerts)
     _plan_resolved(plan, resolved_now)
@@ -174,7 +200,8 @@ def dispatch(
         tx.enqueue(key, g.channel, g.key, to_payload(note), now)
         out.notifications += 1
         out.by_channel[g.channel] = out.by_channel.get(g.channel, 0) + 1
-        notified.update(a.id for a in g.firing)
+        if not g.refresh_only:  # a refresh must not reset the repeat clock of other channels
+            notified.update(a.id for a in g.firing)
     for alert_id in notified:
         tx.update_alert(alert_id, notified_at=now)
         tx.add_event(alert_id, now, "notified")

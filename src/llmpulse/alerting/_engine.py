@@ -170,6 +170,7 @@ class AlertEngine:
             sent = dispatch(
                 tx, rules, changes.resolved, self.rule_set.inhibit_rules, now,
                 link_base=self.link_base, open_alerts=changes.open_alerts,
+                refresh=self._refresh(),
             )  # fmt: skip
             firing = sent.open
         self.template_failures += changes.template_failures
@@ -177,6 +178,15 @@ class AlertEngine:
             now, True, len(rules), failed, firing, changes.pending, len(changes.fired),
             len(changes.resolved), changes.template_failures, sent,
         )  # fmt: skip
+
+    def _refresh(self) -> dict[str, float]:
+        """Channels that forget alerts not re-sent in time (a resend interval in describe())."""
+        out: dict[str, float] = {}
+        for name, channel in self.channels.items():
+            every = channel.describe().get("resend_interval_s")
+            if isinstance(every, (int, float)) and every > 0:
+                out[name] = float(every)
+        return out
 
     def release(self) -> None:
         """Give up the evaluator lease (on shutdown), so another process takes over at once."""

@@ -498,3 +498,56 @@ class TestMuteTimes:
 
         with pytest.raises(ConfigError, match=words):
             parse_rule({"name": "r", "metric": "errors", "warning": 1, "mute_times": [spec]})
+
+
+class _Forgetful:
+    """A channel that forgets alerts not re-sent within 10 minutes (as Alertmanager's endsAt)."""
+
+    kind = "forgetful"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def send(self, notification) -> None:  # noqa: ANN001 - the Channel protocol
+        pass
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "type": self.kind, "resend_interval_s": 600.0}
+
+
+class TestRefresh:
+    def test_forgetful_channel_is_refreshed_even_when_acknowledged(self, store, clock) -> None:
+        """A channel with a resend interval hears of a firing alert that often (acknowledged
+        or not), without resetting the other channels' repeat clock."""
+        sw = Switch()
+        rs = RuleSet(channels={"am": _Forgetful("am"), **_channels("ops")})
+        engine = AlertEngine(store, rs, clock=clock, owner="e",
+                             rules=[_rule(sw, channels=("am", "ops"), repeat_interval_s=3600)])  # fmt: skip
+        sw.set(model="a")
+        engine.tick()
+        assert sorted(c for c, _, _ in _sent(store)) == ["am", "ops"]
+        [alert] = store.alert_page(filters={})
+        engine.acknowledge(alert.id, "ana")
+        for _ in range(6):  # an hour, in 10 minute steps
+            clock.advance(600)
+            engine.tick()
+        channels = [c for c, _, _ in _sent(store)]
+        assert channels.count("am") == 7 and channels.count("ops") == 1
+        sw.set(None, model="a")
+        clock.advance(60)
+        engine.tick()
+        assert sorted(c for c, s, _ in _sent(store) if s == "resolved") == ["am", "ops"]
+
+    def test_refresh_does_not_reset_other_repeats(self, store, clock) -> None:
+        """Unacknowledged: the forgetful channel every 10 minutes, the other every hour."""
+        sw = Switch()
+        rs = RuleSet(channels={"am": _Forgetful("am"), **_channels("ops")})
+        engine = AlertEngine(store, rs, clock=clock, owner="e",
+                             rules=[_rule(sw, channels=("am", "ops"), repeat_interval_s=3600)])  # fmt: skip
+        sw.set(model="a")
+        engine.tick()
+        for _ in range(6):
+            clock.advance(600)
+            engine.tick()
+        channels = [c for c, _, _ in _sent(store)]
+        assert (channels.count("am"), channels.count("ops")) == (7, 2)

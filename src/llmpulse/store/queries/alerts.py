@@ -226,6 +226,14 @@ class AlertTx:
         query = select(_SILENCES).where(_SILENCES.c.starts_at <= now, _SILENCES.c.ends_at > now)
         return [_silence(r) for r in self.conn.execute(query)]
 
+    def last_enqueued(self, channel: str, group_key: str) -> float | None:
+        """When the newest notification of ``group_key`` to ``channel`` was queued."""
+        q = select(func.max(_OUTBOX.c.created_at)).where(
+            _OUTBOX.c.channel == channel, _OUTBOX.c.group_key == group_key
+        )
+        value = self.conn.execute(q).scalar()
+        return None if value is None else float(value)
+
     def enqueue(
         self, key: str, channel: str, group_key: str, payload: Mapping[str, Any], at: float
     ) -> None:
