@@ -43,6 +43,9 @@ BASE_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 600.0
 #: A notification still undelivered after a day is given up (and counted as failed).
 MAX_AGE_SECONDS = 86400.0
+#: Delivered and failed rows are kept this long (to look into), then deleted by the worker.
+KEEP_FINISHED_SECONDS = 14 * 86400.0
+_PRUNE_EVERY_SECONDS = 3600.0
 #: Longer than any channel's send timeout, so a slow send is never re-sent concurrently.
 DEFAULT_LEASE_SECONDS = 120.0
 
@@ -90,6 +93,7 @@ class DeliveryWorker:
         self.lease_seconds = lease_seconds
         self.jitter = jitter
         self.totals = DeliveryReport()
+        self._pruned_at: float | None = None
 
     def recover(self) -> int:
         """At start: rows this owner leased before it died are sendable again at once.
@@ -105,6 +109,7 @@ class DeliveryWorker:
     def run_once(self, limit: int = 20) -> DeliveryReport:
         """Lease and attempt every due row (up to ``limit``); returns what happened."""
         report = DeliveryReport()
+        self._prune()
         rows = self.store.claim_outbox(
             self.owner, self.clock(), lease_s=self.lease_seconds, limit=limit
         )
@@ -113,6 +118,17 @@ class DeliveryWorker:
         for name in ("delivered", "retried", "failed", "lost_lease"):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(report, name))
         return report
+
+    def _prune(self) -> None:
+        """Once an hour, delete finished rows older than ``KEEP_FINISHED_SECONDS``."""
+        now = self.clock()
+        if self._pruned_at is not None and now - self._pruned_at < _PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now
+        deleted = self.store.prune_outbox(now - KEEP_FINISHED_SECONDS)
+        if deleted:
+            log.info("Deleted %d finished notifications older than %d days", deleted,
+                     KEEP_FINISHED_SECONDS // 86400)  # fmt: skip
 
     def _attempt(self, row: OutboxRecord, report: DeliveryReport) -> None:
         channel = self.channels.get(row.channel)

@@ -124,6 +124,11 @@ class AlertsApiMixin:
         with self._write_tx(1) as conn:
             return alerts.release_outbox_leases(conn, owner)
 
+    def prune_outbox(self, before: float) -> int:
+        """Delete finished (delivered or failed) outbox rows queued before ``before``."""
+        with self._write_tx(1) as conn:
+            return alerts.prune_outbox(conn, before)
+
     def outbox(self, *, status: str | None = None, limit: int = 1000) -> list[OutboxRecord]:
         """Outbox rows (of one status), oldest first."""
         with self._read("outbox") as conn:

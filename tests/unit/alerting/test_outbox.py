@@ -166,3 +166,28 @@ class TestLeases:
         clock.advance(120)
         assert worker.run_once().delivered == 1
         assert recv.ok_keys() == {row.idempotency_key: 2}
+
+
+class TestRetention:
+    def test_finished_rows_are_pruned_pending_ones_kept(self, store, recv) -> None:
+        """Delivered rows older than two weeks are deleted; an undelivered one is not: it is
+        given up (failed, kept to look into) after a day of retries, and pruned two weeks later."""
+        from llmpulse.alerting._outbox import KEEP_FINISHED_SECONDS
+
+        clock = Clock()
+        engine, worker, sw = _setup(store, recv, clock)
+        sw.set(model="a")
+        engine.tick()
+        worker.run_once()
+        recv.failures = 10**6  # the receiver is down from now on
+        sw.set(model="b")
+        clock.advance(30)
+        engine.tick()
+        worker.run_once()
+        assert [r.status for r in store.outbox()] == ["delivered", "pending"]
+        clock.advance(KEEP_FINISHED_SECONDS + 3600)
+        worker.run_once()
+        assert [r.status for r in store.outbox()] == ["failed"]
+        clock.advance(KEEP_FINISHED_SECONDS + 3600)
+        worker.run_once()
+        assert store.outbox() == []

@@ -429,6 +429,12 @@ def release_outbox_leases(conn: Connection, owner: str) -> int:
     return int(conn.execute(q.values(lease_owner=None, lease_until=None)).rowcount)
 
 
+def prune_outbox(conn: Connection, before: float) -> int:
+    """Delete delivered and failed notifications queued before ``before``; returns how many."""
+    q = delete(_OUTBOX).where(_OUTBOX.c.status != "pending", _OUTBOX.c.created_at < before)
+    return int(conn.execute(q).rowcount)
+
+
 def outbox_rows(conn: Connection, status: str | None, limit: int) -> list[OutboxRecord]:
     """Outbox rows (of one status), oldest first."""
     q = select(_OUTBOX).order_by(_OUTBOX.c.id).limit(limit)
