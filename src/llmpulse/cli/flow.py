@@ -1,10 +1,12 @@
-"""``llmpulse flow NAME``: a workflow's nodes and routes with their traffic, as Mermaid or JSON."""
+"""``llmpulse flow NAME``: a workflow's nodes and routes with their traffic, as Mermaid, SVG or
+JSON."""
 
 from __future__ import annotations
 
 import enum
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -18,6 +20,7 @@ class Format(str, enum.Enum):
     """How the flow is written."""
 
     mermaid = "mermaid"
+    svg = "svg"
     json = "json"
 
 
@@ -30,9 +33,13 @@ def flow(
         Optional[str],  # noqa: UP045 - typer reads the annotation at runtime (Python 3.10 too)
         typer.Option("--until", help="End of the window (ISO time or Unix seconds). Default: now."),
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="mermaid or json.")] = (
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="mermaid, svg or json.")] = (
         Format.mermaid
     ),
+    output: Annotated[
+        Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime (Python 3.10 too)
+        typer.Option("--output", "-o", help="Write to this file instead of standard output."),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Print a workflow's flow: nodes (calls, error rate, p95, cost) and routes (count, share).
@@ -40,6 +47,7 @@ def flow(
     Read from the per-minute rollups of a database. Example:
 
         llmpulse flow support --window 6h --format mermaid > support.mmd
+        llmpulse flow support --format svg -o support.svg
     """
     from llmpulse.cli._options import (
         open_existing_store,
@@ -48,7 +56,7 @@ def flow(
         resolve_url,
         run_or_exit,
     )
-    from llmpulse.flow import flow_view, to_mermaid
+    from llmpulse.flow import flow_view, to_mermaid, to_svg
 
     def work() -> str:
         seconds = parse_window("--window", window)
@@ -59,8 +67,16 @@ def flow(
         finally:
             store.close()
         if fmt is Format.json:
-            return json.dumps(view.as_dict(), indent=2) + "\n"
-        return to_mermaid(view)
+            text = json.dumps(view.as_dict(), indent=2) + "\n"
+        else:
+            text = to_svg(view) if fmt is Format.svg else to_mermaid(view)
+        if output is not None:
+            try:
+                output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"cannot write {output}: {exc.strerror or exc}") from exc
+            return ""
+        return text
 
     sys.stdout.write(run_or_exit(work))
 

@@ -1,4 +1,4 @@
-"""The flow view of a workflow: its nodes and routes with their traffic, as data and as Mermaid.
+"""The flow view of a workflow: its nodes and routes with their traffic, as data, Mermaid and SVG.
 
 Built from the store's per-minute rollups (never a scan of raw spans): branch spans named
 ``"<workflow>:<from node>"`` (what ``llmpulse.record_branch`` and the LangGraph recording write)
@@ -7,11 +7,13 @@ error rate, p95 latency and cost.
 
 >>> from llmpulse.flow import flow_view, to_mermaid
 >>> # view = flow_view(store, "support", start, end); print(to_mermaid(view))
+>>> # open("support.svg", "w").write(to_svg(view))
 """
 
 from __future__ import annotations
 
 from llmpulse.flow._mermaid import to_mermaid
+from llmpulse.flow._svg import to_svg
 from llmpulse.flow._view import FlowEdge, FlowNode, FlowView, flow_view
 
-__all__ = ["FlowEdge", "FlowNode", "FlowView", "flow_view", "to_mermaid"]
+__all__ = ["FlowEdge", "FlowNode", "FlowView", "flow_view", "to_mermaid", "to_svg"]

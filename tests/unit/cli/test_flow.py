@@ -95,6 +95,29 @@ class TestFlowCommand:
             ("answer", "__end__", 7), ("refund", "__end__", 3),
         }  # fmt: skip
 
+    def test_svg_to_a_file(self, db: str, tmp_path: Path) -> None:
+        """`--format svg -o FILE` writes a picture of the same view (it parses and shows the
+        routes' counts and shares); nothing goes to standard output."""
+        import xml.etree.ElementTree as ET
+
+        target = tmp_path / "support.svg"
+        args = ["flow", "support", "--database-url", db, "--format", "svg", "-o", str(target)]
+        out = CliRunner().invoke(app, args)
+        assert out.exit_code == 0, out.output
+        assert out.output == ""
+        root = ET.parse(target).getroot()
+        shown = {"".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")}
+        assert {"7 (70%)", "3 (30%)", "10 calls · 0.0% errors", "3 calls · 33.3% errors"} <= shown
+
+    def test_unwritable_output_is_one_line(self, db: str, tmp_path: Path) -> None:
+        """An output path that cannot be written is named, without a traceback."""
+        bad = tmp_path / "missing" / "x.svg"
+        out = CliRunner().invoke(
+            app, ["flow", "support", "--database-url", db, "--format", "svg", "-o", str(bad)]
+        )
+        assert out.exit_code == 1 and "Traceback" not in out.output
+        assert "cannot write" in out.output and "x.svg" in out.output
+
     def test_unknown_workflow_exits_with_one_line(self, db: str) -> None:
         """No traceback: one line naming the workflow, exit code 1."""
         out = CliRunner().invoke(app, ["flow", "nope", "--database-url", db])
