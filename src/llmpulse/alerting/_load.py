@@ -1,7 +1,9 @@
-"""Rules files: ``rules:``, ``channels:`` and ``inhibit_rules:`` in one YAML document.
+"""Rules files: ``rules:``, ``channels:``, ``inhibit_rules:`` and ``network:`` in one YAML document.
 
 ::
 
+    network:                 # optional; internal receivers the channels below may reach
+      allow: [10.20.0.0/16, alertmanager.internal]
     channels:
       oncall: {type: webhook, url: https://hooks.example.com/llm}
     rules:
@@ -20,6 +22,9 @@
 Errors name the file, line and field (``rules.yaml line 9: rules[0].warning: must be a
 number, got 'high'``). Channels are built when the file is loaded, so an unknown channel type,
 a bad URL or an address the network policy blocks is refused at load, not when a rule fires.
+The file's ``network.allow`` adds to the policy the caller gives (the server's
+``alert_allow_network`` setting, ``--allow-network``): whoever writes the rules file chooses its
+receivers, while rules saved through the API can only name the channels configured here.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_RULES_FILE", "RuleSet", "check_channels", "load_rules", "parse_rule_set"]
 
+#: The top-level keys of a rules file.
+SECTIONS = ("rules", "channels", "inhibit_rules", "network")
+
 #: The commented default rules shipped in the package (``llmpulse alerts rules --defaults``).
 DEFAULT_RULES_FILE = "default_rules.yaml"
 
@@ -52,10 +60,35 @@ class RuleSet:
     channels: Mapping[str, Channel] = field(default_factory=dict)
     inhibit_rules: tuple[InhibitRule, ...] = (DEFAULT_INHIBIT,)
     channel_specs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: The network policy the channels were built under (the caller's plus ``network.allow``).
+    network: NetworkPolicy | None = None
 
 
 def _fail(path: str, detail: str) -> FieldError:
     return FieldError(f"{path}: {detail}", path, detail)
+
+
+def _network_policy(section: Any, policy: NetworkPolicy | None) -> NetworkPolicy:
+    """The caller's policy plus the file's ``network: {allow: [...]}``."""
+    from llmpulse.alerting.channels import NetworkPolicy
+
+    base = policy or NetworkPolicy()
+    if section is None:
+        return base
+    if not isinstance(section, Mapping):
+        raise _fail("network", "must be a mapping with allow: [addresses, CIDRs or hostnames]")
+    extra = sorted(map(str, set(section) - {"allow"}))
+    if extra:
+        raise _fail(f"network.{extra[0]}", "unknown field (only allow)")
+    allow = section.get("allow")
+    if allow is None:
+        return base
+    if not isinstance(allow, list):
+        raise _fail("network.allow", "must be a list of addresses, CIDRs or hostnames")
+    try:
+        return base.extended(allow)
+    except FieldError as exc:
+        raise _fail(f"network.{exc.field}", exc.detail) from None
 
 
 def _build_channels(
@@ -110,12 +143,13 @@ def parse_rule_set(
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise _fail("", "a rules file is a mapping with rules:, channels: and inhibit_rules:")
-    unknown = set(data) - {"rules", "channels", "inhibit_rules"}
-    if unknown:
         raise _fail(
-            sorted(map(str, unknown))[0], "is not a section (rules, channels, inhibit_rules)"
+            "", "a rules file is a mapping with rules:, channels:, inhibit_rules:, network:"
         )
+    unknown = set(data) - set(SECTIONS)
+    if unknown:
+        raise _fail(sorted(map(str, unknown))[0], f"is not a section ({', '.join(SECTIONS)})")
+    policy = _network_policy(data.get("network"), policy)
     channels, specs = _build_channels(data.get("channels"), policy)
     channels = {**(extra_channels or {}), **channels}
     raw_rules = data.get("rules") or []
@@ -139,7 +173,7 @@ def parse_rule_set(
         inhibit_rules = tuple(
             parse_inhibit_rule(d, f"inhibit_rules[{i}]") for i, d in enumerate(inhibit)
         )
-    return RuleSet(tuple(rules), channels, inhibit_rules, specs)
+    return RuleSet(tuple(rules), channels, inhibit_rules, specs, policy)
 
 
 def load_rules(

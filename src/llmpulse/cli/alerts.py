@@ -8,6 +8,7 @@ alert state in the store directly.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -31,17 +32,37 @@ _RULES = typer.Option(None, "--rules", help="Rules file (YAML): rules, channels,
 _ALLOW = typer.Option(
     None,
     "--allow-network",
-    help="Private address, CIDR or host a channel may reach (e.g. 127.0.0.1); repeat for more.",
+    help="Internal address, CIDR or host a channel may reach (e.g. 127.0.0.1); repeat for more. "
+    "Default: LLMPULSE_ALERT_ALLOW_NETWORK. A rules file's network: {allow: [...]} adds to it.",
 )
+
+
+def _policy(allow: list[str] | None) -> Any:
+    """``--allow-network`` entries, else ``LLMPULSE_ALERT_ALLOW_NETWORK`` (as the server reads
+    it); a bad entry is a ``ConfigError`` naming the flag or the variable."""
+    from llmpulse._config_file import FieldError
+    from llmpulse.alerting.channels import NetworkPolicy
+    from llmpulse.alerting.channels._network import split_allow_setting
+    from llmpulse.errors import ConfigError
+    from llmpulse.server.settings import ENV_ALERT_ALLOW_NETWORK
+
+    where = "--allow-network"
+    if not allow:
+        where = ENV_ALERT_ALLOW_NETWORK
+        allow = split_allow_setting(os.environ.get(ENV_ALERT_ALLOW_NETWORK, ""))
+    try:
+        return NetworkPolicy(allow)
+    except FieldError as exc:
+        raise ConfigError(f"{where}: {exc.detail}") from None
 
 
 def _rule_set(path: str | None, allow: list[str] | None) -> Any:
     from llmpulse.alerting import RuleSet, load_rules
-    from llmpulse.alerting.channels import NetworkPolicy
 
+    policy = _policy(allow)
     if path is None:
-        return RuleSet()
-    return load_rules(path, policy=NetworkPolicy(allow or ()))
+        return RuleSet(network=policy)
+    return load_rules(path, policy=policy)
 
 
 def _engine(database_url: str | None, rules: str | None, allow: list[str] | None, **kw: Any) -> Any:
@@ -64,9 +85,11 @@ def validate(
         rule_set = _rule_set(path, allow)
     except LlmpulseError as exc:
         raise fail(str(exc), EXIT_INVALID) from None
+    allowed = rule_set.network.describe()["allow"] if rule_set.network is not None else []
     typer.echo(
         f"{path}: ok, {len(rule_set.rules)} rules, {len(rule_set.channels)} channels, "
         f"{len(rule_set.inhibit_rules)} inhibit rules"
+        + (f"; channels may reach {', '.join(allowed)}" if allowed else "")
     )
 
 

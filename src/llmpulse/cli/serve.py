@@ -35,6 +35,12 @@ def serve(
     alert_rules: str = typer.Option(
         None, "--alert-rules", help="Alert rules file; the server evaluates it (llmpulse alerts)."
     ),
+    alert_allow_network: list[str] = typer.Option(  # noqa: B008
+        None,
+        "--alert-allow-network",
+        help="Internal address, CIDR or host alert channels may reach (e.g. 127.0.0.1); repeat "
+        "for more. Default: none (LLMPULSE_ALERT_ALLOW_NETWORK).",
+    ),
 ) -> None:
     """Serve the REST API, native ingest and the OpenAPI page (/docs) over the store."""
     from llmpulse.cli._extras import require_extra
@@ -52,6 +58,7 @@ def serve(
             workers=workers,
             insecure=insecure,
             alert_rules=alert_rules,
+            alert_allow_network=alert_allow_network or None,
         )
         _preflight(settings)
     except LlmpulseError as exc:
@@ -102,8 +109,7 @@ def _preflight(settings: object) -> None:
         from llmpulse.alerting import load_rules
         from llmpulse.alerting.channels import NetworkPolicy
 
-        allow = [a.strip() for a in settings.alert_allow_network.split(",") if a.strip()]
-        load_rules(settings.alert_rules, policy=NetworkPolicy(allow))
+        load_rules(settings.alert_rules, policy=NetworkPolicy(settings.alert_network_allow))
 
 
 def _run(settings: object) -> None:

@@ -186,11 +186,11 @@ def _alerting(settings: ServerSettings, store: Store) -> tuple[Any, Any]:
     from llmpulse.alerting import AlertEngine, AlertRunner, DeliveryWorker, RuleSet, load_rules
     from llmpulse.alerting.channels import NetworkPolicy
 
-    allow = [a.strip() for a in settings.alert_allow_network.split(",") if a.strip()]
+    policy = NetworkPolicy(settings.alert_network_allow)
     rule_set = (
-        load_rules(settings.alert_rules, policy=NetworkPolicy(allow))
+        load_rules(settings.alert_rules, policy=policy)
         if settings.alert_rules
-        else RuleSet()
+        else RuleSet(network=policy)
     )
     engine = AlertEngine(store, rule_set, link_base=settings.public_url or None)
     if settings.alert_interval <= 0:

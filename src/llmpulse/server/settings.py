@@ -14,13 +14,16 @@ variable                           meaning                                      
 ``LLMPULSE_RETRY_AFTER_SECONDS``   Retry-After sent with 429/503                   ``1``
 ``LLMPULSE_ALERT_RULES``           alert rules file (rules, channels, inhibition)  ``""`` (API rules only)
 ``LLMPULSE_ALERT_INTERVAL``        seconds between alert evaluations; 0: none here ``30``
-``LLMPULSE_ALERT_ALLOW_NETWORK``   private hosts/CIDRs channels may reach (comma)  ``""``
+``LLMPULSE_ALERT_ALLOW_NETWORK``   internal hosts/CIDRs channels may reach [#]_     ``""``
 ``LLMPULSE_PUBLIC_URL``            this server's URL, for links in notifications   ``""``
 ``LLMPULSE_SERVER_CONFIG``         a YAML file with any of these settings          ``None``
 =================================  ==============================================  =========================
 
 The file holds the same names in lower case (``port: 8080``), at its top level or under a
 ``server:`` key, so one ``llmpulse.yaml`` can carry the server's section beside others.
+
+.. [#] Comma-separated (``127.0.0.1,10.20.0.0/16,*.corp.example``), a YAML list in the file, or
+   ``--alert-allow-network`` repeated; a rules file's ``network: {allow: [...]}`` adds to it.
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ from typing import Any
 from llmpulse.config import DEFAULT_DATABASE_URL, ENV_DATABASE_URL
 from llmpulse.errors import ConfigError
 
-__all__ = ["ENV_CONFIG_FILE", "ServerSettings", "is_loopback"]
+__all__ = ["ENV_ALERT_ALLOW_NETWORK", "ENV_CONFIG_FILE", "ServerSettings", "is_loopback"]
 
 ENV_CONFIG_FILE = "LLMPULSE_SERVER_CONFIG"
+#: Also read by ``llmpulse alerts run|validate|rules|resolve`` when ``--allow-network`` is not given.
+ENV_ALERT_ALLOW_NETWORK = "LLMPULSE_ALERT_ALLOW_NETWORK"
 
 _ENV_OF = {
     "host": "LLMPULSE_HOST",
@@ -53,7 +58,7 @@ _ENV_OF = {
     "retry_after_seconds": "LLMPULSE_RETRY_AFTER_SECONDS",
     "alert_rules": "LLMPULSE_ALERT_RULES",
     "alert_interval": "LLMPULSE_ALERT_INTERVAL",
-    "alert_allow_network": "LLMPULSE_ALERT_ALLOW_NETWORK",
+    "alert_allow_network": ENV_ALERT_ALLOW_NETWORK,
     "public_url": "LLMPULSE_PUBLIC_URL",
 }
 _TRUE = {"1", "true", "yes", "on"}
@@ -87,6 +92,13 @@ class ServerSettings:
     alert_interval: int = 30
     alert_allow_network: str = ""
     public_url: str = ""
+
+    @property
+    def alert_network_allow(self) -> list[str]:
+        """The entries of ``alert_allow_network``: internal receivers channels may reach."""
+        from llmpulse.alerting.channels._network import split_allow_setting
+
+        return split_allow_setting(self.alert_allow_network)
 
     @property
     def require_auth(self) -> bool:
@@ -168,6 +180,30 @@ def _read_file(cls: type[ServerSettings], path: str | Path) -> dict[str, Any]:
         raise doc.locate(exc) from None
 
 
+def _allow_list(value: Any, field: str) -> str:
+    """The network allow-list as its comma-separated text, every entry checked: a list (in the
+    file) or comma-separated text; a bad entry is a ``FieldError`` naming it."""
+    from llmpulse._config_file import FieldError
+    from llmpulse.alerting.channels._network import parse_allow_entry, split_allow_setting
+
+    def at(i: int) -> str:
+        return field if isinstance(value, str) else f"{field}[{i}]"
+
+    if isinstance(value, str):
+        entries: list[Any] = split_allow_setting(value)
+    elif isinstance(value, list):
+        entries = value
+    else:
+        detail = f"must be a list or comma-separated text of addresses, CIDRs or hostnames, got {value!r}"
+        raise FieldError(f"{field} {detail}", field, detail)
+    for i, entry in enumerate(entries):
+        try:
+            parse_allow_entry(entry, at(i))
+        except FieldError as exc:
+            raise FieldError(f"{at(i)} {exc.detail}", at(i), exc.detail) from None
+    return ",".join(str(e).strip() for e in entries)
+
+
 _NOT_A_MAPPING = "must be a mapping of setting: value (at the top level or under server:)"
 
 
@@ -186,6 +222,8 @@ def _coerce(cls: type, name: str, value: Any, field: str) -> Any:
     from llmpulse._config_file import FieldError
 
     kind = str({f.name: f.type for f in fields(cls)}[name])
+    if name == "alert_allow_network":
+        return _allow_list(value, field)
     try:
         if kind == "bool":
             if isinstance(value, bool):

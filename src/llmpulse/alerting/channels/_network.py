@@ -39,7 +39,15 @@ from urllib.parse import urlsplit
 from llmpulse._config_file import FieldError
 from llmpulse.alerting.channels._base import DeliveryError
 
-__all__ = ["NetworkPolicy", "Resolver", "Target", "blocked_reason", "system_resolver"]
+__all__ = [
+    "NetworkPolicy",
+    "Resolver",
+    "Target",
+    "blocked_reason",
+    "parse_allow_entry",
+    "split_allow_setting",
+    "system_resolver",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -181,23 +189,21 @@ class NetworkPolicy:
             allow = [allow]
         nets: list[IPNetwork] = []
         hosts: list[str] = []
-        for entry in allow:
-            if not isinstance(entry, str) or not entry.strip():
-                raise FieldError(
-                    f"allow: each entry is a CIDR or a hostname, got {entry!r}",
-                    "allow",
-                    f"each entry is a CIDR or a hostname, got {entry!r}",
-                )
-            text = entry.strip().lower()
-            try:
-                nets.append(ipaddress.ip_network(text, strict=False))
-            except ValueError:
-                wildcard = text.startswith("*.")
-                name = _ascii_host(text[2:] if wildcard else text, "allow")
-                hosts.append(f"*.{name}" if wildcard else name)
-        self._nets = tuple(nets)
-        self._hosts = tuple(hosts)
+        for i, entry in enumerate(allow):
+            parsed = parse_allow_entry(entry, f"allow[{i}]")
+            if isinstance(parsed, str):
+                hosts.append(parsed)
+            else:
+                nets.append(parsed)
+        self._nets = tuple(dict.fromkeys(nets))
+        self._hosts = tuple(dict.fromkeys(hosts))
         self._resolve: Resolver = resolver or system_resolver
+
+    def extended(self, allow: Iterable[str]) -> NetworkPolicy:
+        """This policy with more entries (a rules file's ``network.allow`` on top of the
+        server's setting); the same resolver."""
+        entries = [str(n) for n in self._nets] + list(self._hosts) + list(allow)
+        return NetworkPolicy(entries, resolver=self._resolve)
 
     @classmethod
     def from_config(cls, value: Any, *, resolver: Resolver | None = None) -> NetworkPolicy:
@@ -215,6 +221,11 @@ class NetworkPolicy:
                 "allow: a list of CIDRs or hostnames", "allow", "a list of CIDRs or hostnames"
             )
         return cls(value, resolver=resolver)
+
+    @classmethod
+    def from_setting(cls, text: str, *, resolver: Resolver | None = None) -> NetworkPolicy:
+        """From a comma-separated setting (``LLMPULSE_ALERT_ALLOW_NETWORK``, ``--allow-network``)."""
+        return cls(split_allow_setting(text), resolver=resolver)
 
     def describe(self) -> dict[str, list[str]]:
         """The allow-list (nothing in it is secret)."""
@@ -330,6 +341,30 @@ class NetworkPolicy:
         return self.allows_host(target.host)
 
 
+def parse_allow_entry(entry: Any, field: str) -> IPNetwork | str:
+    """One allow-list entry: a network (``10.0.0.0/8``, ``127.0.0.1``) or a hostname
+    (``am.internal``, ``*.corp.example``, in its IDNA form); ``FieldError`` on ``field``."""
+    if not isinstance(entry, str) or not entry.strip():
+        detail = f"each entry is an address, a CIDR or a hostname, got {entry!r}"
+        raise FieldError(f"{field}: {detail}", field, detail)
+    text = entry.strip().lower()
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        pass
+    if "/" in text or (":" in text and not text.startswith("*.")):
+        detail = f"{entry.strip()!r} is not a valid address or CIDR"
+        raise FieldError(f"{field}: {detail}", field, detail)
+    wildcard = text.startswith("*.")
+    name = _ascii_host(text[2:] if wildcard else text, field)
+    return f"*.{name}" if wildcard else name
+
+
+def split_allow_setting(text: str) -> list[str]:
+    """The entries of a comma-separated allow-list setting (blanks dropped)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def _blocked(field: str, host: str, address: str, why: str) -> FieldError:
     detail = (
         f"{host} is not allowed: {address} is {why}; add it to the network allow-list "
@@ -346,9 +381,8 @@ def _ascii_host(host: str, field: str) -> str:
     except UnicodeError:
         ascii_host = ""
     if not _HOSTNAME.match(ascii_host):
-        raise FieldError(
-            f"{field}: {host!r} is not a valid hostname", field, "not a valid hostname"
-        )
+        detail = f"{host!r} is not a valid hostname"
+        raise FieldError(f"{field}: {detail}", field, detail)
     return ascii_host
 
 
