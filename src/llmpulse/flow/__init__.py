@@ -15,5 +15,30 @@ from __future__ import annotations
 from llmpulse.flow._mermaid import to_mermaid
 from llmpulse.flow._svg import to_svg
 from llmpulse.flow._view import FlowEdge, FlowNode, FlowView, flow_view
+from llmpulse.flow._workflows import (
+    DEFAULT_SAMPLED_RUNS,
+    BranchShares,
+    NodeRank,
+    RouteSeries,
+    WorkflowSummary,
+    branch_shares,
+    list_workflows,
+    node_ranking,
+)
 
-__all__ = ["FlowEdge", "FlowNode", "FlowView", "flow_view", "to_mermaid", "to_svg"]
+__all__ = [
+    "DEFAULT_SAMPLED_RUNS",
+    "BranchShares",
+    "FlowEdge",
+    "FlowNode",
+    "FlowView",
+    "NodeRank",
+    "RouteSeries",
+    "WorkflowSummary",
+    "branch_shares",
+    "flow_view",
+    "list_workflows",
+    "node_ranking",
+    "to_mermaid",
+    "to_svg",
+]

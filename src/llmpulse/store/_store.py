@@ -20,6 +20,7 @@ from llmpulse.store._alerts_api import AlertsApiMixin
 from llmpulse.store._checkpoint import Checkpointer
 from llmpulse.store._rollup import Key
 from llmpulse.store._server_api import ServerApiMixin
+from llmpulse.store._workflows_api import WorkflowsApiMixin
 from llmpulse.store._writer import RollupKeyRace, WriteResult, write_batch
 from llmpulse.store.engine import BUSY_TIMEOUT_SECONDS, WRITE_BEGIN, build_engine, mask_url
 from llmpulse.store.queries import browse, records, rollups, spans
@@ -68,7 +69,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and ("locked" in message or "busy" in message)
 
 
-class Store(ServerApiMixin, AlertsApiMixin):
+class Store(ServerApiMixin, AlertsApiMixin, WorkflowsApiMixin):
     """Spans, metric points and runs in SQLite or PostgreSQL, with rollups for fast windows.
 
     Example::

@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -84,8 +85,15 @@ class SpanRow(Base):
     """One raw span."""
 
     __tablename__ = "spans"
-    # A trace's spans in start order (pages of one large trace read one index range).
-    __table_args__ = (Index(None, "trace_id", "start_time", "id"),)
+    # A trace's spans in start order (pages of one large trace read one index range); branch
+    # spans by decision point and time (a workflow's runs in a window: queries/workflows.py).
+    __table_args__ = (
+        Index(None, "trace_id", "start_time", "id"),
+        Index(
+            "ix_spans_branch_name_start_time", "name", "start_time",
+            sqlite_where=text("kind = 'branch'"), postgresql_where=text("kind = 'branch'"),
+        ),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     span_id: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,230 @@
+"""Workflow runs from the store: outcome, totals and path per run, one run's costed steps, pages
+keyed by time, and the branch-span index the listing reads (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from llmpulse.schema import Span
+from llmpulse.store import Store
+from tests.unit.store.conftest import T0, make_span
+
+NO_LLM = {"model": None, "provider": None, "input_tokens": None, "output_tokens": None}
+
+
+def chain(trace: str, sid: str, name: str, start: float, ms: float, parent: str | None,
+          **fields: Any) -> Span:  # fmt: skip
+    values = {**NO_LLM, "cost_usd": None, "kind": "chain", "name": name, **fields}
+    return make_span(start, ms, trace_id=trace, span_id=sid, parent_id=parent, **values)
+
+
+def llm(trace: str, sid: str, start: float, parent: str, cost: float, tokens: int) -> Span:
+    return make_span(
+        start, 100.0, trace_id=trace, span_id=sid, parent_id=parent, name="ChatOpenAI",
+        input_tokens=tokens - 20, output_tokens=20, total_tokens=tokens, cost_usd=cost,
+    )  # fmt: skip
+
+
+def decide(trace: str, sid: str, at: float, parent: str, source: str, target: str,
+           workflow: str = "support") -> Span:  # fmt: skip
+    attrs = {"llmpulse.workflow": workflow, "llmpulse.branch": target,
+             "llmpulse.branch.condition": "intent"}  # fmt: skip
+    return chain(trace, sid, f"{workflow}:{source}", at, 0.0, parent, kind="branch",
+                 attributes=attrs)  # fmt: skip
+
+
+def plain_run(trace: str, t: float, route: str, fail: bool, cost: float) -> list[Span]:
+    """A run through the plain workflow API: support > classify (decides) > route (an llm call
+    under it, failing when ``fail``), then route decides the end."""
+    root = f"{trace}-root"
+    status = {"status": "error", "error_type": "RuntimeError"} if fail else {}
+    return [
+        chain(trace, root, "support", t, 3000.0, None, **status),
+        chain(trace, f"{trace}-c", "classify", t + 0.1, 200.0, root),
+        decide(trace, f"{trace}-d1", t + 0.25, f"{trace}-c", "classify", route),
+        chain(trace, f"{trace}-r", route, t + 0.5, 2000.0, root, **status),
+        llm(trace, f"{trace}-l", t + 0.6, f"{trace}-r", cost, 500),
+        decide(trace, f"{trace}-d2", t + 2.6, root, route, "__end__"),
+    ]
+
+
+def graph_run(trace: str, t: float) -> list[Span]:
+    """A LangGraph run: fetch (a plain edge, no decision) -> classify -> answer, which loops
+    back to classify once, then answer again and the end."""
+    root = f"{trace}-g"
+    wf = {"llmpulse.workflow": "support"}
+    spans = [chain(trace, root, "LangGraph", t, 5000.0, None, attributes=wf)]
+
+    def node(i: int, name: str, at: float) -> str:
+        sid = f"{trace}-n{i}"
+        attrs = {**wf, "langgraph.node": name, "langgraph.step": i}
+        spans.append(chain(trace, sid, name, at, 300.0, root, attributes=attrs))
+        return sid
+
+    node(1, "fetch", t + 0.1)
+    c = node(2, "classify", t + 0.5)
+    spans.append(decide(trace, f"{trace}-d1", t + 0.7, c, "classify", "answer"))
+    a = node(3, "answer", t + 1.0)
+    spans.append(llm(trace, f"{trace}-l1", t + 1.1, a, 0.01, 300))
+    spans.append(decide(trace, f"{trace}-d2", t + 1.2, a, "answer", "classify"))
+    c = node(4, "classify", t + 1.5)
+    spans.append(decide(trace, f"{trace}-d3", t + 1.7, c, "classify", "answer"))
+    a = node(5, "answer", t + 2.0)
+    spans.append(llm(trace, f"{trace}-l2", t + 2.1, a, 0.03, 700))
+    spans.append(decide(trace, f"{trace}-d4", t + 2.2, a, "answer", "__end__"))
+    return spans
+
+
+@pytest.fixture
+def runs(store: Store) -> Store:
+    spans = plain_run("ta", T0 + 100, "refund", True, 0.02)
+    spans += plain_run("tb", T0 + 200, "answer", False, 0.001)
+    spans += graph_run("tc", T0 + 300)
+    spans += plain_run("old", T0 - 7200, "answer", False, 0.5)  # outside the window
+    # Another workflow, and a trace with no decision at all.
+    spans.append(decide("tx", "tx-d", T0 + 150, None, "start", "pay", workflow="billing"))  # type: ignore[arg-type]
+    spans.append(chain("ty", "ty-root", "classify", T0 + 160, 10.0, None))
+    store.write(spans=spans)
+    return store
+
+
+class TestWorkflowRuns:
+    def test_runs_newest_first_with_outcome_totals_and_path(self, runs: Store) -> None:
+        """Each run: its root's status and duration, every span's tokens and cost, its path."""
+        page = runs.workflow_runs("support", T0, T0 + 3600)
+        assert [r.trace_id for r, _ in page] == ["tc", "tb", "ta"]
+        tc, tb, ta = (r for r, _ in page)
+        assert (ta.outcome, ta.error_type, ta.errors) == ("error", "RuntimeError", 2)
+        assert ta.duration_ms == pytest.approx(3000.0)
+        assert ta.cost_usd == pytest.approx(0.02) and ta.total_tokens == 500
+        assert ta.path == ("classify", "refund", "__end__")
+        assert (tb.outcome, tb.path) == ("ok", ("classify", "answer", "__end__"))
+        assert tc.outcome == "ok" and tc.name == "LangGraph"
+        assert tc.path == ("fetch", "classify", "answer", "classify", "answer", "__end__")
+        assert tc.cost_usd == pytest.approx(0.04) and tc.total_tokens == 1000
+        assert not any(r.path_truncated for r, _ in page)
+
+    def test_pages_are_keyed_by_time(self, runs: Store) -> None:
+        """One run per page: the key of the last run gives the next, nothing twice or missed."""
+        seen: list[str] = []
+        after = None
+        while True:
+            page = runs.workflow_runs("support", T0, T0 + 3600, after=after, limit=1)
+            if not page:
+                break
+            seen += [r.trace_id for r, _ in page]
+            after = page[-1][1]
+        assert seen == ["tc", "tb", "ta"]
+
+    def test_other_workflows_and_windows_stay_apart(self, runs: Store) -> None:
+        """billing has its own run; an unknown workflow has none; the old run is in its window."""
+        assert [r.trace_id for r, _ in runs.workflow_runs("billing", T0, T0 + 3600)] == ["tx"]
+        assert runs.workflow_runs("nope", T0, T0 + 3600) == []
+        old = runs.workflow_runs("support", T0 - 7200, T0)
+        assert [r.trace_id for r, _ in old] == ["old"]
+
+
+class TestRunPath:
+    def test_steps_are_costed_with_what_ran_under_them(self, runs: Store) -> None:
+        """A LangGraph run: every node execution in order, each with the cost and tokens of
+        the model calls under it; decisions with their condition."""
+        got = runs.workflow_run("support", "tc")
+        assert got is not None
+        assert [s.node for s in got.steps] == ["fetch", "classify", "answer", "classify", "answer"]
+        answers = [s for s in got.steps if s.node == "answer"]
+        assert [s.cost_usd for s in answers] == [pytest.approx(0.01), pytest.approx(0.03)]
+        assert [s.total_tokens for s in answers] == [300, 700]
+        assert got.steps[0].cost_usd is None  # nothing priced ran under fetch
+        assert [(d.source, d.target, d.condition) for d in got.decisions] == [
+            ("classify", "answer", "intent"), ("answer", "classify", "intent"),
+            ("classify", "answer", "intent"), ("answer", "__end__", "intent"),
+        ]  # fmt: skip
+        assert got.run.path == ("fetch", "classify", "answer", "classify", "answer", "__end__")
+        assert not got.truncated
+
+    def test_failed_step_carries_its_error(self, runs: Store) -> None:
+        """The refund step failed: its status and error type are on the step."""
+        got = runs.workflow_run("support", "ta")
+        assert got is not None
+        refund = next(s for s in got.steps if s.node == "refund")
+        assert (refund.status, refund.error_type) == ("error", "RuntimeError")
+        assert refund.latency_ms == pytest.approx(2000.0)
+
+    def test_unknown_trace_or_other_workflow_is_none(self, runs: Store) -> None:
+        """A trace that is not stored, or holds none of this workflow's decisions: None."""
+        assert runs.workflow_run("support", "missing") is None
+        assert runs.workflow_run("support", "ty") is None
+        assert runs.workflow_run("support", "tx") is None
+
+    def test_node_samples(self, runs: Store) -> None:
+        """The latest runs' steps grouped by node, each costed (what the node ranking sums)."""
+        samples, n = runs.workflow_node_samples("support", T0, T0 + 3600, runs=2)
+        assert n == 2  # tc and tb
+        assert sorted(samples) == ["answer", "classify", "fetch"]
+        assert sum(s.cost_usd or 0 for s in samples["answer"]) == pytest.approx(0.041)
+        assert len(samples["classify"]) == 3
+
+
+class TestIndex:
+    def test_the_listing_reads_the_branch_span_index(self, runs: Store) -> None:
+        """Among 3,000 other spans of the window, the runs listing is an index range over
+        branch spans (the partial index), not a scan of the window's spans."""
+        from llmpulse.store.queries import workflows
+
+        runs.write(spans=[make_span(T0 + i * 1.0) for i in range(3000)])
+        with runs._write_tx() as conn:
+            conn.execute(text("ANALYZE"))
+        with runs._read("plan") as conn:
+            shape = workflows.workflow_shape(conn, "support")
+            assert shape.branch_names == ("support:answer", "support:classify", "support:refund")
+            captured: list[str] = []
+            real = conn.execute
+
+            def spy(statement: Any, *args: Any, **kwargs: Any) -> Any:
+                captured.append(
+                    str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+                )
+                return real(statement, *args, **kwargs)
+
+            conn.execute = spy  # type: ignore[method-assign]
+            workflows.run_keys(conn, shape, T0, T0 + 3600, None, 10)
+            conn.execute = real  # type: ignore[method-assign]
+            if conn.dialect.name == "sqlite":
+                plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + captured[0]).fetchall()
+            else:
+                plan = conn.exec_driver_sql("EXPLAIN " + captured[0]).fetchall()
+        assert "ix_spans_branch_name_start_time" in " ".join(str(r) for r in plan)
+
+
+class TestWorkflowQueries:
+    def test_list_shares_and_ranking(self, runs: Store) -> None:
+        """Workflows busiest first; each route's share per bucket; nodes ranked with p95 from
+        the rollups and the cost of what ran under them from the sampled runs."""
+        from llmpulse.flow import branch_shares, list_workflows, node_ranking
+
+        listed = list_workflows(runs, T0, T0 + 3600)
+        assert [(w.name, w.decisions, w.decision_points, w.nodes) for w in listed] == [
+            ("support", 8, 3, 4),  # classify, answer, refund and __end__ (fetch decides nothing)
+            ("billing", 1, 1, 2),
+        ]
+        shares = branch_shares(runs, "support", T0, T0 + 3600, 60)
+        assert shares.buckets[0] == T0 and len(shares.buckets) == 60
+        by_route = {(r.source, r.target): r for r in shares.routes}
+        classify = [by_route[("classify", t)] for t in ("answer", "refund")]
+        # T0+100: classify -> refund; T0+200: -> answer; T0+300: -> answer twice (a loop).
+        assert classify[1].counts[1] == 1 and classify[1].shares[1] == 1.0
+        assert classify[0].counts[3] == 1 and classify[0].shares[5] == 1.0
+        assert classify[0].counts[5] == 2 and classify[0].shares[0] is None
+        ranked, n_runs = node_ranking(runs, "support", T0, T0 + 3600)
+        nodes = {r.name: r for r in ranked}
+        assert n_runs == 3 and "__end__" not in nodes
+        assert nodes["answer"].calls == 3 and nodes["answer"].sampled_calls == 3
+        assert nodes["answer"].sampled_cost_usd == pytest.approx(0.041)
+        assert nodes["refund"].errors == 1 and nodes["refund"].cost_per_call_usd == pytest.approx(
+            0.02
+        )
+        with pytest.raises(ValueError, match="'nope'"):
+            branch_shares(runs, "nope", T0, T0 + 3600, 60)
