@@ -50,7 +50,7 @@ CASES = {
         {"rules", "spans", "tick_ms_p50", "tick_ms_p95"},
     ),
     "dashboard.py": (
-        ["--spans", "2000", "--repeat", "2", "--loads", "1"],
+        ["--spans", "2000", "--repeat", "2", "--loads", "1", "--colds", "1"],
         {"spans", "api_p95_ms", "page_ready_ms_max"},
     ),
     "query.py": (

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from llmpulse.dashboard.assets import PLOTLY, asset
+from llmpulse.dashboard.assets import asset, asset_url, asset_version, preload
 from llmpulse.dashboard.session import SESSION_COOKIE, csrf_token, csrf_valid
 
 __all__ = ["CSP", "PAGES", "DashboardAuth", "create_dashboard"]
@@ -70,15 +70,18 @@ _NAV = [(path, title) for path, (_, title, _) in PAGES.items()]
 
 
 def _env() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("llmpulse.dashboard", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
+    env.globals["asset_url"] = asset_url
+    return env
 
 
 def create_dashboard(auth: DashboardAuth) -> APIRouter:
     """The dashboard's router; the server includes it (pages at ``/``, files at ``/static``)."""
     views = _Views(auth)
+    preload()
     router = APIRouter(include_in_schema=False)
     for path, (template, title, charts) in PAGES.items():
         router.add_api_route(path, views.page(template, title, charts), methods=["GET"])
@@ -136,16 +139,25 @@ class _Views:
         """One trace's page."""
         return self.shell(request, "trace", "Trace", False, trace_id)
 
-    def static(self, request: Request, name: str) -> Response:
-        """Our scripts and stylesheet, and plotly.min.js; 401 without a session."""
+    def static(self, request: Request, name: str, v: str = "") -> Response:
+        """Our scripts and stylesheet, and plotly.min.js; 401 without a session. Gzipped for
+        a client that takes it; kept for a year when asked by its versioned URL (``?v=``)."""
         if self.session_key(request) is None:
             return Response("a key is required: sign in at /login", 401, headers=_HEADERS)
-        found = asset(name)
-        if found is None:
+        if asset_version(name) is None:
             return Response("no such file", 404, headers=_HEADERS)
-        headers = {**_HEADERS, "ETag": found.etag, "Cache-Control": _cache_control(name)}
-        if request.headers.get("if-none-match") == found.etag:
+        found = asset(name)
+        assert found is not None
+        packed = found.gzipped is not None and _takes_gzip(request)
+        etag = found.etag[:-1] + '-gz"' if packed else found.etag
+        headers = {**_HEADERS, "ETag": etag, "Vary": "Accept-Encoding",
+                   "Cache-Control": _cache_control(v == asset_version(name))}  # fmt: skip
+        if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
+        if packed:
+            assert found.gzipped is not None
+            headers["Content-Encoding"] = "gzip"
+            return Response(found.gzipped, media_type=found.media_type, headers=headers)
         return Response(found.body, media_type=found.media_type, headers=headers)
 
     def login_form(self, request: Request, next: str = "/", error: str = "") -> Response:  # noqa: A002
@@ -189,9 +201,19 @@ def _to_login(request: Request) -> Response:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", 303, headers=_HEADERS)
 
 
-def _cache_control(name: str) -> str:
-    # private: behind the key; plotly changes only with the package, ours with a release.
-    return "private, max-age=86400" if name == PLOTLY else "private, max-age=60"
+def _cache_control(versioned: bool) -> str:
+    # private: behind the key. A versioned URL names one content for good (a new version is a
+    # new URL); a bare one is checked again each time (a 304 while it is the same).
+    return "private, max-age=31536000, immutable" if versioned else "private, no-cache"
+
+
+def _takes_gzip(request: Request) -> bool:
+    accepted = request.headers.get("accept-encoding", "")
+    for item in accepted.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() == "gzip":
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
 
 
 def _safe_next(target: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from llmpulse.dashboard import CSRF_HEADER, SESSION_COOKIE, csrf_token
+from llmpulse.dashboard.assets import CHART_TRACES, trim_plotly
 from llmpulse.dashboard.routes import PAGES
 from llmpulse.server.auth import generate_key
 from llmpulse.store import Store
@@ -54,20 +55,65 @@ class TestOpenServer:
     def test_plotly_comes_from_the_plotly_package_and_is_cached(
         self, sqlite_store: Store, make_client: Callable[..., TestClient]
     ) -> None:
-        """plotly.min.js is the installed package's file, with an ETag honoured by a 304."""
+        """plotly.min.js is the installed package's file with only the bar trace registered
+        besides the core (the rest of its bytes unchanged), gzipped for a client that takes it,
+        with an ETag per encoding honoured by a 304."""
+        import gzip
+        from pathlib import Path
+
         import plotly
 
         client = make_client(sqlite_store)
-        answer = client.get("/static/plotly.min.js")
-        from pathlib import Path
+        packaged = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
+        plain = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        registered = re.findall(rb"\.register\(\[([^\]]*)\]\)", plain.content)
+        assert len(registered) == 1 and registered[0].count(b"()") == len(CHART_TRACES) == 1
+        full = re.findall(rb"\.register\(\[([^\]]*)\]\)", packaged)[0]
+        assert full.count(b"()") > 40 and registered[0] + b"," in full + b","
+        assert plain.content == packaged.replace(full, registered[0])
+        packed = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "gzip, br"})
+        assert packed.headers["content-encoding"] == "gzip"
+        assert int(packed.headers["content-length"]) < len(plain.content) / 2
+        assert packed.content == plain.content  # httpx decodes it
+        assert packed.headers["etag"] != plain.headers["etag"]
+        for answer, coding in [(plain, "identity"), (packed, "gzip")]:
+            assert answer.headers["vary"] == "Accept-Encoding"
+            again = client.get(
+                "/static/plotly.min.js",
+                headers={"If-None-Match": answer.headers["etag"], "Accept-Encoding": coding},
+            )
+            assert again.status_code == 304 and again.content == b""
+        assert gzip.decompress(gzip.compress(plain.content)) == plain.content
 
-        packaged = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-        assert answer.content == packaged.read_bytes()
-        assert "max-age" in answer.headers["cache-control"]
-        again = client.get(
-            "/static/plotly.min.js", headers={"If-None-Match": answer.headers["etag"]}
-        )
-        assert again.status_code == 304 and again.content == b""
+    def test_pages_link_files_by_version_and_those_urls_are_immutable(
+        self, sqlite_store: Store, make_client: Callable[..., TestClient]
+    ) -> None:
+        """A page links each file as /static/name?v=<its ETag>; that URL may be kept for a
+        year, the bare or a stale one must be checked again. Our scripts come before plotly."""
+        client = make_client(sqlite_store)
+        page = client.get("/").text
+        links = re.findall(r'(?:src|href)="(/static/([\w.]+)\?v=(\w+))"', page)
+        assert [name for _, name, _ in links] == [
+            "app.css", "common.js", "overview.js", "plotly.min.js"]  # fmt: skip
+        for url, name, version in links:
+            answer = client.get(url)
+            assert answer.headers["etag"].strip('"').startswith(version), name
+            assert answer.headers["cache-control"] == "private, max-age=31536000, immutable"
+            for other in [f"/static/{name}", f"/static/{name}?v=old"]:
+                assert client.get(other).headers["cache-control"] == "private, no-cache"
+
+    def test_trim_refuses_a_bundle_it_does_not_recognise(self) -> None:
+        """Another build's text (no single registration list, or the wanted trace missing or
+        found twice) is not trimmed: the full bundle is served instead."""
+        entry = b'var a=W((e,t)=>{"use strict";t.exports=b()});var b=W((e,t)=>{t.exports={moduleType:"trace",name:"bar"}});'  # fmt: skip
+        twice = entry + entry.replace(b"a=", b"c=").replace(b"b=", b"d=").replace(b"b()", b"d()")
+        good = entry + b"var p=W((e,t)=>{Z.register([a(),x()])});"
+        assert trim_plotly(good) is not None and b"register([a()])" in (trim_plotly(good) or b"")
+        assert trim_plotly(good, ("pie",)) is None
+        assert trim_plotly(entry + b"Z.register(q);") is None
+        assert trim_plotly(twice + b"Z.register([a(),c()]);") is None
+        assert trim_plotly(good + b"Y.register([a()])") is None
 
     def test_unknown_files_are_404(
         self, sqlite_store: Store, make_client: Callable[..., TestClient]

@@ -118,17 +118,36 @@
     container.appendChild(box);
   }
 
-  // Plot one chart; traces carry numbers and dates only, never user text (plotly reads some
-  // HTML in labels).
-  function chart(id, title, traces, yTitle, xType) {
+  // plotly.js loads after our scripts (a page's data requests start before the browser spends
+  // its time evaluating plotly); charts wait for it, tables and numbers do not.
+  let plotly = null;
+  function plotlyReady() {
+    if (window.Plotly) return Promise.resolve(window.Plotly);
+    if (!plotly) {
+      plotly = new Promise((resolve, reject) => {
+        const tag = document.getElementById("plotly");
+        if (!tag) { reject(new Error("this page does not load plotly.js")); return; }
+        tag.addEventListener("load", () => resolve(window.Plotly));
+        tag.addEventListener("error", () => reject(new Error("plotly.js did not load")));
+      });
+    }
+    return plotly;
+  }
+  let drawing = [];
+
+  // Plot one chart (once plotly.js is there); traces carry numbers and dates only, never user
+  // text (plotly reads some HTML in labels). `extra` is merged into the layout (shapes...).
+  function chart(id, title, traces, yTitle, xType, extra) {
     const node = document.getElementById(id);
-    const layout = {
+    const layout = Object.assign({
       title: { text: title, font: { size: 14 } }, height: 260,
       margin: { l: 50, r: 10, t: 36, b: 36 }, yaxis: { title: { text: yTitle || "" }, rangemode: "tozero" },
       xaxis: { type: xType || "date" }, showlegend: traces.length > 1, legend: { orientation: "h" },
-    };
-    window.Plotly.react(node, traces, layout, { displaylogo: false, responsive: true });
-    node.dataset.points = String(traces.reduce((n, t) => n + t.x.length, 0));
+    }, extra || {});
+    const job = plotlyReady().then((Plotly) => Plotly.react(node, traces, layout, { displaylogo: false, responsive: true }))
+      .then(() => { node.dataset.points = String(traces.reduce((n, t) => n + t.x.length, 0)); });
+    drawing.push(job);
+    return job;
   }
 
   function showError(error) {
@@ -149,9 +168,11 @@
     document.body.dataset.ready = "false";
     try {
       await loader();
+      await Promise.all(drawing.splice(0));
       showError(null);
       document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
     } catch (error) {
+      drawing = [];
       showError(error);
     }
     document.body.dataset.ready = "true";
@@ -160,9 +181,11 @@
   }
 
   // A page registers its loader once; it runs now, on every URL change and on each refresh.
+  // Scripts are deferred, so the document is parsed when this runs: no need to wait for
+  // DOMContentLoaded (which also waits for plotly.js).
   function page(load) {
     loader = load;
-    document.addEventListener("DOMContentLoaded", function () {
+    const start = function () {
       for (const button of document.querySelectorAll("[data-window]")) {
         button.addEventListener("click", () => setParams({ w: button.dataset.window, from: "", to: "" }));
       }
@@ -178,7 +201,9 @@
       });
       window.addEventListener("popstate", refresh);
       refresh();
-    });
+    };
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+    else start();
   }
 
   // A filter form mirrors the URL: its fields start from it and submitting writes them back.
