@@ -52,7 +52,7 @@ SPAN_COLUMNS = (
     "reasoning_tokens", "cost_usd", "ttft_ms", "session_id", "user_id", "service", "input",
     "output", "attributes", "events",
 )  # fmt: skip
-POINT_COLUMNS = ("name", "value", "timestamp", "labels", "run_id", "step")
+POINT_COLUMNS = ("name", "value", "timestamp", "labels", "run_id", "step", "point_id")
 RUN_COLUMNS = (
     "run_id", "name", "kind", "experiment", "model", "status", "started_at", "ended_at",
     "params", "metrics", "tags",

@@ -151,7 +151,12 @@ class Span:
 
 @dataclass(slots=True)
 class MetricPoint:
-    """One value of a named series, optionally tied to a run and a step."""
+    """One value of a named series, optionally tied to a run and a step.
+
+    ``point_id`` is its idempotency key: the SDK gives each point a random one, so a batch sent
+    again (its acknowledgement was lost) stores none of its points twice. ``None``: no key,
+    every write of the point stores it.
+    """
 
     name: str
     value: float
@@ -159,6 +164,7 @@ class MetricPoint:
     labels: dict[str, str] = field(default_factory=dict)
     run_id: str | None = None
     step: int | None = None
+    point_id: str | None = None
 
 
 @dataclass(slots=True)

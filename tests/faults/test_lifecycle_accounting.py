@@ -174,16 +174,21 @@ class TestRetryAfterALostAcknowledgement:
     def test_a_committed_batch_sent_again_counts_as_stored_once(
         self, database_url: str, store: Store
     ) -> None:
-        """The retry finds every span_id stored: exported, not rejected; rollups count once."""
+        """The retry finds every span_id and point_id stored: exported, not rejected; rollups
+        count once."""
         exporter = AckLostStoreExporter(database_url)
         client = llmpulse.init(exporter=exporter, instrument=(), retry_backoff=0.0)
         with llmpulse.span("pipeline", kind="chain"):
             for i in range(199):
                 llmpulse.record_llm_call("gpt-4o-mini", input_tokens=i, output_tokens=1)
-        stats = assert_accounting(client, store, expect_recorded=200)
+                if i % 10 == 0:
+                    llmpulse.record_metric("loss", float(i), step=i)
+        stats = assert_accounting(client, store, expect_recorded=220)
         # The first batch (whatever the export thread had taken) was committed, then retried.
         assert exporter.lost > 0 and stats.export_failures == 1
-        assert stats.dropped_total == 0 and stats.exported == 200
+        assert stats.dropped_total == 0 and stats.exported == 220
+        steps = [p.step for p in store.metric_series("loss", 0, time.time() + 60)]
+        assert sorted(steps) == list(range(0, 199, 10))
         (row,) = store.span_stats(0, time.time() + 60, kind="llm")
         assert (row.calls, row.input_tokens) == (199, sum(range(199)))
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmpulse.schema import MetricPoint
+from llmpulse.sdk._context import new_point_id
 from llmpulse.sdk._logonce import LogOnce
 from llmpulse.sdk._stats import DROP_REASONS, SdkStats, rejected_count
 
@@ -583,7 +584,9 @@ class Batcher:
         labels = {"instance": f"{socket.gethostname()}:{os.getpid()}", **self.labels}
         stamp = self.now()
         return [
-            MetricPoint(name, float(count), stamp, {**labels, "reason": reason})
+            MetricPoint(
+                name, float(count), stamp, {**labels, "reason": reason}, point_id=new_point_id()
+            )
             for name, by_reason in counts.items()
             for reason, count in by_reason.items()
         ]

@@ -60,6 +60,11 @@ def new_span_id() -> int:
     return next(_span_ids) & _LOW64 or 1
 
 
+def new_point_id() -> str:
+    """A metric point's idempotency key: 128 random bits in hex (``random`` reseeds on fork)."""
+    return f"{_getrandbits(128):032x}"
+
+
 def _restart_span_ids() -> None:
     global _span_ids
     _span_ids = itertools.count(_getrandbits(64))

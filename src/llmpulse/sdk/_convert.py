@@ -32,7 +32,7 @@ from llmpulse.schema import (
 )
 from llmpulse.sdk._batcher import SKIP
 from llmpulse.sdk._content import truncate
-from llmpulse.sdk._context import new_span_id, new_trace_id, span_hex, trace_hex
+from llmpulse.sdk._context import new_point_id, new_span_id, new_trace_id, span_hex, trace_hex
 from llmpulse.sdk._logonce import LogOnce
 from llmpulse.sdk._spans import SpanHandle
 from llmpulse.sdk._stats import REPAIR_REASONS
@@ -369,6 +369,7 @@ class Converter:
             labels={str(k): str(v) for k, v in (labels or {}).items()},
             run_id=None if run_id is None else str(run_id),
             step=None if step is None else int(step),
+            point_id=new_point_id(),  # a resent batch stores it once
         )
 
     # -- values ------------------------------------------------------------------------------

@@ -259,6 +259,7 @@ def point_row(point: MetricPoint) -> tuple[Any, ...]:
         _json(point.labels, "metric labels", _EMPTY_OBJECT),
         _text(point.run_id, "run_id", MAX_RUN_ID_CHARS),
         None if point.step is None else _count(point.step, "metric step"),
+        _text(point.point_id, "point_id", MAX_ID_CHARS),
     )
 
 

@@ -11,6 +11,11 @@ Span inserts are idempotent: a span whose ``span_id`` is already stored counts a
 makes retrying a batch safe when its COMMIT succeeded but the answer was lost. The fast path
 stays a plain insert; only a batch the database refuses is inserted again with
 ``ON CONFLICT (span_id) DO NOTHING RETURNING span_id``, which tells stored from new.
+
+Metric points are idempotent the same way by their ``point_id`` (the SDK gives each point
+one; a point without one is stored every time it is written): a point already stored counts
+as stored (``WriteResult.point_duplicates``), and only a bulk insert the database refuses goes
+again with ``ON CONFLICT (point_id) DO NOTHING``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class WriteResult:
     duplicates: int = (
         0  # spans already stored (by span_id): counted in ``stored``, not in ``spans``
     )
+    point_duplicates: int = 0  # points already stored (by point_id): in ``stored``, not ``points``
     # Spans this write did not insert (refused, or already stored), as indexes into ``spans``
     # followed by ``span_rows`` of the write; empty on the common path, where all were new.
     skipped_spans: tuple[int, ...] = ()
@@ -94,20 +100,21 @@ def write_batch(
             span_rows, keys = [span_rows[i] for i in kept], [keys[i] for i in kept]
         new_keys = _upsert_rollups(conn, aggregate(span_rows, keys), known_keys)
     point_rows = _checked(points, v.point_row, reasons, "metric_points" if all_or_nothing else "")
-    kept_points = _insert(conn, point_rows, _bulk_points, _POINT_INSERT, reasons)
+    n_points, point_duplicates = _insert_points(conn, point_rows, reasons)
     # A run sent twice in one batch: its last state wins.
     checked_runs = _checked(runs, v.run_row, reasons, "runs" if all_or_nothing else "")
     run_rows = list({r[0]: r for r in checked_runs}.values())
     kept_runs = _insert(conn, run_rows, _upsert_runs, _upsert_runs, reasons)
-    n_spans, n_points, n_runs = len(kept), len(kept_points), len(kept_runs)
+    n_spans, n_runs = len(kept), len(kept_runs)
     result = WriteResult(
-        stored=n_spans + duplicates + n_points + n_runs,
+        stored=n_spans + duplicates + n_points + point_duplicates + n_runs,
         rejected=sum(reasons.values()),
         reasons=dict(reasons),
         spans=n_spans,
         points=n_points,
         runs=n_runs,
         duplicates=duplicates,
+        point_duplicates=point_duplicates,
         skipped_spans=skipped,
     )
     return result, new_keys
@@ -278,6 +285,61 @@ def _insert_new_spans(conn: Connection, rows: Sequence[Row]) -> set[Any]:
     before = set(conn.execute(select(_SPANS.c.span_id).where(_SPANS.c.span_id.in_(ids))).scalars())
     conn.execute(stmt)
     return set(ids) - before
+
+
+def _insert_points(conn: Connection, rows: list[Row], reasons: Counter[str]) -> tuple[int, int]:
+    """Insert metric point rows; returns how many were inserted and how many already stored.
+
+    Bulk first (the common case: no conflict handling). If the database refuses it, the rows
+    go again with ON CONFLICT (point_id) DO NOTHING, in chunks, then one by one if a chunk still
+    fails (a poison row, counted in ``reasons``). Rows without a point_id never conflict.
+    """
+    if not rows:
+        return 0, 0
+    try:
+        with conn.begin_nested():
+            _bulk_points(conn, rows)
+        return len(rows), 0
+    except (DBAPIError, UnicodeError) as exc:
+        if _is_transient(exc):
+            raise
+        log.info("Bulk point insert refused (%s); inserting it idempotently", _reason(exc))
+    inserted = tried = 0
+    for start in range(0, len(rows), _IDEMPOTENT_CHUNK):
+        chunk = rows[start : start + _IDEMPOTENT_CHUNK]
+        try:
+            with conn.begin_nested():
+                inserted += _insert_new_points(conn, chunk)
+            tried += len(chunk)
+            continue
+        except (DBAPIError, UnicodeError) as exc:
+            if _is_transient(exc):
+                raise
+        for row in chunk:
+            try:
+                with conn.begin_nested():
+                    inserted += _insert_new_points(conn, [row])
+                tried += 1
+            except (DBAPIError, UnicodeError) as exc:
+                if _is_transient(exc):
+                    raise
+                reasons[_reason(exc)] += 1
+    return inserted, tried - inserted  # the rest of those not refused: stored before
+
+
+_POINTS = table("metric_points", *(column(c) for c in v.POINT_COLUMNS))
+
+
+def _insert_new_points(conn: Connection, rows: Sequence[Row]) -> int:
+    """Insert the points whose point_id is not stored yet; returns how many were inserted."""
+    stmt = (
+        _dialect_insert(conn)(_POINTS)
+        .values([dict(zip(v.POINT_COLUMNS, row, strict=True)) for row in rows])
+        .on_conflict_do_nothing(index_elements=["point_id"])
+    )
+    if conn.dialect.insert_returning:  # rowcount is not reliable on every driver (pipelines)
+        return len(conn.execute(stmt.returning(_POINTS.c.name)).all())
+    return int(conn.execute(stmt).rowcount)  # SQLite before 3.35: changes() of the statement
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -5,7 +5,8 @@ PostgreSQL, which Alembic needs). Types that differ per backend use ``with_varia
 PostgreSQL, and ``INTEGER PRIMARY KEY`` (the rowid alias) for surrogate keys on SQLite.
 
 * ``spans``: raw spans, one row each (deleted after the raw retention).
-* ``metric_points``: raw metric points (same retention as spans).
+* ``metric_points``: raw metric points (same retention as spans), unique by ``point_id``
+  when they have one (the SDK's idempotency key).
 * ``runs``: experiment and benchmark runs, upserted by ``run_id``.
 * ``rollup_keys``: the distinct (kind, name, model, provider, prompt_version, branch) keys,
   ``''`` for an absent part (never NULL, so the unique constraint holds).
@@ -134,6 +135,8 @@ class MetricPointRow(Base):
     __table_args__ = (
         Index(None, "name", "timestamp"),
         Index(None, "run_id", "name", "step"),
+        # The idempotency key: a point sent again is not stored twice (NULL: no key).
+        Index(None, "point_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
@@ -143,6 +146,7 @@ class MetricPointRow(Base):
     labels: Mapped[dict[str, str]] = mapped_column(JsonDoc)
     run_id: Mapped[str | None] = mapped_column(String(128))
     step: Mapped[int | None] = mapped_column(BigInteger)
+    point_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class RunRow(Base):

@@ -432,3 +432,48 @@ class TestConfig:
             assert exporter.spool_dir.parent == tmp_path / "state" / "llmpulse" / "spool"
         finally:
             exporter.shutdown()
+
+
+class TestLostAcknowledgement:
+    """The server commits a batch, its answer is lost on the way back, the SDK sends it again
+    (at once, or later from the spool): nothing is stored twice, points included, and the
+    rollups count every call once. SQLite and PostgreSQL."""
+
+    @pytest.mark.parametrize("path", ["retry", "spool"])
+    def test_a_resent_batch_stores_nothing_twice(
+        self, database_url: str, spool: Path, path: str
+    ) -> None:
+        from llmpulse.sdk.exporters.http import HttpExporter
+        from tests.e2e.lossy_proxy import lossy_proxy
+
+        with (
+            Store.open(database_url) as store,
+            serving(create_app(ServerSettings(), store=store)) as url,
+            lossy_proxy(url, lose=1) as proxy,
+        ):
+            # retry_budget=0: the lost answer sends the batch straight to the spool.
+            budget = 5.0 if path == "retry" else 0.0
+            exporter = HttpExporter(proxy.url, spool_dir=spool, retry_budget=budget)
+            client = llmpulse.init(exporter=exporter, instrument=(), batch_size=10_000)
+            with llmpulse.span("pipeline", kind="chain"):
+                for i in range(40):
+                    llmpulse.record_llm_call("gpt-4o-mini", input_tokens=i, output_tokens=1)
+                    llmpulse.record_metric("loss", float(i), run_id="r1", step=i)
+            assert client.flush(30), client.stats()
+            stats = assert_accounting(client, store, expect_recorded=81)
+            assert stats.dropped_total == 0 and stats.spooled == 0 and stats.exported == 81
+            if path == "spool":
+                assert stats.export_failures == 0  # the spool took it, then replayed it
+
+            (lost,) = proxy.lost()
+            assert lost.status == 200 and len(lost.request["metric_points"]) == 40
+            again = [f for f in proxy.forwarded if f.request == lost.request and not f.lost]
+            assert len(again) == 1 and again[0].status == 200  # the same records, resent
+            assert again[0].answer["duplicate_metric_points"] == 40
+            assert again[0].answer["metric_points"] == 0 and again[0].answer["spans"] == 0
+            assert again[0].answer["duplicates"] == 41
+
+            points = store.metric_series("loss", 0, time.time() + 60)
+            assert sorted(p.step for p in points) == list(range(40))
+            (row,) = store.span_stats(0, time.time() + 60, kind="llm")
+            assert (row.calls, row.input_tokens) == (40, sum(range(40)))

@@ -68,7 +68,7 @@ class TestIngest:
         response = client.post("/api/v1/ingest", json=batch(6))
         assert response.status_code == 200, response.text
         assert response.json() == {"spans": 6, "metric_points": 1, "runs": 1, "duplicates": 0,
-                                   "rejected": {}}  # fmt: skip
+                                   "duplicate_metric_points": 0, "rejected": {}}  # fmt: skip
         trace = store.get_trace("t0")
         assert [s.span_id for s in trace] == ["s0", "s1", "s2"]
         assert trace[1].parent_id == "s0" and trace[0].events[0].name == "retry"
@@ -94,6 +94,20 @@ class TestIngest:
         second = client.post("/api/v1/ingest", json=mixed).json()
         assert first["spans"] == 5 and (second["spans"], second["duplicates"]) == (3, 2)
         assert counts(store) == (8, 8)
+
+    def test_retried_points_are_idempotent(self, client: TestClient, store: Store) -> None:
+        """Points with a point_id sent again are stored once; points without one every time."""
+
+        def point(i: int, **over: Any) -> dict[str, Any]:
+            return {"name": "loss", "value": float(i), "timestamp": NOW + i, "point_id": f"p{i}"}
+
+        first = client.post("/api/v1/ingest", json={"metric_points": [point(i) for i in range(4)]})
+        again = [point(i) for i in range(2, 6)] + [{"name": "loss", "value": 9.0, "timestamp": NOW}]
+        second = client.post("/api/v1/ingest", json={"metric_points": again})
+        assert first.json()["metric_points"] == 4
+        assert (second.json()["metric_points"], second.json()["duplicate_metric_points"]) == (3, 2)
+        values = [p.value for p in store.metric_series("loss", NOW - 1, NOW + 60)]
+        assert sorted(values) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0]
 
     def test_explicit_cost_is_kept(self, client: TestClient, store: Store) -> None:
         """A span that carries its own cost keeps it (no re-pricing)."""

@@ -173,6 +173,19 @@ class TestPoison:
         stats = store.span_stats(T0, T0 + 60)
         assert stats[0].calls == 3 and len(store.list_spans(T0, T0 + 60)) == 3
 
+    def test_point_already_stored_by_point_id(self, store: Store) -> None:
+        """A point whose point_id is stored counts as stored, not refused, and is not stored
+        twice; points without a point_id are stored every time they are written."""
+        keyed = [MetricPoint("loss", float(i), T0 + i, point_id=f"p{i}") for i in range(3)]
+        plain = MetricPoint("loss", 7.0, T0)
+        store.write(points=[*keyed[:2], plain])
+        result = store.write(points=[*keyed, plain])
+        assert (result.points, result.point_duplicates, result.stored) == (2, 2, 4)
+        assert (result.rejected, result.reasons) == (0, {})
+        series = store.metric_series("loss", T0 - 1, T0 + 60)
+        assert sorted(p.value for p in series) == [0.0, 1.0, 2.0, 7.0, 7.0]
+        assert {p.point_id for p in series} == {"p0", "p1", "p2", None}
+
     def test_duplicate_in_same_batch(self, store: Store) -> None:
         """Two spans with one id in a batch: the first is stored, the second refused."""
         a = make_span(T0)

@@ -192,6 +192,8 @@ def _point(point: MetricPoint) -> dict[str, Any]:
         out["run_id"] = point.run_id
     if point.step is not None:
         out["step"] = point.step
+    if point.point_id is not None:
+        out["point_id"] = point.point_id
     return out
 
 

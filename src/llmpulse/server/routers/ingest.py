@@ -93,6 +93,13 @@ class MetricPointIn(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     run_id: str | None = Field(default=None, min_length=1, max_length=128)
     step: int | None = Count
+    point_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Idempotency key: a point whose point_id is stored already is not stored "
+        "again (a batch resent after a lost answer). The SDK sets a random one.",
+    )
 
 
 class RunIn(_Strict):
@@ -120,12 +127,15 @@ class IngestBatch(_Strict):
 
 
 class IngestResult(BaseModel):
-    """What was committed: new records per kind, and spans skipped as already stored."""
+    """What was committed: new records per kind, and spans and points already stored."""
 
     spans: int
     metric_points: int
     runs: int
-    duplicates: int
+    duplicates: int = Field(description="spans skipped: their span_id was stored already")
+    duplicate_metric_points: int = Field(
+        default=0, description="metric points skipped: their point_id was stored already"
+    )
     rejected: dict[str, int] = Field(default_factory=dict)
 
 
@@ -261,5 +271,6 @@ def _write(
         metric_points=written.points,
         runs=written.runs,
         duplicates=written.duplicates,
+        duplicate_metric_points=written.point_duplicates,
         rejected=dict(written.reasons),
     )

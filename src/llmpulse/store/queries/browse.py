@@ -254,7 +254,7 @@ def point_page(
     return [
         (
             MetricPoint(name=r.name, value=r.value, timestamp=r.timestamp, labels=r.labels or {},
-                        run_id=r.run_id, step=r.step),
+                        run_id=r.run_id, step=r.step, point_id=r.point_id),
             (r.timestamp, r.id),
         )
         for r in conn.execute(query)

@@ -43,8 +43,8 @@ def metric_series(
         select(*(_P.c[c] for c in POINT_COLUMNS)).where(*clauses).order_by(_P.c.timestamp, _P.c.id)
     )
     return [
-        MetricPoint(name=n, value=v, timestamp=t, labels=lb or {}, run_id=r, step=s)
-        for n, v, t, lb, r, s in conn.execute(query)
+        MetricPoint(name=n, value=v, timestamp=t, labels=lb or {}, run_id=r, step=s, point_id=p)
+        for n, v, t, lb, r, s, p in conn.execute(query)
     ]
 
 
