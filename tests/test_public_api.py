@@ -28,6 +28,7 @@ EXPECTED = [
     "shutdown",
     "span",
     "start_metrics_server",
+    "stats",
     "tool",
     "uninstrument_langchain",
     "uninstrument_openai",
@@ -72,6 +73,19 @@ class TestPublicApi:
             "enabled",
         ):
             assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+
+    def test_import_and_stats_load_only_the_standard_library(self) -> None:
+        """import llmpulse and llmpulse.stats() load no third-party module at all."""
+        code = (
+            "import sys, llmpulse; llmpulse.stats(); "
+            "top = {m.split('.')[0] for m in sys.modules}; "
+            "print(sorted(top - set(sys.stdlib_module_names) - {'llmpulse', '__main__', "
+            "'_distutils_hack'}))"  # setuptools' hook, loaded by site in virtualenvs
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.strip() == "[]"
 
     def test_import_is_light(self) -> None:
         """import llmpulse loads neither the store (SQLAlchemy) nor openai nor httpx."""

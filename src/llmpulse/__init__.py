@@ -29,6 +29,7 @@ from llmpulse.sdk import (
     record_metric,
     shutdown,
     span,
+    stats,
     using,
 )
 from llmpulse.sdk._workflow import record_branch, record_tool_call, tool
@@ -55,6 +56,7 @@ __all__ = [
     "shutdown",
     "span",
     "start_metrics_server",
+    "stats",
     "tool",
     "uninstrument_langchain",
     "uninstrument_openai",

@@ -17,6 +17,7 @@ from llmpulse.sdk._state import (
     record_metric,
     shutdown,
     span,
+    stats,
     using,
 )
 from llmpulse.sdk._stats import DROP_REASONS, SdkStats
@@ -38,5 +39,6 @@ __all__ = [
     "record_metric",
     "shutdown",
     "span",
+    "stats",
     "using",
 ]

@@ -27,6 +27,7 @@ from llmpulse.sdk._content import cut
 from llmpulse.sdk._context import call_defaults, current_span
 from llmpulse.sdk._convert import LLM
 from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
+from llmpulse.sdk._stats import SdkStats
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -223,6 +224,13 @@ def using(
 def flush(timeout: float | None = None) -> bool:
     """Wait (at most ``timeout`` seconds) until everything recorded so far is exported."""
     return _client.flush(timeout)
+
+
+def stats() -> SdkStats:
+    """The active client's accounting (``SdkStats``): recorded, exported, dropped by reason,
+    queued, in flight, spooled and recovered; ``recorded == exported + dropped_total +
+    queue_depth + in_flight + spooled`` at every moment."""
+    return _client.stats()
 
 
 def shutdown(timeout: float | None = None) -> bool:

@@ -112,3 +112,23 @@ class TestDisabledAndMissingInit:
                     pass
         assert caplog.text.count("Not initialised") == 1
         assert llmpulse.flush() is True and llmpulse.get_client().enabled is False
+
+
+class TestModuleStats:
+    def test_stats_are_the_active_clients(self) -> None:
+        """llmpulse.stats() is the last init's accounting, without holding a client."""
+        assert llmpulse.stats().recorded == 0  # no init: the disabled client
+        first = InMemoryExporter()
+        llmpulse.init(exporter=first, instrument=())
+        with llmpulse.span("step", kind="chain"):
+            llmpulse.record_llm_call("gpt-4o-mini", input_tokens=3, output_tokens=1)
+        llmpulse.record_metric("loss", 0.5)
+        assert llmpulse.flush(10)
+        stats = llmpulse.stats()
+        assert (stats.recorded, stats.exported, stats.dropped_total) == (3, 3, 0)
+        assert len(first.records) == 3 and stats == llmpulse.get_client().stats()
+        assert (stats.queue_depth, stats.in_flight, stats.spooled, stats.recovered) == (0, 0, 0, 0)
+
+        llmpulse.init(exporter=InMemoryExporter(), instrument=())  # a new client starts at zero
+        llmpulse.record_metric("loss", 0.25)
+        assert llmpulse.flush(10) and llmpulse.stats().recorded == 1
