@@ -107,16 +107,18 @@ def simulate_llm(
     except SimulatorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    first_model = next(iter(config.models))
-    typer.echo(f"LLM simulator serving {', '.join(config.models)} at {sim.base_url}")
-    typer.echo(
-        _EXAMPLE.format(
-            base_url=sim.base_url, url=sim.url, api_key=api_key or "sim", model=first_model
-        )
-    )
-    typer.echo("Press Ctrl-C to stop.")
-    sys.stdout.flush()
+    # Ctrl-C may come as soon as the base URL is printed: from here on it always stops the
+    # server thread, or the process would hang on it after the interrupt.
     try:
+        first_model = next(iter(config.models))
+        typer.echo(f"LLM simulator serving {', '.join(config.models)} at {sim.base_url}")
+        typer.echo(
+            _EXAMPLE.format(
+                base_url=sim.base_url, url=sim.url, api_key=api_key or "sim", model=first_model
+            )
+        )
+        typer.echo("Press Ctrl-C to stop.")
+        sys.stdout.flush()
         while sim.running:
             time.sleep(0.2)
     except KeyboardInterrupt:

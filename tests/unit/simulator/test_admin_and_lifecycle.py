@@ -174,6 +174,27 @@ class TestCli:
         assert proc.returncode == 0
         assert "simulator stopped" in out
 
+    def test_ctrl_c_right_after_the_url_still_stops_the_server(self) -> None:
+        """Ctrl-C while the banner is still printing stops the server thread (it used to hang)."""
+        code = "from llmpulse.cli.main import main; main()"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "simulate-llm", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert " at http" in proc.stdout.readline()
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0
+        assert "simulator stopped" in out
+
     def test_bad_option_exits_2_with_the_reason(self) -> None:
         """An out-of-range option exits 2 and names the setting."""
         code = "from llmpulse.cli.main import main; main()"
