@@ -14,12 +14,23 @@ from llmpulse.checks._series import Grid
 
 __all__ = [
     "Span",
+    "branch_origin",
     "incidents",
     "pct",
     "rate_severity",
     "span_of",
     "spike_severity",
 ]
+
+
+def branch_origin(name: object) -> dict[str, str]:
+    """Where a branch decision belongs: ``{"workflow": ..., "decision_point": ...}`` for a branch
+    span named ``"<workflow>:<node>"`` (what ``record_branch`` and the LangGraph recording
+    write), so a branch_shift finding says which workflow's route moved; ``{}`` otherwise."""
+    if not isinstance(name, str):
+        return {}
+    workflow, sep, node = name.rpartition(":")
+    return {"workflow": workflow, "decision_point": node} if sep and workflow and node else {}
 
 
 @dataclass(frozen=True, slots=True)

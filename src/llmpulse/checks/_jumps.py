@@ -14,7 +14,14 @@ from typing import Literal
 import numpy as np
 
 from llmpulse.checks._config import LiveConfig, RateRule
-from llmpulse.checks._evidence import Span, incidents, pct, rate_severity, span_of
+from llmpulse.checks._evidence import (
+    Span,
+    branch_origin,
+    incidents,
+    pct,
+    rate_severity,
+    span_of,
+)
 from llmpulse.checks._findings import Finding, Severity
 from llmpulse.checks._incidents import Incident, binomial_p, count_flags, pooled_rate
 from llmpulse.checks._measures import fmt_value, subject_label
@@ -88,6 +95,7 @@ def _finding(
             "unit": "rate",
             "ongoing": span.ongoing,
             "detectors": ["binomial"],
+            **(branch_origin(t.series.subject.get("name")) if t.check == "branch_shift" else {}),
         },
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmpulse.checks._config import LiveConfig, RateRule, SpikeRule
+from llmpulse.checks._evidence import branch_origin
 from llmpulse.checks._findings import Finding, Severity
 from llmpulse.checks._live import LiveResult
 from llmpulse.checks._measures import (
@@ -191,6 +192,7 @@ def _branch_rules(
                 True,
             )
             if finding:
+                finding.details.update(branch_origin(name))
                 result.findings.append(finding)
 
 

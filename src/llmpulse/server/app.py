@@ -44,6 +44,7 @@ ROUTERS = [
     "prometheus",
     "traces",
     "runs",
+    "workflows",
     "metrics",
     "models",
     "dashboard",
