@@ -145,7 +145,10 @@
       xaxis: { type: xType || "date" }, showlegend: traces.length > 1, legend: { orientation: "h" },
     }, extra || {});
     const job = plotlyReady().then((Plotly) => Plotly.react(node, traces, layout, { displaylogo: false, responsive: true }))
-      .then(() => { node.dataset.points = String(traces.reduce((n, t) => n + t.x.length, 0)); });
+      .then(() => {
+        node.dataset.points = String(traces.reduce((n, t) => n + t.x.length, 0));
+        node.dataset.marks = String((layout.shapes || []).length);
+      });
     drawing.push(job);
     return job;
   }

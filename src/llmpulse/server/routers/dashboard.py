@@ -1,17 +1,24 @@
-"""``/api/v1/dashboard``: the data behind the overview page and a model's performance page.
+"""``/api/v1/dashboard``: the data behind the overview page and a model's performance page,
+and the findings of ``llmpulse check`` that the overview marks on its charts.
 
-Both read the rollups only (never raw spans), so their cost does not grow with traffic.
+The overview and model pages read the rollups only (never raw spans), so their cost does not
+grow with traffic. The findings are ``run_checks`` over the window, run at most once a minute
+per window and answered from a cache in between (``llmpulse.server.findings``).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from llmpulse.server.deps import READ, get_store
+from llmpulse.server.findings import FindingsCache, run_dashboard_checks
 from llmpulse.server.pagination import TimeWindow, time_window
+from llmpulse.server.problems import Problem
 from llmpulse.server.routers.metrics import auto_step
 from llmpulse.server.routers.models import ModelOut
 from llmpulse.server.schemas import RunOut, StatsOut
@@ -27,6 +34,10 @@ _HOUR = 3600
 # per-minute rollups of the whole window (24 h at 5 min: ~520 ms at 1M spans, at 1 h: ~16 ms;
 # bench/dashboard.py), while hourly buckets come from the hourly rollups.
 _MINUTE_STEPS_UP_TO_S = 6 * _HOUR
+# The checks read the window and the 7 days before it per bucket: past a month that is no
+# longer a dashboard question.
+_MAX_FINDINGS_WINDOW_S = 31 * _DAY
+_cache_lock = threading.Lock()
 
 
 class Overview(BaseModel):
@@ -53,6 +64,20 @@ class ModelPerformance(BaseModel):
     daily: list[StatsOut]
     prompt_versions: list[StatsOut]
     runs: list[RunOut]
+
+
+class Findings(BaseModel):
+    """What ``llmpulse check`` finds over a window: each finding with its evidence (the shape
+    of ``llmpulse check --format json``), most severe first, and when it was computed."""
+
+    start: float
+    end: float
+    checked_at: float
+    check_seconds: float
+    findings: list[dict[str, Any]]
+    counts: dict[str, int]
+    skipped: list[str]
+    series_checked: int
 
 
 def _one(rows: list[SpanStats]) -> StatsOut | None:
@@ -103,4 +128,45 @@ def model_performance(
             for r in store.span_stats(start, end, group_by=["prompt_version"], model=model)
         ],
         runs=[RunOut.of(r) for r, _ in runs],
+    )
+
+
+def _findings_cache(request: Request, store: Store) -> FindingsCache:
+    state = request.app.state
+    with _cache_lock:
+        cache: FindingsCache | None = getattr(state, "dashboard_findings", None)
+        if cache is None:
+            cache = FindingsCache(lambda start, end: run_dashboard_checks(store, start, end))
+            state.dashboard_findings = cache
+    return cache
+
+
+@router.get("/findings", response_model=Findings)
+def findings(
+    request: Request,
+    window: TimeWindow = Depends(time_window),
+    store: Store = Depends(get_store),
+) -> Findings:
+    """The findings of ``llmpulse check`` (latency, token and cost spikes, error-rate jumps,
+    branch shifts against the 7 days before the window; run regressions and trends) over the
+    window. A window ending now is checked at most once a minute (``checked_at``, and
+    ``start``/``end`` say which window the answer covers); the first request for a window
+    waits for the checks."""
+    if window.end - window.start > _MAX_FINDINGS_WINDOW_S:
+        raise Problem(
+            422, f"findings are checked over at most 31 days, got {window.end - window.start:.0f} s",
+            kind="validation",
+        )  # fmt: skip
+    checked = _findings_cache(request, store).get(window.start, window.end)
+    report = checked.report
+    summary = report["summary"]
+    return Findings(
+        start=checked.start,
+        end=checked.end,
+        checked_at=checked.checked_at,
+        check_seconds=round(checked.seconds, 3),
+        findings=report["findings"],
+        counts={"critical": summary.get("critical", 0), "warning": summary.get("warning", 0)},
+        skipped=report["skipped"],
+        series_checked=summary["series_checked"],
     )
