@@ -8,12 +8,19 @@ per-node work and nothing else (a real node calls a model and takes milliseconds
 
 The peer is langchain-core's own ``BaseTracer`` machinery as LangSmith and Langfuse use it:
 a ``langchain_core.tracers.base.BaseTracer`` that keeps every run tree and discards it,
-measured the same way when ``--peer`` is on (default).
+measured the same way when ``--peer`` is on (default). Two floors are measured beside it: a
+handler whose callbacks do nothing (what LangChain and LangGraph cost merely because a handler
+is there), and one that opens and ends a bare llmpulse span per run and records nothing else
+(the least any span-per-node recorder costs).
+
+The machine this runs on is shared and its load moves whole seconds of wall time between
+rounds, so besides the ratio of the totals the median of the per-round ratios is printed
+(each round runs every variant back to back, in an order that alternates).
 
 Spans go to an exporter that discards them on the export thread (the store's cost is not the
 caller's).
 
-Run: python bench/langgraph_overhead.py [--runs 1000] [--rounds 10]
+Run: python bench/langgraph_overhead.py [--runs 1000] [--rounds 50]
 Last line: one JSON object with plain_s, instrumented_s, overhead_ratio (the graph), and the
 chain's and the peer's figures beside them.
 """
@@ -23,10 +30,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any, TypedDict
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.base import BaseTracer
 from langgraph.graph import END, START, StateGraph
@@ -50,6 +59,29 @@ class DiscardingExporter:
 
     def shutdown(self) -> None:
         pass
+
+
+class NoopHandler(BaseCallbackHandler):
+    """A handler whose callbacks do nothing: LangChain's own cost of having a handler."""
+
+    run_inline = True
+
+
+class BareSpanHandler(BaseCallbackHandler):
+    """One llmpulse span per run, with no attributes, state or parent bookkeeping."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        self.spans: dict[Any, Any] = {}
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: Any, **kwargs: Any) -> None:
+        span = llmpulse.span(kwargs.get("name") or "run")
+        span.__enter__()
+        self.spans[run_id] = span
+
+    def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
+        self.spans.pop(run_id).__exit__(None, None, None)
 
 
 class DiscardingTracer(BaseTracer):
@@ -87,26 +119,36 @@ def timed(fn: Callable[[], Any], runs: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(runnable: Any, payload: Any, runs: int, rounds: int, peer: bool) -> dict[str, float]:
-    """Seconds for ``runs`` runs plain, with llmpulse, and with the peer, over interleaved rounds."""
-    totals = {"plain": 0.0, "llmpulse": 0.0, "peer": 0.0}
+def measure(
+    runnable: Any, payload: Any, runs: int, rounds: int, peer: bool
+) -> dict[str, list[float]]:
+    """Seconds per round for ``runs`` runs of each variant, over interleaved rounds."""
     handler = CallbackHandler()
+    variants: dict[str, Any] = {
+        "plain": None,
+        "llmpulse": {"callbacks": [handler]},
+        "noop": {"callbacks": [NoopHandler()]},
+        "span": {"callbacks": [BareSpanHandler()]},
+    }
+    if peer:
+        variants["peer"] = {"callbacks": [DiscardingTracer()]}
     per_round = max(1, runs // rounds)
-    cfg: Any = {"callbacks": [handler]}
-    cfg_peer: Any = {"callbacks": [DiscardingTracer()]}
-    for _ in range(rounds):
-        totals["plain"] += timed(lambda: runnable.invoke(payload), per_round)
-        totals["llmpulse"] += timed(lambda: runnable.invoke(payload, config=cfg), per_round)
-        if peer:
-            totals["peer"] += timed(lambda: runnable.invoke(payload, config=cfg_peer), per_round)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants)
+    for i in range(rounds):
+        for name in order if i % 2 == 0 else reversed(order):
+            cfg = variants[name]
+            times[name].append(
+                timed(lambda cfg=cfg: runnable.invoke(payload, config=cfg), per_round)
+            )
     assert handler.open_runs == 0 and handler.errors == 0
-    return totals
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--no-peer", dest="peer", action="store_false")
@@ -119,27 +161,47 @@ def main() -> None:
     llmpulse.shutdown()
     stats = llmpulse.get_client().stats()
 
-    def ratio(t: dict[str, float], key: str) -> float:
-        return round(t[key] / t["plain"], 3) if t["plain"] else 0.0
+    def ratio(t: dict[str, list[float]], key: str) -> float:
+        plain = sum(t["plain"])
+        return round(sum(t[key]) / plain, 3) if plain and key in t else 0.0
+
+    def median_ratio(t: dict[str, list[float]], key: str) -> float:
+        if key not in t:
+            return 0.0
+        return round(
+            statistics.median(a / b for a, b in zip(t[key], t["plain"], strict=True) if b), 3
+        )
 
     print(
         f"{args.runs} runs each, {args.rounds} interleaved rounds; spans exported: {exporter.records}"
     )
     for label, t in (("graph", graph), ("chain", chain)):
-        print(
-            f"{label}: plain {t['plain']:.3f} s, llmpulse {t['llmpulse']:.3f} s "
-            f"({ratio(t, 'llmpulse'):.3f}x), peer BaseTracer {t['peer']:.3f} s ({ratio(t, 'peer'):.3f}x)"
-        )
+        parts = [f"plain {sum(t['plain']):.3f} s"]
+        for key, name in (("llmpulse", "llmpulse"), ("noop", "floor: no-op handler"),
+                          ("span", "floor: bare span per run"), ("peer", "peer BaseTracer")):  # fmt: skip
+            if key in t:
+                parts.append(
+                    f"{name} {sum(t[key]):.3f} s ({ratio(t, key):.3f}x, "
+                    f"median round {median_ratio(t, key):.3f}x)"
+                )
+        print(f"{label}: " + "; ".join(parts))
     print(f"dropped: {dict(stats.dropped)}")
     summary = {
-        "plain_s": round(graph["plain"], 4),
-        "instrumented_s": round(graph["llmpulse"], 4),
+        "plain_s": round(sum(graph["plain"]), 4),
+        "instrumented_s": round(sum(graph["llmpulse"]), 4),
         "overhead_ratio": ratio(graph, "llmpulse"),
-        "peer_s": round(graph["peer"], 4),
+        "overhead_ratio_median_round": median_ratio(graph, "llmpulse"),
+        "floor_noop_ratio": ratio(graph, "noop"),
+        "floor_noop_ratio_median_round": median_ratio(graph, "noop"),
+        "floor_span_ratio": ratio(graph, "span"),
+        "floor_span_ratio_median_round": median_ratio(graph, "span"),
+        "peer_s": round(sum(graph.get("peer", [0.0])), 4),
         "peer_ratio": ratio(graph, "peer"),
-        "chain_plain_s": round(chain["plain"], 4),
-        "chain_instrumented_s": round(chain["llmpulse"], 4),
+        "chain_plain_s": round(sum(chain["plain"]), 4),
+        "chain_instrumented_s": round(sum(chain["llmpulse"]), 4),
         "chain_overhead_ratio": ratio(chain, "llmpulse"),
+        "chain_overhead_ratio_median_round": median_ratio(chain, "llmpulse"),
+        "chain_floor_noop_ratio": ratio(chain, "noop"),
         "chain_peer_ratio": ratio(chain, "peer"),
         "spans_exported": exporter.records,
     }

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["compact_json"]
+__all__ = ["compact_json", "spaced_json"]
 
 
 def _not_json(value: object) -> None:
@@ -66,3 +66,37 @@ def _encoder(make: Callable[..., Any] | None = None) -> Callable[[Any], str]:
 #: ``value`` as compact JSON (no spaces, non-ASCII kept, NaN and infinities refused): raises
 #: ``TypeError`` for what JSON cannot encode and ``ValueError`` for non-finite numbers.
 compact_json: Callable[[Any], str] = _encoder()
+
+
+def _spaced(make: Callable[..., Any] | None = None) -> Callable[[Any], str]:
+    """``json.dumps(value, default=str, ensure_ascii=False)`` without its per-call cost.
+
+    ``JSONEncoder.encode`` builds a new C encoder on every call, which is most of the cost of
+    encoding a small value (a LangGraph state, measured once per node). No circular check: a
+    value that contains itself raises ``RecursionError`` instead of ``ValueError``. Trusted only
+    when it gives the public encoder's text for a probe, as ``_encoder`` is.
+    """
+    reference = json.JSONEncoder(default=str, ensure_ascii=False, check_circular=False).encode
+    if make is None:
+        make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return reference
+    probe: dict[Any, Any] = {**_PROBE, "n": [float("nan"), float("-inf")], "o": object, 1: 2.0}
+    try:
+        encoder = make(
+            None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+        )
+
+        def fast(value: Any) -> str:
+            return "".join(encoder(value, 0))
+
+        if fast(probe) != reference(probe):
+            return reference
+    except Exception:  # a changed signature (TypeError) or anything else: stay correct
+        return reference
+    return fast
+
+
+#: ``value`` as JSON with the default separators, non-ASCII kept, anything else as its
+#: ``str``: the text whose length is a LangGraph state's size.
+spaced_json: Callable[[Any], str] = _spaced()

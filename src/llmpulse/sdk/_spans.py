@@ -150,7 +150,7 @@ class SpanHandle:
         if self._dropped_events:
             self.attributes["llmpulse.dropped_events"] = self._dropped_events
         if self.attributes:
-            self.attributes, n = bounded_attributes(self.attributes, limit)
+            self.attributes, n = bounded_attributes(self.attributes, limit, owned=True)
             size += n
         fields = self.fields
         if fields:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llmpulse._json import _PROBE, _encoder, compact_json
+from llmpulse._json import _PROBE, _encoder, _spaced, compact_json, spaced_json
 
 C_MAKE = json.encoder.c_make_encoder  # type: ignore[attr-defined]
 
@@ -79,3 +79,43 @@ class TestFallback:
         assert encode.__name__ != "fast"
         with pytest.raises(ValueError):
             encode(math.nan)
+
+
+def _spaced_public(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+class TestSpacedJson:
+    """spaced_json: json.dumps(default=str, ensure_ascii=False), without building an encoder
+    per call (it sizes a LangGraph state once per node)."""
+
+    @pytest.mark.parametrize(
+        "value",
+        [*SAMPLES, {"n": math.nan, "i": -math.inf, 1: object, "t": (1, "é")}, [set()], None],
+    )
+    def test_same_text_as_json_dumps(self, value: Any) -> None:
+        """The same text as json.dumps with the same options, odd values included."""
+        assert spaced_json(value) == _spaced_public(value)
+
+    def test_the_c_encoder_is_used_when_it_behaves(self) -> None:
+        """On CPython the probe passes and the C encoder is chosen."""
+        assert _spaced(C_MAKE).__name__ == "fast"
+
+    def test_a_changed_constructor_falls_back(self) -> None:
+        """A constructor whose output differs (ASCII escapes) gives the public encoder instead."""
+
+        def ascii_escaping(*args: Any) -> Any:
+            args = list(args)
+            args[2] = json.encoder.encode_basestring_ascii
+            return C_MAKE(*args)
+
+        encode = _spaced(ascii_escaping)
+        assert encode.__name__ != "fast"
+        assert encode({"é": object}) == _spaced_public({"é": object})
+
+    def test_a_value_containing_itself_raises(self) -> None:
+        """No circular check: a value containing itself ends in RecursionError, not a hang."""
+        loop: dict[str, Any] = {"a": 1}
+        loop["self"] = loop
+        with pytest.raises(RecursionError):
+            spaced_json(loop)

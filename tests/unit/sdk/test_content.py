@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import llmpulse
+from llmpulse._rows import MAX_LABEL_CHARS
+from llmpulse.sdk._content import DROPPED_ATTRIBUTES, bounded_attributes
 from llmpulse.testing import InMemoryExporter
 
 
@@ -133,3 +137,46 @@ class TestQueueMemory:
             llmpulse.record_llm_call("gpt-4o", input="z" * 1000)
         assert llmpulse.flush(10)
         assert client.stats().dropped_total == 0 and len(exporter.spans) == 5
+
+
+class TestBoundedAttributes:
+    """bounded_attributes: a span's own attributes are kept as they are when nothing needs
+    cutting; anything a caller still holds is copied."""
+
+    PLAIN: ClassVar[dict[str, Any]] = {
+        "llmpulse.workflow": "bench",
+        "langgraph.step": 6,
+        "ratio": 0.5,
+        "ok": True,
+        "x": None,
+    }
+
+    def test_an_owned_plain_dict_is_kept_with_the_same_size(self) -> None:
+        """Owned and plain: the same dict back, counted exactly as the copy would be."""
+        attributes = dict(self.PLAIN)
+        kept, size = bounded_attributes(attributes, 100, owned=True)
+        assert kept is attributes
+        assert size == bounded_attributes(dict(self.PLAIN), 100)[1] > 0
+
+    def test_an_owned_dict_with_something_to_cut_is_copied_and_cut(self) -> None:
+        """A long value, a list or a long key sends an owned dict down the copying path."""
+        for extra in ({"long": "x" * 101}, {"list": ["a"]}, {"k" * (MAX_LABEL_CHARS + 1): 1}):
+            attributes = {**self.PLAIN, **extra}
+            kept, _ = bounded_attributes(attributes, 100, owned=True)
+            assert kept is not attributes
+        kept, _ = bounded_attributes({"long": "x" * 101}, 100, owned=True)
+        assert len(kept["long"]) == 100
+
+    def test_an_owned_dict_over_the_total_is_cut_down(self) -> None:
+        """Past the record's total the rest is left out and counted, owned or not."""
+        attributes = {f"k{i}": "v" * 50 for i in range(10)}
+        kept, _ = bounded_attributes(attributes, 100, total=300, owned=True)
+        assert kept is not attributes and kept[DROPPED_ATTRIBUTES] > 0
+
+    def test_a_callers_dict_is_always_copied(self) -> None:
+        """Labels or attributes a caller passed are copied: changing them later changes nothing
+        queued."""
+        labels = dict(self.PLAIN)
+        kept, _ = bounded_attributes(labels, 100)
+        labels["langgraph.step"] = 7
+        assert kept is not labels and kept["langgraph.step"] == 6

@@ -389,6 +389,43 @@ class TestMetadata:
         ]  # fmt: skip
         assert all("langchain.metadata.tenant" not in s.attributes for s in spans)
 
+    def test_a_node_span_carries_exactly_these_attributes(self, recorded: InMemoryExporter) -> None:
+        """A node's span: the user's tags and scalar metadata, workflow, node, step, triggers,
+        checkpoint namespace, state keys and JSON size, update keys; nothing LangGraph adds."""
+        graph = StateGraph(State)
+        graph.add_node("one", lambda s: {"answer": "x", "attempts": 1})
+        graph.add_edge(START, "one")
+        config: Any = {"callbacks": [CallbackHandler()], "tags": ["tier:gold"],
+                       "metadata": {"team": "search", "weight": 0.5, "blob": object(), "ls_x": 1}}  # fmt: skip
+        app = graph.compile(name="attrs")
+        app.invoke({"question": "é?"}, config=config)
+        app.invoke({"question": "é?"}, config=config)  # the second run decides from a cache
+        nodes = [s for _, s in _tree(recorded) if s.name == "one"]
+        assert len(nodes) == 2
+        for node in nodes:
+            ns = node.attributes.pop("langgraph.checkpoint_ns")
+            assert ns.startswith("one:")
+            assert node.attributes == {
+                "langchain.tags": ["tier:gold"], "langchain.metadata.team": "search",
+                "langchain.metadata.weight": 0.5, "llmpulse.workflow": "attrs",
+                "langgraph.node": "one", "langgraph.step": 1, "langgraph.triggers": "branch:to:one",
+                "langgraph.state.keys": "question", "langgraph.state.size": len('{"question": "é?"}'),
+                "langgraph.update.keys": "answer,attempts",
+            }  # fmt: skip
+
+    def test_odd_states_are_still_summarised(self, recorded: InMemoryExporter) -> None:
+        """A state with non-text keys or one that contains itself still gets keys and a size."""
+        from llmpulse.sdk.instrumentation.langgraph import state_summary
+
+        assert state_summary({1: "a", "b": object}) == (
+            "1,b",
+            len('{"1": "a", "b": "<class \'object\'>"}'),
+        )
+        loop: dict[str, Any] = {"a": 1}
+        loop["me"] = loop
+        assert state_summary(loop) == ("a,me", len(repr(loop)))
+        assert state_summary(["not", "a", "mapping"]) is None
+
 
 @pytest.mark.slow
 class TestLongGraphs:

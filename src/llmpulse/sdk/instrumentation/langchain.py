@@ -120,49 +120,67 @@ class CallbackHandler(BaseCallbackHandler):
     ) -> None:  # fmt: skip
         """A chain, output parser, graph or graph node started."""
         try:
-            name = _name(serialized, kwargs)
+            name = kwargs.get("name")
+            if type(name) is not str or not name:
+                name = _name(serialized, kwargs)
+            # A LangGraph node of a graph run of ours: the run most worth making cheap (a
+            # graph of trivial nodes pays this once per node), so it has its own path.
+            if parent_run_id is not None and metadata and metadata.get("langgraph_node") == name:
+                graph_run = self._runs.get(parent_run_id)
+                step = lg.node_of(name, tags, metadata) if graph_run is not None else None
+                if graph_run is not None and step is not None:
+                    self._start_node(run_id, graph_run, name, step, tags, metadata, inputs)
+                    return
             run = self._start(run_id, parent_run_id, name, "chain", tags, metadata)
             if run is None:
                 return
-            h = run.handle
             if kwargs.get("run_type") == "parser":
-                h.set_attribute("langchain.run_type", "parser")
-            parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
-            step = lg.node_of(name, tags, metadata)
-            if step is not None and parent is not None:
-                self._node_started(run, parent, name, step, metadata or {}, inputs)
-            elif self.capture_io:
-                h.set_input(inputs)
+                run.handle.set_attribute("langchain.run_type", "parser")
+            if self.capture_io:
+                run.handle.set_input(inputs)
         except Exception:
             self._failed("on_chain_start")
 
-    def _node_started(
-        self, run: _Run, graph_run: _Run, name: str, step: int, metadata: Mapping[str, Any],
-        inputs: Any,
+    def _start_node(
+        self, run_id: UUID, graph_run: _Run, name: str, step: int, tags: Sequence[str] | None,
+        metadata: Mapping[str, Any], inputs: Any,
     ) -> None:  # fmt: skip
-        h = run.handle
-        graph = graph_run.graph or graph_run.handle.name
-        if graph_run.graph is None:  # the first node tells us its parent is a graph run
-            graph_run.graph = graph
+        """Open a node execution's span under its graph run's, with its attributes in one go."""
+        client = _state._client
+        if not client.enabled:
+            return
+        graph = graph_run.graph
+        if graph is None:  # the first node tells us its parent is a graph run
+            graph_run.graph = graph = graph_run.handle.name
             graph_run.handle.set_attribute(WORKFLOW, graph)
             if not self.capture_state:  # a graph's input is its state: kept only when allowed
                 _drop_input(graph_run.handle)
-        run.node, run.step, run.graph = name, step, graph
-        attrs: dict[str, Any] = {WORKFLOW: graph, "langgraph.node": name, "langgraph.step": step}
+        attrs = _attributes(tags, metadata)
+        attrs[WORKFLOW] = graph
+        attrs["langgraph.node"] = name
+        attrs["langgraph.step"] = step
         ns = metadata.get("langgraph_checkpoint_ns")
-        failed = self._retries.get(ns) if isinstance(ns, str) else None
+        failed = self._retries.get(ns) if self._retries and isinstance(ns, str) else None
         if failed:
             attrs["langgraph.attempt"] = failed + 1
         # Lists as comma-joined text: a list attribute is copied and bounded item by item at
         # the span's end, which measurably slowed graphs of trivial nodes.
         triggers = metadata.get("langgraph_triggers")
         if isinstance(triggers, (list, tuple)):
-            attrs["langgraph.triggers"] = ",".join(str(t) for t in triggers)
+            attrs["langgraph.triggers"] = _joined(triggers)
         summary = lg.state_summary(inputs)
         if summary is not None:
-            attrs["langgraph.state.keys"] = ",".join(summary[0])
-            attrs["langgraph.state.size"] = summary[1]
-        h.attributes.update(attrs)  # the span was opened just now: nothing to guard against
+            attrs["langgraph.state.keys"], attrs["langgraph.state.size"] = summary
+        h = SpanHandle(client, name, "chain", attrs)
+        h.open(graph_run.handle)
+        if "session_id" in metadata or "thread_id" in metadata or "user_id" in metadata:
+            _session(h, metadata)
+        run = _Run(h, current_span.get(), "chain")
+        run.node, run.step, run.graph = name, step, graph
+        if len(self._runs) >= self.max_open_runs:
+            self._evict()
+        self._runs[run_id] = run
+        current_span.set(h)
         if self.capture_state:
             h.set_input(inputs)
 
@@ -173,13 +191,13 @@ class CallbackHandler(BaseCallbackHandler):
             if run is None:  # unknown or already evicted: nothing to end
                 return
             h = run.handle
-            parent_id = kwargs.get("parent_run_id")
-            parent = self._runs.get(parent_id) if parent_id is not None else None
             if run.node is not None:
                 self._node_ended(run, run.node, outputs)
-            elif (
-                parent is not None and parent.node is not None and lg.is_router(kwargs.get("tags"))
-            ):
+                self._end(run_id)
+                return
+            parent_id = kwargs.get("parent_run_id")
+            parent = self._runs.get(parent_id) if parent_id is not None else None
+            if parent is not None and parent.node is not None and lg.is_router(kwargs.get("tags")):
                 routes = lg.router_routes(outputs)
                 if routes:
                     self._branch(parent, parent.node, routes, h.name)
@@ -201,7 +219,7 @@ class CallbackHandler(BaseCallbackHandler):
         if self.capture_state:
             run.handle.set_output(outputs)
         elif isinstance(outputs, Mapping):
-            run.handle.set_attribute("langgraph.update.keys", ",".join(str(k) for k in outputs))
+            run.handle.set_attribute("langgraph.update.keys", _joined(outputs))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain, graph or node raised; an interrupt is recorded as control flow, not failure."""
@@ -545,17 +563,45 @@ def _attributes(tags: Sequence[str] | None, metadata: Mapping[str, Any] | None) 
         if kept:
             attrs["langchain.tags"] = kept
     if metadata:
-        for key, value in metadata.items():
-            if (
-                type(key) is str
-                and not key.startswith(_SKIP_METADATA_PREFIXES)
-                and (value is None or isinstance(value, (str, int, float, bool)))
-            ):
-                attrs[f"langchain.metadata.{key}"] = value
+        shape = tuple(metadata)
+        plan = _plans.get(shape)
+        if plan is None:
+            plan = _plan(shape)
+        for key, attr in plan:
+            value = metadata[key]
+            if value is None or isinstance(value, (str, int, float, bool)):
+                attrs[attr] = value
         ns = metadata.get("langgraph_checkpoint_ns")
         if isinstance(ns, str):
             attrs["langgraph.checkpoint_ns"] = ns
     return attrs
+
+
+# Metadata keys (in order) -> the (key, attribute name) pairs kept of them: the keys that
+# LangChain and LangGraph add for themselves are not. Every node of a graph brings the same
+# keys, so deciding once per set of keys is cheaper than testing every key's prefixes on
+# every run (bounded: past the cap, sets of keys are decided every time).
+_plans: dict[tuple[Any, ...], tuple[tuple[str, str], ...]] = {}
+_MAX_PLANS = 1024
+
+
+def _plan(shape: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
+    plan = tuple(
+        (key, f"langchain.metadata.{key}")
+        for key in shape
+        if type(key) is str and not key.startswith(_SKIP_METADATA_PREFIXES)
+    )
+    if len(_plans) < _MAX_PLANS:
+        _plans[shape] = plan
+    return plan
+
+
+def _joined(items: Any) -> str:
+    """Names as comma-joined text (a list attribute costs more to bound and store)."""
+    try:
+        return ",".join(items)
+    except TypeError:  # not all text
+        return ",".join(str(item) for item in items)
 
 
 def _drop_input(h: SpanHandle) -> None:

@@ -23,9 +23,10 @@ applications without it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from llmpulse._json import spaced_json
 
 __all__ = [
     "END_NODE",
@@ -37,8 +38,6 @@ __all__ = [
 ]
 
 END_NODE = "__end__"
-# One encoder for every state: json.dumps with options builds a new one per call (2x slower).
-_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 _STEP_TAG = "graph:step:"
 _SEQ_TAG = "seq:step:"
 
@@ -100,14 +99,18 @@ def interrupt_values(error: BaseException) -> list[Any]:
     return values
 
 
-def state_summary(state: Any) -> tuple[list[str], int] | None:
-    """The state's keys and its size in characters of JSON (``None`` if it is not a mapping)."""
-    if not isinstance(state, Mapping):
+def state_summary(state: Any) -> tuple[str, int] | None:
+    """The state's keys (comma-joined) and its size in characters of JSON (``None`` if it is
+    not a mapping)."""
+    if type(state) is not dict and not isinstance(state, Mapping):
         return None
-    keys = [str(k) for k in state]
     try:
-        size = len(_ENCODER.encode(state))
-    except (TypeError, ValueError):  # circular or unserialisable: its repr's length instead
+        keys = ",".join(state)
+    except TypeError:  # keys that are not all text
+        keys = ",".join(str(k) for k in state)
+    try:
+        size = len(spaced_json(state))
+    except (TypeError, ValueError, RecursionError):  # unserialisable or circular: repr's length
         size = len(repr(state))
     return keys, size
 
