@@ -2,7 +2,9 @@
 
 ``lose`` ingest answers are thrown away: the request reaches the server, which commits and
 answers, and the client's connection is then closed without a word, as when the network
-drops the acknowledgement. Everything else is passed through unchanged. Runs ``http.server``
+drops the acknowledgement. ``unavailable`` ingest requests are answered 503 (Retry-After: 0)
+without reaching the server, as a load balancer does while the server is down. Everything
+else is passed through unchanged. Runs ``http.server``
 in a thread on a free port; the upstream answers are kept for the test to read.
 """
 
@@ -37,6 +39,7 @@ class Forwarded:
 class LossyProxy:
     upstream: str
     lose: int = 0  # how many ingest answers to lose next
+    unavailable: int = 0  # how many ingest requests to answer 503 next, without forwarding
     url: str = ""
     forwarded: list[Forwarded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,6 +59,15 @@ def lossy_proxy(upstream: str, lose: int = 0) -> Iterator[LossyProxy]:
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+            with proxy.lock:
+                down = proxy.unavailable > 0 and self.path.endswith("/ingest")
+                proxy.unavailable -= 1 if down else 0
+            if down:
+                self.send_response(503)
+                self.send_header("retry-after", "0")
+                self.send_header("content-length", "0")
+                self.end_headers()
+                return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
             reply = client.post(self.path, content=raw, headers=headers)
             with proxy.lock:

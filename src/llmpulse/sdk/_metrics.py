@@ -4,10 +4,15 @@
 ``metrics_wsgi_app()`` return an app to mount in the application's web server. Both read
 prometheus_client's default registry, so the application's own metrics appear beside them.
 
-Spans are counted on the export thread, after their batch was exported (the recording call
-pays nothing), and only those the exporter stored: a store write names the spans it skipped
-(``WriteResult.skipped_spans``). prometheus_client is imported on the first call here, never
-by ``import llmpulse``.
+Spans are counted once each, when they are stored, never on the recording call:
+
+* with the embedded store, on the export thread after the write, leaving out the spans the
+  write names as not stored (``WriteResult.skipped_spans``);
+* with a server (``HttpExporter``), when their request is acknowledged, on whichever thread
+  sent it (``http.span_observer``): a span that waited in the spool and was replayed later
+  (even by a later process, from a dead one's spool) is counted when the replay lands.
+
+prometheus_client is imported on the first call here, never by ``import llmpulse``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from llmpulse.errors import ConfigError
 from llmpulse.schema import Span
 from llmpulse.sdk import _batcher
+from llmpulse.sdk.exporters import http
 
 __all__ = [
     "MetricsServer",
@@ -50,6 +56,7 @@ def sdk_metrics() -> Any:
 
             _metrics = LLMMetrics(REGISTRY)
             _batcher.exported_observer = _observe
+            http.span_observer = _observe_delivered
         return _metrics
 
 
@@ -100,8 +107,8 @@ def metrics_wsgi_app() -> Any:
 def _observe(batch: list[Any], result: Any) -> None:
     """Count the spans of an exported batch that were stored."""
     metrics = _metrics
-    if metrics is None:
-        return
+    if metrics is None or getattr(result, "spans_seen", False):
+        return  # an exporter that reports its delivered spans itself (HttpExporter)
     spans = [r for r in batch if isinstance(r, Span)]
     rows = [r[0] for r in batch if type(r) is tuple]
     skipped = getattr(result, "skipped_spans", ())
@@ -114,6 +121,13 @@ def _observe(batch: list[Any], result: Any) -> None:
         idx = _row_columns()
         for row in rows:
             metrics.observe_one(*(row[i] for i in idx))
+
+
+def _observe_delivered(spans: list[dict[str, Any]]) -> None:
+    """Count the spans (as sent on the wire) of a request the server acknowledged."""
+    metrics = _metrics
+    if metrics is not None:
+        metrics.observe([Span(**fields) for fields in spans])
 
 
 def _row_columns() -> tuple[int, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -105,6 +106,55 @@ class TestOnlyStoredSpansCount:
         _metrics._observe(spans, WriteResult(stored=2, rejected=2, spans=2, skipped_spans=(0, 3)))
         _metrics._observe(spans, InMemoryExporter())  # no skipped_spans: every span counts
         assert metrics.requests.labels(*key)._value.get() - before == 2 + 4
+
+
+class TestSpansThroughAServer:
+    def test_every_span_is_counted_once_however_it_was_delivered(
+        self, sqlite_url: str, tmp_path: Path
+    ) -> None:
+        """Through the HTTP exporter: a batch delivered at once, one spooled while the server
+        was unavailable (503) and replayed, and one whose answer was lost after the commit
+        (spooled, replayed, a duplicate on the server): each span counted exactly once."""
+        from llmpulse.sdk.exporters.http import HttpExporter
+        from llmpulse.server.app import create_app
+        from llmpulse.server.settings import ServerSettings
+        from llmpulse.store import Store
+        from tests.e2e.live_server import serving
+        from tests.e2e.lossy_proxy import lossy_proxy
+
+        metrics = _metrics.sdk_metrics()
+        model = "through-the-spool"
+
+        def counted() -> tuple[float, float]:
+            return (metrics.requests.labels(model, "ok")._value.get(),
+                    metrics.tokens.labels(model, "input")._value.get())  # fmt: skip
+
+        before = counted()
+        with (
+            Store.open(sqlite_url) as store,
+            serving(create_app(ServerSettings(), store=store)) as url,
+            lossy_proxy(url) as proxy,
+        ):
+            # retry_budget=0: a failed request goes to the spool at once, replayed from there.
+            exporter = HttpExporter(proxy.url, spool_dir=tmp_path / "spool", retry_budget=0.0)
+            client = llmpulse.init(exporter=exporter, instrument=(), batch_size=10_000)
+            for calls, lose, unavailable in ((5, 0, 0), (15, 0, 1), (20, 1, 0)):
+                proxy.lose, proxy.unavailable = lose, unavailable
+                for _ in range(calls):
+                    llmpulse.record_llm_call(model, input_tokens=3, output_tokens=1)
+                assert client.flush(30), client.stats()
+            stats = client.stats()
+            (row,) = store.span_stats(0, 4e9, model=model)
+        assert len(proxy.lost()) == 1 and proxy.unavailable == 0
+        assert (stats.recorded, stats.exported, stats.spooled, stats.dropped_total) == (
+            40,
+            40,
+            0,
+            0,
+        )
+        assert row.calls == 40  # what the server stored, once each
+        after = counted()
+        assert (after[0] - before[0], after[1] - before[1]) == (40, 120)
 
 
 def test_import_llmpulse_loads_no_prometheus_client() -> None:

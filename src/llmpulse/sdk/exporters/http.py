@@ -20,6 +20,11 @@ What happens to a batch:
   taken out and the rest sent again; a 413 splits the batch), or the spool is full
   (``spool_full``: the oldest batches go). Each logs a warning once a minute at most.
 
+Delivered spans are reported to ``span_observer`` (``llmpulse.start_metrics_server`` counts
+them there) when their request gets its 2xx, whichever thread sent it: at once, after retries,
+from the spool, or part of a split or trimmed batch. Each span is acknowledged once, so it is
+counted once; a span that is dropped is never counted.
+
 ``client.stats()`` keeps its identity with the spool as one more place a record can be:
 ``recorded = exported + dropped + queued + in_flight + spooled``, ``exported`` meaning
 acknowledged by the server. Records replayed from a dead process's spool are counted apart
@@ -34,9 +39,10 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from llmpulse.errors import ConfigError
 from llmpulse.sdk._logonce import LogOnce
@@ -56,7 +62,7 @@ from llmpulse.sdk.exporters._wire import (
     rejected_indexes,
 )
 
-__all__ = ["DEFAULT_MAX_SPOOL_BYTES", "ExportOutcome", "HttpExporter"]
+__all__ = ["DEFAULT_MAX_SPOOL_BYTES", "ExportOutcome", "HttpExporter", "span_observer"]
 
 log = logging.getLogger("llmpulse.sdk")
 
@@ -65,19 +71,24 @@ _RETRYABLE = frozenset((408, 425, 429))  # and every 5xx
 _RESCAN_SECONDS = 60.0  # how often the replay thread looks for spools of processes that died
 _BASE_BACKOFF = 0.25
 
+# Called with the spans (wire dicts) of each acknowledged request, on the thread that sent it:
+# how ``llmpulse.start_metrics_server`` counts what reached the server (see sdk/_metrics.py).
+span_observer: Callable[[list[dict[str, Any]]], None] | None = None
+
 
 @dataclass(slots=True)
 class ExportOutcome:
     """What became of one batch's counted records besides being acknowledged.
 
     ``rejected`` records were dropped (``reasons`` says why, by drop reason); ``spooled``
-    records went to the spool (already handed over with ``to_spool``).
+    records went to the spool (already handed over with ``to_spool``). The exporter reports
+    the spans it delivers to ``span_observer`` itself, later for spooled ones (``spans_seen``).
     """
 
+    spans_seen: ClassVar[bool] = True
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     spooled: int = 0
-    skipped_spans: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -196,8 +207,6 @@ class HttpExporter:
                 self._drop(outcome, reason, count)
             for rest in sent.rest:
                 self._spool_body(rest, outcome)
-        if outcome.rejected or outcome.spooled:
-            outcome.skipped_spans = tuple(i for i, r in enumerate(batch) if _is_span(r))
         return outcome
 
     def _drop(self, outcome: ExportOutcome, reason: str, count: int, *why: Any) -> None:
@@ -255,6 +264,7 @@ class HttpExporter:
                 self._up()
                 sent.whole = body is None  # a spooled body went through as it was
                 sent.delivered += 0 if body is None else body.counted
+                _observe_spans(body, data, uncounted)
                 return sent
             if reply is not None and not _retryable(reply.status):
                 if body is None:
@@ -499,10 +509,18 @@ def _retryable(status: int) -> bool:
     return status in _RETRYABLE or status >= 500
 
 
-def _is_span(record: Any) -> bool:
-    from llmpulse.schema import Span
-
-    return isinstance(record, Span)
+def _observe_spans(body: Body | None, data: bytes, uncounted: int) -> None:
+    """Hand the spans of an acknowledged request to ``span_observer`` (decoded from ``data``
+    for a spooled body); never fails the delivery."""
+    observer = span_observer
+    if observer is None:
+        return
+    try:
+        spans = (body if body is not None else decode_body(data, uncounted)).spans
+        if spans:
+            observer(spans)
+    except Exception:  # metrics must never cost the batch
+        log.exception("Metrics observer failed: continuing")
 
 
 def _phrase(status: int) -> str:
