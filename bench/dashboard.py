@@ -101,6 +101,10 @@ def page_requests(client: httpx.Client, now: float) -> dict[str, list[tuple[str,
         "traces filtered": [
             ("/api/v1/traces", {**day, "limit": 50, "model": "gpt-4o", "status": "error"})
         ],
+        "traces minimums": [
+            ("/api/v1/traces", {**hour, "limit": 50, "min_latency_ms": 2000}),
+            ("/api/v1/traces", {**day, "limit": 50, "min_latency_ms": 5000, "min_cost_usd": 0.01}),
+        ],
         "trace": [(f"/api/v1/traces/{tid}", {}), (f"/api/v1/traces/{tid}/spans", {"limit": 1000})],
         "runs": [("/api/v1/runs", {"limit": 100})],
         "alerts": [("/api/v1/alerts", {"limit": 200})],

@@ -211,6 +211,39 @@ class TestPages:
         assert rows.count() == claude
         assert tab.problems == []
 
+    def test_minimum_latency_and_cost_filters_change_the_url_and_the_list(
+        self, tab: Session
+    ) -> None:
+        """Min latency keeps the one 2 s trace; min cost keeps the traces costing that much
+        (counted through the API); both are in the URL and come back with Back."""
+        tab.open("/traces")
+        rows = tab.page.locator("#traces tbody tr")
+        everything = rows.count()
+        tab.page.fill("#filters input[name=min_latency_ms]", "1500")
+        tab.page.click("#filters button[type=submit]")
+        tab.page.wait_for_url("**min_latency_ms=1500**")
+        tab.ready()
+        assert rows.count() == 1 and "2,000" in rows.first.inner_text()
+        costs = tab.page.evaluate("""async () => {
+            const page = await (await fetch('/api/v1/traces?limit=500&start=' +
+                (Date.now() / 1000 - 3600))).json();
+            return page.items.map(t => t.cost_usd);
+        }""")
+        priced = sorted(c for c in costs if c is not None)
+        threshold = priced[len(priced) // 2]
+        tab.page.fill("#filters input[name=min_latency_ms]", "")
+        tab.page.fill("#filters input[name=min_cost_usd]", repr(threshold))
+        tab.page.click("#filters button[type=submit]")
+        tab.page.wait_for_url(lambda u: "min_cost_usd=" in u and "min_latency_ms" not in u)
+        tab.ready()
+        assert rows.count() == sum(c >= threshold for c in priced) < everything
+        tab.page.go_back()
+        tab.page.wait_for_url("**min_latency_ms=1500**")
+        tab.ready()
+        assert rows.count() == 1
+        assert tab.page.input_value("#filters input[name=min_latency_ms]") == "1500"
+        assert tab.problems == []
+
     def test_a_trace_opens_from_the_list(self, tab: Session) -> None:
         """Clicking a trace shows its span tree, waterfall and the selected span's details."""
         tab.open("/traces?model=claude-3-haiku")

@@ -132,10 +132,16 @@ class ServerApiMixin:
         filters: Mapping[str, Any],
         after: Sequence[Any] | None = None,
         limit: int = 50,
+        min_latency_ms: float | None = None,
+        min_cost_usd: float | None = None,
     ) -> list[TraceTotals]:
-        """Traces with a matching span in ``[start, end)``, newest first."""
+        """Traces with a matching span in ``[start, end)``, newest first; with ``min_latency_ms``
+        or ``min_cost_usd``, only traces whose whole duration or total cost reaches it."""
         with self._read("trace_page") as conn:
-            return browse.trace_page(conn, start, end, filters, after, limit)
+            return browse.trace_page(
+                conn, start, end, filters, after, limit,
+                min_latency_ms=min_latency_ms, min_cost_usd=min_cost_usd,
+            )  # fmt: skip
 
     def trace_summary(self, trace_id: str) -> TraceTotals | None:
         """Totals of one trace, or ``None`` when none of its spans is stored."""

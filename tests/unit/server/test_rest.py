@@ -104,6 +104,36 @@ class TestTraces:
         got = _walk(api, "/api/v1/traces", **params, limit=2)
         assert [t["trace_id"] for t in got] == expected
 
+    def test_minimum_latency_and_cost_are_on_the_whole_trace(
+        self, api: TestClient, loaded: Store
+    ) -> None:
+        """min_latency_ms keeps traces lasting at least that long (first start to last end),
+        min_cost_usd those whose spans cost that much together (an unpriced trace never does);
+        they combine with the span filters and page like the rest."""
+        t = NOW + 300
+        loaded.write(spans=[
+            Span("tE", "tE-root", "root-tE", t, t + 5, kind="chain", service="api"),
+            Span("tE", "tE-llm", "chat", t + 1, t + 4.5, kind="llm", parent_id="tE-root",
+                 model="gpt-4o", input_tokens=10, output_tokens=10),
+        ])  # fmt: skip
+        cases = [
+            ({"min_latency_ms": 3000}, ["tE"]),
+            ({"min_latency_ms": 2000}, ["tE", "tD", "tC", "tB", "tA"]),
+            ({"min_latency_ms": 0.5}, ["tE", "tD", "tC", "tB", "tA"]),
+            ({"min_cost_usd": 0.025}, ["tD", "tC"]),
+            ({"min_cost_usd": 0}, ["tD", "tC", "tB", "tA"]),
+            ({"min_cost_usd": 0.025, "model": "gpt-4o"}, ["tD"]),
+            ({"min_cost_usd": 0.005, "min_latency_ms": 3000}, []),
+        ]
+        for params, expected in cases:
+            got = _walk(api, "/api/v1/traces", **params, limit=1)
+            assert [x["trace_id"] for x in got] == expected, params
+        for bad in [{"min_cost_usd": -1}, {"min_latency_ms": "nan"}, {"min_latency_ms": "inf"},
+                    {"min_cost_usd": "cheap"}]:  # fmt: skip
+            answer = api.get("/api/v1/traces", params=bad)
+            assert answer.status_code == 422, bad
+            assert answer.headers["content-type"] == "application/problem+json"
+
     def test_totals_and_root(self, api: TestClient) -> None:
         """A trace carries its root span's name and service and totals over all its spans."""
         trace = api.get("/api/v1/traces/tB").json()

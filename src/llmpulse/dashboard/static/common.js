@@ -193,8 +193,12 @@
         button.addEventListener("click", () => setParams({ w: button.dataset.window, from: "", to: "" }));
       }
       const form = document.getElementById("custom-window");
-      form.elements.from.value = params().get("from") || "";
-      form.elements.to.value = params().get("to") || "";
+      const sync = () => {
+        form.elements.from.value = params().get("from") || "";
+        form.elements.to.value = params().get("to") || "";
+      };
+      sync();
+      window.addEventListener("popstate", sync);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         setParams({ from: form.elements.from.value, to: form.elements.to.value });
@@ -212,7 +216,9 @@
   // A filter form mirrors the URL: its fields start from it and submitting writes them back.
   function filterForm(id, extra) {
     const form = document.getElementById(id);
-    for (const field of form.elements) if (field.name) field.value = params().get(field.name) || "";
+    const sync = () => { for (const field of form.elements) if (field.name) field.value = params().get(field.name) || ""; };
+    sync();
+    window.addEventListener("popstate", sync); // Back and Forward bring the fields back too
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const values = Object.assign({}, extra || {});

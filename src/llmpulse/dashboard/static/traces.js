@@ -1,6 +1,6 @@
 // Traces: filters in the URL, newest first, cursor pages (the cursor is in the URL too).
 "use strict";
-const TRACE_FILTERS = ["model", "status", "name", "session_id", "user_id", "service"];
+const TRACE_FILTERS = ["model", "status", "name", "session_id", "user_id", "service", "min_latency_ms", "min_cost_usd"];
 LP.filterForm("filters", { cursor: "" });
 document.getElementById("first").addEventListener("click", () => LP.setParams({ cursor: "" }));
 document.getElementById("next").addEventListener("click", (event) => {

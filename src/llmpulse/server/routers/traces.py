@@ -71,15 +71,26 @@ def span_filters(
 def list_traces(
     window: TimeWindow = Depends(time_window),
     filters: SpanFilters = Depends(span_filters),
+    min_latency_ms: float | None = Query(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Only traces lasting at least this long (first span's start to last end).",
+    ),
+    min_cost_usd: float | None = Query(
+        None, ge=0, allow_inf_nan=False, description="Only traces costing at least this much."
+    ),
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=1024),
     store: Store = Depends(get_store),
 ) -> Page[TraceOut]:
-    """Traces with a span in the window matching every filter, newest first."""
+    """Traces with a span in the window matching every filter, newest first; the minimums are
+    on the whole trace (its duration, its total cost)."""
     after = decode_cursor("traces", cursor, (float, str))
     traces = store.trace_page(
-        window.start, window.end, filters=filters.values, after=after, limit=limit + 1
-    )
+        window.start, window.end, filters=filters.values, after=after, limit=limit + 1,
+        min_latency_ms=min_latency_ms, min_cost_usd=min_cost_usd,
+    )  # fmt: skip
     rows = [(TraceOut.of(t), (t.start_time, t.trace_id)) for t in traces]
     return page_of("traces", rows, limit)
 

@@ -181,22 +181,32 @@ def trace_page(
     filters: Mapping[str, Any],
     after: Sequence[Any] | None,
     limit: int,
+    *,
+    min_latency_ms: float | None = None,
+    min_cost_usd: float | None = None,
 ) -> list[TraceTotals]:
     """Traces with a span in ``[start, end)`` matching the filters, newest first.
 
     A trace matches when any of its spans in the window matches every filter; its totals are
-    over all its spans. Keyed by (first span's start, trace_id).
+    over all its spans, and ``min_latency_ms`` / ``min_cost_usd`` keep the traces whose whole
+    duration (first start to last end) or total cost reaches them (a trace without any priced
+    span has no cost and never reaches a minimum cost). Keyed by (first span's start, trace_id).
     """
     matching = select(_S.c.trace_id).where(
         _S.c.start_time >= start, _S.c.start_time < end, *_filters(_S, SPAN_FILTERS, filters)
     )
     totals = _trace_totals()
     first = func.min(_S.c.start_time)
+    having = _after((first, _S.c.trace_id), after, True)
+    if min_latency_ms is not None:
+        having.append((func.max(_S.c.end_time) - first) * 1000.0 >= min_latency_ms)
+    if min_cost_usd is not None:
+        having.append(func.sum(_S.c.cost_usd) >= min_cost_usd)
     query = (
         select(*totals)
         .where(_S.c.trace_id.in_(matching))
         .group_by(_S.c.trace_id)
-        .having(*_after((first, _S.c.trace_id), after, True))
+        .having(*having)
         .order_by(first.desc(), _S.c.trace_id.desc())
         .limit(limit)
     )
