@@ -1,24 +1,26 @@
 """Which notifications a tick sends, to which channels, grouped how; written to the outbox.
 
-Alertmanager's rules, per channel and group (the values of the rule's ``group_by`` labels):
+Alertmanager's rules, per channel and group (the values of the rule's ``group_by`` labels),
+with its timers (``group_wait``, ``group_interval``, ``repeat_interval``; see ``_grouping``):
 
-* a group is notified when one of its alerts fires for the first time (or first becomes
-  unmuted), when one resolves (``send_resolved``), and again every ``repeat_interval`` while
-  an alert stays firing and unacknowledged; a notification carries every unmuted,
-  unacknowledged firing alert of the group plus the ones that just resolved;
+* a group is notified when an alert the channel was not told about fires (or first becomes
+  unmuted), when one it was told about resolves (``send_resolved``), and again every
+  ``repeat_interval`` while an alert stays firing and unacknowledged; a notification carries
+  every unmuted, unacknowledged firing alert of the group plus the ones that resolved;
 * a muted alert (silenced, inside one of its rule's ``mute_times``, or inhibited by a firing
   alert matching an inhibit rule's source) sends nothing; once that ends it is notified like a
-  new alert;
-* an alert that never sent a firing notice sends no resolved notice;
+  new alert unless the channel already knows it fires;
+* an alert the channel never heard of sends no resolved notice;
 * an acknowledged alert sends no repeats and does not escalate (PagerDuty semantics); its
   resolved notice still goes out;
 * escalation: after each step's ``after`` without acknowledgement, the step's channels get
-  the alert (``escalation_level`` = the step number); they also get its resolved notice;
+  the alert at once (``escalation_level`` = the step number); they also get its resolved notice;
 * a channel declaring a resend interval (``describe()["resend_interval_s"]``: Alertmanager,
   which resolves an alert once its ``endsAt`` passes) gets the group's firing alerts, the
   acknowledged ones included, at least that often.
 
-Every notification becomes one outbox row per channel, in the tick's transaction.
+Every notification becomes one outbox row per channel, and the group's notification log entry
+is updated, in the tick's transaction.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from llmpulse.alerting._grouping import Timers, decide
 from llmpulse.alerting._mute_times import muted_now
 from llmpulse.alerting._notify import alert_item, group_key, to_payload
 from llmpulse.alerting._rules import InhibitRule, Rule
 from llmpulse.alerting._silences import Inhibitor, silenced
 from llmpulse.alerting.channels import Notification
-from llmpulse.store.queries.alerts import AlertRecord, AlertTx
+from llmpulse.store.queries.alerts import AlertRecord, AlertTx, GroupRecord
 
 __all__ = ["Dispatched", "dispatch"]
 
@@ -52,15 +55,23 @@ class Dispatched:
 class _Group:
     channel: str
     key: str
-    firing: list[AlertRecord] = field(default_factory=list)
-    resolved: list[AlertRecord] = field(default_factory=list)
-    triggered: bool = False
     level: int = 0
+    firing: list[AlertRecord] = field(default_factory=list)  # unmuted, unacknowledged
+    acked: list[AlertRecord] = field(default_factory=list)  # sent only to forgetful channels
+    resolved: list[AlertRecord] = field(default_factory=list)
+    still_open: set[str] = field(default_factory=set)  # every unresolved alert (fingerprints)
+    timers: list[tuple[float, float, float]] = field(default_factory=list)
+    triggered: bool = False
     refresh_only: bool = False  # sent only to refresh a channel that forgets (Alertmanager)
+    forget: frozenset[str] = frozenset()  # resolved alerts dropped from the log unannounced
 
 
 def _group_by(rule: Rule | None) -> Sequence[str]:
     return rule.group_by if rule is not None else ("alertname",)
+
+
+def _timers(rule: Rule) -> tuple[float, float, float]:
+    return (rule.group_wait_s, rule.group_interval_s, rule.repeat_interval_s)
 
 
 class _Plan:
@@ -74,9 +85,12 @@ class _Plan:
 
     def group(self, channel: str, alert: AlertRecord, level: int = 0) -> _Group:
         key = group_key(channel, alert.labels, _group_by(self.rules.get(alert.rule)))
+        return self.group_of(channel, key, level)
+
+    def group_of(self, channel: str, key: str, level: int = 0) -> _Group:
         found = self.groups.get((channel, key, level))
         if found is None:
-            found = self.groups[(channel, key, level)] = _Group(channel, key, level=level)
+            found = self.groups[(channel, key, level)] = _Group(channel, key, level)
         return found
 
 
@@ -99,12 +113,6 @@ def _escalate(plan: _Plan, tx: AlertTx, alert: AlertRecord, rule: Rule, out: Dis
     out.escalations += 1
 
 
-def _due(alert: AlertRecord, rule: Rule, now: float) -> bool:
-    if alert.notified_at is None:
-        return True
-    return alert.acknowledged_at is None and now - alert.notified_at >= rule.repeat_interval_s
-
-
 def _plan_firing(
     plan: _Plan,
     tx: AlertTx,
@@ -112,16 +120,17 @@ def _plan_firing(
     out: Dispatched,
     known: Mapping[int, AlertRecord] | None,
 ) -> None:
-    """Put every unmuted, unacknowledged firing alert in its groups; escalate where due."""
+    """Put every firing alert in its groups (unmuted, unacknowledged ones to be sent); escalate."""
     open_alerts = list((tx.open_alerts() if known is None else known).values())
     out.open = len(open_alerts)
     silences = tx.silences(plan.now)
     muted_by = Inhibitor([a.labels for a in open_alerts], inhibit_rules)
     for alert in open_alerts:
         rule = plan.rules.get(alert.rule)
-        acked = alert.acknowledged_at is not None
-        if rule is None or (acked and not plan.refresh):
+        if rule is None:
             continue
+        for channel in dict.fromkeys([*rule.channels, *alert.channels]):
+            plan.group(channel, alert).still_open.add(alert.fingerprint)
         if (
             silenced(alert.labels, silences)
             or muted_by(alert.labels)
@@ -129,16 +138,69 @@ def _plan_firing(
         ):
             out.muted += 1
             continue
-        due = _due(alert, rule, plan.now)
+        acked = alert.acknowledged_at is not None
         for channel in rule.channels:
-            if acked and channel not in plan.refresh:
-                continue  # acknowledged: only channels that would forget it still get it
             g = plan.group(channel, alert)
-            g.firing.append(alert)
-            g.triggered = g.triggered or due
+            if not acked:
+                g.firing.append(alert)
+                g.timers.append(_timers(rule))
+            elif channel in plan.refresh:
+                g.acked.append(alert)  # acknowledged: only channels that would forget it
         if not acked:
             _escalate(plan, tx, alert, rule, out)
-    _plan_refresh(plan, tx)
+
+
+def _plan_turns(
+    plan: _Plan,
+    tx: AlertTx,
+    log: Mapping[tuple[str, str], GroupRecord],
+    resolved_now: Sequence[AlertRecord],
+) -> None:
+    """Each group's turn (``_grouping.decide``), and the resolved alerts it announces."""
+    for channel, key in log:
+        plan.group_of(channel, key)  # a group the channel knows of, even if all resolved
+    gone = {
+        fp
+        for (channel, key, level), g in plan.groups.items()
+        if not level and (channel, key) in log
+        for fp in log[(channel, key)].firing - g.still_open
+    }
+    records = {a.fingerprint: a for a in resolved_now}
+    records.update(tx.latest_alerts(sorted(gone - set(records))))
+    records = {fp: a for fp, a in records.items() if a.state == "resolved"}
+    for (channel, key, level), g in list(plan.groups.items()):
+        if level:
+            continue
+        entry = log.get((channel, key))
+        decision = decide(
+            entry, {a.fingerprint for a in g.firing}, g.still_open,
+            min((a.fired_at for a in g.firing), default=None),
+            Timers.of(g.timers or _resolved_timers(plan, entry, records)), plan.now,
+            announce=lambda fp: fp in records and _announces(plan, records[fp]),
+        )  # fmt: skip
+        if decision.send:
+            g.triggered = True
+            g.resolved = [
+                records[fp] for fp in sorted(decision.resolved)
+                if fp in records and _announces(plan, records[fp])
+            ]  # fmt: skip
+        else:
+            g.forget = decision.resolved
+
+
+def _resolved_timers(
+    plan: _Plan, entry: GroupRecord | None, records: Mapping[str, AlertRecord]
+) -> list[tuple[float, float, float]]:
+    """Timers of a group whose alerts all resolved: from their rules, when still known."""
+    if entry is None:
+        return []
+    rules = [plan.rules.get(records[fp].rule) for fp in entry.firing if fp in records]
+    return [_timers(r) for r in rules if r is not None]
+
+
+def _announces(plan: _Plan, alert: AlertRecord) -> bool:
+    rule = plan.rules.get(alert.rule)
+    return rule is None or rule.send_resolved
 
 
 def _plan_refresh(plan: _Plan, tx: AlertTx) -> None:
@@ -146,23 +208,43 @@ def _plan_refresh(plan: _Plan, tx: AlertTx) -> None:
     passes) every such interval, whatever the rule's repeat_interval or an acknowledgement."""
     for g in plan.groups.values():
         every = plan.refresh.get(g.channel)
-        if every is None or g.triggered or not g.firing or g.level:
+        if every is None or g.triggered or not (g.firing or g.acked) or g.level:
             continue
         last = tx.last_enqueued(g.channel, g.key)
         if last is None or plan.now - last >= every:
             g.triggered = g.refresh_only = True
 
 
-def _plan_resolved(plan: _Plan, resolved_now: Sequence[AlertRecord]) -> None:
-    """Resolved notices of alerts that had sent a firing one, to every channel they reached."""
-    for alert in resolved_now:
-        rule = plan.rules.get(alert.rule)
-        if alert.notified_at is None or (rule is not None and not rule.send_resolved):
+def _plan_manual(
+    plan: _Plan, log: Mapping[tuple[str, str], GroupRecord], resolved: Sequence[AlertRecord]
+) -> None:
+    """Resolved by hand: the notice goes at once to every channel that was told it fires."""
+    for alert in resolved:
+        if not _announces(plan, alert):
             continue
         for channel in alert.channels:
             g = plan.group(channel, alert)
-            g.resolved.append(alert)
-            g.triggered = True
+            entry = log.get((channel, g.key))
+            if entry is not None and alert.fingerprint in entry.firing:
+                g.resolved.append(alert)
+                g.triggered = True
+                g.still_open = set(entry.firing) - {alert.fingerprint}
+
+
+def _record(tx: AlertTx, log: dict[tuple[str, str], GroupRecord], g: _Group, now: float) -> None:
+    """The group's log entry after this tick: what the channel now believes is firing."""
+    entry = log.get((g.channel, g.key))
+    known = entry.firing if entry is not None else frozenset()
+    if g.triggered and not g.refresh_only:
+        told = {a.fingerprint for a in g.firing}
+        told |= known if g.level else known & g.still_open  # an escalation only adds
+        after = GroupRecord(g.channel, g.key, now, frozenset(told))
+    elif g.forget and entry is not None:
+        after = GroupRecord(g.channel, g.key, entry.sent_at, known - g.forget)
+    else:
+        return
+    tx.put_group(after)
+    log[(g.channel, g.key)] = after
 
 
 def dispatch(
@@ -186,17 +268,23 @@ def dispatch(
     """
     out = Dispatched()
     plan = _Plan(rules, now, refresh)
-    if not resolved_only:
+    log = dict(tx.groups())
+    if resolved_only:
+        _plan_manual(plan, log, resolved_now)
+    else:
         _plan_firing(plan, tx, inhibit_rules, out, open_alerts)
-    _plan_resolved(plan, resolved_now)
+        _plan_turns(plan, tx, log, resolved_now)
+        _plan_refresh(plan, tx)
     notified: set[int] = set()
     for g in plan.groups.values():
-        if not g.triggered:
+        _record(tx, log, g, now)
+        if not g.triggered or not (g.firing or g.acked or g.resolved):
             continue
-        items = [alert_item(a, "firing", now=now, link_base=link_base) for a in g.firing]
+        items = [alert_item(a, "firing", now=now, link_base=link_base) for a in g.firing + g.acked]
         items += [alert_item(a, "resolved", now=now, link_base=link_base) for a in g.resolved]
         key = new_key()
-        note = Notification(key, g.key, "firing" if g.firing else "resolved", tuple(items), g.level)
+        status = "firing" if g.firing or g.acked else "resolved"
+        note = Notification(key, g.key, status, tuple(items), g.level)
         tx.enqueue(key, g.channel, g.key, to_payload(note), now)
         out.notifications += 1
         out.by_channel[g.channel] = out.by_channel.get(g.channel, 0) + 1

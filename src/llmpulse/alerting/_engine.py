@@ -93,6 +93,7 @@ class AlertEngine:
         self.lease_seconds = lease_seconds
         self.link_base = link_base
         self.template_failures = 0
+        self._holding = False  # whether this engine evaluated last (holds the lease)
         # Metric points read so far, so each tick reads only new ones (see _points.py).
         self._points = PointHistory(lambda name, start, end: store.metric_series(name, start, end))
 
@@ -161,12 +162,17 @@ class AlertEngine:
     def tick(self, now: float | None = None) -> TickReport:
         """Evaluate every rule once (if this process holds the evaluator lease)."""
         now = self.clock() if now is None else now
+        # Taking over (a start, a restart, a failover): since when did nobody evaluate?
+        last = None if self._holding else self.store.lease_renewed_at(EVALUATOR_LEASE)
         if not self.store.take_lease(EVALUATOR_LEASE, self.owner, now=now, ttl=self.lease_seconds):
+            self._holding = False
             return TickReport(now, evaluated=False)
+        self._holding = True
+        downtime = max(0.0, now - last) if last is not None else 0.0
         rules = self.rules()
         active, failed = self._measure(rules, now)
         with self.store.alert_transaction() as tx:
-            changes = apply_tick(tx, rules, active, set(failed), now)
+            changes = apply_tick(tx, rules, active, set(failed), now, downtime=downtime)
             sent = dispatch(
                 tx, rules, changes.resolved, self.rule_set.inhibit_rules, now,
                 link_base=self.link_base, open_alerts=changes.open_alerts,
@@ -190,6 +196,7 @@ class AlertEngine:
 
     def release(self) -> None:
         """Give up the evaluator lease (on shutdown), so another process takes over at once."""
+        self._holding = False
         try:
             self.store.release_lease(EVALUATOR_LEASE, self.owner)
         except LlmpulseError:

@@ -47,8 +47,8 @@ _CHECKS = (
 _KEYS: dict[str, tuple[str, ...]] = {
     "common": (
         "name", "type", "window", "for", "keep_firing_for", "repeat_interval", "labels",
-        "summary", "channels", "group_by", "escalation", "send_resolved", "enabled", "severity",
-        "filters", "mute_times",
+        "summary", "channels", "group_by", "group_wait", "group_interval", "escalation",
+        "send_resolved", "enabled", "severity", "filters", "mute_times",
     ),
     "threshold": (
         "metric", "by", "condition", "warning", "critical", "min_requests", "quota", "point",
@@ -289,6 +289,8 @@ def parse_rule(doc: Any, path: str = "rule", *, source: str = "file") -> Rule:
     kw["for_s"] = _duration(doc, "for", path, 0.0, True)
     kw["keep_firing_for_s"] = _duration(doc, "keep_firing_for", path, 0.0, True)
     kw["repeat_interval_s"] = _duration(doc, "repeat_interval", path, 4 * 3600.0, False)
+    kw["group_wait_s"] = _duration(doc, "group_wait", path, 0.0, True)
+    kw["group_interval_s"] = _duration(doc, "group_interval", path, 0.0, True)
     kw["labels"] = _labels(doc.get("labels"), f"{path}.labels")
     summary = doc.get("summary", "")
     if not isinstance(summary, str):
@@ -352,6 +354,9 @@ def rule_spec(rule: Rule) -> dict[str, Any]:
     doc["summary"] = rule.summary
     doc["channels"] = list(rule.channels)
     doc["group_by"] = list(rule.group_by)
+    for key in ("group_wait", "group_interval"):
+        seconds = getattr(rule, f"{key}_s")
+        doc[key] = format_duration(seconds) if seconds else 0
     doc["escalation"] = [
         {"after": format_duration(e.after_s), "channels": list(e.channels)} for e in rule.escalation
     ]

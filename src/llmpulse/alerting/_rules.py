@@ -160,6 +160,10 @@ class Rule:
     summary: str = ""
     channels: tuple[str, ...] = ()
     group_by: tuple[str, ...] = ("alertname",)
+    #: Alertmanager's timers of a notification group (see ``_dispatch``): wait before its first
+    #: notification, and between notifications of changes. 0: at the evaluation itself.
+    group_wait_s: float = 0.0
+    group_interval_s: float = 0.0
     escalation: tuple[Escalation, ...] = ()
     send_resolved: bool = True
     enabled: bool = True

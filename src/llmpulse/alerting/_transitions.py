@@ -7,6 +7,13 @@ evaluation where it does not cross, unless ``keep_firing_for`` holds it; a rule 
 evaluate changes nothing (a broken query must not resolve, nor fire, anything). A series resolved
 by hand is *held*: it sends nothing until its condition clears, and a later crossing is a new
 incident. State lives in the store, so a restart keeps pending timers and keep-firing windows.
+
+When an evaluator takes over after nobody evaluated for a while (a restart, a failover), the
+time nobody looked does not count as pending (Prometheus' ``for`` state restore): each pending
+series keeps the time it had been seen crossing and needs the rest of ``for`` observed by the
+new evaluator, so a restart neither restarts the timers nor fires alerts early. After more
+than ``FOR_OUTAGE_TOLERANCE_SECONDS`` without evaluation the old state is too stale to trust,
+and pending series start over.
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ from llmpulse._duration import format_duration
 from llmpulse.alerting._rules import Rule, Sample, fingerprint, render_summary
 from llmpulse.store.queries.alerts import AlertRecord, AlertTx, SeriesRecord
 
-__all__ = ["Active", "Changes", "apply_tick", "resolve"]
+__all__ = ["FOR_OUTAGE_TOLERANCE_SECONDS", "Active", "Changes", "apply_tick", "resolve"]
+
+#: Prometheus' ``--rules.alert.for-outage-tolerance``: longer without evaluation, pending
+#: timers start over instead of resuming.
+FOR_OUTAGE_TOLERANCE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -155,16 +166,40 @@ def _gone(
     tx.delete_series([s.fingerprint])
 
 
+def _restore_pending(
+    tx: AlertTx, states: dict[str, SeriesRecord], downtime: float, now: float
+) -> None:
+    """Move pending timers past ``downtime`` (nobody evaluated), or restart them after an
+    outage longer than the tolerance."""
+    for fp, s in list(states.items()):
+        if s.state != "pending":
+            continue
+        if downtime > FOR_OUTAGE_TOLERANCE_SECONDS:
+            active_at = now
+        else:
+            active_at = min(now, s.active_at + downtime)
+        states[fp] = dataclasses.replace(s, active_at=active_at)
+        tx.put_series(states[fp])
+
+
 def apply_tick(
     tx: AlertTx,
     rules: Mapping[str, Rule],
     active: Mapping[str, Active],
     failed: set[str],
     now: float,
+    *,
+    downtime: float = 0.0,
 ) -> Changes:
-    """Apply one evaluation to the stored series state; returns what changed."""
+    """Apply one evaluation to the stored series state; returns what changed.
+
+    ``downtime``: how long nobody evaluated before this tick, when this evaluator just took
+    over (0 otherwise); pending series do not count it.
+    """
     changes = Changes()
     states = tx.series()
+    if downtime > 0:
+        _restore_pending(tx, states, downtime, now)
     open_alerts = tx.open_alerts()
     for fp, a in active.items():
         s = states.get(fp)

@@ -142,6 +142,11 @@ class AlertsApiMixin:
         except IntegrityError:  # another process inserted the lease row first
             return False
 
+    def lease_renewed_at(self, name: str) -> float | None:
+        """When a named lease was last taken or renewed, by whichever holder; ``None`` if never."""
+        with self._read("lease") as conn:
+            return alerts.lease_renewed_at(conn, name)
+
     def release_lease(self, name: str, owner: str) -> None:
         """Give up a lease this owner holds."""
         with self._write_tx(1) as conn:

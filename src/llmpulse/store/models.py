@@ -42,6 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AlertEventRow",
+    "AlertGroupRow",
     "AlertLeaseRow",
     "AlertOutboxRow",
     "AlertRow",
@@ -342,7 +343,11 @@ class AlertOutboxRow(Base):
     """One notification to deliver to one channel, written with the alert change it reports."""
 
     __tablename__ = "alert_outbox"
-    __table_args__ = (Index(None, "status", "id"),)
+    __table_args__ = (
+        Index(None, "status", "id"),
+        Index(None, "status", "channel", "group_key", "id"),  # oldest pending per group (0006)
+        Index(None, "channel", "group_key", "created_at"),  # last queued per group (0006)
+    )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -367,3 +372,17 @@ class AlertLeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[float] = mapped_column(Double)
+    #: When the holder last renewed it (evaluated): a successor's measure of the downtime (0006).
+    renewed_at: Mapped[float | None] = mapped_column(Double)
+
+
+class AlertGroupRow(Base):
+    """What a channel was last told about one notification group (Alertmanager's notification
+    log): when, and which alerts (fingerprints) it believes are firing (migration 0006)."""
+
+    __tablename__ = "alert_groups"
+
+    channel: Mapped[str] = mapped_column(String(128), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sent_at: Mapped[float] = mapped_column(Double)
+    firing: Mapped[list[str]] = mapped_column(JsonDoc)

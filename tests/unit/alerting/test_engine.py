@@ -337,15 +337,21 @@ class TestRobustness:
         assert [s for _, s, _ in _sent(store)] == ["firing", "resolved"]
 
     def test_restart_keeps_pending_time_and_keep_firing(self, store, clock) -> None:
-        """A new engine on the same store continues timers (state lives in the store)."""
+        """A new engine on the same store continues the pending timer from the time observed
+        before the crash: the downtime counts neither for nor against it."""
         sw = Switch()
         sw.set(model="a")
-        _engine(store, clock, _rule(sw, for_s=300), owner="old").tick()
-        clock.advance(200)  # the old process died; the new one takes over its lease
+        old = _engine(store, clock, _rule(sw, for_s=300), owner="old")
+        for _ in range(5):  # seen crossing at T0 .. T0+120: 120 s of the 300 observed
+            assert old.tick().fired == 0
+            clock.advance(30)
+        clock.advance(150)  # T0+300: the old process died at T0+120; a new one takes over
         engine = _engine(store, clock, _rule(sw, for_s=300), owner="new")
-        assert engine.tick().fired == 0
-        clock.advance(100)
-        assert engine.tick().fired == 1
+        assert engine.tick().fired == 0  # not early: the 180 s nobody looked do not count
+        clock.advance(150)
+        assert engine.tick().fired == 0  # T0+450
+        clock.advance(30)
+        assert engine.tick().fired == 1  # T0+480: 120 s before + 180 s after, not 300 more
 
     def test_restart_during_keep_firing_emits_no_resolved(self, store, clock) -> None:
         """keep_firing_for survives a restart: a new engine inside the window resolves nothing."""

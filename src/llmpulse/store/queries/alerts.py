@@ -28,6 +28,7 @@ from sqlalchemy import (
 
 from llmpulse.store.models import (
     AlertEventRow,
+    AlertGroupRow,
     AlertLeaseRow,
     AlertOutboxRow,
     AlertRow,
@@ -39,6 +40,7 @@ from llmpulse.store.models import (
 __all__ = [
     "AlertRecord",
     "AlertTx",
+    "GroupRecord",
     "OutboxRecord",
     "SeriesRecord",
     "SilenceRecord",
@@ -53,6 +55,7 @@ _EVENTS: Table = AlertEventRow.__table__  # type: ignore[assignment]
 _SILENCES: Table = AlertSilenceRow.__table__  # type: ignore[assignment]
 _OUTBOX: Table = AlertOutboxRow.__table__  # type: ignore[assignment]
 _LEASES: Table = AlertLeaseRow.__table__  # type: ignore[assignment]
+_GROUPS: Table = AlertGroupRow.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,17 @@ class SilenceRecord:
     created_by: str
     comment: str
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """What ``channel`` was last told about a notification group: when, and which alerts
+    (fingerprints) it was told are firing (Alertmanager's notification log entry)."""
+
+    channel: str
+    group_key: str
+    sent_at: float
+    firing: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +239,39 @@ class AlertTx:
         """Silences active at ``now``."""
         query = select(_SILENCES).where(_SILENCES.c.starts_at <= now, _SILENCES.c.ends_at > now)
         return [_silence(r) for r in self.conn.execute(query)]
+
+    # -- notification log ------------------------------------------------------------------
+
+    def groups(self) -> dict[tuple[str, str], GroupRecord]:
+        """Every group some channel was told has firing alerts, by (channel, group key)."""
+        return {
+            (r.channel, r.group_key): GroupRecord(
+                r.channel, r.group_key, float(r.sent_at), frozenset(r.firing)
+            )
+            for r in self.conn.execute(select(_GROUPS))
+        }
+
+    def put_group(self, g: GroupRecord) -> None:
+        """Record a notification of a group (or forget the group when nothing is firing)."""
+        where = and_(_GROUPS.c.channel == g.channel, _GROUPS.c.group_key == g.group_key)
+        self.conn.execute(delete(_GROUPS).where(where))
+        if g.firing:
+            self.conn.execute(insert(_GROUPS).values(
+                channel=g.channel, group_key=g.group_key, sent_at=g.sent_at,
+                firing=sorted(g.firing),
+            ))  # fmt: skip
+
+    def latest_alerts(self, fingerprints: Sequence[str]) -> dict[str, AlertRecord]:
+        """The newest incident of each fingerprint."""
+        if not fingerprints:
+            return {}
+        newest = (
+            select(func.max(_ALERTS.c.id))
+            .where(_ALERTS.c.fingerprint.in_(list(fingerprints)))
+            .group_by(_ALERTS.c.fingerprint)
+        )
+        rows = self.conn.execute(select(_ALERTS).where(_ALERTS.c.id.in_(newest)))
+        return {r.fingerprint: _alert(r) for r in rows}
 
     def last_enqueued(self, channel: str, group_key: str) -> float | None:
         """When the newest notification of ``group_key`` to ``channel`` was queued."""
@@ -367,17 +414,26 @@ def claim_outbox(
     Per (channel, group) rows go out in order, so a resolved notice never overtakes the firing
     one. A row is leased by a conditional update: of two workers only one gets it.
     """
-    q = select(_OUTBOX).where(_OUTBOX.c.status == "pending").order_by(_OUTBOX.c.id)
+    pending = _OUTBOX.c.status == "pending"
+    # The oldest pending row of each group (index status, channel, group_key, id), then only
+    # those due and not leased: groups waiting out a backoff never hide the due ones behind them.
+    heads = (
+        select(func.min(_OUTBOX.c.id))
+        .where(pending)
+        .group_by(_OUTBOX.c.channel, _OUTBOX.c.group_key)
+    )
+    q = (
+        select(_OUTBOX)
+        .where(
+            _OUTBOX.c.id.in_(heads),
+            _OUTBOX.c.next_attempt_at <= now,
+            or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until <= now),
+        )
+        .order_by(_OUTBOX.c.id)
+        .limit(limit)
+    )
     claimed: list[OutboxRecord] = []
-    seen: set[tuple[str, str]] = set()
-    for row in conn.execute(q.limit(max(limit * 20, 200))).all():
-        group = (row.channel, row.group_key)
-        if group in seen:
-            continue
-        seen.add(group)
-        leased = row.lease_until is not None and row.lease_until > now
-        if row.next_attempt_at > now or leased:
-            continue
+    for row in conn.execute(q).all():
         taken = conn.execute(
             update(_OUTBOX)
             .where(
@@ -447,14 +503,24 @@ def take_lease(conn: Connection, name: str, owner: str, now: float, ttl: float) 
     """Take or renew lease ``name`` for ``owner`` until ``now + ttl``; ``False`` if another holds it."""
     row = conn.execute(select(_LEASES).where(_LEASES.c.name == name)).first()
     if row is None:
-        conn.execute(insert(_LEASES).values(name=name, owner=owner, expires_at=now + ttl))
+        conn.execute(
+            insert(_LEASES).values(name=name, owner=owner, expires_at=now + ttl, renewed_at=now)
+        )
         return True
     q = update(_LEASES).where(
         _LEASES.c.name == name, or_(_LEASES.c.owner == owner, _LEASES.c.expires_at <= now)
     )
-    return bool(conn.execute(q.values(owner=owner, expires_at=now + ttl)).rowcount)
+    return bool(conn.execute(q.values(owner=owner, expires_at=now + ttl, renewed_at=now)).rowcount)
+
+
+def lease_renewed_at(conn: Connection, name: str) -> float | None:
+    """When lease ``name`` was last taken or renewed (by anyone), or ``None``."""
+    value = conn.execute(select(_LEASES.c.renewed_at).where(_LEASES.c.name == name)).scalar()
+    return None if value is None else float(value)
 
 
 def release_lease(conn: Connection, name: str, owner: str) -> None:
-    """Give up lease ``name`` if ``owner`` holds it."""
-    conn.execute(delete(_LEASES).where(_LEASES.c.name == name, _LEASES.c.owner == owner))
+    """Give up lease ``name`` if ``owner`` holds it: it expires now, and the row keeps when it
+    was last renewed (the next holder's measure of the time nobody held it)."""
+    q = update(_LEASES).where(_LEASES.c.name == name, _LEASES.c.owner == owner)
+    conn.execute(q.values(expires_at=0.0))
