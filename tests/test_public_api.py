@@ -15,7 +15,9 @@ EXPECTED = [
     "get_client",
     "get_current_span",
     "init",
+    "instrument_anthropic",
     "instrument_langchain",
+    "instrument_litellm",
     "instrument_openai",
     "langchain_handler",
     "metrics_asgi_app",
@@ -30,7 +32,9 @@ EXPECTED = [
     "start_metrics_server",
     "stats",
     "tool",
+    "uninstrument_anthropic",
     "uninstrument_langchain",
+    "uninstrument_litellm",
     "uninstrument_openai",
     "using",
 ]
@@ -88,9 +92,9 @@ class TestPublicApi:
         assert out.strip() == "[]"
 
     def test_import_is_light(self) -> None:
-        """import llmpulse loads neither the store (SQLAlchemy) nor openai nor httpx."""
+        """import llmpulse loads neither the store (SQLAlchemy) nor a client library nor httpx."""
         code = (
-            "import sys, llmpulse; heavy = [m for m in ('sqlalchemy', 'alembic', 'openai', 'httpx', 'llmpulse.store') "
+            "import sys, llmpulse; heavy = [m for m in ('sqlalchemy', 'alembic', 'openai', 'anthropic', 'litellm', 'httpx', 'llmpulse.store') "
             "if m in sys.modules]; print(heavy)"
         )
         out = subprocess.run(

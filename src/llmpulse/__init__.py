@@ -43,7 +43,9 @@ __all__ = [
     "get_client",
     "get_current_span",
     "init",
+    "instrument_anthropic",
     "instrument_langchain",
+    "instrument_litellm",
     "instrument_openai",
     "langchain_handler",
     "metrics_asgi_app",
@@ -58,7 +60,9 @@ __all__ = [
     "start_metrics_server",
     "stats",
     "tool",
+    "uninstrument_anthropic",
     "uninstrument_langchain",
+    "uninstrument_litellm",
     "uninstrument_openai",
     "using",
 ]
@@ -74,6 +78,34 @@ def instrument_openai() -> bool:
 def uninstrument_openai() -> None:
     """Stop recording OpenAI chat completions."""
     from llmpulse.sdk.instrumentation.openai import uninstrument_openai as _uninstrument
+
+    _uninstrument()
+
+
+def instrument_anthropic() -> bool:
+    """Record every Anthropic message; ``False`` if the anthropic package is not installed."""
+    from llmpulse.sdk.instrumentation.anthropic import instrument_anthropic as _instrument
+
+    return _instrument()
+
+
+def uninstrument_anthropic() -> None:
+    """Stop recording Anthropic messages."""
+    from llmpulse.sdk.instrumentation.anthropic import uninstrument_anthropic as _uninstrument
+
+    _uninstrument()
+
+
+def instrument_litellm() -> bool:
+    """Record every ``litellm.completion`` / ``acompletion``; ``False`` without litellm."""
+    from llmpulse.sdk.instrumentation.litellm import instrument_litellm as _instrument
+
+    return _instrument()
+
+
+def uninstrument_litellm() -> None:
+    """Stop recording LiteLLM completions."""
+    from llmpulse.sdk.instrumentation.litellm import uninstrument_litellm as _uninstrument
 
     _uninstrument()
 

@@ -106,9 +106,13 @@ def reset_sdk(timeout: float = 5.0) -> None:
     from llmpulse.sdk.instrumentation.openai import uninstrument_openai
 
     uninstrument_openai()
-    langchain = sys.modules.get("llmpulse.sdk.instrumentation.langchain")
-    if langchain is not None:
-        langchain.uninstrument_langchain()
+    select = sys.modules.get("llmpulse.sdk.instrumentation._select")
+    if select is not None:
+        select.forget_init_switches()
+    for name in ("anthropic", "litellm", "langchain"):
+        module = sys.modules.get(f"llmpulse.sdk.instrumentation.{name}")
+        if module is not None:
+            getattr(module, f"uninstrument_{name}")()
     with _state._lock:
         client, _state._client, _state._sink = (
             _state._client,

@@ -20,11 +20,18 @@ from llmpulse.sdk._convert import LLM, METRIC, Converter
 from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
 from llmpulse.sdk._stats import SdkStats
 
-__all__ = ["INSTRUMENTATIONS", "Client", "build_client"]
+__all__ = ["DEFAULT_INSTRUMENTATIONS", "INSTRUMENTATIONS", "Client", "build_client"]
 
 log = logging.getLogger("llmpulse.sdk")
 
-INSTRUMENTATIONS = ("openai",)
+# What init(instrument=...) can switch on, and the pip extra that brings each one's package.
+INSTRUMENTATIONS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "litellm": "litellm",
+    "langchain": "langchain",
+}
+DEFAULT_INSTRUMENTATIONS = ("openai",)
 
 
 class Client:
@@ -245,7 +252,7 @@ def build_client(
     exporter: Any = None,
     redact: bool | Callable[[str], str] | None = None,
     prices: PriceTable | Mapping[str, Any] | str | Path | None = None,
-    instrument: Iterable[str] | str | None = INSTRUMENTATIONS,
+    instrument: Iterable[str] | str | None = DEFAULT_INSTRUMENTATIONS,
     clock: Any = None,
     export_attempts: int = 4,
     retry_backoff: float = 0.5,
@@ -315,7 +322,7 @@ def _instrumentations(instrument: Iterable[str] | str | None) -> tuple[str, ...]
     if instrument is None:
         return ()
     names = (instrument,) if isinstance(instrument, str) else tuple(instrument)
-    unknown = [n for n in names if n not in INSTRUMENTATIONS]
+    unknown = [n for n in names if not isinstance(n, str) or n not in INSTRUMENTATIONS]
     if unknown:
         raise ConfigError(
             f"unknown instrumentation(s) {unknown}; available: {list(INSTRUMENTATIONS)}"

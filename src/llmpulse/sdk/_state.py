@@ -90,7 +90,10 @@ def init(
     ``shutdown()``); ``clock`` (an object with ``time()``) stamps records; ``export_attempts``
     and ``retry_backoff`` shape retries of failed batches; ``max_queue_bytes`` bounds the
     prompt/response text waiting in the queue; ``stream_usage=False`` stops the openai
-    instrumentation from asking streams for their token usage. Raises ``ConfigError`` for bad settings (the only place the SDK raises). Calling it again
+    and litellm instrumentations from asking streams for their token usage. ``instrument``
+    names the libraries to record: any of ``"openai"`` (the default), ``"anthropic"``,
+    ``"litellm"`` and ``"langchain"``; one that is not installed gets a warning naming its pip
+    extra. Raises ``ConfigError`` for bad settings (the only place the SDK raises). Calling it again
     replaces the client: the old one is flushed and shut down.
     """
     global _client, _sink
@@ -115,12 +118,10 @@ def init(
 
 
 def _apply_instrumentation(names: tuple[str, ...]) -> None:
-    from llmpulse.sdk.instrumentation import openai as openai_instrumentation
+    from llmpulse.sdk._client import INSTRUMENTATIONS
+    from llmpulse.sdk.instrumentation._select import apply_instrumentation
 
-    if "openai" in names:
-        openai_instrumentation.instrument_openai()
-    else:
-        openai_instrumentation.uninstrument_openai()
+    apply_instrumentation(names, INSTRUMENTATIONS)
 
 
 def get_client() -> Client:

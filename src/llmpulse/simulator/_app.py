@@ -1,10 +1,10 @@
-"""The Starlette app: OpenAI's chat completions and models endpoints, plus /_sim admin routes."""
+"""The Starlette app: OpenAI's chat completions and models endpoints, Anthropic's messages
+(``_anthropic``), plus /_sim admin routes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import random
 import time
@@ -18,8 +18,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from llmpulse.simulator._admin import admin_routes
+from llmpulse.simulator._anthropic import AnthropicMessages
 from llmpulse.simulator._config import ModelSpec
-from llmpulse.simulator._engine import Engine, Plan, RequestRecord
+from llmpulse.simulator._engine import Engine, Plan, RequestRecord, stable_hash
 from llmpulse.simulator._responses import (
     Choice,
     auth_error,
@@ -86,13 +87,6 @@ class ChatRequest:
     json_mode: bool
     seed: int | None
     prompt_tokens: int = 0
-
-
-def _stable_hash(value: Any) -> int:
-    digest = hashlib.blake2b(
-        json.dumps(value, sort_keys=True, default=str).encode(), digest_size=8
-    ).digest()
-    return int.from_bytes(digest, "big")
 
 
 def _positive_int(
@@ -215,7 +209,7 @@ class _Handlers:
         plan = self.engine.plan(
             chat.model,
             chat.prompt_tokens,
-            _stable_hash(prefix) if prefix else None,
+            stable_hash(prefix) if prefix else None,
             estimate_prompt_tokens(prefix) if prefix else 0,
         )
         if plan.fault is not None and plan.fault.kind != "slow":
@@ -247,7 +241,7 @@ class _Handlers:
         rng = plan.rng
         if chat.seed is not None:
             # The same seed and messages give the same answer, as OpenAI documents for `seed`.
-            rng = random.Random(_stable_hash([chat.seed, chat.model, chat.messages]))
+            rng = random.Random(stable_hash([chat.seed, chat.model, chat.messages]))
         choices = [
             make_choice(
                 rng, spec, chat.max_tokens, plan.token_blowup, chat.messages, chat.json_mode
@@ -260,7 +254,7 @@ class _Handlers:
             "created": int(time.time()),
             "model": chat.model,
             "service_tier": "default",
-            "system_fingerprint": f"fp_sim{_stable_hash(chat.model) % 10**6:06d}",
+            "system_fingerprint": f"fp_sim{stable_hash(chat.model) % 10**6:06d}",
         }
         if not await self.stopper.sleep(plan.latency_s):
             return self._log(request, chat, _shutting_down(), "shutdown")
@@ -360,6 +354,7 @@ def build_app(engine: Engine, stopper: Stopper | None = None) -> Starlette:
     handlers = _Handlers(engine, stopper or Stopper())
     routes = [
         Route("/v1/chat/completions", handlers.chat, methods=["POST"]),
+        Route("/v1/messages", AnthropicMessages(engine, handlers.stopper).handle, methods=["POST"]),
         Route("/v1/models", handlers.models, methods=["GET"]),
         Route("/v1/models/{model:path}", handlers.model, methods=["GET"]),
         *admin_routes(engine),

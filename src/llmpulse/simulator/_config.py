@@ -147,7 +147,14 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         completion_median_tokens=400.0,
     ),
     "gpt-3.5-turbo": ModelSpec(context_window=16_385, max_output_tokens=4_096),
+    # Anthropic's models, for POST /v1/messages (any endpoint serves any model).
+    "claude-sonnet-4-5": ModelSpec(context_window=200_000, max_output_tokens=64_000),
+    "claude-haiku-4-5": ModelSpec(context_window=200_000, max_output_tokens=64_000),
+    "claude-opus-4-5": ModelSpec(context_window=200_000, max_output_tokens=64_000),
 }
+# What a streamed Anthropic answer's message_delta says about usage: all four counts,
+# cumulative (the API today), or only output_tokens (older versions, some compatible servers).
+DELTA_USAGE_SHAPES = ("cumulative", "output_only")
 
 
 def _coerce_models(models: Any) -> dict[str, ModelSpec]:
@@ -193,6 +200,7 @@ class SimulatorConfig:
         None  # when set, requests without "Authorization: Bearer <api_key>" get 401
     )
     accept_unknown_models: bool = False  # True: serve any model name with a default ModelSpec
+    anthropic_delta_usage: str = "cumulative"  # one of DELTA_USAGE_SHAPES
 
     def __post_init__(self) -> None:
         self.models = _coerce_models(self.models)
@@ -205,6 +213,11 @@ class SimulatorConfig:
         for name, faults in list(self.model_faults.items()):
             if isinstance(faults, Mapping):
                 self.model_faults[name] = Faults.from_dict(faults)
+        if self.anthropic_delta_usage not in DELTA_USAGE_SHAPES:
+            raise SimulatorError(
+                f"SimulatorConfig.anthropic_delta_usage={self.anthropic_delta_usage!r}: "
+                f"must be one of {DELTA_USAGE_SHAPES}"
+            )
         if not 0 <= self.port <= 65535:
             raise SimulatorError(
                 f"SimulatorConfig.port={self.port}: must be 0 (any free port) to 65535"

@@ -6,6 +6,8 @@ how slow, which random stream to draw the answer from) and do the slow parts out
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 import threading
@@ -13,11 +15,12 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from llmpulse.errors import SimulatorError
 from llmpulse.simulator._config import FAULT_KINDS, Faults, ModelSpec, SimulatorConfig
 
-__all__ = ["Engine", "Plan", "RequestRecord", "ScriptedFault"]
+__all__ = ["Engine", "Plan", "RequestRecord", "ScriptedFault", "stable_hash"]
 
 _DEFAULT_REQUEST_LIMIT = 10_000  # reported in x-ratelimit-limit-requests when no bucket is set
 _TOKEN_WINDOW_S = 60.0
@@ -63,6 +66,14 @@ class Plan:
     fault: ScriptedFault | None = None
     cached_tokens: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def stable_hash(value: Any) -> int:
+    """A hash of a JSON-like value that is the same in every process (unlike ``hash``)."""
+    digest = hashlib.blake2b(
+        json.dumps(value, sort_keys=True, default=str).encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big")
 
 
 def _kind_for_status(status: int) -> str:
@@ -240,6 +251,17 @@ class Engine:
         if len(self._prefixes) > _CACHE_ENTRIES:
             self._prefixes.popitem(last=False)
         return (prefix_tokens // _CACHE_BLOCK) * _CACHE_BLOCK if hit else 0
+
+    def cache_breakpoint(self, key: int) -> bool:
+        """Anthropic-style explicit caching: ``True`` when this prefix was written before (a
+        read), ``False`` when this request writes it. Shares the LRU with the OpenAI cache."""
+        with self._lock:
+            hit = key in self._prefixes
+            self._prefixes[key] = None
+            self._prefixes.move_to_end(key)
+            if len(self._prefixes) > _CACHE_ENTRIES:
+                self._prefixes.popitem(last=False)
+            return hit
 
     def _random_fault(self, u: float, faults: Faults) -> ScriptedFault | None:
         edges = (

@@ -48,7 +48,7 @@ class TestBadSettings:
             ({"sample_rate": 1.5}, "sample_rate must be between 0.0 and 1.0"),
             ({"queue_size": 0}, "queue_size must be >= 1"),
             ({"flush_interval": "soon"}, "flush_interval must be a number"),
-            ({"instrument": ("langchain",)}, "unknown instrumentation"),
+            ({"instrument": ("mistralai",)}, "unknown instrumentation"),
             ({"exporter": object()}, "exporter must have export(batch) and shutdown()"),
             ({"database_url": "mysql://db/x"}, "is not supported"),
             ({"database_url": "sqlite:///x.db", "exporter": InMemoryExporter()}, "not both"),

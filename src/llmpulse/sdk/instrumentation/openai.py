@@ -22,6 +22,7 @@ from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.sdk import _state
 from llmpulse.sdk._context import call_defaults, current_span
 from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
+from llmpulse.sdk.instrumentation._shared import TextCollector, chars, parsed, text_or_none
 
 __all__ = ["instrument_openai", "uninstrument_openai"]
 
@@ -90,9 +91,9 @@ def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
             call.fail(exc)
             raise
         if call.stream:
-            observe_stream(_parsed(result), call)
+            observe_stream(parsed(result), call)
         else:
-            call.finish(_parsed(result))
+            call.finish(parsed(result))
         return result
 
     setattr(create, _MARK, True)
@@ -112,9 +113,9 @@ def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
             call.fail(exc)
             raise
         if call.stream:
-            observe_async_stream(_parsed(result), call)
+            observe_async_stream(parsed(result), call)
         else:
-            call.finish(_parsed(result))
+            call.finish(parsed(result))
         return result
 
     setattr(create, _MARK, True)
@@ -131,19 +132,23 @@ class _LlmCall:
         self.t0 = time.perf_counter()
         self.parent = current_span.get()
         self.defaults = call_defaults.get() or {}
-        self.model = _str(kwargs.get("model"))
+        self.model = text_or_none(kwargs.get("model"))
         self.stream = kwargs.get("stream") is True
         messages = kwargs.get("messages")
         self.messages = list(messages) if isinstance(messages, (list, tuple)) else messages
-        self.user_id = _str(kwargs.get("user")) or _str(kwargs.get("safety_identifier"))
+        self.user_id = text_or_none(kwargs.get("user")) or text_or_none(
+            kwargs.get("safety_identifier")
+        )
         metadata = kwargs.get("metadata")
-        self.session_id = _str(metadata.get("session_id")) if isinstance(metadata, dict) else None
+        self.session_id = (
+            text_or_none(metadata.get("session_id")) if isinstance(metadata, dict) else None
+        )
         self.attributes = _request_attributes(resource, kwargs, self.model, self.stream)
         self.done = False
         # streaming state
         self.first_token_at: float | None = None
         self.chunks = 0
-        self.text = _TextCollector(_state._client.config)
+        self.text = TextCollector(_state._client.config)
         self.usage: Any = None
         self.asked_usage = False  # include_usage was added by us: its usage-only chunk is ours
         self.output_chars = 0  # streamed content, counted even when the text is not kept
@@ -247,8 +252,8 @@ class _LlmCall:
         """Token counts from text length when the provider reported no usage (a stream that
         was not asked for it, closed early, or a server that ignores the option), so the call
         still counts in token and cost totals; marked ``USAGE_ESTIMATED_ATTRIBUTE``."""
-        chars_in = _chars(self.messages)
-        chars_out = self.output_chars if self.stream else _chars(output)
+        chars_in = chars(self.messages)
+        chars_out = self.output_chars if self.stream else chars(output)
         if not chars_in and not chars_out:
             return {}
         self.attributes[USAGE_ESTIMATED_ATTRIBUTE] = _ESTIMATE_METHOD
@@ -313,35 +318,6 @@ class _LlmCall:
             current_span.reset(token)
 
 
-class _TextCollector:
-    """Streamed response text, kept up to the content limit (the rest is only counted)."""
-
-    def __init__(self, config: Any) -> None:
-        self.keep = not config.redact
-        self.limit = config.max_content_chars + 1
-        self.parts: list[str] = []
-        self.size = 0
-        self.dropped = 0
-
-    def add(self, text: str) -> None:
-        if not self.keep:
-            return
-        room = self.limit - self.size
-        if room > 0:
-            self.parts.append(text[:room])
-            self.size += min(room, len(text))
-        self.dropped += max(0, len(text) - max(room, 0))
-
-    def value(self) -> Any:
-        if not self.parts:
-            return None
-        from llmpulse.sdk._content import PartialText
-
-        text = PartialText("".join(self.parts))
-        text.dropped_chars = self.dropped
-        return text
-
-
 def _request_attributes(
     resource: Any, kwargs: dict[str, Any], model: str | None, stream: bool
 ) -> dict[str, Any]:
@@ -363,19 +339,6 @@ def _request_attributes(
     if isinstance(host, str) and host:
         attributes["server.address"] = host
     return attributes
-
-
-def _chars(value: Any) -> int:
-    """Characters of text in messages, content parts or an answer (tool calls not counted)."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, dict):
-        if value.get("type") not in (None, "text"):
-            return 0
-        return _chars(value.get("content")) + _chars(value.get("text"))
-    if isinstance(value, (list, tuple)):
-        return sum(_chars(v) for v in value)
-    return 0
 
 
 def _usage(usage: Any) -> dict[str, int]:
@@ -409,17 +372,3 @@ def _output(choices: list[Any]) -> Any:
     if not outputs:
         return None
     return outputs[0] if len(outputs) == 1 else outputs
-
-
-def _parsed(result: Any) -> Any:
-    """What ``with_raw_response`` wraps (openai caches it, so the caller gets the same object)."""
-    if type(result).__name__ != "LegacyAPIResponse":
-        return result
-    try:
-        return result.parse()
-    except Exception:
-        return result
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -1,0 +1,419 @@
+"""Record every ``litellm.completion`` / ``acompletion`` (streamed or not) as an llm span.
+
+``instrument_litellm()`` replaces ``litellm.completion`` and ``litellm.acompletion`` (what
+applications and LiteLLM's ``Router`` call) with wrappers that record one span per call: the
+model and provider LiteLLM resolved, tokens (cache reads and writes, reasoning), cost from
+llmpulse's price table, latency, time to first token for streams, errors by exception class,
+prompt and answer. As for the openai client, the call, its arguments, its result and its
+exceptions pass through untouched and a recording failure is swallowed.
+
+Why wrappers and not a LiteLLM callback (``CustomLogger``): callbacks run after the call
+returned, on a thread pool or a logging worker, so they lose the caller's current span, fire
+late (nothing has fired when ``completion`` returns) and, on some paths (fallbacks,
+``include_usage``, streamed responses), more than once. A wrapper records exactly once, on the
+caller's own thread and context, when the call or its stream ends.
+
+Double counting: LiteLLM reaches OpenAI-compatible providers through the openai client (and
+may through others that llmpulse instruments). The span is the current span while LiteLLM
+runs, and the client instrumentations record nothing under an open ``llm`` span, so a call
+counts once, as LiteLLM's.
+
+Usage comes from LiteLLM's OpenAI-shaped ``Usage``, whose ``prompt_tokens`` already folds in
+Anthropic's cache reads and writes. For the cache counts the explicit fields
+(``cache_read_input_tokens``, ``cache_creation_input_tokens``) win over
+``prompt_tokens_details``: they disagreed on Anthropic streams in some LiteLLM versions.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from llmpulse.sdk import _state
+from llmpulse.sdk._context import call_defaults, current_span
+from llmpulse.sdk._spans import SpanHandle
+from llmpulse.sdk.instrumentation._langchain_usage import from_openai_usage
+from llmpulse.sdk.instrumentation._shared import TextCollector, parsed, text_or_none
+
+__all__ = ["instrument_litellm", "uninstrument_litellm"]
+
+log = logging.getLogger("llmpulse.sdk")
+
+_lock = threading.Lock()
+_originals: dict[str, Any] = {}
+_MARK = "__llmpulse_wrapped__"
+_observed_types: dict[type, type] = {}
+
+# request keyword -> gen_ai attribute
+_REQUEST_ATTRIBUTES = {
+    "temperature": "gen_ai.request.temperature",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "max_completion_tokens": "gen_ai.request.max_tokens",
+    "top_p": "gen_ai.request.top_p",
+    "seed": "gen_ai.request.seed",
+}
+
+
+def instrument_litellm() -> bool:
+    """Wrap ``litellm.completion`` and ``acompletion``; ``False`` if litellm is absent."""
+    try:
+        import litellm
+    except ImportError:
+        log.debug("litellm is not installed: nothing to instrument")
+        return False
+    with _lock:
+        if getattr(litellm.completion, _MARK, False):
+            return True
+        _originals.update(completion=litellm.completion, acompletion=litellm.acompletion)
+        litellm.completion = _wrap_sync(litellm.completion)
+        litellm.acompletion = _wrap_async(litellm.acompletion)
+    return True
+
+
+def uninstrument_litellm() -> None:
+    """Undo ``instrument_litellm`` (does nothing if it was not applied)."""
+    with _lock:
+        if not _originals:
+            return
+        import litellm
+
+        litellm.completion = _originals.pop("completion")
+        litellm.acompletion = _originals.pop("acompletion")
+
+
+def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def completion(*args: Any, **kwargs: Any) -> Any:
+        call = _Completion.begin(args, kwargs)
+        if call is None:
+            return original(*args, **kwargs)
+        kwargs = call.request(kwargs)
+        token = current_span.set(call.handle)  # the client instrumentations stand aside
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            current_span.reset(token)
+        return call.returned(result)
+
+    setattr(completion, _MARK, True)
+    return completion
+
+
+def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def acompletion(*args: Any, **kwargs: Any) -> Any:
+        call = _Completion.begin(args, kwargs)
+        if call is None:
+            return await original(*args, **kwargs)
+        kwargs = call.request(kwargs)
+        token = current_span.set(call.handle)
+        try:
+            result = await original(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            current_span.reset(token)
+        return call.returned(result)
+
+    setattr(acompletion, _MARK, True)
+    return acompletion
+
+
+class _Completion:
+    """One LiteLLM completion being recorded; every method swallows its own failures."""
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.t0 = time.perf_counter()
+        requested = text_or_none(kwargs.get("model")) or (
+            text_or_none(args[0]) if args else None)  # fmt: skip
+        self.model, self.provider = _split(requested, kwargs)
+        self.stream = kwargs.get("stream") is True
+        self.asked_usage = False
+        self.first_token_at: float | None = None
+        self.chunks = 0
+        self.usage: Any = None
+        self.text = TextCollector(_state._client.config)
+        self.done = False
+        defaults = call_defaults.get() or {}
+        attributes = {**defaults.get("attributes", {}), **_request_attributes(kwargs, requested)}
+        self.handle = h = SpanHandle(_state._client, f"chat {self.model or ''}".rstrip(), "llm",
+                                     attributes)  # fmt: skip
+        h.open(current_span.get())
+        h.set_model(
+            self.model, provider=self.provider, prompt_version=defaults.get("prompt_version")
+        )
+        metadata = kwargs.get("metadata")
+        session = metadata.get("session_id") if isinstance(metadata, dict) else None
+        h.set_session(text_or_none(session) or defaults.get("session_id"),
+                      text_or_none(kwargs.get("user")) or defaults.get("user_id"))  # fmt: skip
+        messages = kwargs.get("messages")
+        h.set_input(list(messages) if isinstance(messages, (list, tuple)) else messages)
+
+    @classmethod
+    def begin(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Completion | None:
+        try:
+            if not _state._client.enabled:
+                return None
+            parent = current_span.get()
+            if parent is not None and parent.kind == "llm" and parent.end_time == 0.0:
+                return None  # an open llm span (LangChain's ChatLiteLLM run) counts this call
+            return cls(args, kwargs)
+        except Exception:
+            log.debug("litellm instrumentation: cannot start recording", exc_info=True)
+            return None
+
+    def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The arguments to send: a stream also asks for its usage (as the openai wrapper does)."""
+        try:
+            options = kwargs.get("stream_options")
+            if (
+                not self.stream
+                or not _state._client.config.stream_usage
+                or (options is not None and not isinstance(options, dict))
+                or (isinstance(options, dict) and "include_usage" in options)
+            ):
+                return kwargs
+            self.asked_usage = True
+            self.handle.set_attribute("llmpulse.stream.usage_requested", True)
+            return {**kwargs, "stream_options": {**(options or {}), "include_usage": True}}
+        except Exception:
+            log.debug("litellm instrumentation: cannot ask for stream usage", exc_info=True)
+            return kwargs
+
+    def returned(self, result: Any) -> Any:
+        """The call returned: a response (recorded now) or a stream (recorded at its end)."""
+        try:
+            if self.stream and _observe(result, self):
+                return result
+            self._end(parsed(result), getattr(result, "usage", None), _output(result))
+        except Exception:
+            log.debug("litellm instrumentation: cannot record response", exc_info=True)
+        return result
+
+    def fail(self, exc: BaseException) -> None:
+        """The call (or its stream) raised ``exc``."""
+        try:
+            if self.done:
+                return
+            h = self.handle
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int):
+                h.set_attribute("http.response.status_code", status)
+            h.set_attribute("error.type", type(exc).__name__)
+            h.set_status_error(exc)
+            self._end(None, self.usage, self.text.value())
+        except Exception:
+            log.debug("litellm instrumentation: cannot record error", exc_info=True)
+
+    # -- streams -----------------------------------------------------------------------------
+    def on_chunk(self, chunk: Any) -> bool:
+        """One chunk went past; ``True`` for the usage-only chunk we asked for (kept from the user)."""
+        try:
+            choices = getattr(chunk, "choices", None)
+            if getattr(chunk, "usage", None) is not None:
+                self.usage = chunk.usage
+                if self.asked_usage and not choices:
+                    return True
+            self.chunks += 1
+            for choice in choices or ():
+                delta = getattr(choice, "delta", None)
+                content = getattr(delta, "content", None)
+                if (content or getattr(delta, "tool_calls", None)) and self.first_token_at is None:
+                    self.first_token_at = time.perf_counter()
+                if content and getattr(choice, "index", 0) == 0:
+                    self.text.add(content)
+                if getattr(choice, "finish_reason", None):
+                    self.handle.set_attribute(
+                        "gen_ai.response.finish_reasons", [choice.finish_reason]
+                    )
+        except Exception:
+            log.debug("litellm instrumentation: cannot read chunk", exc_info=True)
+        return False
+
+    def end_stream(self, *, consumed: bool) -> None:
+        """The stream ended: exhausted (``consumed``), or closed / dropped early."""
+        try:
+            if self.done:
+                return
+            if not consumed:
+                self.handle.set_attribute("llmpulse.stream.closed_early", True)
+            self.handle.set_attribute("llmpulse.stream.chunks", self.chunks)
+            self._end(None, self.usage, self.text.value())
+        except Exception:
+            log.debug("litellm instrumentation: cannot record stream", exc_info=True)
+
+    # -- recording ---------------------------------------------------------------------------
+    def _end(self, response: Any, usage: Any, output: Any) -> None:
+        if self.done:
+            return
+        self.done = True
+        h = self.handle
+        end = time.perf_counter()
+        if response is not None:
+            _response_attributes(h, response)
+            provider = _hidden(response).get("custom_llm_provider")
+            if isinstance(provider, str) and provider:  # what LiteLLM resolved wins
+                h.set_model(self.model, provider=provider)
+        tokens = usage_from_litellm(usage)
+        if tokens:
+            h.set_usage(**tokens)
+        if self.first_token_at is not None:
+            h.set_ttft((self.first_token_at - self.t0) * 1000.0)
+        h.set_output(output)
+        h.end(h.start_time + (end - self.t0))
+
+
+def usage_from_litellm(usage: Any) -> dict[str, int]:
+    """Token counts of a LiteLLM ``Usage`` in llmpulse's terms (explicit cache fields first)."""
+    if usage is None:
+        return {}
+    as_dict = getattr(usage, "model_dump", None)
+    raw = as_dict() if callable(as_dict) else usage
+    if not isinstance(raw, dict):
+        return {}
+    tokens = from_openai_usage(raw)
+    inp = tokens.get("input_tokens")
+    if inp is None:
+        return tokens
+    read, write = raw.get("cache_read_input_tokens"), raw.get("cache_creation_input_tokens")
+    details = raw.get("prompt_tokens_details")
+    if not isinstance(details, dict):
+        details = {}
+    if type(read) is not int or read < 0:
+        read = tokens.get("cache_read_tokens")
+    if type(write) is not int or write < 0:
+        write = details.get("cache_creation_tokens")
+        write = write if type(write) is int and write >= 0 else None
+    if read is not None:
+        tokens["cache_read_tokens"] = read = min(read, inp)
+    if write is not None:
+        tokens["cache_write_tokens"] = min(write, inp - (read or 0))
+    return tokens
+
+
+def _observe(stream: Any, call: _Completion) -> bool:
+    """Make ``stream`` (a ``CustomStreamWrapper``) report its chunks to ``call``: its class is
+    swapped for a subclass that looks at each chunk, so it stays the same object and type."""
+    cls = type(stream)
+    if not (hasattr(cls, "__next__") and hasattr(cls, "__anext__")):
+        return False
+    observed = _observed_types.get(cls)
+    if observed is None:
+        observed = _observed_types[cls] = _observed_class(cls)
+    stream._llmpulse_call = call
+    stream.__class__ = observed
+    weakref.finalize(stream, call.end_stream, consumed=False)
+    return True
+
+
+def _observed_class(cls: type) -> type:
+    """A subclass of ``cls`` whose ``__next__`` / ``__anext__`` show each chunk to the call."""
+    base_next, base_anext = cls.__next__, cls.__anext__  # type: ignore[attr-defined]
+
+    def __next__(self: Any) -> Any:
+        return _next_chunk(self, base_next)
+
+    async def __anext__(self: Any) -> Any:
+        return await _anext_chunk(self, base_anext)
+
+    namespace = {"__next__": __next__, "__anext__": __anext__, "__module__": cls.__module__}
+    return type(cls.__name__, (cls,), namespace)
+
+
+def _next_chunk(stream: Any, base_next: Callable[[Any], Any]) -> Any:
+    call = stream._llmpulse_call
+    while True:
+        try:
+            chunk = base_next(stream)
+        except StopIteration:
+            call.end_stream(consumed=True)
+            raise
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        if not call.on_chunk(chunk):
+            return chunk
+
+
+async def _anext_chunk(stream: Any, base_anext: Callable[[Any], Any]) -> Any:
+    call = stream._llmpulse_call
+    while True:
+        try:
+            chunk = await base_anext(stream)
+        except StopAsyncIteration:
+            call.end_stream(consumed=True)
+            raise
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        if not call.on_chunk(chunk):
+            return chunk
+
+
+def _split(model: str | None, kwargs: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The model and provider LiteLLM will use: ("openai/gpt-4o-mini") -> ("gpt-4o-mini",
+    "openai"), custom providers included; the name as given when LiteLLM cannot tell."""
+    if not model:
+        return model, None
+    try:
+        import litellm
+
+        name, provider, _, _ = litellm.get_llm_provider(
+            model=model, custom_llm_provider=kwargs.get("custom_llm_provider"),
+            api_base=kwargs.get("api_base"),
+        )  # fmt: skip
+    except Exception:  # LiteLLM will raise its own error for this call
+        return model, None
+    return (text_or_none(name) or model), text_or_none(provider)
+
+
+def _hidden(response: Any) -> dict[str, Any]:
+    hidden = getattr(response, "_hidden_params", None)
+    return hidden if isinstance(hidden, dict) else {}
+
+
+def _request_attributes(kwargs: dict[str, Any], requested: str | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "llmpulse.integration": "litellm",
+    }
+    if requested:
+        attributes["gen_ai.request.model"] = requested
+    for key, name in _REQUEST_ATTRIBUTES.items():
+        value = kwargs.get(key)
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            attributes[name] = value
+    if kwargs.get("stream") is True:
+        attributes["llmpulse.stream"] = True
+    return attributes
+
+
+def _response_attributes(h: SpanHandle, response: Any) -> None:
+    if getattr(response, "model", None):
+        h.set_attribute("gen_ai.response.model", response.model)
+    if getattr(response, "id", None):
+        h.set_attribute("gen_ai.response.id", response.id)
+    reasons = [getattr(c, "finish_reason", None) for c in getattr(response, "choices", None) or ()]
+    if any(reasons):
+        h.set_attribute("gen_ai.response.finish_reasons", [r for r in reasons if r])
+
+
+def _output(response: Any) -> Any:
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        return None
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    tool_calls = getattr(message, "tool_calls", None)
+    if content is None and tool_calls:
+        return [getattr(t, "model_dump", lambda t=t: t)() for t in tool_calls]
+    return content

@@ -1,0 +1,342 @@
+"""Anthropic instrumentation against the real anthropic client and the project's simulator.
+
+Covers the Anthropic rows of the workflows notes: cumulative stream deltas are never summed
+(22), a delta without input_tokens falls back to message_start (23), and Anthropic's
+cache-exclusive input_tokens is billed with the cache added back (section 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from collections.abc import Iterator
+
+import anthropic
+import pytest
+from anthropic.types import MessageDeltaUsage, RawMessageDeltaEvent
+
+import llmpulse
+from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
+from llmpulse.simulator import Faults, LLMSimulator, SimulatorConfig
+from llmpulse.testing import InMemoryExporter
+
+MODEL = "claude-sonnet-4-5"  # $3 input, $15 output, $0.30 cache read, $3.75 cache write / 1M
+USER = [{"role": "user", "content": "Why do retries need jitter?"}]
+SYSTEM = [
+    {
+        "type": "text",
+        "text": "You are a careful assistant. " * 200,
+        "cache_control": {"type": "ephemeral"},
+    }
+]
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+def _cost(uncached: int, read: int, write: int, out: int) -> float:
+    return (uncached * 3.0 + read * 0.30 + write * 3.75 + out * 15.0) / 1e6
+
+
+@pytest.fixture(scope="module")
+def sim_seed() -> int:
+    """This module's simulator seed (the shared simulator fixture is in tests/conftest.py)."""
+    return 5
+
+
+@pytest.fixture
+def recorded() -> InMemoryExporter:
+    """llmpulse recording into memory with the anthropic instrumentation on."""
+    exporter = InMemoryExporter()
+    llmpulse.init(exporter=exporter, instrument=("anthropic",))
+    return exporter
+
+
+@pytest.fixture
+def claude(sim: LLMSimulator) -> Iterator[anthropic.Anthropic]:
+    """The real anthropic client pointed at the simulator, its own retries off."""
+    with anthropic.Anthropic(base_url=sim.url, api_key="sim", max_retries=0) as c:
+        yield c
+
+
+def _llm_spans(exporter: InMemoryExporter) -> list:
+    assert llmpulse.flush(10)
+    return [s for s in exporter.spans if s.kind == "llm"]
+
+
+def _cached_pair(claude: anthropic.Anthropic, **kwargs: object) -> object:
+    """Write the system prompt to the cache, then return the second call's result (a read)."""
+    claude.messages.create(model=MODEL, max_tokens=20, system=SYSTEM, messages=USER)
+    return claude.messages.create(model=MODEL, max_tokens=60, system=SYSTEM,
+                                  messages=[{"role": "user", "content": "And?"}], **kwargs)  # fmt: skip
+
+
+class TestMessages:
+    def test_message_is_recorded_field_by_field(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic
+    ) -> None:
+        """A message becomes an llm span: model, provider, tokens, cost, texts, attributes."""
+        message = claude.messages.create(
+            model=MODEL, max_tokens=300, stop_sequences=["END"], system="Be brief.", messages=USER,
+            metadata={"user_id": "u-7"},
+        )  # fmt: skip
+        (span,) = _llm_spans(recorded)
+        usage = message.usage
+        assert (span.model, span.provider, span.status, span.user_id) == (
+            MODEL,
+            "anthropic",
+            "ok",
+            "u-7",
+        )
+        assert (span.input_tokens, span.output_tokens) == (usage.input_tokens, usage.output_tokens)
+        assert span.total_tokens == usage.input_tokens + usage.output_tokens
+        assert (span.cache_read_tokens, span.cache_write_tokens) == (0, 0)
+        assert span.cost_usd == pytest.approx(_cost(usage.input_tokens, 0, 0, usage.output_tokens))
+        assert span.output == message.content[0].text
+        assert json.loads(span.input) == [{"role": "system", "content": "Be brief."}, *USER]
+        assert span.ttft_ms is None and span.name == f"chat {MODEL}"
+        attrs = span.attributes
+        assert attrs["gen_ai.provider.name"] == "anthropic"
+        assert (attrs["gen_ai.request.stop_sequences"], attrs["gen_ai.request.max_tokens"]) == (
+            ["END"],
+            300,
+        )
+        assert attrs["gen_ai.response.id"] == message.id
+        assert attrs["gen_ai.response.finish_reasons"] == ["end_turn"]
+
+    def test_cache_tokens_are_added_back_and_priced(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic
+    ) -> None:
+        """input_tokens excludes the cache: the span's input is uncached + read + written, and
+        each bucket is priced at its own rate."""
+        second = _cached_pair(claude)
+        first_span, second_span = _llm_spans(recorded)
+        written = second.usage.cache_read_input_tokens
+        uncached_1 = first_span.input_tokens - written
+        assert first_span.cache_write_tokens == written > 1024 and first_span.cache_read_tokens == 0
+        assert first_span.cost_usd == pytest.approx(
+            _cost(uncached_1, 0, written, first_span.output_tokens)
+        )
+        assert second_span.input_tokens == second.usage.input_tokens + written
+        assert (second_span.cache_read_tokens, second_span.cache_write_tokens) == (written, 0)
+        assert second_span.cost_usd == pytest.approx(
+            _cost(second.usage.input_tokens, written, 0, second.usage.output_tokens)
+        )
+
+    def test_tool_use(self, recorded: InMemoryExporter, claude: anthropic.Anthropic) -> None:
+        """A tool call is in the output as a tool_use block, and the finish reason says so."""
+        message = claude.messages.create(
+            model=MODEL, max_tokens=500, tools=[WEATHER], messages=USER
+        )
+        (span,) = _llm_spans(recorded)
+        call = message.content[1]
+        assert json.loads(span.output)[1] == {
+            "type": "tool_use",
+            "id": call.id,
+            "name": "get_weather",
+            "input": call.input,
+        }
+        assert span.attributes["gen_ai.response.finish_reasons"] == ["tool_use"]
+        assert span.attributes["gen_ai.request.tools"] == ["get_weather"]
+        assert span.output_tokens == message.usage.output_tokens
+
+    def test_async_client_and_parenting(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """AsyncAnthropic calls are recorded, each under the observed function that made it."""
+
+        @llmpulse.observe("ask")
+        async def ask(c: anthropic.AsyncAnthropic) -> str:
+            message = await c.messages.create(
+                model="claude-haiku-4-5", max_tokens=40, messages=USER
+            )
+            return message.content[0].text
+
+        async def main() -> None:
+            async with anthropic.AsyncAnthropic(
+                base_url=sim.url, api_key="sim", max_retries=0
+            ) as c:
+                await asyncio.gather(*(ask(c) for _ in range(3)))
+
+        asyncio.run(main())
+        spans = _llm_spans(recorded)
+        asks = {s.span_id for s in recorded.spans if s.name == "ask"}
+        assert len(spans) == 3 and {s.parent_id for s in spans} == asks
+        assert all(s.model == "claude-haiku-4-5" and s.output_tokens == 40 for s in spans)
+
+
+class TestStreaming:
+    def test_cumulative_deltas_are_not_summed(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic, sim: LLMSimulator
+    ) -> None:
+        """Notes row 22: message_start (input, cache read, output 1) and message_delta (the same
+        input and cache read, final output) give the delta's counts, not their sum."""
+        sim.set_faults(Faults(stream_chunk_delay_ms=1.0))
+        stream = _cached_pair(claude, stream=True)
+        events = list(stream)
+        start, delta = events[0].message.usage, events[-2].usage
+        assert start.output_tokens == 1 and delta.input_tokens == start.input_tokens
+        assert delta.cache_read_input_tokens == start.cache_read_input_tokens > 1024
+        _, span = _llm_spans(recorded)
+        assert span.input_tokens == delta.input_tokens + delta.cache_read_input_tokens
+        assert (span.cache_read_tokens, span.output_tokens) == (
+            delta.cache_read_input_tokens,
+            delta.output_tokens,
+        )
+        assert span.cost_usd == pytest.approx(
+            _cost(delta.input_tokens, delta.cache_read_input_tokens, 0, delta.output_tokens)
+        )
+        assert 0 < span.ttft_ms < span.latency_ms
+        text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
+        assert span.output == text and span.attributes["llmpulse.stream.chunks"] == len(events)
+        assert USAGE_ESTIMATED_ATTRIBUTE not in span.attributes
+
+    def test_several_deltas_keep_the_last(self, recorded: InMemoryExporter) -> None:
+        """Server tools send several message_delta events: each replaces the counts before it."""
+        from llmpulse.sdk.instrumentation.anthropic import _MessageCall
+
+        call = _MessageCall(None, {"model": MODEL, "stream": True, "messages": USER})
+        for out in (5, 50):
+            call.on_chunk(RawMessageDeltaEvent(
+                type="message_delta", delta={"stop_reason": None},
+                usage=MessageDeltaUsage(input_tokens=10, cache_read_input_tokens=100, output_tokens=out),
+            ))  # fmt: skip
+        call.end_stream(consumed=True)
+        (span,) = _llm_spans(recorded)
+        assert (span.input_tokens, span.cache_read_tokens, span.output_tokens) == (110, 100, 50)
+
+    def test_delta_without_input_falls_back_to_message_start(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """Notes row 23: a server whose message_delta has only output_tokens: the input and
+        cache counts are message_start's, the output the delta's."""
+        with (
+            LLMSimulator(SimulatorConfig(anthropic_delta_usage="output_only")) as sim,
+            anthropic.Anthropic(base_url=sim.url, api_key="sim", max_retries=0) as c,
+        ):
+            events = list(c.messages.create(model=MODEL, max_tokens=30, messages=USER, stream=True))
+        start, delta = events[0].message.usage, events[-2].usage
+        assert delta.input_tokens is None and delta.output_tokens == 30
+        (span,) = _llm_spans(recorded)
+        assert (span.input_tokens, span.output_tokens) == (start.input_tokens, 30)
+        assert span.cost_usd == pytest.approx(_cost(start.input_tokens, 0, 0, 30))
+
+    def test_stream_helper_sync_and_async(self, recorded: InMemoryExporter, sim: LLMSimulator,
+                                          claude: anthropic.Anthropic) -> None:  # fmt: skip
+        """messages.stream() (sync and async) records one span each, with the final usage."""
+        with claude.messages.stream(
+            model=MODEL, max_tokens=300, tools=[WEATHER], messages=USER
+        ) as s:
+            sync_final = s.get_final_message()
+
+        async def main() -> object:
+            async with (
+                anthropic.AsyncAnthropic(base_url=sim.url, api_key="sim", max_retries=0) as c,
+                c.messages.stream(model=MODEL, max_tokens=40, messages=USER) as s,
+            ):
+                return await s.get_final_message()
+
+        async_final = asyncio.run(main())
+        sync_span, async_span = _llm_spans(recorded)
+        assert sync_span.output_tokens == sync_final.usage.output_tokens
+        assert sync_span.input_tokens == sync_final.usage.input_tokens
+        assert json.loads(sync_span.output)[1]["name"] == "get_weather" and sync_span.ttft_ms > 0
+        assert sync_span.attributes["gen_ai.response.finish_reasons"] == ["tool_use"]
+        assert async_span.output_tokens == async_final.usage.output_tokens == 40
+        assert async_span.output == async_final.content[0].text and async_span.ttft_ms > 0
+
+    def test_stream_closed_early_estimates_output(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic
+    ) -> None:
+        """A stream closed before message_delta keeps message_start's input and estimates the
+        output from the text seen, marked as estimated."""
+        stream = claude.messages.create(model=MODEL, max_tokens=300, messages=USER, stream=True)
+        seen = [event for _, event in zip(range(8), stream, strict=False)]
+        stream.close()
+        (span,) = _llm_spans(recorded)
+        text = "".join(e.delta.text for e in seen if e.type == "content_block_delta")
+        assert span.attributes["llmpulse.stream.closed_early"] is True
+        assert span.input_tokens == seen[0].message.usage.input_tokens
+        assert span.output_tokens == -(-len(text) // 4)
+        assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4"
+
+    def test_stream_dropped_unread(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic
+    ) -> None:
+        """A stream nobody reads is recorded when it is garbage collected."""
+        claude.messages.create(model=MODEL, max_tokens=30, messages=USER, stream=True)
+        gc.collect()
+        (span,) = _llm_spans(recorded)
+        assert span.attributes["llmpulse.stream.closed_early"] is True
+
+
+class TestErrors:
+    @pytest.mark.parametrize(
+        ("kind", "error", "status"),
+        [
+            ("rate_limit", anthropic.RateLimitError, 429),
+            ("overloaded", anthropic.OverloadedError, 529),
+        ],
+    )
+    def test_errors_are_recorded_and_raised_unchanged(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic, sim: LLMSimulator,
+        kind: str, error: type, status: int,
+    ) -> None:  # fmt: skip
+        """The anthropic exception reaches the caller as anthropic raised it; the span names it."""
+        for stream in (False, True):
+            sim.fail_next(1, kind=kind)
+            with pytest.raises(error) as info:
+                claude.messages.create(model=MODEL, max_tokens=20, messages=USER, stream=stream)
+            assert type(info.value) is error
+        for span in _llm_spans(recorded):
+            assert (span.status, span.error_type, span.model) == ("error", error.__name__, MODEL)
+            assert span.attributes["http.response.status_code"] == status
+            assert span.input_tokens is None and span.cost_usd is None
+
+    def test_recording_failure_never_reaches_the_caller(
+        self,
+        recorded: InMemoryExporter,
+        claude: anthropic.Anthropic,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """When recording itself fails, the call still happens and returns its message."""
+        from llmpulse.sdk.instrumentation import anthropic as instrumentation
+
+        def broken(usage: object) -> dict:
+            raise RuntimeError("recording is broken")
+
+        monkeypatch.setattr(instrumentation, "_usage_map", broken)
+        message = claude.messages.create(model=MODEL, max_tokens=20, messages=USER)
+        assert message.content[0].text
+        with claude.messages.stream(model=MODEL, max_tokens=20, messages=USER) as s:
+            assert s.get_final_message().usage.output_tokens == 20
+
+
+class TestInstrumentation:
+    def test_inside_an_open_llm_span_nothing_more_is_recorded(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic
+    ) -> None:
+        """Under an open llm span (LangChain's ChatAnthropic run), the call counts once: there."""
+        with llmpulse.span("ChatAnthropic", kind="llm"):
+            claude.messages.create(model=MODEL, max_tokens=20, messages=USER)
+        (span,) = _llm_spans(recorded)
+        assert span.name == "ChatAnthropic"
+
+    def test_uninstrument_and_twice(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic
+    ) -> None:
+        """Instrumenting twice records once; after uninstrument_anthropic nothing is recorded."""
+        assert llmpulse.instrument_anthropic() is True
+        claude.messages.create(model=MODEL, max_tokens=5, messages=USER)
+        llmpulse.uninstrument_anthropic()
+        claude.messages.create(model=MODEL, max_tokens=5, messages=USER)
+        with claude.messages.stream(model=MODEL, max_tokens=5, messages=USER) as s:
+            s.get_final_message()
+        assert len(_llm_spans(recorded)) == 1

@@ -1,0 +1,253 @@
+"""LiteLLM instrumentation against the real litellm package pointed at the project's simulator.
+
+Covers the LiteLLM rows of the workflows notes: exactly one record per call for sync, async,
+stream and async stream, with nothing arriving late (24); the explicit Anthropic cache fields
+win over prompt_tokens_details (25); and no double counting with the openai instrumentation
+underneath (section 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import openai
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network: the bundled map
+litellm = pytest.importorskip("litellm")
+
+import llmpulse  # noqa: E402
+from llmpulse.sdk.instrumentation.litellm import usage_from_litellm  # noqa: E402
+from llmpulse.simulator import LLMSimulator  # noqa: E402
+from llmpulse.testing import InMemoryExporter  # noqa: E402
+
+# litellm builds pydantic adapters lazily, on its first calls; pydantic warns about one of its
+# TypedDicts. Third-party noise, not ours: ignored here only.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*using the `ReadOnly` qualifier:UserWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Accessing the '.*' attribute on the instance:DeprecationWarning"
+    ),
+]
+
+USER = [{"role": "user", "content": "Why do retries need jitter?"}]
+SYSTEM = [
+    {
+        "type": "text",
+        "text": "You are a careful assistant. " * 200,
+        "cache_control": {"type": "ephemeral"},
+    }
+]
+
+
+def _mini_cost(inp: int, out: int) -> float:  # gpt-4o-mini: $0.15 in, $0.60 out / 1M
+    return (inp * 0.15 + out * 0.60) / 1e6
+
+
+def _sonnet_cost(uncached: int, read: int, write: int, out: int) -> float:
+    return (uncached * 3.0 + read * 0.30 + write * 3.75 + out * 15.0) / 1e6
+
+
+@pytest.fixture(scope="module")
+def sim_seed() -> int:
+    """This module's simulator seed (the shared simulator fixture is in tests/conftest.py)."""
+    return 11
+
+
+@pytest.fixture
+def recorded() -> InMemoryExporter:
+    """Recording into memory with litellm, openai and anthropic all instrumented."""
+    exporter = InMemoryExporter()
+    llmpulse.init(exporter=exporter, instrument=("openai", "anthropic", "litellm"))
+    return exporter
+
+
+def _openai(sim: LLMSimulator, **kwargs: object) -> dict:
+    return {"model": "openai/gpt-4o-mini", "api_base": sim.base_url, "api_key": "sim",
+            "messages": USER, "max_retries": 0, **kwargs}  # fmt: skip
+
+
+def _claude(sim: LLMSimulator, **kwargs: object) -> dict:
+    return {"model": "anthropic/claude-sonnet-4-5", "api_base": sim.url, "api_key": "sim",
+            "max_tokens": 60, "messages": USER, **kwargs}  # fmt: skip
+
+
+def _llm_spans(exporter: InMemoryExporter) -> list:
+    assert llmpulse.flush(10)
+    return [s for s in exporter.spans if s.kind == "llm"]
+
+
+class TestOneRecordPerCall:
+    def test_sync_async_stream_and_async_stream(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """Notes row 24: each of the four call styles is exactly one span, there once the call
+        (or its stream) ended and the queue is flushed: none late, none twice, none from the
+        openai client LiteLLM calls underneath."""
+        litellm.completion(**_openai(sim))
+        chunks = list(litellm.completion(**_openai(sim, stream=True)))
+
+        async def main() -> list:
+            await litellm.acompletion(**_openai(sim))
+            stream = await litellm.acompletion(**_openai(sim, stream=True))
+            return [chunk async for chunk in stream]
+
+        achunks = asyncio.run(main())
+        spans = _llm_spans(recorded)
+        assert len(spans) == 4 == len(sim.requests)
+        assert all(c.choices for c in chunks + achunks)  # the usage chunk we asked for is ours
+        for span, record in zip(spans, sim.requests, strict=True):
+            assert (span.model, span.provider, span.status) == ("gpt-4o-mini", "openai", "ok")
+            assert (span.input_tokens, span.output_tokens) == (
+                record.prompt_tokens,
+                record.completion_tokens,
+            )
+            assert span.cost_usd == pytest.approx(
+                _mini_cost(record.prompt_tokens, record.completion_tokens)
+            )
+            assert span.attributes["gen_ai.request.model"] == "openai/gpt-4o-mini"
+            assert span.attributes["llmpulse.integration"] == "litellm"
+            assert (span.ttft_ms is not None) == record.stream
+            assert "jitter" in span.input
+        text = "".join(c.choices[0].delta.content or "" for c in chunks)
+        assert spans[1].output == text and 0 < spans[1].ttft_ms < spans[1].latency_ms
+        assert spans[1].attributes["llmpulse.stream.usage_requested"] is True
+
+    def test_user_asking_for_usage_sees_the_usage_chunk(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """stream_options set by the user stand: the usage chunk reaches them, and is recorded."""
+        chunks = list(
+            litellm.completion(**_openai(sim, stream=True, stream_options={"include_usage": True}))
+        )
+        assert chunks[-1].usage.completion_tokens == sim.requests[0].completion_tokens
+        (span,) = _llm_spans(recorded)
+        assert span.output_tokens == sim.requests[0].completion_tokens
+        assert "llmpulse.stream.usage_requested" not in span.attributes
+
+    def test_parented_to_the_observed_function(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """A completion inside an observed function is that function's child."""
+
+        @llmpulse.observe("answer")
+        def answer() -> str:
+            return litellm.completion(**_openai(sim)).choices[0].message.content
+
+        answer()
+        (llm,) = _llm_spans(recorded)
+        outer = next(s for s in recorded.spans if s.name == "answer")
+        assert (llm.parent_id, llm.trace_id) == (outer.span_id, outer.trace_id)
+
+
+class TestAnthropicThroughLiteLLM:
+    def test_cache_tokens_and_cost(self, recorded: InMemoryExporter, sim: LLMSimulator) -> None:
+        """LiteLLM's prompt_tokens already include Anthropic's cache: input is not added to
+        again, and the write, then the read, are priced at their own rates (also streamed)."""
+        messages = [{"role": "system", "content": SYSTEM}, *USER]
+        litellm.completion(**_claude(sim, messages=messages))
+        list(litellm.completion(**_claude(sim, messages=messages, stream=True)))
+        write_span, read_span = _llm_spans(recorded)
+        first, second = sim.requests
+        cached = write_span.cache_write_tokens
+        assert cached > 1024 and write_span.cache_read_tokens == 0
+        assert (read_span.cache_read_tokens, read_span.cache_write_tokens) == (cached, 0)
+        for span, record in ((write_span, first), (read_span, second)):
+            assert (span.model, span.provider) == ("claude-sonnet-4-5", "anthropic")
+            assert (span.input_tokens, span.output_tokens) == (
+                record.prompt_tokens,
+                record.completion_tokens,
+            )
+        uncached = first.prompt_tokens - cached
+        assert write_span.cost_usd == pytest.approx(
+            _sonnet_cost(uncached, 0, cached, first.completion_tokens)
+        )
+        assert read_span.cost_usd == pytest.approx(
+            _sonnet_cost(uncached, cached, 0, second.completion_tokens)
+        )
+        assert read_span.ttft_ms > 0
+
+    def test_explicit_cache_fields_win(self) -> None:
+        """Notes row 25: cache_read_input_tokens set while prompt_tokens_details.cached_tokens
+        is 0 (LiteLLM's Anthropic streams did that): the explicit field is used."""
+        usage = litellm.Usage(
+            prompt_tokens=1010, completion_tokens=5, total_tokens=1015,
+            prompt_tokens_details={"cached_tokens": 0}, cache_read_input_tokens=1000,
+            cache_creation_input_tokens=0,
+        )  # fmt: skip
+        assert usage_from_litellm(usage) == {
+            "input_tokens": 1010, "output_tokens": 5, "cache_read_tokens": 1000, "cache_write_tokens": 0,
+        }  # fmt: skip
+        assert usage_from_litellm(None) == {} and usage_from_litellm("junk") == {}
+
+
+class TestErrors:
+    def test_error_is_recorded_and_raised_unchanged(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """LiteLLM's exception reaches the caller; the span names its class and status, sync and async."""
+        sim.fail_next(2, status=429)
+        with pytest.raises(litellm.RateLimitError):
+            litellm.completion(**_openai(sim))
+
+        async def main() -> None:
+            await litellm.acompletion(**_openai(sim, stream=True))
+
+        with pytest.raises(litellm.RateLimitError):
+            asyncio.run(main())
+        spans = _llm_spans(recorded)
+        assert len(spans) == 2
+        for span in spans:
+            assert (span.status, span.error_type, span.model) == (
+                "error",
+                "RateLimitError",
+                "gpt-4o-mini",
+            )
+            assert span.attributes["http.response.status_code"] == 429
+            assert span.input_tokens is None and span.cost_usd is None
+
+
+class TestInstrumentation:
+    def test_under_an_open_llm_span_nothing_more_is_recorded(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """Under an open llm span (LangChain's ChatLiteLLM run) the call counts there, once."""
+        with llmpulse.span("ChatLiteLLM", kind="llm"):
+            litellm.completion(**_openai(sim))
+        (span,) = _llm_spans(recorded)
+        assert span.name == "ChatLiteLLM"
+
+    def test_openai_client_underneath_is_not_counted_twice(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """Notes section 4: a LiteLLM provider that calls the instrumented openai client (here a
+        custom provider wrapping one) is one span, LiteLLM's, with the client's usage."""
+        client = openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0)
+
+        class OpenAIBacked(litellm.CustomLLM):  # type: ignore[misc]
+            def completion(self, *args: object, **kwargs: object) -> object:
+                reply = client.chat.completions.create(model="gpt-4o-mini", messages=USER)
+                return litellm.ModelResponse(**reply.model_dump())
+
+        litellm.custom_provider_map = [{"provider": "inhouse", "custom_handler": OpenAIBacked()}]
+        try:
+            litellm.completion(model="inhouse/gpt-4o-mini", messages=USER)
+        finally:
+            litellm.custom_provider_map = []
+            client.close()
+        (span,) = _llm_spans(recorded)
+        (record,) = sim.requests
+        assert (span.model, span.provider) == ("gpt-4o-mini", "inhouse")
+        assert span.attributes["llmpulse.integration"] == "litellm"
+        assert (span.input_tokens, span.output_tokens) == (
+            record.prompt_tokens,
+            record.completion_tokens,
+        )
+
+    def test_uninstrument(self, recorded: InMemoryExporter, sim: LLMSimulator) -> None:
+        """After uninstrument_litellm LiteLLM is original again and its calls are not recorded."""
+        llmpulse.uninstrument_litellm()
+        assert not hasattr(litellm.completion, "__llmpulse_wrapped__")
+        litellm.completion(**_openai(sim))
+        assert _llm_spans(recorded) == [] and len(sim.requests) == 1
