@@ -36,6 +36,30 @@ def _span(trace: str, sid: str, at: float, **fields: Any) -> dict[str, Any]:
     return {**base, **fields}
 
 
+def _workflow_runs(now: float) -> list[dict[str, Any]]:
+    """Six runs of a "support" workflow (1.2 s each, under the latency filter's test): classify
+    routes four to answer and two to a node whose name carries an XSS payload (an llm call
+    under each), which fails once."""
+    spans: list[dict[str, Any]] = []
+    chain = {"kind": "chain", "model": None, "input_tokens": None, "output_tokens": None}
+    for i in range(6):
+        t, at = f"w{i}", now - 600 + 60 * i
+        target = XSS_MODEL if i < 2 else "answer"
+        failed = {"status": "error", "error_type": "RuntimeError"} if i == 0 else {}
+        spans += [
+            _span(t, f"{t}-root", at, name="support", end_time=at + 1.2, **chain, **failed),
+            _span(t, f"{t}-c", at + 0.1, name="classify", parent_id=f"{t}-root",
+                  end_time=at + 0.3, **chain),
+            _span(t, f"{t}-d", at + 0.25, name="support:classify", parent_id=f"{t}-c",
+                  end_time=at + 0.25, **{**chain, "kind": "branch"},
+                  attributes={"llmpulse.branch": target, "llmpulse.branch.condition": "intent"}),
+            _span(t, f"{t}-n", at + 0.35, name=target, parent_id=f"{t}-root", end_time=at + 1.1,
+                  **chain, **failed),
+            _span(t, f"{t}-l", at + 0.36, parent_id=f"{t}-n", name="ChatOpenAI"),
+        ]  # fmt: skip
+    return spans
+
+
 def _traffic(now: float) -> dict[str, Any]:
     """Recent traces on two models (some errors), one 3 h old on another model, one trace
     whose model, span name, attribute and prompt carry XSS payloads, and one run."""
@@ -87,6 +111,7 @@ def _traffic(now: float) -> dict[str, Any]:
             output=XSS,
         )
     )
+    spans += _workflow_runs(now)
     run = {"run_id": "r1", "name": "nightly eval", "started_at": now - 600, "kind": "benchmark",
            "model": "gpt-4o-mini", "status": "finished", "ended_at": now - 60,
            "metrics": {"accuracy": 0.91}}  # fmt: skip
@@ -154,8 +179,6 @@ class TestPages:
             assert directives["script-src"] == "'self'" and directives["default-src"] == "'none'"
             assert tab.page.locator("#error").is_hidden(), (path, tab.page.text_content("#error"))
         assert tab.page.locator("#store tbody tr").count() > 3  # system page drew health
-        tab.open("/workflows")
-        assert "not available yet" in (tab.page.text_content("#unavailable") or "")
         assert tab.problems == []
 
     def test_overview_draws_charts_and_the_window_picker_changes_them(self, tab: Session) -> None:
@@ -301,10 +324,57 @@ class TestPages:
         assert tab.problems == []
 
 
+class TestWorkflowsPage:
+    def test_pick_a_workflow_see_its_flow_and_a_run_path(self, tab: Session) -> None:
+        """The page picks the busiest workflow: its flow as an image of the SVG endpoint, the
+        nodes and routes with their numbers, branch shares charted, the runs; choosing a run
+        shows the path it took."""
+        tab.open("/workflows?w=1h")
+        assert tab.page.locator("#unavailable").is_hidden()
+        assert tab.page.input_value("#workflow") == "support"
+        img = tab.page.locator("#flow-img")
+        img.wait_for()
+        tab.page.wait_for_function(
+            "document.getElementById('flow-img').complete && "
+            "document.getElementById('flow-img').naturalWidth > 0"
+        )
+        assert "/api/v1/workflows/support/flow.svg?start=" in (img.get_attribute("src") or "")
+        nodes = {r.split("\t")[0]: r.split("\t") for r in
+                 tab.page.locator("#nodes tbody tr").all_inner_texts()}  # fmt: skip
+        assert nodes["classify"][1:3] == ["6", "0"]
+        assert nodes[XSS_MODEL][1:4] == ["2", "1", "50.00 %"]
+        edges = tab.page.locator("#edges tbody tr").all_inner_texts()
+        assert "R1\tclassify\t" + XSS_MODEL + "\t2\t33.33 %" in edges
+        assert "R2\tclassify\tanswer\t4\t66.67 %" in edges
+        assert int(tab.page.get_attribute("#chart-shares", "data-points") or 0) > 0
+        runs = tab.page.locator("#runs tbody tr")
+        assert runs.count() == 6
+        assert "error" in runs.last.inner_text()  # the oldest run failed
+        assert "classify → answer" in runs.first.inner_text()
+        runs.last.locator("a").click()
+        tab.page.wait_for_url("**run=w0**")
+        tab.ready()
+        assert tab.page.locator("#run-path li").all_inner_texts() == ["classify", XSS_MODEL]
+        steps = tab.page.locator("#run-steps tbody tr").all_inner_texts()
+        assert len(steps) == 2 and "error (RuntimeError)" in steps[1]
+        assert tab.page.get_attribute("#run-trace", "href") == "/traces/w0"
+        assert tab.problems == []
+
+    def test_the_flow_image_is_the_svg_with_the_numbers(
+        self, tab: Session, server: tuple[str, str]
+    ) -> None:
+        """What the image shows: the SVG the API serves, drawn with the routes' shares."""
+        tab.open("/workflows?w=1h")
+        src = tab.page.get_attribute("#flow-img", "src") or ""
+        svg = tab.page.request.get(server[0] + src)
+        assert svg.status == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+        assert "2 (33%)" in svg.text() and "4 (67%)" in svg.text()
+
+
 class TestSecurity:
     def test_xss_payloads_render_as_text(self, tab: Session) -> None:
-        """A model name, a span name, an attribute and a prompt carrying script payloads show
-        as literal text, and no script of theirs runs."""
+        """A model name, a span name, an attribute, a prompt and a workflow node name carrying
+        script payloads show as literal text, and no script of theirs runs."""
         tab.open("/models")
         assert XSS_MODEL in tab.page.inner_text("#models tbody")
         tab.open("/traces")
@@ -317,7 +387,10 @@ class TestSecurity:
         assert XSS_MODEL in tab.page.inner_text("#span-fields")
         tab.page.goto(tab.url + "/models/" + XSS_MODEL.replace(" ", "%20"))
         tab.ready()
-        for path in ["/", "/models", "/traces", "/traces/xss"]:
+        tab.open("/workflows?w=1h&run=w1")
+        assert XSS_MODEL in tab.page.inner_text("#nodes tbody")
+        assert XSS_MODEL in tab.page.inner_text("#run-path")
+        for path in ["/", "/models", "/traces", "/traces/xss", "/workflows?w=1h&run=w1"]:
             tab.open(path)
             assert tab.page.evaluate("window.__xss") is None, path
             assert tab.page.locator("img[src=x]").count() == 0, path

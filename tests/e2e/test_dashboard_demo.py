@@ -100,7 +100,17 @@ class TestDemoServe:
                 tab.ready()
                 assert tab.page.locator("#waterfall .span-row").count() >= 2
                 tab.page.screenshot(path=str(out / "trace.png"), full_page=True)
+                # The support workflow's flow, and the path of its latest run.
+                tab.open("/workflows?w=24h")
+                assert tab.page.input_value("#workflow") == "support"
+                tab.page.locator("#runs tbody a").first.click()
+                tab.page.wait_for_url("**run=*")
+                tab.ready()
+                tab.page.wait_for_function("document.getElementById('flow-img').naturalWidth > 0")
+                assert tab.page.locator("#run-path li").count() >= 2
+                tab.page.screenshot(path=str(out / "workflows.png"), full_page=True)
                 assert tab.problems == []
             finally:
                 tab.close()
-        assert all((out / name).stat().st_size > 10_000 for name in [*SHOTS.values(), "trace.png"])
+        shots = [*SHOTS.values(), "trace.png", "workflows.png"]
+        assert all((out / name).stat().st_size > 10_000 for name in shots)

@@ -62,7 +62,7 @@ PAGES: dict[str, tuple[str, str, bool]] = {
     "/models": ("models", "Models", False),
     "/traces": ("traces", "Traces", False),
     "/runs": ("runs", "Runs", True),
-    "/workflows": ("workflows", "Workflows", False),
+    "/workflows": ("workflows", "Workflows", True),
     "/alerts": ("alerts", "Alerts", False),
     "/system": ("system", "System", False),
 }

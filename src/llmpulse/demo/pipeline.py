@@ -3,7 +3,10 @@
 Each ticket goes classify → retrieve → answer, then a branch decides whether a human reviews the
 reply before it is sent. The calls go through the real ``openai`` client (recorded by llmpulse's
 instrumentation); the steps are ``llmpulse.observe``-d functions; the routing decision is a
-branch span. Nothing here knows about the incident the runner injects.
+branch decision of the ``support`` workflow (``llmpulse.record_branch``: from ``answer`` to
+``auto_reply`` or ``human_review``, the step that then runs), so the flow view, the Workflows
+page and the branch_shift check all see it. Nothing here knows about the incident the runner
+injects.
 """
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ from typing import Any
 import llmpulse
 from llmpulse.demo.tickets import INTENTS, Ticket
 
-__all__ = ["Outcome", "SupportAssistant"]
+__all__ = ["ROUTE_DECISION", "WORKFLOW", "Outcome", "SupportAssistant"]
+
+WORKFLOW = "support"
+# The branch span name of the routing decision (``"<workflow>:<from node>"``).
+ROUTE_DECISION = f"{WORKFLOW}:answer"
 
 _CLASSIFY_PROMPT = (
     "You are a support triage model. Answer with exactly one label from: "
@@ -121,23 +128,21 @@ class SupportAssistant:
         return reply.choices[0].message.content or "", reply.model, True
 
     def route(self, ticket: Ticket, intent: str, model: str, ok: bool) -> str:
-        """Decide whether a human reviews the reply: a branch span records which way it went."""
-        with llmpulse.span("route", kind="branch") as decision:
-            if not ok:
-                why, route = "answer_failed", "human_review"
-            elif intent == "complaint":
-                why, route = "complaint", "human_review"
-            elif model != "gpt-4o":
-                why, route = "fallback_model", "human_review"
-            elif ticket.tier == "enterprise" and intent == "technical":
-                why, route = "enterprise_technical", "human_review"
-            else:
-                why, route = "confident", "auto_reply"
-            decision.set_branch(route)
-            decision.set_attribute("route.reason", why)
+        """Decide whether a human reviews the reply: a branch decision records which way it went."""
+        if not ok:
+            why, route = "answer_failed", "human_review"
+        elif intent == "complaint":
+            why, route = "complaint", "human_review"
+        elif model != "gpt-4o":
+            why, route = "fallback_model", "human_review"
+        elif ticket.tier == "enterprise" and intent == "technical":
+            why, route = "enterprise_technical", "human_review"
+        else:
+            why, route = "confident", "auto_reply"
+        llmpulse.record_branch(WORKFLOW, "answer", route, condition=why)
         return route
 
-    @llmpulse.observe(name="review", kind="chain")
+    @llmpulse.observe(name="human_review", kind="chain")
     def review(self, ticket: Ticket, answer: str) -> None:
         """Summarise the case for the human reviewer."""
         self.client.chat.completions.create(

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmpulse.checks import StoreReader
+from llmpulse.demo.pipeline import ROUTE_DECISION
 from llmpulse.demo.runner import DemoResult
 from llmpulse.recovery._observe import counter_increase
 
@@ -115,8 +116,8 @@ def _timeline(store: StoreReader, result: DemoResult) -> Table:
 
 
 def _routing(store: StoreReader, result: DemoResult) -> Table:
-    inside = store.branch_counts(result.incident_start, result.incident_end, name="route")
-    before = store.branch_counts(result.start, result.incident_start, name="route")
+    inside = store.branch_counts(result.incident_start, result.incident_end, name=ROUTE_DECISION)
+    before = store.branch_counts(result.start, result.incident_start, name=ROUTE_DECISION)
     table = Table(
         title="Routing decisions (branch spans)", title_justify="left", header_style="bold"
     )
