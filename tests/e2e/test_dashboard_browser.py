@@ -119,7 +119,10 @@ def _traffic(now: float) -> dict[str, Any]:
                "labels": {}, "run_id": "r1", "step": s} for s in range(20)]  # fmt: skip
     other = {**run, "run_id": "r2", "name": "candidate eval", "metrics": {"accuracy": 0.88,
              "f1": 0.8}}  # fmt: skip
-    return {"spans": spans, "runs": [run, other], "metric_points": points}
+    # Host CPU of two hosts over the last 10 minutes, one host named with a payload.
+    host = [{"name": "system_cpu_percent", "value": 20.0 + i, "timestamp": now - 60 * i,
+             "labels": {"host": name}} for i in range(10) for name in ("web-1", XSS_MODEL)]  # fmt: skip
+    return {"spans": spans, "runs": [run, other], "metric_points": points + host}
 
 
 @pytest.fixture(scope="module")
@@ -277,6 +280,21 @@ class TestPages:
         tab.page.locator("#waterfall .span-row", has_text="answer").click()
         assert tab.page.text_content("#span-input") == "question 3"
         assert "claude-3-haiku" in tab.page.inner_text("#span-fields")
+        assert tab.problems == []
+
+    def test_system_page_shows_ingest_and_the_recorded_host_metrics(self, tab: Session) -> None:
+        """The System page counts this server's ingest (the fixture's one request), charts
+        the ingest rate, and charts host CPU per host with the hosts named as text."""
+        tab.open("/system")
+        ingest = tab.page.inner_text("#ingest")
+        assert "spans stored" in ingest and "requests by outcome\tok 1" in ingest
+        assert tab.page.locator("#chart-rate .main-svg").count() > 0
+        assert tab.page.locator("#host-none").is_hidden()
+        hosts = tab.page.inner_text("#hosts tbody")
+        assert "web-1" in hosts and XSS_MODEL in hosts and "system_cpu_percent" in hosts
+        assert tab.page.get_attribute("#chart-host-0", "data-points") == "20"
+        assert tab.page.evaluate("window.__xss") is None
+        assert "llmpulse.stats()" in tab.page.inner_text("#spool")
         assert tab.problems == []
 
     def test_runs_page_draws_and_compares_runs(self, tab: Session) -> None:

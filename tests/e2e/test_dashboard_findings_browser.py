@@ -68,3 +68,17 @@ def test_findings_are_listed_and_marked_on_the_charts(tab: tuple[Session, Incide
     assert page.get_attribute("#chart-latency", "data-marks") == "0"
     assert page.locator("#findings tbody tr", has_text="latency_spike").count() == 0
     assert session.problems == []
+
+
+def test_the_system_page_says_host_metrics_are_not_recorded(tab: tuple[Session, Incident]) -> None:
+    """With no system_* points stored the System page says so and how to record them, and
+    draws no host chart."""
+    session, _ = tab
+    session.problems.clear()
+    session.open("/system")
+    note = session.page.locator("#host-none")
+    assert note.is_visible() and "not recorded" in note.inner_text()
+    assert "system_cpu_percent" in note.inner_text()
+    assert session.page.locator("#host-charts .chart").count() == 0
+    assert session.page.locator("#hosts").is_hidden()
+    assert session.problems == []

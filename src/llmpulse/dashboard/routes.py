@@ -64,7 +64,7 @@ PAGES: dict[str, tuple[str, str, bool]] = {
     "/runs": ("runs", "Runs", True),
     "/workflows": ("workflows", "Workflows", True),
     "/alerts": ("alerts", "Alerts", False),
-    "/system": ("system", "System", False),
+    "/system": ("system", "System", True),
 }
 _NAV = [(path, title) for path, (_, title, _) in PAGES.items()]
 

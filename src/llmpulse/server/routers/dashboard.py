@@ -3,7 +3,9 @@ and the findings of ``llmpulse check`` that the overview marks on its charts.
 
 The overview and model pages read the rollups only (never raw spans), so their cost does not
 grow with traffic. The findings are ``run_checks`` over the window, run at most once a minute
-per window and answered from a cache in between (``llmpulse.server.findings``).
+per window and answered from a cache in between (``llmpulse.server.findings``). The System
+page's ``/system`` adds what ``/health`` does not say: the store's size and rows, this process's
+ingest counters, the ingest rate and the age of the newest span.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import BaseModel
 
 from llmpulse.server.deps import READ, get_store
 from llmpulse.server.findings import FindingsCache, run_dashboard_checks
+from llmpulse.server.metrics import metrics_of
 from llmpulse.server.pagination import TimeWindow, time_window
 from llmpulse.server.problems import Problem
 from llmpulse.server.routers.metrics import auto_step
@@ -78,6 +81,35 @@ class Findings(BaseModel):
     counts: dict[str, int]
     skipped: list[str]
     series_checked: int
+
+
+class IngestCounts(BaseModel):
+    """What this server process's ingest took since it started (all sources together), and
+    the same per source (``native``, ``otlp``)."""
+
+    requests: dict[str, int]
+    spans_stored: int
+    duplicate_spans: int
+    dropped_spans: dict[str, int]
+    by_source: dict[str, dict[str, Any]]
+
+
+class RateBucket(BaseModel):
+    """Spans stored per minute (from the rollups: every server process writing the store)."""
+
+    bucket_start: float
+    spans: int
+
+
+class SystemStatus(BaseModel):
+    """The store's size and rows, ingest counters, the recent ingest rate and how old the
+    newest span is."""
+
+    now: float
+    store: dict[str, Any]
+    ingest: IngestCounts
+    rate: list[RateBucket]
+    newest_span_age_seconds: float | None
 
 
 def _one(rows: list[SpanStats]) -> StatsOut | None:
@@ -170,3 +202,58 @@ def findings(
         skipped=report["skipped"],
         series_checked=summary["series_checked"],
     )
+
+
+_INGEST_SAMPLES = {
+    "llmpulse_ingest_requests_total": "requests",
+    "llmpulse_ingest_spans_total": "spans_stored",
+    "llmpulse_ingest_duplicate_spans_total": "duplicate_spans",
+    "llmpulse_ingest_dropped_spans_total": "dropped_spans",
+}
+
+
+def _ingest_counts(request: Request) -> IngestCounts:
+    """This process's ingest counters, read from its Prometheus registry."""
+    totals: dict[str, Any] = {"requests": {}, "spans_stored": 0, "duplicate_spans": 0,
+                              "dropped_spans": {}}  # fmt: skip
+    by_source: dict[str, dict[str, Any]] = {}
+    for family in metrics_of(request.app).registry.collect():
+        for sample in family.samples:
+            field = _INGEST_SAMPLES.get(sample.name)
+            if field is None:
+                continue
+            value = int(sample.value)
+            source = by_source.setdefault(sample.labels.get("source", "?"), {
+                "requests": {}, "spans_stored": 0, "duplicate_spans": 0, "dropped_spans": {}})  # fmt: skip
+            for bucket in (totals, source):
+                if field == "requests":
+                    outcome = sample.labels.get("outcome", "?")
+                    bucket["requests"][outcome] = bucket["requests"].get(outcome, 0) + value
+                elif field == "dropped_spans":
+                    reason = sample.labels.get("reason", "?")
+                    bucket["dropped_spans"][reason] = bucket["dropped_spans"].get(reason, 0) + value
+                else:
+                    bucket[field] += value
+    return IngestCounts(**totals, by_source=by_source)
+
+
+@router.get("/system", response_model=SystemStatus)
+def system(request: Request, store: Store = Depends(get_store)) -> SystemStatus:
+    """The System page's data besides ``/health``: the store's size and row counts, this
+    process's ingest counters (requests by outcome, spans stored, repeats, drops by reason),
+    spans stored per minute over the last 15 minutes (from the rollups) and the age of the
+    newest span."""
+    now = time.time()
+    report = store.health()
+    keys = ("backend", "reachable", "size_bytes", "wal_bytes", "rows", "warnings", "error")
+    shown: dict[str, Any] = {k: report[k] for k in keys if k in report}
+    minute = 60
+    first = (int(now) // minute - 14) * minute
+    rate = [
+        RateBucket(bucket_start=float(r.bucket_start or 0), spans=int(r.calls))
+        for r in store.span_series(first, now, minute)
+    ]
+    newest = store.span_page(now - 7 * _DAY, now + _HOUR, filters={}, limit=1, newest_first=True)
+    age = max(0.0, now - newest[0][0].start_time) if newest else None
+    return SystemStatus(now=now, store=shown, ingest=_ingest_counts(request), rate=rate,
+                        newest_span_age_seconds=age)  # fmt: skip
