@@ -114,3 +114,19 @@ class TestDemoServe:
                 tab.close()
         shots = [*SHOTS.values(), "trace.png", "workflows.png"]
         assert all((out / name).stat().st_size > 10_000 for name in shots)
+
+    def test_the_server_evaluates_the_demos_alert_rules(self, demo_url: str) -> None:
+        """--alert-rules goes on to the server: its engine has the demo's two rules (from the
+        file), and the Alerts page lists them."""
+        rules = httpx.get(f"{demo_url}/api/v1/alerts/rules").json()
+        assert sorted((r["name"], r["source"]) for r in rules) == [
+            ("failing_model", "file"), ("slow_model", "file")]  # fmt: skip
+        with chromium() as browser:
+            tab = Session(browser, demo_url, None)
+            try:
+                tab.open("/alerts")
+                table = tab.page.inner_text("#rules tbody")
+                assert "slow_model" in table and "failing_model" in table
+                assert tab.problems == []
+            finally:
+                tab.close()

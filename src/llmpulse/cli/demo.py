@@ -38,7 +38,10 @@ def demo(
         None, "--allow-network", help="Private host/CIDR the rules' channels may reach."
     ),
     serve: bool = typer.Option(
-        False, "--serve", help="Then serve the demo's store: open the dashboard in a browser."
+        False,
+        "--serve",
+        help="Then serve the demo's store: open the dashboard in a browser (with --alert-rules "
+        "the server's alert engine goes on evaluating those rules).",
     ),
     port: int = typer.Option(8000, "--port", help="Port for --serve (on 127.0.0.1)."),
 ) -> None:
@@ -99,11 +102,13 @@ def demo(
         if serve:
             from llmpulse.cli.serve import serve_locally
 
+            rules = f"; alert rules {alert_rules}" if alert_rules else ""
             console.print(
-                f"\n[bold]Dashboard:[/] http://127.0.0.1:{port}/ (serving {settings.database_url}; "
-                "Ctrl+C stops it)"
+                f"\n[bold]Dashboard:[/] http://127.0.0.1:{port}/ (serving {settings.database_url}"
+                f"{rules}; Ctrl+C stops it)"
             )
-            serve_locally(settings.database_url, port)
+            serve_locally(settings.database_url, port, alert_rules=alert_rules,
+                          allow_network=allow_network)  # fmt: skip
     except LlmpulseError as exc:
         from rich.markup import escape
 

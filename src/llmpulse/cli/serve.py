@@ -74,13 +74,25 @@ def serve(
     _run(settings)
 
 
-def serve_locally(database_url: str, port: int) -> None:
+def serve_locally(
+    database_url: str,
+    port: int,
+    *,
+    alert_rules: str | None = None,
+    allow_network: list[str] | None = None,
+) -> None:
     """Serve ``database_url`` on 127.0.0.1:``port`` with one worker, until interrupted (what
-    ``llmpulse demo --serve`` runs after its report)."""
+    ``llmpulse demo --serve`` runs after its report), its alert engine evaluating the rules
+    file ``alert_rules`` (its channels may reach the private hosts of ``allow_network``)."""
+    from pathlib import Path
+
     from llmpulse.server.settings import ServerSettings
 
-    settings = ServerSettings.resolve(host="127.0.0.1", port=port, database_url=database_url,
-                                      workers=1)  # fmt: skip
+    settings = ServerSettings.resolve(
+        host="127.0.0.1", port=port, database_url=database_url, workers=1,
+        alert_rules=str(Path(alert_rules).resolve()) if alert_rules else None,
+        alert_allow_network=",".join(allow_network) if allow_network else None,
+    )  # fmt: skip
     _preflight(settings)
     _run(settings)
 
