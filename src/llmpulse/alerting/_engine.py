@@ -194,6 +194,26 @@ class AlertEngine:
                 out[name] = float(every)
         return out
 
+    def send_test(self, channel: str, who: str) -> str:
+        """Send a test notification through ``channel`` now, past the outbox: the same send,
+        and so the same network guard (DNS answers and the allow-list are checked again).
+
+        Returns its idempotency key; ``KeyError`` for an unknown channel, ``DeliveryError``
+        when it fails (its message names the host, never the URL's path or the answer's body).
+        """
+        from llmpulse.alerting.channels import AlertItem, Notification
+
+        found = self.channels[channel]
+        now = self.clock()
+        key = f"test-{uuid.uuid4().hex}"
+        item = AlertItem(
+            fingerprint=key[-16:], rule="llmpulse_test", severity="info", status="firing",
+            labels={"alertname": "llmpulse_test", "channel": channel},
+            summary=f"Test notification from llmpulse, sent by {who}", starts_at=now,
+        )  # fmt: skip
+        found.send(Notification(key, f"test:{channel}", "firing", (item,)))
+        return key
+
     def release(self) -> None:
         """Give up the evaluator lease (on shutdown), so another process takes over at once."""
         self._holding = False

@@ -22,8 +22,10 @@ __all__ = ["alert_item", "from_payload", "group_key", "to_payload"]
 
 
 def group_key(channel: str, labels: Mapping[str, str], group_by: Sequence[str]) -> str:
-    """The notification group of an alert on ``channel``: the values of ``group_by`` labels."""
-    doc = json.dumps([channel, [(k, labels.get(k, "")) for k in sorted(group_by)]])
+    """The notification group of an alert on ``channel``: the values of ``group_by`` labels;
+    ``["..."]`` groups by every label (Alertmanager: grouping off, one alert per group)."""
+    names = sorted(labels) if "..." in group_by else sorted(group_by)
+    doc = json.dumps([channel, [(k, labels.get(k, "")) for k in names]])
     return hashlib.sha256(doc.encode()).hexdigest()[:32]
 
 

@@ -34,6 +34,8 @@ __all__ = ["parse_inhibit_rule", "parse_rule", "rule_spec"]
 _ROLLUP_KEYS = ("model", "kind", "name", "prompt_version", "provider", "branch")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+#: A label name, or ``...`` alone (every label: no grouping, as in Alertmanager).
+_GROUP_BY = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]{0,63}|\.\.\.)$")
 _SEVERITIES = ("info", "warning", "critical")
 _CHECKS = (
     "latency_spike",
@@ -297,7 +299,7 @@ def parse_rule(doc: Any, path: str = "rule", *, source: str = "file") -> Rule:
         raise _fail(f"{path}.summary", "must be a string")
     kw["summary"] = summary
     kw["channels"] = _strings(doc.get("channels", []), f"{path}.channels", _NAME)
-    kw["group_by"] = _strings(doc.get("group_by", ["alertname"]), f"{path}.group_by", _LABEL)
+    kw["group_by"] = _strings(doc.get("group_by", ["alertname"]), f"{path}.group_by", _GROUP_BY)
     kw["escalation"] = _escalation(doc.get("escalation"), f"{path}.escalation")
     for key in ("send_resolved", "enabled"):
         if not isinstance(doc.get(key, True), bool):

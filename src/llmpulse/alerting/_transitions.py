@@ -60,7 +60,12 @@ class Changes:
 
 
 def active_series(rule: Rule, samples: list[Sample]) -> dict[str, Active]:
-    """The crossing series of ``rule`` by fingerprint (label sets are the identity)."""
+    """The crossing series of ``rule`` by fingerprint (label sets are the identity).
+
+    Two samples with the same labels (once the rule's own are added) would be one alert with
+    two values: as in Prometheus, the evaluation fails (and so changes nothing) instead of
+    keeping one of them silently.
+    """
     out: dict[str, Active] = {}
     for s in samples:
         labels = {
@@ -69,7 +74,13 @@ def active_series(rule: Rule, samples: list[Sample]) -> dict[str, Active]:
             "alertname": rule.name,
             "severity": s.severity or rule.severity,
         }
-        out[fingerprint(rule.name, labels)] = Active(rule, labels, s)
+        fp = fingerprint(rule.name, labels)
+        if fp in out:
+            raise ValueError(
+                f"two samples have the same labels {sorted(labels.items())} after the rule's "
+                "labels are applied; split them with `by` or distinct labels"
+            )
+        out[fp] = Active(rule, labels, s)
     return out
 
 

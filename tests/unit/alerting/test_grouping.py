@@ -140,6 +140,33 @@ class TestGroupInterval:
         assert _sent(store)[-1] == ("ops", "resolved", [("a", "resolved")])
 
 
+class TestLabels:
+    def test_group_by_dots_turns_grouping_off(self, store, clock) -> None:
+        """group_by: ["..."] puts every alert in a group of its own (Alertmanager)."""
+        from llmpulse.alerting import parse_rule
+
+        doc = {"name": "x", "metric": "errors", "warning": 1, "group_by": ["..."]}
+        assert parse_rule(doc).group_by == ("...",)
+        sw = Switch()
+        engine = _engine(store, clock, _rule(sw, group_by=("...",)))
+        sw.set(model="a")
+        sw.set(model="b")
+        assert engine.tick().dispatched.notifications == 2
+        assert sorted(_sent(store)) == [("ops", "firing", [("a", "firing")]),
+                                        ("ops", "firing", [("b", "firing")])]  # fmt: skip
+
+    def test_two_samples_with_one_label_set_fail_the_rule(self, store, clock) -> None:
+        """Two samples that become the same labels fail the evaluation (Prometheus), which
+        then changes nothing, instead of one value silently winning."""
+        from llmpulse.alerting import Rule, Sample
+
+        twice = Rule("twice", type="callable", channels=("ops",),
+                     condition=lambda ctx: [Sample({"model": "a"}, 1.0), Sample({"model": "a"}, 2.0)])  # fmt: skip
+        report = _engine(store, clock, twice).tick()
+        assert "same labels" in report.failed["twice"] and report.fired == 0
+        assert _rows(store) == 0
+
+
 class TestDecide:
     def test_alertmanager_dedup_rules(self) -> None:
         """The decision table of Alertmanager's DedupStage, one case per row."""

@@ -160,6 +160,52 @@ class TestRules:
         assert "very-secret-token" not in r.text
 
 
+class TestChannelTest:
+    def test_delivers_to_a_real_receiver(self, store, make_client, tmp_path) -> None:
+        """POST /channels/{name}/test sends one notification to the receiver at once."""
+        from tests.unit.alerting.hook import hook
+
+        with hook() as h:
+            path = tmp_path / "r.yaml"
+            path.write_text(f"network: {{allow: [127.0.0.1]}}\n"
+                            f"channels:\n  team: {{type: webhook, url: '{h.url}'}}\n")  # fmt: skip
+            api = make_client(store, alert_rules=str(path), alert_interval=0)
+            r = api.post("/api/v1/alerts/channels/team/test", json={"who": "ana"})
+            assert r.status_code == 200, r.json()
+            assert r.json()["delivered"] is True
+            [body] = h.ok_payloads()
+        assert body["alerts"][0]["rule"] == "llmpulse_test"
+        assert "ana" in body["alerts"][0]["summary"]
+
+    def test_failures_are_502_without_the_url(self, api) -> None:
+        """Nothing listening: a 502 saying so (retryable), never the URL's token; an unknown
+        channel is a 404 listing the configured ones."""
+        r = api.post("/api/v1/alerts/channels/ops/test", json={"who": "ana"})
+        assert r.status_code == 502 and r.json()["retryable"] is True
+        assert "very-secret-token" not in r.text and "/hooks/" not in r.text
+        missing = api.post("/api/v1/alerts/channels/nope/test", json={"who": "ana"})
+        assert missing.status_code == 404 and "ops" in missing.json()["detail"]
+        assert api.post("/api/v1/alerts/channels/ops/test", json={}).status_code == 422
+
+    def test_same_guard_as_every_send(self, api) -> None:
+        """A name public when the channel was built and internal now is refused by the test
+        endpoint too (Grafana GF#123581: the receiver-test endpoint skipped the guard)."""
+        import dataclasses
+
+        from llmpulse.alerting.channels import NetworkPolicy, build_channel
+
+        answers = {"hooks.example.com": ["93.184.216.34"]}
+        policy = NetworkPolicy(resolver=lambda host, port: answers[host])
+        hook = build_channel("rebind", {"type": "webhook", "url": "http://hooks.example.com/x"},
+                             allow=policy)  # fmt: skip
+        engine = api.app.state.llmpulse.alerts
+        engine.rule_set = dataclasses.replace(engine.rule_set, channels={"rebind": hook})
+        answers["hooks.example.com"] = ["127.0.0.1"]  # DNS rebinding after the save
+        r = api.post("/api/v1/alerts/channels/rebind/test", json={"who": "ana"})
+        assert r.status_code == 502 and r.json()["retryable"] is False
+        assert "resolves to 127.0.0.1, which is blocked: loopback" in r.json()["detail"]
+
+
 class TestSilences:
     def test_offset_times_come_back_in_utc(self, api) -> None:
         """A silence given with +03:00 is stored and returned as UTC with Z (IncidentRelay#37)."""

@@ -1,4 +1,5 @@
-"""``/api/v1/alerts``: alerts, acknowledge/resolve, statistics, rules, silences, channels.
+"""``/api/v1/alerts``: alerts, acknowledge/resolve, statistics, rules, silences, channels
+(listed masked; ``POST /channels/{name}/test`` sends a test notification).
 
 Reading needs ``read``; acknowledging, resolving, and changing rules and silences need
 ``admin``. Rules saved here are checked like a rules file (an unknown channel, a bad field)
@@ -342,6 +343,42 @@ def expire_silence(
 def list_channels(request: Request) -> list[dict[str, Any]]:
     """The configured channels, secrets masked."""
     return [channel.describe() for channel in _engine(request).channels.values()]
+
+
+class ChannelTest(BaseModel):
+    """Who asks for a test notification."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    who: str = Field(min_length=1, max_length=200)
+
+
+class ChannelTestOut(BaseModel):
+    """A test notification the channel's receiver accepted."""
+
+    channel: str
+    delivered: bool
+    idempotency_key: str
+
+
+@router.post("/channels/{name}/test", response_model=ChannelTestOut, dependencies=[Depends(ADMIN)])
+def send_test_notification(
+    request: Request, body: ChannelTest, name: str = Path(max_length=128)
+) -> ChannelTestOut:
+    """Send a test notification through a configured channel now, under the same network guard
+    as every notification; 502 with the reason (never a URL or the receiver's answer) if it fails."""
+    from llmpulse.alerting.channels import DeliveryError
+
+    engine = _engine(request)
+    if name not in engine.channels:
+        known = ", ".join(sorted(engine.channels)) or "none are configured"
+        raise Problem(404, f"no channel {name!r} (configured: {known})", kind="not-found")
+    try:
+        key = engine.send_test(name, body.who)
+    except DeliveryError as exc:
+        raise Problem(502, f"channel {name!r}: {exc}", kind="delivery-failed",
+                      retryable=exc.retryable) from None  # fmt: skip
+    return ChannelTestOut(channel=name, delivered=True, idempotency_key=key)
 
 
 @router.get(
