@@ -22,7 +22,7 @@ from tests.e2e.test_prometheus_scrape import free_port
 
 # page -> screenshot file name
 SHOTS = {
-    "/?w=24h": "overview.png",
+    "/?w=6h": "overview.png",
     "/models?w=24h": "models.png",
     "/models/gpt-4o?w=24h": "model.png",
     "/traces?w=24h&model=gpt-4o": "traces.png",

@@ -75,7 +75,7 @@ LP.page(async function () {
   LP.card(cards, "Newest span", sys.newest_span_age_seconds === null ? "none in 7 days" : seconds(sys.newest_span_age_seconds) + " ago");
   LP.card(cards, "Queue", LP.num(h.ingest.in_flight) + " writing, " + LP.num(h.ingest.waiting) + " waiting");
 
-  const rows = Object.entries(h.store).map(([k, v]) => [k, v]);
+  const rows = Object.entries(h.store).map(([k, v]) => [k, typeof v === "number" ? LP.num(v, 2) : v]);
   rows.push(["size", bytes(sys.store.size_bytes)]);
   if (sys.store.wal_bytes !== undefined) rows.push(["WAL", bytes(sys.store.wal_bytes)]);
   for (const [table, count] of Object.entries(sys.store.rows || {})) rows.push(["rows: " + table, LP.num(count)]);
