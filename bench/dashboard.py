@@ -16,8 +16,10 @@ as on a user's first visit; the median is ``cold_load_ms``). Each page is then l
 ``--loads`` times in one warm Chromium tab (plotly.js cached, as for a user moving between
 pages) from navigation to the page's "data drawn" mark (``body[data-ready=true]``, set after
 its charts are plotted); the median per page. ``page_ready_ms_max`` is the worst of these and
-the cold load; the floor is the Workflows page, which loads the same shell and scripts but no
-data. Needs /usr/bin/chromium and playwright.
+the cold load; the floor is the Workflows page, which over this data (its branch spans name
+no workflow) loads the same shell and scripts and one small rollup request, then says there is
+no workflow (bench/workflows.py times that page with workflows). Needs /usr/bin/chromium and
+playwright.
 The LAST line printed is one JSON object.
 """
 

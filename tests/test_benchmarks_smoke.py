@@ -53,6 +53,10 @@ CASES = {
         ["--spans", "2000", "--repeat", "2", "--loads", "1", "--colds", "1"],
         {"spans", "api_p95_ms", "page_ready_ms_max"},
     ),
+    "workflows.py": (
+        ["--spans", "2000", "--runs", "40", "--repeat", "1", "--loads", "0"],
+        {"spans", "runs", "api_p95_ms", "floor_p95_ms", "traces_p95_ms"},
+    ),
     "query.py": (
         ["--small", "3000", "--large", "6000", "--repeat", "3"],
         {"p95_ms_1m", "p95_ms_5m"},

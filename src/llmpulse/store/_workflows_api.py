@@ -34,14 +34,15 @@ class WorkflowsApiMixin:
         after: Sequence[Any] | None = None,
         limit: int = 50,
     ) -> list[tuple[WorkflowRun, tuple[float, str]]]:
-        """Runs of ``workflow`` with a decision in ``[start, end)``, newest first, each with
-        its outcome, totals, path and the key to pass as ``after`` for the next page."""
+        """Runs of ``workflow`` with a decision in ``[start, end)``, newest first (by their last
+        decision in the window), each with its outcome, totals, path and the key to pass as
+        ``after`` for the next page."""
         with self._read("workflow_runs") as conn:
             shape = workflows.workflow_shape(conn, workflow)
             keys = workflows.run_keys(conn, shape, start, end, after, limit)
             runs = workflows.runs_of(conn, shape, [trace_id for trace_id, _ in keys])
-        first = dict(keys)
-        return [(run, (first[run.trace_id], run.trace_id)) for run in runs]
+        last = dict(keys)
+        return [(run, (last[run.trace_id], run.trace_id)) for run in runs]
 
     def workflow_run(self, workflow: str, trace_id: str) -> RunPath | None:
         """One run of ``workflow`` with every step (costed) and decision; ``None`` when the

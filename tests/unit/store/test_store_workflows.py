@@ -228,3 +228,37 @@ class TestWorkflowQueries:
         )
         with pytest.raises(ValueError, match="'nope'"):
             branch_shares(runs, "nope", T0, T0 + 3600, 60)
+
+
+class TestRunPages:
+    def test_pages_match_the_runs_ordered_by_their_last_decision(self, store: Store) -> None:
+        """200 runs whose decisions interleave across three decision points, some sharing one
+        instant, some looping: every page size walks them newest first by (last decision in
+        the window, trace id), each once, also with a window that cuts runs in two."""
+        import random
+
+        rng = random.Random(4)
+        spans: list[Span] = []
+        last: dict[str, list[float]] = {}
+        for i in range(200):
+            trace = f"r{i:03d}"
+            t = T0 + rng.choice([rng.uniform(0, 3000), 1500.0])  # 1 in 2 at one instant
+            for k in range(rng.randint(1, 4)):
+                at = t + k * rng.choice([0.0, 7.5, 30.0])
+                source = rng.choice(["classify", "answer", "refund"])
+                spans.append(decide(trace, f"{trace}-{k}", at, None, source, "x"))  # type: ignore[arg-type]
+                last.setdefault(trace, []).append(at)
+        store.write(spans=spans)
+        for lo, hi in ((T0, T0 + 3600), (T0 + 1000, T0 + 1510)):
+            keys = {tr: max(t for t in ts if lo <= t < hi) for tr, ts in last.items()
+                    if any(lo <= t < hi for t in ts)}  # fmt: skip
+            expected = sorted(keys, key=lambda tr: (keys[tr], tr), reverse=True)
+            for size in (1, 7, 50, 500):
+                seen: list[str] = []
+                after = None
+                while page := store.workflow_runs("support", lo, hi, after=after, limit=size):
+                    assert len(page) <= size
+                    seen += [r.trace_id for r, _ in page]
+                    after = page[-1][1]
+                    assert after == (keys[page[-1][0].trace_id], page[-1][0].trace_id)
+                assert seen == expected, (lo, hi, size)

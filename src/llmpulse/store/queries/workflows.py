@@ -3,7 +3,8 @@
 A workflow's decision points are the branch spans named ``"<workflow>:<node>"``; a *run* of
 the workflow is a trace holding at least one of its decisions. Finding a window's runs reads
 the partial index ``ix_spans_branch_name_start_time`` (``name, start_time`` of branch spans
-only: ingest of every other span pays nothing for it), one index range per decision point.
+only: ingest of every other span pays nothing for it) backwards, one range per decision point,
+only as far as the page needs.
 Everything else about a page of runs is read by ``trace_id`` (its index): totals, the root
 span, and the workflow's steps. No query here reads spans outside the traces it was given.
 
@@ -26,7 +27,7 @@ from sqlalchemy import Connection, and_, func, or_, select, text
 
 from llmpulse.schema import BRANCH_ATTRIBUTE
 from llmpulse.store.models import RollupKeyRow, SpanRow
-from llmpulse.store.queries.browse import TraceTotals, _after, _summaries, _trace_totals
+from llmpulse.store.queries.browse import TraceTotals, _summaries, _trace_totals
 
 __all__ = [
     "MAX_PATH",
@@ -50,7 +51,7 @@ WORKFLOW = "llmpulse.workflow"
 NODE = "langgraph.node"
 CONDITION = "llmpulse.branch.condition"
 MAX_PATH = 100  # nodes of a run's path in a list of runs (the run's own page has them all)
-MAX_RUN_SPANS = 50_000  # spans of one trace read to cost its steps
+MAX_RUN_SPANS = 200_000  # spans read to cost the steps of one run, or of the sampled runs
 _IS_BRANCH = text("spans.kind = 'branch'")  # literal: the partial index's own predicate
 
 
@@ -147,25 +148,101 @@ def run_keys(
     after: Sequence[Any] | None,
     limit: int,
 ) -> list[tuple[str, float]]:
-    """(trace_id, first decision's time) of the runs with a decision in ``[start, end)``,
-    newest first, keyed by (first decision's time, trace_id)."""
-    if not shape.branch_names:
+    """(trace_id, last decision's time) of the runs with a decision in ``[start, end)``, newest
+    first, keyed by (last decision's time in the window, trace_id).
+
+    Reads each decision point's index range backwards, a chunk at a time, until ``limit`` runs
+    are found: a page costs about ``limit`` index entries per decision point, however many
+    runs the window holds (a GROUP BY over the window's decisions grew with the window: 325 ms
+    for a week of 20,000 runs, see docs/benchmarks.md).
+    """
+    names = shape.branch_names
+    if not names or limit <= 0:
         return []
-    first = func.min(_S.c.start_time)
-    query = (
-        select(_S.c.trace_id, first.label("first"))
-        .where(
+    cursor = (float(after[0]), str(after[1])) if after is not None else None
+    high = cursor[0] if cursor is not None else None  # rows at or below this time
+    chunk = max(2 * limit, 32)
+    seen: set[str] = set()
+    found: list[tuple[str, float]] = []
+    while len(found) < limit:
+        rows, frontier = _decisions_below(conn, names, start, end, high, chunk)
+        fresh = [(t, trace) for t, trace in rows if trace not in seen and t > frontier]
+        if cursor is not None:
+            fresh = [(t, trace) for t, trace in fresh if (t, trace) < cursor]
+        firsts: dict[str, float] = {}
+        for t, trace in sorted(fresh, reverse=True):
+            firsts.setdefault(trace, t)
+        keep = _not_shown(conn, names, start, end, firsts, cursor)
+        for trace, t in sorted(firsts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True):
+            seen.add(trace)
+            if trace in keep:
+                found.append((trace, t))
+        if frontier == float("-inf"):
+            break  # every decision point's range is read to the start of the window
+        if high == frontier:
+            chunk *= 2  # a whole chunk at one instant: read more of it next time
+        high = frontier
+    return found[:limit]
+
+
+def _decisions_below(
+    conn: Connection,
+    names: Sequence[str],
+    start: float,
+    end: float,
+    high: float | None,
+    chunk: int,
+) -> tuple[list[tuple[float, str]], float]:
+    """Up to ``chunk`` newest decisions per decision point at or below ``high``, and the time
+    above which every decision point was read completely (``-inf``: all of them were)."""
+    rows: list[tuple[float, str]] = []
+    frontier = float("-inf")
+    for name in names:
+        clauses: list[Any] = [
             _IS_BRANCH,
-            _S.c.name.in_(shape.branch_names),
+            _S.c.name == name,
             _S.c.start_time >= start,
             _S.c.start_time < end,
+        ]
+        if high is not None:
+            clauses.append(_S.c.start_time <= high)
+        query = (
+            select(_S.c.start_time, _S.c.trace_id)
+            .where(*clauses)
+            .order_by(_S.c.start_time.desc())
+            .limit(chunk)
         )
-        .group_by(_S.c.trace_id)
-        .having(*_after((first, _S.c.trace_id), after, True))
-        .order_by(first.desc(), _S.c.trace_id.desc())
-        .limit(limit)
-    )
-    return [(str(r.trace_id), float(r.first)) for r in conn.execute(query)]
+        got = [(float(t), str(trace)) for t, trace in conn.execute(query)]
+        rows += got
+        if len(got) == chunk:
+            frontier = max(frontier, got[-1][0])
+    # Rows at the frontier itself may continue past the chunk: they are read again next time.
+    return rows, frontier
+
+
+def _not_shown(
+    conn: Connection,
+    names: Sequence[str],
+    start: float,
+    end: float,
+    firsts: dict[str, float],
+    cursor: tuple[float, str] | None,
+) -> set[str]:
+    """The traces of ``firsts`` whose last decision in the window sorts after ``cursor`` (not on
+    an earlier page); all of them on the first page."""
+    if cursor is None or not firsts:
+        return set(firsts)
+    # No condition on the kind (it is checked here): the few traces are read by trace id, where
+    # SQLite would otherwise walk the branch index over the whole window (116 ms for a week).
+    query = select(_S.c.trace_id, _S.c.start_time, _S.c.kind).where(
+        _S.c.trace_id.in_(list(firsts)), _S.c.name.in_(list(names)),
+        _S.c.start_time >= start, _S.c.start_time < end,
+    )  # fmt: skip
+    last: dict[str, float] = {}
+    for trace, t, kind in conn.execute(query):
+        if kind == "branch":
+            last[trace] = max(last.get(trace, float(t)), float(t))
+    return {trace for trace, t in last.items() if (t, trace) < cursor}
 
 
 def runs_of(conn: Connection, shape: WorkflowShape, trace_ids: Sequence[str]) -> list[WorkflowRun]:
@@ -219,7 +296,7 @@ def run_path(conn: Connection, shape: WorkflowShape, trace_id: str) -> RunPath |
         )
     )
     summary = _summaries(conn, totals)[0]
-    steps, truncated = _cost_steps(conn, trace_id, steps)
+    steps, truncated = _cost_steps(conn, [trace_id], steps)
     path = _path(steps, decisions)
     run = _run(shape.workflow, summary, _roots(conn, [trace_id]).get(trace_id), path, False)
     return RunPath(run, steps, decisions, truncated)
@@ -229,17 +306,22 @@ def node_samples(
     conn: Connection, shape: WorkflowShape, trace_ids: Sequence[str]
 ) -> dict[str, list[RunStep]]:
     """Every step of the runs ``trace_ids``, costed, grouped by node (what the node ranking
-    sums); bounded by the caller's number of runs and MAX_RUN_SPANS per run."""
+    sums): two queries by trace id for all the runs, at most MAX_RUN_SPANS spans costed."""
+    if not trace_ids:
+        return {}
+    ids = list(trace_ids)
+    rows: dict[str, list[Any]] = {i: [] for i in ids}
+    query = (
+        select(*_step_columns())
+        .where(_S.c.trace_id.in_(ids), _relevant(shape))
+        .order_by(_S.c.trace_id, _S.c.start_time, _S.c.id)
+    )
+    for row in conn.execute(query):
+        rows[row.trace_id].append(row)
+    steps = [s for i in ids for s in _events(shape, rows[i])[0]]
     out: dict[str, list[RunStep]] = {}
-    for trace_id in trace_ids:
-        rows = conn.execute(
-            select(*_step_columns())
-            .where(_S.c.trace_id == trace_id, _relevant(shape))
-            .order_by(_S.c.start_time, _S.c.id)
-        )
-        steps, _ = _events(shape, list(rows))
-        for step in _cost_steps(conn, trace_id, steps)[0]:
-            out.setdefault(step.node, []).append(step)
+    for step in _cost_steps(conn, ids, steps)[0]:
+        out.setdefault(step.node, []).append(step)
     return out
 
 
@@ -318,39 +400,55 @@ def _path(steps: list[RunStep], decisions: list[RunDecision]) -> list[str]:
 
 
 def _cost_steps(
-    conn: Connection, trace_id: str, steps: list[RunStep]
+    conn: Connection, trace_ids: list[str], steps: list[RunStep]
 ) -> tuple[list[RunStep], bool]:
     """``steps`` with the cost and tokens of their spans and everything under each (down to the
-    next step); ``True`` when the trace had more than MAX_RUN_SPANS spans (the rest uncounted)."""
+    next step); ``True`` when the traces had more than MAX_RUN_SPANS spans (the rest uncounted)."""
     if not steps:
         return steps, False
     query = (
         select(_S.c.span_id, _S.c.parent_id, _S.c.cost_usd, _S.c.total_tokens)
-        .where(_S.c.trace_id == trace_id)
+        .where(_S.c.trace_id.in_(trace_ids))
         .limit(MAX_RUN_SPANS + 1)
     )
     rows = list(conn.execute(query))
     truncated = len(rows) > MAX_RUN_SPANS
-    parent = {r.span_id: r.parent_id for r in rows[:MAX_RUN_SPANS]}
+    rows = rows[:MAX_RUN_SPANS]
+    parent = {r.span_id: r.parent_id for r in rows}
     is_step = {s.span_id for s in steps}
+    owner_of: dict[str, str | None] = {}
+
+    def owner(span_id: str) -> str | None:
+        """The nearest step at or above ``span_id`` (memoised: each span is walked once)."""
+        chain: list[str] = []
+        node: str | None = span_id
+        found: str | None = None
+        while node is not None and len(chain) < 10_000:
+            if node in owner_of:
+                found = owner_of[node]
+                break
+            chain.append(node)
+            if node in is_step:
+                found = node
+                break
+            node = parent.get(node)
+        for seen in chain:
+            owner_of[seen] = found
+        return found
+
     cost: dict[str, float] = {}
-    priced: set[str] = set()
     tokens: dict[str, int] = {}
-    for r in rows[:MAX_RUN_SPANS]:
-        owner: str | None = r.span_id
-        hops = 0
-        while owner is not None and owner not in is_step and hops < 10_000:
-            owner, hops = parent.get(owner), hops + 1
-        if owner is None or owner not in is_step:
+    for r in rows:
+        step = owner(r.span_id)
+        if step is None:
             continue
         if r.cost_usd is not None:
-            cost[owner] = cost.get(owner, 0.0) + float(r.cost_usd)
-            priced.add(owner)
-        tokens[owner] = tokens.get(owner, 0) + int(r.total_tokens or 0)
+            cost[step] = cost.get(step, 0.0) + float(r.cost_usd)
+        tokens[step] = tokens.get(step, 0) + int(r.total_tokens or 0)
     out = [
         RunStep(
             s.node, s.span_id, s.start_time, s.latency_ms, s.status, s.error_type,
-            cost[s.span_id] if s.span_id in priced else None, tokens.get(s.span_id, 0),
+            cost.get(s.span_id), tokens.get(s.span_id, 0),
         )
         for s in steps
     ]  # fmt: skip
