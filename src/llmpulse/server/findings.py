@@ -2,7 +2,10 @@
 
 ``run_checks`` over a window reads the per-bucket series of every model and prompt version back
 to its baseline (7 days before the window) and runs the detectors: seconds at 100k spans, far
-over what a page may wait on each refresh. ``FindingsCache`` runs it at most once per window:
+over what a page may wait on each refresh, and CPU (and the GIL) the API's other requests
+wait for while it runs. ``FindingsCache`` runs it at most once per window and ``fresh`` period
+(5 minutes: the checks judge buckets of minutes, so a finding is not missed, only shown up to 5
+minutes late):
 
 * A **live** window (ending within ``live_slack`` seconds of now: "the last hour") is keyed by
   its length. Its result is reused for ``fresh`` seconds; after that the stale result is still
@@ -72,7 +75,7 @@ class FindingsCache:
         self,
         compute: Callable[[float, float], CheckReport],
         *,
-        fresh: float = 60.0,
+        fresh: float = 300.0,
         live_slack: float = 120.0,
         max_entries: int = 32,
         clock: Callable[[], float] = time.time,
