@@ -112,21 +112,36 @@ class TestReinitWarnsOnlyOfRealLosses:
         self, database_url: str, store: Store, caplog: pytest.LogCaptureFixture
     ) -> None:
         """A second init() while the first client's export runs: no 'lost' warning, and the
-        records are stored once that export ends."""
+        records are stored once that export ends.
+
+        The 2,000 records must all be in that one export. The first record wakes the export
+        thread at once, which on a loaded machine drains the queue while the loop is still
+        recording; so a primer record takes that first export, and the 2,000 are queued while
+        the thread sleeps (no time flush for an hour, no wake below 10,000 queued) and handed
+        over in one batch by ``flush(0)``.
+        """
         exporter = GatedStoreExporter(database_url)
-        first = llmpulse.init(exporter=exporter, instrument=(), batch_size=10_000)
+        exporter.gate.set()  # the primer's export goes through
+        first = llmpulse.init(exporter=exporter, instrument=(), batch_size=10_000,
+                              queue_size=100_000, flush_interval=3600)  # fmt: skip
+        llmpulse.record_llm_call("primer")
+        _wait(lambda: first.stats().exported == 1)
+        exporter.gate.clear()
+        exporter.entered.clear()
         for _ in range(2000):
             llmpulse.record_llm_call("gpt-4o-mini")
+        assert first.stats().queue_depth == 2000  # nothing woke the thread
+        assert not first.flush(0)  # wakes it: all 2,000 go into one export, held at the gate
         assert exporter.entered.wait(HANG)
-        _wait(lambda: first.stats().queue_depth == 0)
+        _wait(lambda: first.stats().in_flight == 2000)
         with caplog.at_level(logging.WARNING, logger="llmpulse"):
             llmpulse.init(exporter=llmpulse.testing.InMemoryExporter(), instrument=(),
                           shutdown_timeout=0.2)  # fmt: skip
         assert "lost" not in caplog.text
         assert "2,000 records are in an export still running" in caplog.text
         exporter.gate.set()
-        _wait(lambda: first.stats().exported == 2000)
-        stats = assert_accounting(first, store, flush=None, expect_recorded=2000)
+        _wait(lambda: first.stats().exported == 2001)
+        stats = assert_accounting(first, store, flush=None, expect_recorded=2001)
         assert stats.dropped_total == 0
 
 
