@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from llmpulse.simulator import _anthropic_body as body_
 from llmpulse.simulator._engine import Engine, Plan, RequestRecord, stable_hash
 from llmpulse.simulator._responses import make_choice
+from llmpulse.simulator._text import generate_words
 
 __all__ = ["AnthropicMessages"]
 
@@ -98,7 +99,14 @@ class AnthropicMessages:
     ) -> Response:
         rng = plan.rng
         tool = body_.wants_tool(msg)
-        choice = make_choice(rng, spec, msg.max_tokens, plan.token_blowup, msg.chat_messages, False)
+        thinking, thought = None, None
+        if msg.thinking_budget is not None:
+            # Thinking comes first and is spent first, as on the API: it can leave little room.
+            wanted = round(spec.completion_median_tokens * rng.uniform(1.0, 3.0))
+            thinking = max(1, min(msg.thinking_budget, wanted, msg.max_tokens - 1))
+            thought = "".join(generate_words(rng, thinking, msg.chat_messages))
+        room = msg.max_tokens - (thinking or 0)
+        choice = make_choice(rng, spec, room, plan.token_blowup, msg.chat_messages, False)
         args, tool_json = None, None
         if tool is not None:
             if msg.tool_choice.get("type") != "auto":
@@ -109,9 +117,10 @@ class AnthropicMessages:
             args = body_.tool_input(tool, rng, " ".join(choice.pieces[1:2]).strip())
             tool_json = json.dumps(args)
         read, write = self._cache(msg)
-        out = body_.output_tokens(choice, tool_json)
-        usage = body_.usage_body(msg, read, write, out)
-        blocks = body_.content_blocks(choice, tool, f"toolu_{rng.getrandbits(96):024x}", args)
+        out = body_.output_tokens(choice, tool_json) + (thinking or 0)
+        usage = body_.usage_body(msg, read, write, out, thinking)
+        tool_id = f"toolu_{rng.getrandbits(96):024x}"
+        blocks = body_.content_blocks(choice, tool, tool_id, args, thought)
         stop = body_.stop_reason(choice, tool)
         meta = {"id": f"msg_{plan.rng.getrandbits(96):024x}", "model": msg.model}
         if not await self.stopper.sleep(plan.latency_s):

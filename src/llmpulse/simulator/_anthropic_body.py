@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from llmpulse.simulator._engine import ScriptedFault
+from llmpulse.simulator._engine import ScriptedFault, stable_hash
 from llmpulse.simulator._responses import Choice
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
 
 CACHE_MIN_TOKENS = 1024  # Anthropic's minimum cacheable prompt for Sonnet and Opus models
 _TOKENS_PER_MESSAGE = 3
+_THINKING_CHUNK = 24  # characters of thinking per streamed thinking_delta
 _CHARS_PER_TOKEN = 4
 _DELTA_USAGE_KEYS = (
     "input_tokens",
@@ -70,6 +71,7 @@ class MessagesRequest:
     prefix_tokens: int = 0  # up to the last cache_control breakpoint
     prefix_key: Any = None  # what identifies that prefix (hashed by the caller)
     ttl_1h: bool = False  # the breakpoint asked for the 1-hour cache
+    thinking_budget: int | None = None  # extended thinking: at most this many thinking tokens
     chat_messages: list[dict[str, Any]] = field(default_factory=list)  # for the answer's topic
 
 
@@ -132,12 +134,27 @@ def parse_messages(body: Any) -> MessagesRequest | Response:
     choice = body.get("tool_choice") or {"type": "auto"}
     if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
         return _bad("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+    budget = _thinking_budget(body.get("thinking"), max_tokens)
+    if isinstance(budget, Response):
+        return budget
     request = MessagesRequest(
         model=model, messages=messages, max_tokens=max_tokens, stream=body.get("stream") is True,
-        tools=tools, tool_choice=choice,
+        tools=tools, tool_choice=choice, thinking_budget=budget,
     )  # fmt: skip
     _count_prompt(request, body.get("system"))
     return request
+
+
+def _thinking_budget(thinking: Any, max_tokens: int) -> int | Response | None:
+    """``thinking={"type": "enabled", "budget_tokens": N}``: N, checked as the API checks it."""
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if type(budget) is not int or budget < 1024:
+        return _bad("thinking.enabled.budget_tokens: Input should be an integer >= 1024")
+    if budget >= max_tokens:
+        return _bad("`max_tokens` must be greater than `thinking.budget_tokens`")
+    return budget
 
 
 def _count_prompt(request: MessagesRequest, system: Any) -> None:
@@ -229,9 +246,14 @@ def output_tokens(choice: Choice, tool_json: str | None) -> int:
     return choice.completion_tokens + extra
 
 
-def usage_body(request: MessagesRequest, read: int, write: int, out: int) -> dict[str, Any]:
-    """Anthropic's usage: ``input_tokens`` excludes what the cache read or wrote."""
+def usage_body(
+    request: MessagesRequest, read: int, write: int, out: int, thinking: int | None = None
+) -> dict[str, Any]:
+    """Anthropic's usage: ``input_tokens`` excludes what the cache read or wrote;
+    ``output_tokens`` includes the thinking tokens, also given apart when thinking was on."""
+    details = {} if thinking is None else {"output_tokens_details": {"thinking_tokens": thinking}}
     return {
+        **details,
         "input_tokens": request.prompt_tokens - read - write,
         "cache_creation_input_tokens": write,
         "cache_read_input_tokens": read,
@@ -245,10 +267,17 @@ def usage_body(request: MessagesRequest, read: int, write: int, out: int) -> dic
 
 
 def content_blocks(
-    choice: Choice, tool: dict[str, Any] | None, tool_id: str, args: dict[str, Any] | None
+    choice: Choice,
+    tool: dict[str, Any] | None,
+    tool_id: str,
+    args: dict[str, Any] | None,
+    thinking: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The answer's content: its text, then the tool call if the model makes one."""
+    """The answer's content: its thinking, its text, then the tool call if the model makes one."""
     blocks: list[dict[str, Any]] = []
+    if thinking is not None:
+        signature = f"sig_{stable_hash(thinking):016x}"
+        blocks.append({"type": "thinking", "thinking": thinking, "signature": signature})
     if choice.pieces:
         blocks.append({"type": "text", "text": choice.content})
     if tool is not None:
@@ -299,6 +328,14 @@ def stream_events(
         if block["type"] == "text":
             first: dict[str, Any] = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": piece} for piece in choice.pieces]
+        elif block["type"] == "thinking":
+            first = {"type": "thinking", "thinking": "", "signature": ""}
+            text = block["thinking"]
+            deltas = [
+                {"type": "thinking_delta", "thinking": text[i : i + _THINKING_CHUNK]}
+                for i in range(0, len(text), _THINKING_CHUNK)
+            ]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
         else:
             first = {**block, "input": {}}
             text = json.dumps(block["input"])
@@ -309,7 +346,7 @@ def stream_events(
         events += [_event("content_block_delta", {"index": index, "delta": d}) for d in deltas]
         events.append(_event("content_block_stop", {"index": index}))
     keys = _DELTA_USAGE_KEYS if delta_usage == "cumulative" else ("output_tokens",)
-    final = {k: usage[k] for k in keys}
+    final = {k: usage[k] for k in (*keys, "output_tokens_details") if k in usage}
     stop_delta = {"stop_reason": stop, "stop_sequence": None}
     events.append(_event("message_delta", {"delta": stop_delta, "usage": final}))
     events.append(_event("message_stop", {}))

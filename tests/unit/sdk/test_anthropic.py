@@ -172,6 +172,69 @@ class TestMessages:
         assert all(s.model == "claude-haiku-4-5" and s.output_tokens == 40 for s in spans)
 
 
+class TestThinking:
+    def test_thinking_tokens_are_reasoning_inside_output(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic
+    ) -> None:
+        """Extended thinking: thinking_tokens is the span's reasoning, a part of output_tokens
+        (billed once, as output), and the thinking text is not the answer; streamed too."""
+        thinking = {"type": "enabled", "budget_tokens": 1024}
+        message = claude.messages.create(
+            model=MODEL, max_tokens=4000, thinking=thinking, messages=USER
+        )
+        with claude.messages.stream(
+            model=MODEL, max_tokens=4000, thinking=thinking, messages=USER
+        ) as s:
+            streamed = s.get_final_message()
+        for span, result in zip(_llm_spans(recorded), (message, streamed), strict=True):
+            usage = result.usage
+            assert span.reasoning_tokens == usage.output_tokens_details.thinking_tokens > 0
+            assert span.output_tokens == usage.output_tokens > span.reasoning_tokens
+            assert span.cost_usd == pytest.approx(
+                _cost(usage.input_tokens, 0, 0, usage.output_tokens)
+            )
+            assert span.output == result.content[1].text
+
+
+class TestLangChain:
+    def test_chat_anthropic_counts_once_with_the_cache_added_back(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """Notes rows 3, 4 and section 4: ChatAnthropic with the LangChain handler and the
+        anthropic instrumentation both on is one llm span per call (the handler's), with
+        input = uncached + cache, the cache counts, and a stream's usage taken once, not summed."""
+        langchain_anthropic = pytest.importorskip("langchain_anthropic")
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        llmpulse.init(exporter=recorded, instrument=("anthropic", "langchain"))
+        model = langchain_anthropic.ChatAnthropic(
+            model=MODEL, base_url=sim.url, api_key="sim", max_retries=0, max_tokens=100
+        )
+        messages = [SystemMessage(content=SYSTEM), HumanMessage("Why do retries need jitter?")]
+        model.invoke(messages)
+        model.invoke(messages)
+        chunks = list(model.stream(messages))
+        spans = _llm_spans(recorded)
+        assert [s.name for s in spans] == ["ChatAnthropic"] * 3
+        write, read, streamed = spans
+        first, _, third = sim.requests
+        cached = write.cache_write_tokens
+        assert cached > 1024 and write.cache_read_tokens == 0
+        for span, record in zip(spans, sim.requests, strict=True):
+            assert (span.model, span.provider) == (MODEL, "anthropic")
+            assert (span.input_tokens, span.output_tokens) == (
+                record.prompt_tokens,
+                record.completion_tokens,
+            )
+        assert (read.cache_read_tokens, streamed.cache_read_tokens) == (cached, cached)
+        uncached = first.prompt_tokens - cached
+        assert write.cost_usd == pytest.approx(_cost(uncached, 0, cached, first.completion_tokens))
+        assert streamed.cost_usd == pytest.approx(
+            _cost(uncached, cached, 0, third.completion_tokens)
+        )
+        assert streamed.ttft_ms > 0 and len(chunks) > 2
+
+
 class TestStreaming:
     def test_cumulative_deltas_are_not_summed(
         self, recorded: InMemoryExporter, claude: anthropic.Anthropic, sim: LLMSimulator

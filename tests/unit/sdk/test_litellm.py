@@ -9,7 +9,14 @@ underneath (section 4).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -73,6 +80,34 @@ def _claude(sim: LLMSimulator, **kwargs: object) -> dict:
             "max_tokens": 60, "messages": USER, **kwargs}  # fmt: skip
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _close_litellms_event_loop() -> Iterator[None]:
+    """LiteLLM's sync path leaves an event loop set on the main thread; close it after this
+    module, so no later test's garbage collection finds it unclosed."""
+    yield
+    policy = asyncio.get_event_loop_policy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = policy.get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running():
+        loop.close()
+        policy.set_event_loop(None)
+
+
+def _run(coro: Any) -> Any:
+    """``asyncio.run`` without replacing the thread's event loop: LiteLLM's sync path sets one
+    (``get_event_loop``), and replacing it would leave that loop to the garbage collector,
+    unclosed (a ResourceWarning in whichever test collects it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 def _llm_spans(exporter: InMemoryExporter) -> list:
     assert llmpulse.flush(10)
     return [s for s in exporter.spans if s.kind == "llm"]
@@ -93,7 +128,7 @@ class TestOneRecordPerCall:
             stream = await litellm.acompletion(**_openai(sim, stream=True))
             return [chunk async for chunk in stream]
 
-        achunks = asyncio.run(main())
+        achunks = _run(main())
         spans = _llm_spans(recorded)
         assert len(spans) == 4 == len(sim.requests)
         assert all(c.choices for c in chunks + achunks)  # the usage chunk we asked for is ours
@@ -113,6 +148,45 @@ class TestOneRecordPerCall:
         text = "".join(c.choices[0].delta.content or "" for c in chunks)
         assert spans[1].output == text and 0 < spans[1].ttft_ms < spans[1].latency_ms
         assert spans[1].attributes["llmpulse.stream.usage_requested"] is True
+
+    def test_router_fallback_records_each_attempt_once(self, sim: LLMSimulator) -> None:
+        """Notes row 24 (fallbacks logged twice): a Router whose primary fails and whose fallback
+        answers is one error span for the primary and one ok span for the fallback, nothing more.
+        In a child process: LiteLLM's Router leaves an event loop and sockets open at exit."""
+        code = textwrap.dedent(
+            f"""
+            import json, warnings
+            warnings.simplefilter("ignore")
+            import litellm, llmpulse
+            from llmpulse.testing import InMemoryExporter
+            exporter = InMemoryExporter()
+            llmpulse.init(exporter=exporter, instrument=("openai", "litellm"))
+            params = {{"api_base": {sim.base_url!r}, "api_key": "sim", "max_retries": 0}}
+            router = litellm.Router(
+                model_list=[
+                    {{"model_name": "primary", "litellm_params": {{"model": "openai/gpt-4o", **params}}}},
+                    {{"model_name": "backup", "litellm_params": {{"model": "openai/gpt-4o-mini", **params}}}},
+                ],
+                fallbacks=[{{"primary": ["backup"]}}], num_retries=0,
+            )
+            reply = router.completion(model="primary", messages=[{{"role": "user", "content": "hi"}}])
+            assert llmpulse.flush(10)
+            spans = [[s.model, s.status, s.error_type, s.output_tokens] for s in exporter.spans]
+            print(json.dumps({{"spans": spans, "output": reply.usage.completion_tokens}}))
+            """
+        )
+        sim.fail_next(1, status=500, model="gpt-4o")
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=180
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert [r.status for r in sim.requests] == [500, 200]
+        assert result["spans"] == [
+            ["gpt-4o", "error", "InternalServerError", None],
+            ["gpt-4o-mini", "ok", None, sim.requests[1].completion_tokens],
+        ]
+        assert result["output"] == sim.requests[1].completion_tokens
 
     def test_user_asking_for_usage_sees_the_usage_chunk(
         self, recorded: InMemoryExporter, sim: LLMSimulator
@@ -195,7 +269,7 @@ class TestErrors:
             await litellm.acompletion(**_openai(sim, stream=True))
 
         with pytest.raises(litellm.RateLimitError):
-            asyncio.run(main())
+            _run(main())
         spans = _llm_spans(recorded)
         assert len(spans) == 2
         for span in spans:

@@ -155,6 +155,39 @@ class TestToolUse:
         assert (call.type, call.name, forced.stop_reason) == ("tool_use", "get_time", "tool_use")
 
 
+class TestThinking:
+    def test_thinking_block_and_tokens(self, claude: anthropic.Anthropic) -> None:
+        """Extended thinking: a thinking block (with a signature) before the text; its tokens are
+        inside output_tokens and also given as output_tokens_details.thinking_tokens."""
+        thinking = {"type": "enabled", "budget_tokens": 1024}
+        message = claude.messages.create(
+            model=MODEL, max_tokens=4000, thinking=thinking, messages=USER
+        )
+        thought, text = message.content
+        assert (thought.type, text.type) == ("thinking", "text")
+        assert thought.thinking and thought.signature.startswith("sig_")
+        spent = message.usage.output_tokens_details.thinking_tokens
+        assert 0 < spent <= 1024 and message.usage.output_tokens > spent
+
+    def test_thinking_streams_and_budget_is_checked(
+        self, claude: anthropic.Anthropic, sim: LLMSimulator
+    ) -> None:
+        """Streamed thinking arrives as thinking_delta then signature_delta; a budget not below
+        max_tokens, or under 1024, is a 400 naming it."""
+        body = {"model": MODEL, "max_tokens": 3000, "thinking": {"type": "enabled", "budget_tokens": 2000},
+                "messages": USER}  # fmt: skip
+        events = _raw_events(sim, body)
+        kinds = [
+            d["delta"]["type"] for n, d in events if n == "content_block_delta" and d["index"] == 0
+        ]
+        assert set(kinds[:-1]) == {"thinking_delta"} and kinds[-1] == "signature_delta"
+        assert events[-2][1]["usage"]["output_tokens_details"]["thinking_tokens"] > 0
+        for budget, max_tokens, message in ((2000, 2000, "greater than"), (500, 2000, ">= 1024")):
+            with pytest.raises(anthropic.BadRequestError, match=message):
+                claude.messages.create(model=MODEL, max_tokens=max_tokens, messages=USER,
+                                       thinking={"type": "enabled", "budget_tokens": budget})  # fmt: skip
+
+
 class TestStreaming:
     def test_events_in_order_with_cumulative_usage(self, sim: LLMSimulator) -> None:
         """message_start (input usage, output 1), block start/deltas/stop per block,

@@ -285,6 +285,9 @@ class _MessageCall:
         elif kind == "input_json_delta":
             self._first_token()
             self.output_chars += len(delta.partial_json)
+        elif kind == "thinking_delta":  # output too (billed as such), but not the answer text
+            self._first_token()
+            self.output_chars += len(delta.thinking)
 
     def _first_token(self) -> None:
         if self.first_token_at is None:
