@@ -105,14 +105,15 @@ def branch_shares(store: Any, workflow: str, start: float, end: float, step: int
 
     Raises ``ValueError`` when the workflow decided nothing in the window.
     """
-    names = [
-        name
-        for name in {r.name for r in store.branch_counts(start, end)}
-        if isinstance(name, str) and name.startswith(f"{workflow}:")
+    prefix = f"{workflow}:"
+    # One read of the window's branch rollups (filtering by name would scan the same range).
+    rows = [
+        r
+        for r in store.branch_counts(start, end, step_seconds=step)
+        if isinstance(r.name, str) and r.name.startswith(prefix)
     ]
-    if not names:
+    if not rows:
         raise ValueError(f"workflow {workflow!r} recorded no branch decision in the window")
-    rows = store.branch_counts(start, end, step_seconds=step, name=sorted(names))
     first = int(start // step * step)
     buckets = list(range(first, int(math.ceil(end / step) * step), step))
     index = {b: i for i, b in enumerate(buckets)}
