@@ -110,7 +110,11 @@ def _preflight(settings: object) -> None:
     from llmpulse.store import Store
 
     assert isinstance(settings, ServerSettings)
-    with Store.open(settings.database_url) as store:
+    with Store.open(settings.database_url, migrate=False) as store:
+        current = store.schema_is_current()
+    if not current:
+        _migrate_apart(settings.database_url)
+    with Store.open(settings.database_url, migrate=False) as store:
         if settings.require_auth and not store.any_api_key():
             raise ConfigError(
                 f"refusing to serve {settings.host} without API keys: anyone who can reach it "
@@ -122,6 +126,36 @@ def _preflight(settings: object) -> None:
         from llmpulse.alerting.channels import NetworkPolicy
 
         load_rules(settings.alert_rules, policy=NetworkPolicy(settings.alert_network_allow))
+
+
+# What the child process of _migrate_apart runs: the upgrade, and a failure as one line.
+_MIGRATE = """
+import os, sys
+from llmpulse.errors import LlmpulseError
+from llmpulse.store import Store
+try:
+    Store.open(os.environ["LLMPULSE_MIGRATE_DATABASE_URL"]).close()
+except LlmpulseError as exc:
+    sys.exit(str(exc))
+"""
+
+
+def _migrate_apart(database_url: str) -> None:
+    """Upgrade the schema in a child process: the server then never loads Alembic (with Mako
+    and Pygments, 11 MB it would keep for its whole life). The URL goes by environment, not
+    argument, so its password does not show in the process list."""
+    import subprocess
+    import sys
+
+    from llmpulse.errors import MigrationError
+
+    env = {**os.environ, "LLMPULSE_MIGRATE_DATABASE_URL": database_url}
+    done = subprocess.run(
+        [sys.executable, "-c", _MIGRATE], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise MigrationError(lines[-1] if lines else f"schema upgrade exited {done.returncode}")
 
 
 def _run(settings: object) -> None:

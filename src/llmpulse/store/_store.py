@@ -150,6 +150,11 @@ class Store(ServerApiMixin, AlertsApiMixin, WorkflowsApiMixin):
         """Migrate the schema to the newest revision; returns (revision before, after)."""
         return _migrate.upgrade(self._engine, self._url)
 
+    def schema_is_current(self) -> bool:
+        """Whether the schema is at the newest revision (one query; Alembic is not loaded)."""
+        with self._engine.connect() as conn:
+            return _migrate.current_revision(conn) == _migrate.head_revision()
+
     def close(self) -> None:
         """Release every pooled connection (and stop the SQLite checkpoint thread)."""
         if self._checkpointer is not None:

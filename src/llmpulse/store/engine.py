@@ -27,6 +27,14 @@ from llmpulse.store._process import track_engine
 __all__ = ["BUSY_TIMEOUT_SECONDS", "WRITE_BEGIN", "build_engine", "mask_url"]
 
 BUSY_TIMEOUT_SECONDS = 30.0
+# SQLite's page cache, per connection, in KiB (its default is 2 MiB). It fills with whatever a
+# connection touched and stays full, so it is what a server's memory grows by as it ingests:
+# at 64 MiB a writer's cache alone took `llmpulse serve` from 113 MB idle to 155-159 MB while
+# storing 80,000 spans. Ingest appends at the right edge of every index (ids and times are
+# time-ordered), and the overview and chart queries read rollups whose pages the OS keeps
+# cached: 8 MiB showed no cost in write CPU per span or in the query bench's timings beside
+# 64 MiB (2026-12-03, docs/benchmarks.md), and bounds a pool of connections to a few dozen MB.
+CACHE_KIB = 8192
 # Execution option a connection sets to begin its transaction with BEGIN IMMEDIATE on SQLite.
 WRITE_BEGIN = "llmpulse_begin_immediate"
 
@@ -90,7 +98,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
+            cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             cur.execute("PRAGMA temp_store=MEMORY")
         finally:
             cur.close()

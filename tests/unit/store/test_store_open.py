@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -11,7 +13,7 @@ import sqlalchemy as sa
 from llmpulse.errors import MigrationError, StoreUnavailableError
 from llmpulse.store import Store
 from llmpulse.store._migrate import VERSION_TABLE, head_revision
-from llmpulse.store.engine import mask_url
+from llmpulse.store.engine import CACHE_KIB, mask_url
 
 TABLES = {
     "spans",
@@ -106,6 +108,48 @@ class TestMigrations:
         assert errors == []
         assert _tables(sqlite_url) >= TABLES
 
+    def test_head_revision_is_alembics(self) -> None:
+        """The newest revision, read from the revision files, is the head Alembic finds."""
+        from alembic.script import ScriptDirectory
+
+        from llmpulse.store._migrate import _config
+
+        assert head_revision() == ScriptDirectory.from_config(_config()).get_current_head()
+
+    def test_a_current_schema_never_loads_alembic(self, tmp_path) -> None:  # noqa: ANN001
+        """Importing the store and opening a database already at head leave Alembic (11 MB
+        with Mako and Pygments) unloaded; only an upgrade loads it."""
+        url = f"sqlite:///{tmp_path / 'x.db'}"
+        code = (
+            "import sys\nfrom llmpulse.store import Store\n"
+            "assert 'alembic' not in sys.modules, 'import'\n"
+            f"with Store.open({url!r}) as s:\n    current = s.schema_is_current()\n"
+            "print(current, 'alembic' in sys.modules)\n"
+        )
+        first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
+        assert first.stdout.split() == ["True", "True"]  # it migrated: Alembic was needed
+        assert again.stdout.split() == ["True", "False"]
+
+    def test_serve_migrates_in_a_child_and_reports_its_failure(self, tmp_path) -> None:  # noqa: ANN001
+        """`llmpulse serve` brings an empty database to head in a child process, and a failing
+        upgrade stops it with the child's one-line reason."""
+        from llmpulse.cli.serve import _preflight
+        from llmpulse.server.settings import ServerSettings
+
+        url = f"sqlite:///{tmp_path / 'x.db'}"
+        _preflight(ServerSettings(database_url=url))
+        with Store.open(url, migrate=False) as store:
+            assert store.schema_is_current()
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff'"))
+        engine.dispose()
+        with pytest.raises(MigrationError, match="ffff") as caught:
+            _preflight(ServerSettings(database_url=url))
+        assert "Traceback" not in str(caught.value) and "\n" not in str(caught.value)
+
 
 class TestUnavailable:
     def test_postgres_refused_names_url_and_masks_password(self) -> None:
@@ -153,3 +197,16 @@ class TestMaskUrl:
         with Store.open(postgres_url.replace("postgres@", "postgres:pw123@", 1)) as store:
             assert "pw123" not in store.url and "pw123" not in repr(store)
             assert store.url.startswith("postgresql://postgres:***@")
+
+
+class TestPageCache:
+    def test_every_sqlite_connection_has_a_bounded_page_cache(self, tmp_path) -> None:  # noqa: ANN001
+        """Each pooled connection caches at most CACHE_KIB of pages, writers and readers alike:
+        the page cache is what a long-running server's memory grows by."""
+        with (
+            Store.open(f"sqlite:///{tmp_path / 'x.db'}") as store,
+            store._engine.connect() as one,
+            store._engine.connect() as two,
+        ):
+            for conn in (one, two):
+                assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -CACHE_KIB
