@@ -28,9 +28,11 @@ _SLOT_GAP = 40
 _MARGIN = 20
 _HEADER = 34
 _CHAR_W = 6.6  # width of one character at 12 px sans-serif, rounded up
+_CAPTION_CHAR_W = 7.8  # and at 14 px bold (the caption)
 _MIN_W, _MAX_W = 150, 300
 _NAME_CHARS = 40  # longer names are cut in the box (the tooltip keeps the whole name)
 _LOOP_STEP = 26  # how far right each loop-back route swings past the widest layer
+_LABEL_W = 70  # room right of the loops for the label of the outermost
 _FAIL = "#c62828"
 _INK = "#1d2330"
 _MUTED = "#5a6478"
@@ -49,7 +51,7 @@ def to_svg(view: FlowView) -> str:
     row_widths = [
         sum(width_of[n] for n in layer) + _SLOT_GAP * (len(layer) - 1) for layer in layout.layers
     ]
-    inner = max([*row_widths, 240])
+    inner = max([*row_widths, 240, len(_caption(view)) * _CAPTION_CHAR_W])
     boxes: dict[str, tuple[float, float, float]] = {}  # name -> x, y, width
     for i, layer in enumerate(layout.layers):
         x = _MARGIN + (inner - row_widths[i]) / 2
@@ -58,7 +60,7 @@ def to_svg(view: FlowView) -> str:
             boxes[name] = (x, y, width_of[name])
             x += width_of[name] + _SLOT_GAP
     loops = sorted(layout.back_edges)
-    width = _MARGIN * 2 + inner + (len(loops) + 1) * _LOOP_STEP
+    width = _MARGIN * 2 + inner + (len(loops) + 1) * _LOOP_STEP + _LABEL_W
     height = (
         _MARGIN * 2 + _HEADER + max(1, len(layout.layers)) * (_NODE_H + _LAYER_GAP) - _LAYER_GAP
     )
@@ -153,8 +155,11 @@ def _edge(
     if swing:  # back up (or to itself): out of the source's right side, round, into the target's
         x1, y1 = sx + sw, sy + _NODE_H / 2
         x2, y2 = tx + tw, ty + _NODE_H / 2
+        if edge.source == edge.target:  # a loop on one node: out low, back in high, close by
+            y1, y2 = sy + _NODE_H * 0.7, sy + _NODE_H * 0.3
+            swing = x1 + _LOOP_STEP + 10
         d = f"M{x1:.1f},{y1:.1f} C{swing:.1f},{y1:.1f} {swing:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-        lx, ly, anchor = swing - 4, (y1 + y2) / 2, "end"
+        lx, ly, anchor = swing + 4, (y1 + y2) / 2 + 4, "start"
     else:
         x1, y1 = sx + sw / 2, sy + _NODE_H
         x2, y2 = tx + tw / 2, ty
