@@ -53,6 +53,7 @@ CASES = {
         ["--spans", "2000", "--repeat", "2", "--loads", "1", "--colds", "1"],
         {"spans", "api_p95_ms", "page_ready_ms_max"},
     ),
+    "chart_libraries.py": (["--loads", "1"], {"plotly_served_ms", "plotly_full_ms"}),
     "workflows.py": (
         ["--spans", "2000", "--runs", "40", "--repeat", "1", "--loads", "0"],
         {"spans", "runs", "api_p95_ms", "floor_p95_ms", "traces_p95_ms"},
@@ -96,7 +97,10 @@ class TestBenchmarksRun:
     def test_ends_with_its_json_keys(self, script: str, tmp_path: Path) -> None:
         """The benchmark exits 0 and its last line is a JSON object with the promised keys."""
         args, keys = CASES[script]
-        if script == "dashboard.py" and not Path("/usr/bin/chromium").exists():
+        if (
+            script in ("dashboard.py", "chart_libraries.py")
+            and not Path("/usr/bin/chromium").exists()
+        ):
             service_missing("Chromium", "/usr/bin/chromium is missing (apt-get install chromium)")
         proc = subprocess.run(
             [sys.executable, str(BENCH / script), *args],
