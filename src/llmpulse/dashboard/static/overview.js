@@ -63,6 +63,8 @@ LP.page(async function () {
   const now = LP.range(0), before = LP.range(1);
   // The findings may take longer (the first check of a window): charts do not wait for them.
   let findings = null;
+  const note = document.getElementById("findings-note");
+  if (!note.textContent) note.textContent = "Running llmpulse check over this window…";
   const findingsDone = LP.api("/api/v1/dashboard/findings", now)
     .then((body) => ({ body }), (error) => ({ error }))
     .then((result) => { findings = result; return result; });
