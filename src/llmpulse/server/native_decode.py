@@ -30,6 +30,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel
@@ -250,6 +251,7 @@ class Decoder:
         self._run = _Model(run, None)
         for model, record in ((span, Span), (event, SpanEvent), (point, MetricPoint), (run, Run)):
             _same_defaults(model, record)
+        self._new_span = _builder(Span)
 
     def decode(self, body: bytes) -> Records | None:
         """The records of a valid body, or ``None``: validate it with pydantic instead."""
@@ -261,20 +263,44 @@ class Decoder:
             return None
         try:
             return self._records(document)
-        except (_Decline, TypeError):
+        except (_Decline, TypeError, KeyError):
             return None
 
     def _records(self, document: Any) -> Records:
         if type(document) is not dict or any(key not in _LISTS for key in document):
             raise _Decline
-        span = self._span
-        spans = [Span(**_checked(span, node)) for node in _list(document.get("spans", []))]
+        span, new_span = self._span, self._new_span
+        spans = [new_span(_checked(span, node)) for node in _list(document.get("spans", []))]
         points = [
             MetricPoint(**_checked(self._point, node))
             for node in _list(document.get("metric_points", []))
         ]
         runs = [Run(**_checked(self._run, node)) for node in _list(document.get("runs", []))]
         return spans, points, runs
+
+
+def _builder(record: type) -> Callable[[dict[str, Any]], Any]:
+    """``record(**node)`` for a checked node, its fields passed by position instead: matching
+    some twenty keywords was most of the cost of a ``Span`` (3.7 µs of it against 1.5 µs).
+    Fields left out get the dataclass's defaults, a fresh one from a default factory."""
+    fields = dataclasses.fields(record)
+    if any(not f.init or f.kw_only for f in fields):  # not positional: keywords as before
+        return lambda node: record(**node)
+    env: dict[str, Any] = {"record": record}
+    args = []
+    for i, f in enumerate(fields):
+        if f.default is not dataclasses.MISSING:
+            env[f"default{i}"] = f.default
+            args.append(f"get({f.name!r}, default{i})")
+        elif f.default_factory is not dataclasses.MISSING:
+            env[f"factory{i}"] = f.default_factory
+            args.append(f"(node[{f.name!r}] if {f.name!r} in node else factory{i}())")
+        else:
+            args.append(f"node[{f.name!r}]")
+    source = f"def build(node):\n    get = node.get\n    return record({', '.join(args)})\n"
+    exec(source, env)  # noqa: S102 - generated from the dataclass's own fields, as dataclasses does
+    build: Callable[[dict[str, Any]], Any] = env["build"]
+    return build
 
 
 def _same_defaults(model: type[BaseModel], record: type) -> None:

@@ -91,6 +91,21 @@ class TestSameRecords:
         spans, _, _ = check(body)
         assert spans[0].attributes["x"] == 2 and spans[0].attributes["deep"]["a"][1] == {"b": None}
 
+    def test_spans_built_by_position_equal_keyword_built_ones(self) -> None:
+        """The positional builder gives the record Span(**fields) gives, defaults included,
+        and a fresh attributes dict and events list to each span that sent none."""
+        from llmpulse.schema import Span
+        from llmpulse.server.native_decode import _builder
+
+        build = _builder(Span)
+        least = {"trace_id": "t", "span_id": "s", "name": "n", "start_time": 1.0, "end_time": 2.0}
+        full = {**span(1), "attributes": {"a": 1}, "events": []}
+        for fields in (least, full):
+            assert build(dict(fields)) == Span(**fields)
+        one, two = build(dict(least)), build(dict(least))
+        assert one.attributes == {} and one.events == []
+        assert one.attributes is not two.attributes and one.events is not two.events
+
 
 class TestDeclines:
     @pytest.mark.parametrize(
