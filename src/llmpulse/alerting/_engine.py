@@ -29,7 +29,7 @@ from llmpulse.alerting._dispatch import Dispatched, dispatch
 from llmpulse.alerting._load import RuleSet, check_channels
 from llmpulse.alerting._parse import parse_rule
 from llmpulse.alerting._points import PointHistory
-from llmpulse.alerting._query import EvalContext, measure
+from llmpulse.alerting._query import EvalContext, FindingsCache, measure
 from llmpulse.alerting._rules import Rule
 from llmpulse.alerting._transitions import Active, active_series, apply_tick, resolve
 from llmpulse.errors import ConfigError, LlmpulseError
@@ -96,6 +96,8 @@ class AlertEngine:
         self._holding = False  # whether this engine evaluated last (holds the lease)
         # Metric points read so far, so each tick reads only new ones (see _points.py).
         self._points = PointHistory(lambda name, start, end: store.metric_series(name, start, end))
+        # Check findings by (window, baseline), reused for a while (see _query.py).
+        self._findings: FindingsCache = {}
 
     @property
     def channels(self) -> Mapping[str, Channel]:
@@ -146,7 +148,9 @@ class AlertEngine:
         for rule in rules.values():
             if rule.enabled and rule.point_name is not None:
                 widest[rule.point_name] = max(widest.get(rule.point_name, 0.0), rule.window_s)
-        ctx = EvalContext(self.store, now, points=self._points, point_windows=widest)
+        ctx = EvalContext(
+            self.store, now, points=self._points, point_windows=widest, findings=self._findings
+        )
         active: dict[str, Active] = {}
         failed: dict[str, str] = {}
         for rule in rules.values():

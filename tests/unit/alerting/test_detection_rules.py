@@ -59,3 +59,20 @@ class TestDetectionRules:
         strict = _rule("strict", checks=["latency_spike"], min_confidence=min(1.0, above + 1e-9))
         engine = AlertEngine(incident_store, RuleSet(), rules=[strict], clock=lambda: now)
         assert engine.tick().fired == 0
+
+    def test_findings_are_reused_for_a_twelfth_of_the_window(self, incident_store) -> None:
+        """The checks (seconds of work) run once per window/baseline pair per 1-5 minutes, not
+        at every 30 s tick; the engine's ticks share the findings until they are that old."""
+        from llmpulse.alerting import EvalContext
+        from llmpulse.alerting._query import findings_max_age
+
+        assert [findings_max_age(w) for w in (300, 3600, 86400)] == [60.0, 300.0, 300.0]
+        kept: dict = {}
+        now = T0 + 150 * MIN
+        first = EvalContext(incident_store, now, findings=kept).findings(3600.0, 5400.0)
+        again = EvalContext(incident_store, now + 299, findings=kept).findings(3600.0, 5400.0)
+        assert again is first and kept[(3600.0, 5400.0)][0] == now
+        later = EvalContext(incident_store, now + 300, findings=kept).findings(3600.0, 5400.0)
+        assert later is not first and kept[(3600.0, 5400.0)][0] == now + 300
+        other = EvalContext(incident_store, now + 300, findings=kept).findings(3600.0, 3600.0)
+        assert other is not later  # another baseline is another run of the checks
