@@ -369,6 +369,10 @@ class TestWorkflowsPage:
         assert runs.count() == 6
         assert "error" in runs.last.inner_text()  # the oldest run failed
         assert "classify → answer" in runs.first.inner_text()
+        tab.page.select_option("#run-filter select[name=outcome]", "error")
+        tab.page.wait_for_url("**outcome=error**")
+        tab.ready()
+        assert runs.count() == 1 and "RuntimeError" in runs.first.inner_text()
         runs.last.locator("a").click()
         tab.page.wait_for_url("**run=w0**")
         tab.ready()

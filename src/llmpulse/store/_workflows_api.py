@@ -33,13 +33,17 @@ class WorkflowsApiMixin:
         *,
         after: Sequence[Any] | None = None,
         limit: int = 50,
+        outcome: str | None = None,
     ) -> list[tuple[WorkflowRun, tuple[float, str]]]:
         """Runs of ``workflow`` with a decision in ``[start, end)``, newest first (by their last
         decision in the window), each with its outcome, totals, path and the key to pass as
-        ``after`` for the next page."""
+        ``after`` for the next page; only the runs that ended ``outcome`` (ok, error or
+        unknown) when given."""
+        if outcome not in (None, "ok", "error", "unknown"):
+            raise ValueError(f"outcome must be ok, error or unknown, got {outcome!r}")
         with self._read("workflow_runs") as conn:
             shape = workflows.workflow_shape(conn, workflow)
-            keys = workflows.run_keys(conn, shape, start, end, after, limit)
+            keys = workflows.run_keys(conn, shape, start, end, after, limit, outcome)
             runs = workflows.runs_of(conn, shape, [trace_id for trace_id, _ in keys])
         last = dict(keys)
         return [(run, (last[run.trace_id], run.trace_id)) for run in runs]

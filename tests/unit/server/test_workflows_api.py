@@ -82,6 +82,16 @@ class TestWorkflowsApi:
         assert more["next_cursor"] is None
         bad = api.get("/api/v1/workflows/support/runs", params={"cursor": "nonsense"})
         assert bad.status_code == 400
+        failed = api.get("/api/v1/workflows/support/runs", params={**WINDOW, "outcome": "error"})
+        assert [r["trace_id"] for r in failed.json()["items"]] == ["ta"]
+        wrong = api.get("/api/v1/workflows/support/runs", params={"outcome": "failed"})
+        assert wrong.status_code == 422
+        # A cursor of the unfiltered listing is not one of the filtered listing.
+        other = api.get(
+            "/api/v1/workflows/support/runs",
+            params={**WINDOW, "outcome": "ok", "cursor": page["next_cursor"]},
+        )
+        assert other.status_code == 400
 
     def test_one_run_path(self, api: TestClient) -> None:
         """A run's steps (costed) and decisions; a trace of another workflow is a 404."""

@@ -119,6 +119,27 @@ class TestWorkflowRuns:
             after = page[-1][1]
         assert seen == ["tc", "tb", "ta"]
 
+    def test_runs_by_outcome(self, runs: Store) -> None:
+        """Only the failed run, only the ones that ended well, paged one at a time; a run whose
+        root is not stored is unknown."""
+        window = (T0, T0 + 3600)
+        assert [r.trace_id for r, _ in runs.workflow_runs("support", *window, outcome="error")] == [
+            "ta"
+        ]
+        ok: list[str] = []
+        after = None
+        while page := runs.workflow_runs("support", *window, after=after, limit=1, outcome="ok"):
+            ok += [r.trace_id for r, _ in page]
+            after = page[-1][1]
+        assert ok == ["tc", "tb"]
+        assert runs.workflow_runs("support", *window, outcome="unknown") == []
+        # A run still going: its decision's parent (the root) is not stored yet.
+        runs.write(spans=[decide("tu", "tu-d", T0 + 170, "tu-root", "classify", "answer")])
+        [(going, _)] = runs.workflow_runs("support", *window, outcome="unknown")
+        assert (going.trace_id, going.outcome) == ("tu", "unknown")
+        with pytest.raises(ValueError, match="outcome must be"):
+            runs.workflow_runs("support", *window, outcome="failed")
+
     def test_other_workflows_and_windows_stay_apart(self, runs: Store) -> None:
         """billing has its own run; an unknown workflow has none; the old run is in its window."""
         assert [r.trace_id for r, _ in runs.workflow_runs("billing", T0, T0 + 3600)] == ["tx"]

@@ -1,5 +1,6 @@
 // Workflows: pick one (?workflow=), see its flow (the server's SVG as an image: nothing in it
-// runs), nodes and routes, branch shares over time, its runs (?cursor=) and one run's path (?run=).
+// runs), nodes and routes, branch shares over time, its runs (?outcome=, ?cursor=) and one run's
+// path (?run=).
 "use strict";
 function workflowPath(name, rest) { return "/api/v1/workflows/" + encodeURIComponent(name) + rest; }
 
@@ -7,6 +8,8 @@ document.getElementById("workflow").addEventListener("change", (event) => {
   LP.setParams({ workflow: event.target.value, run: "", cursor: "" });
 });
 document.getElementById("first").addEventListener("click", () => LP.setParams({ cursor: "" }));
+const outcomeField = document.querySelector("#run-filter select[name=outcome]");
+outcomeField.addEventListener("change", () => LP.setParams({ outcome: outcomeField.value, cursor: "" }));
 document.getElementById("next").addEventListener("click", (event) => LP.setParams({ cursor: event.target.dataset.cursor }));
 
 function pickWorkflow(items) {
@@ -47,7 +50,8 @@ function drawShares(flow, shares) {
 }
 
 async function drawRuns(name, win) {
-  const query = Object.assign({}, win, { limit: 25 });
+  outcomeField.value = LP.params().get("outcome") || "";
+  const query = Object.assign({}, win, LP.filters(["outcome"]), { limit: 25 });
   const cursor = LP.params().get("cursor");
   if (cursor) query.cursor = cursor;
   const page = await LP.api(workflowPath(name, "/runs"), query);
@@ -57,7 +61,7 @@ async function drawRuns(name, win) {
     const outcome = LP.el("span", r.outcome + (r.error_type ? " (" + r.error_type + ")" : ""), "outcome-" + r.outcome);
     return [open, outcome, LP.num(r.duration_ms, 1), LP.num(r.total_tokens), LP.usd(r.cost_usd),
       r.path.join(" → ") + (r.path_truncated ? " …" : "")];
-  }), "No run of this workflow in this window.");
+  }), query.outcome ? "No run of this workflow ended " + query.outcome + " in this window." : "No run of this workflow in this window.");
   const next = document.getElementById("next");
   next.disabled = !page.next_cursor;
   next.dataset.cursor = page.next_cursor || "";

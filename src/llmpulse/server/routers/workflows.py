@@ -186,6 +186,14 @@ class NodesOut(BaseModel):
     nodes: list[NodeRankOut]
 
 
+class Outcome(str, Enum):
+    """How a run ended: its root span's status, or unknown while its root is not stored."""
+
+    ok = "ok"
+    error = "error"
+    unknown = "unknown"
+
+
 class NodeOrder(str, Enum):
     """What the node ranking sorts by, largest first."""
 
@@ -258,14 +266,18 @@ def flow_svg(
 def runs(
     name: str = Path(min_length=1, max_length=512, description=_NAME_HELP),
     window: TimeWindow = Depends(time_window),
+    outcome: Outcome | None = Query(None, description="Only the runs that ended so."),
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = Query(None, max_length=1024),
     store: Store = Depends(get_store),
 ) -> Page[WorkflowRunOut]:
     """Runs with a decision in the window, newest first: outcome, duration, tokens, cost, path."""
-    listing = f"workflow-runs:{name}"
+    wanted = outcome.value if outcome is not None else None
+    listing = f"workflow-runs:{name}:{wanted or ''}"
     after = decode_cursor(listing, cursor, (float, str))
-    found = store.workflow_runs(name, window.start, window.end, after=after, limit=limit + 1)
+    found = store.workflow_runs(
+        name, window.start, window.end, after=after, limit=limit + 1, outcome=wanted
+    )
     return page_of(listing, [(WorkflowRunOut.of(r), key) for r, key in found], limit)
 
 

@@ -147,9 +147,11 @@ def run_keys(
     end: float,
     after: Sequence[Any] | None,
     limit: int,
+    outcome: str | None = None,
 ) -> list[tuple[str, float]]:
     """(trace_id, last decision's time) of the runs with a decision in ``[start, end)``, newest
-    first, keyed by (last decision's time in the window, trace_id).
+    first, keyed by (last decision's time in the window, trace_id); only those that ended with
+    ``outcome`` (ok, error, unknown) when given.
 
     Reads each decision point's index range backwards, a chunk at a time, until ``limit`` runs
     are found: a page costs about ``limit`` index entries per decision point, however many
@@ -173,16 +175,27 @@ def run_keys(
         for t, trace in sorted(fresh, reverse=True):
             firsts.setdefault(trace, t)
         keep = _not_shown(conn, names, start, end, firsts, cursor)
+        if outcome is not None and keep:
+            keep = _ended(conn, keep, outcome)
+        before = len(found)
         for trace, t in sorted(firsts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True):
             seen.add(trace)
             if trace in keep:
                 found.append((trace, t))
         if frontier == float("-inf"):
             break  # every decision point's range is read to the start of the window
-        if high == frontier:
-            chunk *= 2  # a whole chunk at one instant: read more of it next time
+        if high == frontier or len(found) == before:
+            chunk *= 2  # a chunk at one instant, or of runs that do not match: read more
         high = frontier
     return found[:limit]
+
+
+def _ended(conn: Connection, traces: set[str], outcome: str) -> set[str]:
+    """The runs among ``traces`` whose outcome is ``outcome`` (their root span's status)."""
+    status = {trace: root.status for trace, root in _roots(conn, list(traces)).items()}
+    if outcome == "unknown":
+        return {t for t in traces if t not in status}
+    return {t for t in traces if t in status and (status[t] == "error") == (outcome == "error")}
 
 
 def _decisions_below(
