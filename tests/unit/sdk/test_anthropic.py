@@ -382,6 +382,29 @@ class TestErrors:
             assert s.get_final_message().usage.output_tokens == 20
 
 
+class TestRawResponses:
+    def test_with_raw_response(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic
+    ) -> None:
+        """with_raw_response calls are recorded from the parsed message, which the caller gets too."""
+        raw = claude.messages.with_raw_response.create(model=MODEL, max_tokens=30, messages=USER)
+        message = raw.parse()
+        (span,) = _llm_spans(recorded)
+        assert (span.output_tokens, span.output) == (30, message.content[0].text)
+        assert raw.headers["request-id"].startswith("req_")
+
+    def test_with_streaming_response_body_stays_the_callers(
+        self, recorded: InMemoryExporter, claude: anthropic.Anthropic
+    ) -> None:
+        """A with_streaming_response body is not read by the recording: the caller reads it."""
+        with claude.messages.with_streaming_response.create(
+            model=MODEL, max_tokens=30, messages=USER
+        ) as response:
+            assert response.parse().usage.output_tokens == 30
+        (span,) = _llm_spans(recorded)
+        assert (span.model, span.status) == (MODEL, "ok")
+
+
 class TestInstrumentation:
     def test_inside_an_open_llm_span_nothing_more_is_recorded(
         self, recorded: InMemoryExporter, claude: anthropic.Anthropic

@@ -50,8 +50,16 @@ def chars(value: Any) -> int:
 
 
 def parsed(result: Any) -> Any:
-    """What ``with_raw_response`` wraps (openai and anthropic cache it, so the caller gets the same object)."""
-    if type(result).__name__ != "LegacyAPIResponse":
+    """What ``with_raw_response`` wraps (the SDKs cache it, so the caller gets the same object).
+
+    openai's is a ``LegacyAPIResponse``; anthropic 2's an ``APIResponse``, which is parsed only
+    once its body was read: a ``with_streaming_response`` body belongs to the caller.
+    """
+    name = type(result).__name__
+    if name != "LegacyAPIResponse" and not (
+        name == "APIResponse"
+        and getattr(getattr(result, "http_response", None), "is_closed", False)
+    ):
         return result
     try:
         return result.parse()

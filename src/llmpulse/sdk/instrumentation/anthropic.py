@@ -28,6 +28,7 @@ from typing import Any
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.sdk import _state
 from llmpulse.sdk._context import call_defaults, current_span
+from llmpulse.sdk.instrumentation._anthropic_stream import wrap_stream
 from llmpulse.sdk.instrumentation._langchain_usage import from_anthropic_usage
 from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
 from llmpulse.sdk.instrumentation._shared import TextCollector, chars, parsed, text_or_none
@@ -72,8 +73,8 @@ def instrument_anthropic() -> bool:
         )  # fmt: skip
         Messages.create = _wrap_sync(Messages.create)  # type: ignore[method-assign]
         AsyncMessages.create = _wrap_async(AsyncMessages.create)  # type: ignore[method-assign]
-        Messages.stream = _wrap_stream(Messages.stream, False)  # type: ignore[method-assign]
-        AsyncMessages.stream = _wrap_stream(AsyncMessages.stream, True)  # type: ignore[method-assign]
+        Messages.stream = wrap_stream(Messages.stream, _MessageCall.begin, False)  # type: ignore[method-assign]
+        AsyncMessages.stream = wrap_stream(AsyncMessages.stream, _MessageCall.begin, True)  # type: ignore[method-assign]
     return True
 
 
@@ -130,60 +131,6 @@ def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
 
     setattr(create, _MARK, True)
     return create
-
-
-def _wrap_stream(original: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
-    """``messages.stream(...)`` returns a manager that sends the request on ``__enter__``: the
-    manager's request is wrapped, so the span starts when the request does and sees the raw
-    events the helper's ``MessageStream`` reads."""
-
-    @functools.wraps(original)
-    def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
-        manager = original(self, *args, **kwargs)
-        try:
-            if is_async:
-                name = "_AsyncMessageStreamManager__api_request"
-                setattr(manager, name, _async_request(getattr(manager, name), self, kwargs))
-            else:
-                name = "_MessageStreamManager__api_request"
-                setattr(manager, name, _sync_request(getattr(manager, name), self, kwargs))
-        except Exception:  # an anthropic version whose manager looks different: not recorded
-            log.debug("anthropic instrumentation: cannot observe messages.stream()", exc_info=True)
-        return manager
-
-    setattr(stream, _MARK, True)
-    return stream
-
-
-def _sync_request(request: Callable[[], Any], resource: Any, kwargs: dict[str, Any]) -> Any:
-    def send() -> Any:
-        call = _MessageCall.begin(resource, {**kwargs, "stream": True})
-        if call is None:
-            return request()
-        try:
-            raw = request()
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        return observe_stream(raw, call)
-
-    return send
-
-
-def _async_request(request: Any, resource: Any, kwargs: dict[str, Any]) -> Any:
-    async def send() -> Any:
-        call = _MessageCall.begin(resource, {**kwargs, "stream": True})
-        if call is None:
-            return await request
-        try:
-            raw = await request
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        return observe_async_stream(raw, call)
-
-    # anthropic keeps the request as an un-awaited coroutine until ``__aenter__``; so do we.
-    return send()
 
 
 class _MessageCall:

@@ -30,7 +30,6 @@ import functools
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +37,7 @@ from llmpulse.sdk import _state
 from llmpulse.sdk._context import call_defaults, current_span
 from llmpulse.sdk._spans import SpanHandle
 from llmpulse.sdk.instrumentation._langchain_usage import from_openai_usage
+from llmpulse.sdk.instrumentation._litellm_stream import observe_stream_wrapper
 from llmpulse.sdk.instrumentation._shared import TextCollector, parsed, text_or_none
 
 __all__ = ["instrument_litellm", "uninstrument_litellm"]
@@ -47,7 +47,6 @@ log = logging.getLogger("llmpulse.sdk")
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
 _MARK = "__llmpulse_wrapped__"
-_observed_types: dict[type, type] = {}
 
 # request keyword -> gen_ai attribute
 _REQUEST_ATTRIBUTES = {
@@ -192,7 +191,7 @@ class _Completion:
     def returned(self, result: Any) -> Any:
         """The call returned: a response (recorded now) or a stream (recorded at its end)."""
         try:
-            if self.stream and _observe(result, self):
+            if self.stream and observe_stream_wrapper(result, self):
                 return result
             self._end(parsed(result), getattr(result, "usage", None), _output(result))
         except Exception:
@@ -298,65 +297,6 @@ def usage_from_litellm(usage: Any) -> dict[str, int]:
     if write is not None:
         tokens["cache_write_tokens"] = min(write, inp - (read or 0))
     return tokens
-
-
-def _observe(stream: Any, call: _Completion) -> bool:
-    """Make ``stream`` (a ``CustomStreamWrapper``) report its chunks to ``call``: its class is
-    swapped for a subclass that looks at each chunk, so it stays the same object and type."""
-    cls = type(stream)
-    if not (hasattr(cls, "__next__") and hasattr(cls, "__anext__")):
-        return False
-    observed = _observed_types.get(cls)
-    if observed is None:
-        observed = _observed_types[cls] = _observed_class(cls)
-    stream._llmpulse_call = call
-    stream.__class__ = observed
-    weakref.finalize(stream, call.end_stream, consumed=False)
-    return True
-
-
-def _observed_class(cls: type) -> type:
-    """A subclass of ``cls`` whose ``__next__`` / ``__anext__`` show each chunk to the call."""
-    base_next, base_anext = cls.__next__, cls.__anext__  # type: ignore[attr-defined]
-
-    def __next__(self: Any) -> Any:
-        return _next_chunk(self, base_next)
-
-    async def __anext__(self: Any) -> Any:
-        return await _anext_chunk(self, base_anext)
-
-    namespace = {"__next__": __next__, "__anext__": __anext__, "__module__": cls.__module__}
-    return type(cls.__name__, (cls,), namespace)
-
-
-def _next_chunk(stream: Any, base_next: Callable[[Any], Any]) -> Any:
-    call = stream._llmpulse_call
-    while True:
-        try:
-            chunk = base_next(stream)
-        except StopIteration:
-            call.end_stream(consumed=True)
-            raise
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        if not call.on_chunk(chunk):
-            return chunk
-
-
-async def _anext_chunk(stream: Any, base_anext: Callable[[Any], Any]) -> Any:
-    call = stream._llmpulse_call
-    while True:
-        try:
-            chunk = await base_anext(stream)
-        except StopAsyncIteration:
-            call.end_stream(consumed=True)
-            raise
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        if not call.on_chunk(chunk):
-            return chunk
 
 
 def _split(model: str | None, kwargs: dict[str, Any]) -> tuple[str | None, str | None]:
