@@ -66,6 +66,7 @@ class Source(Protocol):
     def list_models(self, active_only: bool) -> list[ModelRecord]: ...
     def add_model(self, name: str, values: Mapping[str, Any]) -> ModelRecord: ...
     def update_model(self, name: str, values: Mapping[str, Any]) -> ModelRecord: ...
+    def flow_view(self, workflow: str, start: float, end: float) -> Any: ...
     def close(self) -> None: ...
 
 
@@ -135,6 +136,12 @@ class StoreSource:
         if updated is None:
             raise _no_model(name)
         return updated  # type: ignore[no-any-return]
+
+    def flow_view(self, workflow: str, start: float, end: float) -> Any:
+        """The workflow's ``FlowView`` from the rollups (``llmpulse.flow.flow_view``)."""
+        from llmpulse.flow import flow_view
+
+        return flow_view(self._store, workflow, start, end)
 
     def close(self) -> None:
         """Close the store."""
@@ -229,6 +236,22 @@ class ApiSource:
                 raise _no_model(name) from None
             raise
         return _record(ModelRecord, _MODEL_FIELDS, body)
+
+    def flow_view(self, workflow: str, start: float, end: float) -> Any:
+        """``GET /api/v1/workflows/{name}/flow``, as the same ``FlowView`` (a workflow that
+        decided nothing in the window is the server's 404, worded as the store words it)."""
+        from llmpulse.flow import FlowEdge, FlowNode, FlowView
+
+        path = f"/api/v1/workflows/{quote(workflow, safe='')}/flow"
+        body = self._api.get(path, {"start": repr(start), "end": repr(end)})
+        try:
+            nodes = [FlowNode(**n) for n in body["nodes"]]
+            edges = [FlowEdge(**e) for e in body["edges"]]
+            return FlowView(body["workflow"], body["start"], body["end"], nodes, edges)
+        except (KeyError, TypeError) as exc:
+            raise ApiError(
+                f"the server's flow lacks {exc}: is it the same llmpulse version?"
+            ) from None
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmpulse.cli._options import DatabaseUrl
+from llmpulse.cli._options import ApiKey, DatabaseUrl, ServerUrl
 
 __all__ = ["register"]
 
@@ -41,31 +41,29 @@ def flow(
         typer.Option("--output", "-o", help="Write to this file instead of standard output."),
     ] = None,
     database_url: DatabaseUrl = None,
+    server_url: ServerUrl = None,
+    api_key: ApiKey = None,
 ) -> None:
     """Print a workflow's flow: nodes (calls, error rate, p95, cost) and routes (count, share).
 
-    Read from the per-minute rollups of a database. Example:
+    Read from the per-minute rollups of a database, or from an `llmpulse serve` server
+    (`--server-url`: the same view, drawn here). Example:
 
         llmpulse flow support --window 6h --format mermaid > support.mmd
         llmpulse flow support --format svg -o support.svg
     """
-    from llmpulse.cli._options import (
-        open_existing_store,
-        parse_until,
-        parse_window,
-        resolve_url,
-        run_or_exit,
-    )
-    from llmpulse.flow import flow_view, to_mermaid, to_svg
+    from llmpulse.cli._options import parse_until, parse_window, run_or_exit
+    from llmpulse.cli._source import open_source
+    from llmpulse.flow import to_mermaid, to_svg
 
     def work() -> str:
         seconds = parse_window("--window", window)
         end = parse_until(until)
-        store = open_existing_store(resolve_url(database_url))
+        source = open_source(database_url, server_url, api_key, "llmpulse flow")
         try:
-            view = flow_view(store, name, end - seconds, end)
+            view = source.flow_view(name, end - seconds, end)
         finally:
-            store.close()
+            source.close()
         if fmt is Format.json:
             text = json.dumps(view.as_dict(), indent=2) + "\n"
         else:
