@@ -1,4 +1,4 @@
-"""``llmpulse simulate-llm``: run the OpenAI-compatible LLM simulator in the foreground."""
+"""``llmpulse simulate-llm``: run the OpenAI- and Anthropic-compatible LLM simulator in the foreground."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ Try it:
   client = openai.OpenAI(base_url="{base_url}", api_key="{api_key}")
   print(client.chat.completions.create(model="{model}",
         messages=[{{"role": "user", "content": "Hello"}}]).choices[0].message.content)
+
+Anthropic's Messages API is served too, at {url}/v1/messages:
+  import anthropic
+  claude = anthropic.Anthropic(base_url="{url}", api_key="{api_key}")
+  print(claude.messages.create(model="claude-sonnet-4-5", max_tokens=200,
+        messages=[{{"role": "user", "content": "Hello"}}]).content[0].text)
 
 Change faults while it runs:
   curl -X POST {url}/_sim/faults -d '{{"faults": {{"error_rate": 0.3}}}}'

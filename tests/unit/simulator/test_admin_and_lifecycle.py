@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -165,8 +166,15 @@ class TestCli:
                 assert c.chat.completions.create(model="gpt-4o-mini", messages=USER).choices
                 with pytest.raises(openai.InternalServerError):
                     c.chat.completions.create(model="gpt-4o", messages=USER)
+            root = base_url.removesuffix("/v1")
+            with anthropic.Anthropic(base_url=root, api_key="sim", max_retries=0) as claude:
+                reply = claude.messages.create(
+                    model="claude-haiku-4-5", max_tokens=20, messages=USER
+                )
+                assert reply.content[0].text
             proc.send_signal(signal.SIGINT)
             out, _ = proc.communicate(timeout=20)
+            assert f"Anthropic's Messages API is served too, at {root}/v1/messages" in out
         finally:
             if proc.poll() is None:
                 proc.kill()
