@@ -10,7 +10,8 @@ with its timers (``group_wait``, ``group_interval``, ``repeat_interval``; see ``
 * a muted alert (silenced, inside one of its rule's ``mute_times``, or inhibited by a firing
   alert matching an inhibit rule's source) sends nothing; once that ends it is notified like a
   new alert unless the channel already knows it fires;
-* an alert the channel never heard of sends no resolved notice;
+* an alert the channel never heard of sends no resolved notice, and a channel with
+  ``send_resolved: false`` (email's default, as in Alertmanager) gets none at all;
 * an acknowledged alert sends no repeats and does not escalate (PagerDuty semantics); its
   resolved notice still goes out;
 * escalation: after each step's ``after`` without acknowledgement, the step's channels get
@@ -76,11 +77,16 @@ def _timers(rule: Rule) -> tuple[float, float, float]:
 
 class _Plan:
     def __init__(
-        self, rules: Mapping[str, Rule], now: float, refresh: Mapping[str, float] | None = None
+        self,
+        rules: Mapping[str, Rule],
+        now: float,
+        refresh: Mapping[str, float] | None = None,
+        quiet: frozenset[str] = frozenset(),
     ) -> None:
         self.rules = rules
         self.now = now
         self.refresh = dict(refresh or {})
+        self.quiet = quiet  # channels that get no resolved notices (send_resolved: false)
         self.groups: dict[tuple[str, str, int], _Group] = {}
 
     def group(self, channel: str, alert: AlertRecord, level: int = 0) -> _Group:
@@ -176,13 +182,13 @@ def _plan_turns(
             entry, {a.fingerprint for a in g.firing}, g.still_open,
             min((a.fired_at for a in g.firing), default=None),
             Timers.of(g.timers or _resolved_timers(plan, entry, records)), plan.now,
-            announce=lambda fp: fp in records and _announces(plan, records[fp]),
+            announce=_announcer(plan, records, channel),
         )  # fmt: skip
         if decision.send:
             g.triggered = True
             g.resolved = [
                 records[fp] for fp in sorted(decision.resolved)
-                if fp in records and _announces(plan, records[fp])
+                if fp in records and _announces(plan, records[fp], channel)
             ]  # fmt: skip
         else:
             g.forget = decision.resolved
@@ -198,7 +204,20 @@ def _resolved_timers(
     return [_timers(r) for r in rules if r is not None]
 
 
-def _announces(plan: _Plan, alert: AlertRecord) -> bool:
+def _announcer(
+    plan: _Plan, records: Mapping[str, AlertRecord], channel: str
+) -> Callable[[str], bool]:
+    """Whether ``channel`` is to hear that the alert with this fingerprint resolved."""
+
+    def announce(fp: str) -> bool:
+        return fp in records and _announces(plan, records[fp], channel)
+
+    return announce
+
+
+def _announces(plan: _Plan, alert: AlertRecord, channel: str) -> bool:
+    if channel in plan.quiet:
+        return False
     rule = plan.rules.get(alert.rule)
     return rule is None or rule.send_resolved
 
@@ -220,9 +239,9 @@ def _plan_manual(
 ) -> None:
     """Resolved by hand: the notice goes at once to every channel that was told it fires."""
     for alert in resolved:
-        if not _announces(plan, alert):
-            continue
         for channel in alert.channels:
+            if not _announces(plan, alert, channel):
+                continue
             g = plan.group(channel, alert)
             entry = log.get((channel, g.key))
             if entry is not None and alert.fingerprint in entry.firing:
@@ -259,15 +278,17 @@ def dispatch(
     resolved_only: bool = False,
     open_alerts: Mapping[int, AlertRecord] | None = None,
     refresh: Mapping[str, float] | None = None,
+    quiet: frozenset[str] = frozenset(),
 ) -> Dispatched:
     """Queue this tick's notifications in the outbox (same transaction as the changes).
 
     ``resolved_only``: only the resolved notices of ``resolved_now`` (a resolve by hand).
     ``open_alerts``: the firing incidents, when the caller has them (else they are read).
     ``refresh``: channels that must hear of a firing alert every so many seconds (by name).
+    ``quiet``: channels that get no resolved notices (``send_resolved: false``).
     """
     out = Dispatched()
-    plan = _Plan(rules, now, refresh)
+    plan = _Plan(rules, now, refresh, quiet)
     log = dict(tx.groups())
     if resolved_only:
         _plan_manual(plan, log, resolved_now)

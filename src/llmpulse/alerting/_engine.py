@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmpulse._config_file import FieldError
 from llmpulse.alerting._dispatch import Dispatched, dispatch
-from llmpulse.alerting._load import RuleSet, check_channels
+from llmpulse.alerting._load import RuleSet, check_channels, resolved_channels
 from llmpulse.alerting._parse import parse_rule
 from llmpulse.alerting._points import PointHistory
 from llmpulse.alerting._query import EvalContext, FindingsCache, measure
@@ -180,7 +180,7 @@ class AlertEngine:
             sent = dispatch(
                 tx, rules, changes.resolved, self.rule_set.inhibit_rules, now,
                 link_base=self.link_base, open_alerts=changes.open_alerts,
-                refresh=self._refresh(),
+                refresh=self._refresh(), quiet=self._quiet(),
             )  # fmt: skip
             firing = sent.open
         self.template_failures += changes.template_failures
@@ -217,6 +217,11 @@ class AlertEngine:
         )  # fmt: skip
         found.send(Notification(key, f"test:{channel}", "firing", (item,)))
         return key
+
+    def _quiet(self) -> frozenset[str]:
+        """Channels of the rules file that get no resolved notices (``send_resolved``)."""
+        sends = resolved_channels(self.rule_set.channel_specs)
+        return frozenset(name for name, yes in sends.items() if not yes)
 
     def release(self) -> None:
         """Give up the evaluator lease (on shutdown), so another process takes over at once."""
@@ -261,5 +266,6 @@ class AlertEngine:
                     series.last_true_at, alert_id,
                 )  # fmt: skip
                 tx.put_series(held)
-            dispatch(tx, rules, [done], (), now, link_base=self.link_base, resolved_only=True)
+            dispatch(tx, rules, [done], (), now, link_base=self.link_base, resolved_only=True,
+                     quiet=self._quiet())  # fmt: skip
             return tx.get_alert(alert_id)

@@ -104,6 +104,10 @@ def _build_channels(
 
     built: dict[str, Channel] = {}
     for name, spec in specs.items():
+        if isinstance(spec, Mapping) and "send_resolved" in spec:
+            if not isinstance(spec["send_resolved"], bool):
+                raise _fail(f"channels.{name}.send_resolved", "must be true or false")
+            spec = {k: v for k, v in spec.items() if k != "send_resolved"}
         try:
             built[str(name)] = build_channel(str(name), spec, allow=policy or NetworkPolicy())
         except FieldError as exc:
@@ -111,6 +115,19 @@ def _build_channels(
         except ConfigError as exc:
             raise _fail(f"channels.{name}", str(exc)) from None
     return built, {str(k): v for k, v in specs.items()}
+
+
+#: Channel kinds that send no resolved notices unless their spec says ``send_resolved: true``
+#: (Alertmanager's defaults: email false; webhook, Slack, Discord true).
+QUIET_ON_RESOLVE = ("email",)
+
+
+def resolved_channels(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, bool]:
+    """Whether each configured channel gets resolved notices (``send_resolved``, by kind)."""
+    return {
+        name: bool(spec.get("send_resolved", spec.get("type") not in QUIET_ON_RESOLVE))
+        for name, spec in specs.items()
+    }
 
 
 def check_channels(rule: Rule, known: Iterable[str], path: str) -> None:

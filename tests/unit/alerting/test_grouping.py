@@ -249,3 +249,44 @@ class TestRestartGrace:
         clock.advance(2 * 3600)
         newer.tick()  # T0+300+4h
         assert _rows(store) == 3
+
+
+class TestSendResolvedPerChannel:
+    def test_email_gets_no_resolved_notice_by_default(self, store, clock) -> None:
+        """Alertmanager's defaults: email send_resolved false, webhook true; a channel's
+        `send_resolved: true` turns it on."""
+        from llmpulse.alerting import AlertEngine, RuleSet
+        from llmpulse.alerting._load import resolved_channels
+        from llmpulse.alerting.channels import FunctionChannel
+
+        specs = {"ops": {"type": "webhook"}, "mail": {"type": "email"},
+                 "mail2": {"type": "email", "send_resolved": True}}  # fmt: skip
+        assert resolved_channels(specs) == {"ops": True, "mail": False, "mail2": True}
+        channels = {n: FunctionChannel(n, lambda note: None) for n in specs}
+        sw = Switch()
+        rule = _rule(sw, channels=("ops", "mail", "mail2"))
+        engine = AlertEngine(store, RuleSet(channels=channels, channel_specs=specs),
+                             rules=[rule], clock=clock, owner="e1")  # fmt: skip
+        sw.set(model="a")
+        engine.tick()
+        sw.set(None, model="a")
+        clock.advance(30)
+        engine.tick()
+        assert sorted((c, s) for c, s, _ in _sent(store)) == [
+            ("mail", "firing"), ("mail2", "firing"), ("mail2", "resolved"),
+            ("ops", "firing"), ("ops", "resolved"),
+        ]  # fmt: skip
+        clock.advance(30)
+        sw.set(model="a")
+        engine.tick()  # the quiet channel forgot the old one: the new incident is news to all
+        assert sum(c == "mail" for c, _, _ in _sent(store)) == 2
+
+    def test_send_resolved_must_be_a_boolean(self, tmp_path) -> None:
+        """A channel's send_resolved that is not true/false is named at its line."""
+        from llmpulse.alerting import load_rules
+        from llmpulse.errors import ConfigError
+
+        path = tmp_path / "r.yaml"
+        path.write_text("channels:\n  ops:\n    type: webhook\n    send_resolved: sometimes\n")
+        with pytest.raises(ConfigError, match=r"line 4: channels\.ops\.send_resolved: must be"):
+            load_rules(path)
