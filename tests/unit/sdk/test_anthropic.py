@@ -330,6 +330,28 @@ class TestStreaming:
         assert span.output_tokens == -(-len(text) // 4)
         assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4"
 
+    def test_stream_cut_by_the_server_keeps_the_start_numbers(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """Notes section 3 (an aborted stream leaves only message_start's numbers): a server that
+        dies mid-answer ends the stream without message_delta; the span has message_start's
+        input and the output estimated from the text that arrived, marked as estimated."""
+        with (
+            LLMSimulator(SimulatorConfig(faults=Faults(stream_chunk_delay_ms=20.0))) as sim,
+            anthropic.Anthropic(base_url=sim.url, api_key="sim", max_retries=0) as c,
+        ):
+            events = []
+            for event in c.messages.create(model=MODEL, max_tokens=300, messages=USER, stream=True):
+                events.append(event)
+                if len(events) == 6:
+                    sim.stop()  # the server goes away: its stream is cut, no message_delta
+        assert "message_delta" not in {e.type for e in events}
+        (span,) = _llm_spans(recorded)
+        text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
+        assert (span.status, span.input_tokens) == ("ok", events[0].message.usage.input_tokens)
+        assert span.output_tokens == -(-len(text) // 4) and span.output == text
+        assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4"
+
     def test_stream_dropped_unread(
         self, recorded: InMemoryExporter, claude: anthropic.Anthropic
     ) -> None:
