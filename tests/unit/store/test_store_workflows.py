@@ -283,3 +283,28 @@ class TestRunPages:
                     after = page[-1][1]
                     assert after == (keys[page[-1][0].trace_id], page[-1][0].trace_id)
                 assert seen == expected, (lo, hi, size)
+
+
+class TestLongRuns:
+    def test_a_run_longer_than_the_bounds_is_cut_and_says_so(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A run of 60 loops: the list shows its first MAX_PATH nodes, its own page its first
+        MAX_RUN_SPANS steps and decisions, both flagged as cut."""
+        from llmpulse.store.queries import workflows
+
+        monkeypatch.setattr(workflows, "MAX_PATH", 10)
+        monkeypatch.setattr(workflows, "MAX_RUN_SPANS", 50)
+        spans = [chain("tl", "tl-root", "support", T0, 60_000.0, None)]
+        for i in range(60):
+            node = chain("tl", f"tl-n{i}", "classify", T0 + i, 500.0, "tl-root")
+            spans += [
+                node,
+                decide("tl", f"tl-d{i}", T0 + i + 0.6, "tl-root", "classify", "classify"),
+            ]
+        store.write(spans=spans)
+        [(run, _)] = store.workflow_runs("support", T0, T0 + 3600)
+        assert run.path_truncated and run.path == ("classify",) * 10
+        got = store.workflow_run("support", "tl")
+        assert got is not None and got.truncated and got.run.path_truncated
+        assert len(got.steps) + len(got.decisions) == 50

@@ -293,14 +293,17 @@ def runs_of(conn: Connection, shape: WorkflowShape, trace_ids: Sequence[str]) ->
 
 def run_path(conn: Connection, shape: WorkflowShape, trace_id: str) -> RunPath | None:
     """One run's steps (each costed with what ran under it), decisions and whole path; ``None``
-    when the trace is not stored or holds no decision of the workflow."""
+    when the trace is not stored or holds no decision of the workflow. The first MAX_RUN_SPANS
+    steps and decisions of a longer run (``truncated``)."""
     query = (
         select(*_step_columns())
         .where(_S.c.trace_id == trace_id, _relevant(shape))
         .order_by(_S.c.start_time, _S.c.id)
+        .limit(MAX_RUN_SPANS + 1)
     )
     rows = list(conn.execute(query))
-    steps, decisions = _events(shape, rows)
+    long = len(rows) > MAX_RUN_SPANS
+    steps, decisions = _events(shape, rows[:MAX_RUN_SPANS])
     if not decisions:
         return None
     totals = list(
@@ -311,8 +314,8 @@ def run_path(conn: Connection, shape: WorkflowShape, trace_id: str) -> RunPath |
     summary = _summaries(conn, totals)[0]
     steps, truncated = _cost_steps(conn, [trace_id], steps)
     path = _path(steps, decisions)
-    run = _run(shape.workflow, summary, _roots(conn, [trace_id]).get(trace_id), path, False)
-    return RunPath(run, steps, decisions, truncated)
+    run = _run(shape.workflow, summary, _roots(conn, [trace_id]).get(trace_id), path, long)
+    return RunPath(run, steps, decisions, truncated or long)
 
 
 def node_samples(
