@@ -22,8 +22,13 @@ import math
 import sys
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from operator import add
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+else:  # imported on first use: ingest never needs it (_lazy_numpy.py)
+    from llmpulse.store._lazy_numpy import np
 
 __all__ = [
     "GAMMA",
@@ -49,7 +54,6 @@ _INV_LOG_GAMMA = 1.0 / math.log(GAMMA)
 ZERO_BIN = math.ceil(math.log(MIN_MS) * _INV_LOG_GAMMA) - 1
 MAX_BIN = math.ceil(math.log(MAX_MS) * _INV_LOG_GAMMA)
 _MID = 2.0 / (GAMMA + 1.0)
-_INT64 = np.dtype("<i8")
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
@@ -95,12 +99,25 @@ def hist_add_bytes(
         return b
     if b is None or lo2 is None:
         return a
-    x, y = np.frombuffer(a, dtype=_INT64), np.frombuffer(b, dtype=_INT64)
+    x, y = _counts(a), _counts(b)
     lo = min(lo1, lo2)
-    out = np.zeros(max(lo1 + len(x), lo2 + len(y)) - lo, dtype=_INT64)
-    out[lo1 - lo : lo1 - lo + len(x)] += x
-    out[lo2 - lo : lo2 - lo + len(y)] += y
-    return out.tobytes()
+    size = max(lo1 + len(x), lo2 + len(y)) - lo
+    # Both padded with zeros to [lo, lo + size), then added bin by bin (in C, by map).
+    x = _zeros(lo1 - lo) + x + _zeros(size - (lo1 - lo) - len(x))
+    y = _zeros(lo2 - lo) + y + _zeros(size - (lo2 - lo) - len(y))
+    return to_bytes(array("q", map(add, x, y)))
+
+
+def _counts(data: bytes) -> array[int]:
+    counts = array("q")
+    counts.frombytes(data)
+    if _BIG_ENDIAN:
+        counts.byteswap()
+    return counts
+
+
+def _zeros(n: int) -> array[int]:
+    return array("q", bytes(8 * n))
 
 
 def quantiles(counts: Mapping[int, int], qs: Iterable[float]) -> list[float | None]:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from llmpulse.errors import MigrationError, StoreUnavailableError
-from llmpulse.store import Store
+from llmpulse.store import RELATIVE_ERROR, Store
 from llmpulse.store._migrate import VERSION_TABLE, head_revision
 from llmpulse.store.engine import CACHE_KIB, mask_url
 
@@ -131,6 +131,27 @@ class TestMigrations:
         assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
         assert first.stdout.split() == ["True", "True"]  # it migrated: Alembic was needed
         assert again.stdout.split() == ["True", "False"]
+
+    def test_writing_never_loads_numpy_and_a_percentile_does(self, tmp_path) -> None:  # noqa: ANN001
+        """Ingest (rows, rollups, histogram merges in upserts) runs without numpy, which only a
+        query that computes percentiles loads (15 MB a server that only ingests never pays)."""
+        url = f"sqlite:///{tmp_path / 'x.db'}"
+        code = (
+            "import sys\nfrom llmpulse.schema import Span\nfrom llmpulse.store import Store\n"
+            f"s = Store.open({url!r})\n"
+            "for n in range(3):  # the same keys and minute: later writes merge histograms\n"
+            "    s.write([Span('t', f's{n}{i}', 'chat', 1e9 + i, 1e9 + i + (i + 1) / 1000,"
+            " kind='llm', model='m') for i in range(100)])\n"
+            "print('numpy' in sys.modules)\n"
+            "(row,) = s.span_stats(1e9 - 60, 1e9 + 600)\n"
+            "print('numpy' in sys.modules, row.calls, row.p50_latency_ms)\n"
+            "s.close()\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        before, after, calls, p50 = done.stdout.split()
+        assert (before, after, calls) == ("False", "True", "300")
+        assert abs(float(p50) - 50.5) <= 50.5 * RELATIVE_ERROR  # latencies 1..100 ms
 
     def test_serve_migrates_in_a_child_and_reports_its_failure(self, tmp_path) -> None:  # noqa: ANN001
         """`llmpulse serve` brings an empty database to head in a child process, and a failing

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import Connection
 
 from llmpulse.store._rollup import SUM_COLUMNS
 from llmpulse.store.queries.window import Segment
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # imported on first use: ingest never needs it (_lazy_numpy.py)
+    from llmpulse.store._lazy_numpy import np
 
 __all__ = ["Scan", "counts", "scan"]
 

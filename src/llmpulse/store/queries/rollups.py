@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import ColumnElement, Connection, select
 
 from llmpulse.store._histogram import group_quantiles
@@ -15,6 +14,11 @@ from llmpulse.store._rollup import SUM_COLUMNS
 from llmpulse.store.models import RollupKeyRow
 from llmpulse.store.queries._scan import Scan, counts, scan
 from llmpulse.store.queries.window import Segment, minute_bounds, plan, plan_series
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # imported on first use: ingest never needs it (_lazy_numpy.py)
+    from llmpulse.store._lazy_numpy import np
 
 __all__ = [
     "GROUP_KEYS",
