@@ -523,7 +523,7 @@ class Batcher:
             spooled = getattr(result, "spooled", 0) if self._pass_counted else 0
             self._settle(n, n - rejected - spooled, rejected, 0, reasons)
             if exported_observer is not None:
-                _notify(payload, result)
+                _notify(payload, result, attempt > 1)
             self._batches += 1
             if points:
                 self._points_sent = self._points_pending
@@ -592,17 +592,18 @@ class Batcher:
         ]
 
 
-# Called with (batch, export result) after every successful export, on the export thread:
-# how ``llmpulse.start_metrics_server`` counts what was exported (see sdk/_metrics.py).
-exported_observer: Callable[[list[Any], Any], None] | None = None
+# Called with (batch, export result, retried) after every successful export, on the export
+# thread: how ``llmpulse.start_metrics_server`` counts what was exported (see sdk/_metrics.py).
+# ``retried``: an earlier attempt of this batch failed (and may have been committed).
+exported_observer: Callable[[list[Any], Any, bool], None] | None = None
 
 
-def _notify(batch: list[Any], result: Any) -> None:
+def _notify(batch: list[Any], result: Any, retried: bool) -> None:
     observer = exported_observer
     if observer is None:
         return
     try:
-        observer(batch, result)
+        observer(batch, result, retried)
     except Exception:  # metrics must never cost the batch
         log.exception("Metrics observer failed: continuing")
 

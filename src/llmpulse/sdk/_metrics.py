@@ -7,7 +7,8 @@ prometheus_client's default registry, so the application's own metrics appear be
 Spans are counted once each, when they are stored, never on the recording call:
 
 * with the embedded store, on the export thread after the write, leaving out the spans the
-  write names as not stored (``WriteResult.skipped_spans``);
+  write names as not stored (``WriteResult.skipped_spans``), except, when the batch is a retry,
+  those it found stored by the failed attempt (``stored_before``: committed, never counted);
 * with a server (``HttpExporter``), when their request is acknowledged, on whichever thread
   sent it (``http.span_observer``): a span that waited in the spool and was replayed later
   (even by a later process, from a dead one's spool) is counted when the replay lands.
@@ -104,14 +105,20 @@ def metrics_wsgi_app() -> Any:
     return make_wsgi_app(registry=sdk_metrics().registry)
 
 
-def _observe(batch: list[Any], result: Any) -> None:
-    """Count the spans of an exported batch that were stored."""
+def _observe(batch: list[Any], result: Any, retried: bool = False) -> None:
+    """Count the spans of an exported batch that were stored.
+
+    A retried batch also counts the spans the write found already stored (``stored_before``):
+    the failed attempt committed them but never returned, so they were not counted then.
+    """
     metrics = _metrics
     if metrics is None or getattr(result, "spans_seen", False):
         return  # an exporter that reports its delivered spans itself (HttpExporter)
     spans = [r for r in batch if isinstance(r, Span)]
     rows = [r[0] for r in batch if type(r) is tuple]
     skipped = getattr(result, "skipped_spans", ())
+    if skipped and retried:
+        skipped = tuple(set(skipped) - set(getattr(result, "stored_before", ())))
     if skipped:  # the store's order: spans, then ready rows (see StoreExporter.export)
         out, n_spans = set(skipped), len(spans)
         spans = [s for i, s in enumerate(spans) if i not in out]

@@ -65,6 +65,9 @@ class WriteResult:
     # Spans this write did not insert (refused, or already stored), as indexes into ``spans``
     # followed by ``span_rows`` of the write; empty on the common path, where all were new.
     skipped_spans: tuple[int, ...] = ()
+    # Those of ``skipped_spans`` that were already stored (``duplicates``): a retry of a write
+    # whose COMMIT succeeded but whose answer was lost finds its spans here.
+    stored_before: tuple[int, ...] = ()
 
 
 def write_batch(
@@ -90,10 +93,14 @@ def write_batch(
     if rows:
         span_rows += [r[0] for r in rows]
         keys += [r[1] for r in rows]
-    kept, duplicates = _insert_spans(conn, span_rows, reasons)
+    kept, before = _insert_spans(conn, span_rows, reasons)
+    duplicates = len(before)
     skipped: tuple[int, ...] = ()
+    stored_before: tuple[int, ...] = ()
     if refused or len(kept) < len(span_rows):  # the rare path: say which spans were not stored
         skipped = _skipped(len(spans), refused, kept, len(span_rows))
+        if before:
+            stored_before = _origins(len(spans), refused, before, len(span_rows))
     new_keys: dict[Key, int] = {}
     if kept:
         if len(kept) < len(span_rows):
@@ -116,6 +123,7 @@ def write_batch(
         duplicates=duplicates,
         point_duplicates=point_duplicates,
         skipped_spans=skipped,
+        stored_before=stored_before,
     )
     return result, new_keys
 
@@ -126,12 +134,20 @@ def _skipped(n_spans: int, refused: list[int], kept: Sequence[int], n_rows: int)
     ``n_rows`` rows were offered to the insert: the spans not ``refused`` by the checks, in
     order, then the ready rows; ``kept`` are the positions among them that were stored.
     """
+    stored = set(_origins(n_spans, refused, kept, n_rows))
+    n_ready = n_rows - (n_spans - len(refused))
+    return tuple(i for i in range(n_spans + n_ready) if i not in stored)
+
+
+def _origins(
+    n_spans: int, refused: list[int], positions: Sequence[int], n_rows: int
+) -> tuple[int, ...]:
+    """``positions`` among the rows offered to the insert, as indexes into ``spans`` then the
+    ready rows (see ``_skipped``)."""
     out = set(refused)
     origin = [i for i in range(n_spans) if i not in out]
-    n_ready = n_rows - len(origin)
-    origin.extend(range(n_spans, n_spans + n_ready))
-    stored = {origin[k] for k in kept}
-    return tuple(i for i in range(n_spans + n_ready) if i not in stored)
+    origin.extend(range(n_spans, n_spans + n_rows - len(origin)))
+    return tuple(origin[k] for k in positions)
 
 
 def _checked_spans(
@@ -202,25 +218,25 @@ def _insert(
 
 def _insert_spans(
     conn: Connection, rows: list[Row], reasons: Counter[str]
-) -> tuple[list[int], int]:
-    """Insert span rows; returns the indexes inserted and how many were already stored.
+) -> tuple[list[int], list[int]]:
+    """Insert span rows; returns the indexes inserted and the indexes already stored.
 
     Bulk first (the common case, no conflict handling). If the database refuses the bulk
     insert, the rows go again with ON CONFLICT DO NOTHING RETURNING span_id, in chunks, then
     one by one if a chunk still fails (a poison row that is not a duplicate).
     """
     if not rows:
-        return [], 0
+        return [], []
     try:
         with conn.begin_nested():
             _bulk_spans(conn, rows)
-        return list(range(len(rows))), 0
+        return list(range(len(rows))), []
     except (DBAPIError, UnicodeError) as exc:
         if _is_transient(exc):
             raise
         log.info("Bulk span insert refused (%s); inserting it idempotently", _reason(exc))
     kept: list[int] = []
-    duplicates = 0
+    before: list[int] = []
     seen: set[Any] = set()  # span ids inserted by this batch
     for start in range(0, len(rows), _IDEMPOTENT_CHUNK):
         chunk = range(start, min(start + _IDEMPOTENT_CHUNK, len(rows)))
@@ -233,8 +249,8 @@ def _insert_spans(
             elif span_id in seen:
                 reasons["duplicate span_id in batch"] += 1
             else:
-                duplicates += 1  # stored before: by an earlier attempt of this very batch
-    return kept, duplicates
+                before.append(i)  # stored before: by an earlier attempt of this very batch
+    return kept, before
 
 
 def _insert_chunk(

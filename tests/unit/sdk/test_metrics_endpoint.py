@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -155,6 +156,36 @@ class TestSpansThroughAServer:
         assert row.calls == 40  # what the server stored, once each
         after = counted()
         assert (after[0] - before[0], after[1] - before[1]) == (40, 120)
+
+
+class TestSpansThroughTheStore:
+    def test_a_write_committed_but_unanswered_is_counted_once(self, database_url: str) -> None:
+        """The store exporter's first write commits and then raises (the answer was lost); the
+        retry finds every span stored. They are counted once: not zero times, not twice."""
+        from llmpulse.sdk.exporters.store import StoreExporter
+
+        class AnswerLost(StoreExporter):
+            lost = 0
+
+            def export(self, batch: list[Any]) -> Any:
+                result = super().export(batch)
+                if not self.lost:
+                    self.lost = len(batch)
+                    raise ConnectionError("connection reset after COMMIT")
+                return result
+
+        metrics = _metrics.sdk_metrics()
+        model = "answer-lost-model"
+        before = metrics.requests.labels(model, "ok")._value.get()
+        exporter = AnswerLost(database_url)
+        client = llmpulse.init(exporter=exporter, instrument=(), retry_backoff=0.0)
+        for _ in range(30):
+            llmpulse.record_llm_call(model, input_tokens=3)
+        assert llmpulse.flush(10)
+        stats = client.stats()
+        reset_sdk()
+        assert exporter.lost > 0 and stats.export_failures == 1 and stats.exported == 30
+        assert metrics.requests.labels(model, "ok")._value.get() - before == 30
 
 
 def test_import_llmpulse_loads_no_prometheus_client() -> None:

@@ -23,3 +23,4 @@ class TestSkippedSpans:
             result = store.write(spans=[_span(0), _span(1, status="weird"), _span(2), _span(3)])
             assert result.spans == 2
             assert result.skipped_spans == (1, 2)
+            assert result.stored_before == (2,)  # the refused one was not stored before
