@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -29,7 +30,7 @@ from llmpulse.alerting._dispatch import Dispatched, dispatch
 from llmpulse.alerting._load import RuleSet, check_channels, resolved_channels
 from llmpulse.alerting._parse import parse_rule
 from llmpulse.alerting._points import PointHistory
-from llmpulse.alerting._query import EvalContext, FindingsCache, measure
+from llmpulse.alerting._query import EvalContext, FindingsCache, measure, run_checks
 from llmpulse.alerting._rules import Rule
 from llmpulse.alerting._transitions import Active, active_series, apply_tick, resolve
 from llmpulse.errors import ConfigError, LlmpulseError
@@ -98,6 +99,11 @@ class AlertEngine:
         self._points = PointHistory(lambda name, start, end: store.metric_series(name, start, end))
         # Check findings by (window, baseline), reused for a while (see _query.py).
         self._findings: FindingsCache = {}
+        #: Set by a runner that calls ``refresh_checks`` in the background: ticks never wait for
+        #: the checks of a pair that has run once.
+        self.background_checks = False
+        self._stale: set[tuple[float, float]] = set()
+        self._stale_lock = threading.Lock()
 
     @property
     def channels(self) -> Mapping[str, Channel]:
@@ -149,8 +155,9 @@ class AlertEngine:
             if rule.enabled and rule.point_name is not None:
                 widest[rule.point_name] = max(widest.get(rule.point_name, 0.0), rule.window_s)
         ctx = EvalContext(
-            self.store, now, points=self._points, point_windows=widest, findings=self._findings
-        )
+            self.store, now, points=self._points, point_windows=widest, findings=self._findings,
+            background=self.background_checks,
+        )  # fmt: skip
         active: dict[str, Active] = {}
         failed: dict[str, str] = {}
         for rule in rules.values():
@@ -161,7 +168,27 @@ class AlertEngine:
             except Exception as exc:  # one broken rule must not stop the others
                 failed[rule.name] = f"{type(exc).__name__}: {exc}"
                 log.warning("Alert rule %r failed to evaluate: %s", rule.name, failed[rule.name])
+        if ctx.stale:
+            with self._stale_lock:
+                self._stale |= ctx.stale
         return active, failed
+
+    @property
+    def checks_due(self) -> bool:
+        """Whether a tick served aged findings that ``refresh_checks`` should renew."""
+        with self._stale_lock:
+            return bool(self._stale)
+
+    def refresh_checks(self) -> int:
+        """Run the checks of the detection pairs a tick served aged (``background_checks``),
+        outside the tick; returns how many pairs ran."""
+        with self._stale_lock:
+            pairs, self._stale = self._stale, set()
+        for window_s, baseline_s in sorted(pairs):
+            now = self.clock()
+            found = run_checks(self.store, now, window_s, baseline_s)
+            self._findings[(window_s, baseline_s)] = (now, found)  # one atomic assignment
+        return len(pairs)
 
     def tick(self, now: float | None = None) -> TickReport:
         """Evaluate every rule once (if this process holds the evaluator lease)."""

@@ -8,7 +8,9 @@ Check findings also outlive the tick: running ``llmpulse.checks`` over a window 
 costs seconds (bench/alerting.py: 25 detection rules with four distinct window/baseline pairs
 took a 1,000-rule tick from 0.28 s to 12 s), while a finding over a 1 h window barely moves in
 30 s. So the findings of a pair are kept for a twelfth of its window (at least 1, at most 5
-minutes, ``findings_max_age``) before the checks run again.
+minutes, ``findings_max_age``) before the checks run again; and where a runner refreshes them in
+the background (``AlertRunner``), the tick serves the aged findings and never waits for the
+checks, except for a pair that has never run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from llmpulse.store import SpanStats, Store
     from llmpulse.store.queries.rollups import WindowRollups
 
-__all__ = ["EvalContext", "FindingsCache", "findings_max_age", "measure"]
+__all__ = ["EvalContext", "FindingsCache", "findings_max_age", "measure", "run_checks"]
 
 #: Findings kept between ticks, by (window, baseline): (computed at, findings).
 FindingsCache = dict[tuple[float, float], tuple[float, list["Finding"]]]
@@ -53,8 +55,12 @@ class EvalContext:
         points: PointHistory | None = None,
         point_windows: Mapping[str, float] | None = None,
         findings: FindingsCache | None = None,
+        background: bool = False,
     ) -> None:
         self.store = store
+        #: Serve aged findings and list them in ``stale`` instead of running the checks now.
+        self.background = background
+        self.stale: set[tuple[float, float]] = set()
         self.now = now
         # Kept by the engine between ticks (each tick reads only new points); fresh otherwise.
         self._history = points or PointHistory(
@@ -102,26 +108,22 @@ class EvalContext:
         return found
 
     def findings(self, window_s: float, baseline_s: float) -> list[Finding]:
-        """Findings of ``llmpulse.checks.check_traffic`` over the last ``window_s`` seconds."""
+        """Findings of ``llmpulse.checks.check_traffic`` over the last ``window_s`` seconds.
+
+        With ``background`` set, findings past their age are still served (and their pair is
+        listed in ``stale`` for a refresh outside the tick); only a pair never run is run now.
+        """
         key = (window_s, baseline_s)
         found = self._findings.get(key)
         kept = self._kept.get(key)
-        if (
-            found is None
-            and kept is not None
-            and 0 <= self.now - kept[0] < findings_max_age(window_s)
-        ):
-            found = self._findings[key] = kept[1]
+        if found is None and kept is not None:
+            fresh = 0 <= self.now - kept[0] < findings_max_age(window_s)
+            if fresh or self.background:
+                found = self._findings[key] = kept[1]
+            if not fresh and self.background:
+                self.stale.add(key)
         if found is None:
-            from llmpulse.checks import check_traffic
-
-            result = check_traffic(
-                self.store,
-                self.now - window_s,
-                self.now,
-                baseline_start=self.now - window_s - baseline_s,
-            )
-            found = self._findings[key] = list(result.findings)
+            found = self._findings[key] = run_checks(self.store, self.now, window_s, baseline_s)
             self._kept[key] = (self.now, found)
         return found
 
@@ -233,6 +235,14 @@ def _absence_samples(rule: Rule, ctx: EvalContext) -> list[Sample]:
     # Like absent(): labels only from filters naming one value.
     labels = {k: v[0] for k, v in rule.filters.items() if len(v) == 1}
     return [Sample(labels, 0.0, rule.severity)]
+
+
+def run_checks(store: Store, now: float, window_s: float, baseline_s: float) -> list[Finding]:
+    """One run of ``llmpulse.checks.check_traffic`` for a detection window and baseline."""
+    from llmpulse.checks import check_traffic
+
+    result = check_traffic(store, now - window_s, now, baseline_start=now - window_s - baseline_s)
+    return list(result.findings)
 
 
 def _detection_samples(rule: Rule, ctx: EvalContext) -> list[Sample]:

@@ -1,7 +1,9 @@
 """Running the engine and the delivery worker in the background (``llmpulse alerts run``, serve).
 
-Two daemon threads: one ticks the engine every ``interval_seconds``, one drains the outbox every
-``delivery_seconds`` (woken at once after a tick that queued something). Each pass is wrapped
+Three daemon threads: one ticks the engine every ``interval_seconds``, one drains the outbox
+every ``delivery_seconds`` (woken at once after a tick that queued something), and one re-runs
+the checks of detection rules when a tick served aged findings, so that seconds of checks never
+hold up the evaluation of every other rule. Each pass is wrapped
 so that one failing tick (the database restarting, say) is logged and retried at the next, and
 ``last_tick``/``last_delivery`` show staleness.
 """
@@ -48,6 +50,7 @@ class AlertRunner:
         self.last_report: TickReport | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._checks_wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -58,7 +61,11 @@ class AlertRunner:
                 self.worker.recover()
             except Exception:
                 log.exception("Could not recover the outbox leases of %s", self.worker.owner)
-        loops = [("llmpulse-alert-eval", self._eval_loop)]
+        self.engine.background_checks = True
+        loops = [
+            ("llmpulse-alert-eval", self._eval_loop),
+            ("llmpulse-alert-checks", self._checks_loop),
+        ]
         if self.worker is not None:
             loops.append(("llmpulse-alert-delivery", self._delivery_loop))
         for name, target in loops:
@@ -70,6 +77,7 @@ class AlertRunner:
         """Stop both threads (finishing the pass in progress) and release the evaluator lease."""
         self._stop.set()
         self._wake.set()
+        self._checks_wake.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
@@ -86,6 +94,8 @@ class AlertRunner:
         self.last_report = report
         if report.dispatched.notifications:
             self._wake.set()
+        if self.engine.checks_due:
+            self._checks_wake.set()
 
     def deliver_once(self) -> int:
         """One delivery pass; returns how many rows it attempted (0 on failure)."""
@@ -104,6 +114,17 @@ class AlertRunner:
             began = time.monotonic()
             self.tick_once()
             self._stop.wait(max(0.0, self.interval_seconds - (time.monotonic() - began)))
+
+    def _checks_loop(self) -> None:
+        while not self._stop.is_set():
+            self._checks_wake.wait(self.interval_seconds)
+            self._checks_wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.engine.refresh_checks()
+            except Exception:
+                log.exception("Refreshing the checks of detection rules failed")
 
     def _delivery_loop(self) -> None:
         while not self._stop.is_set():

@@ -76,3 +76,53 @@ class TestDetectionRules:
         assert later is not first and kept[(3600.0, 5400.0)][0] == now + 300
         other = EvalContext(incident_store, now + 300, findings=kept).findings(3600.0, 3600.0)
         assert other is not later  # another baseline is another run of the checks
+
+    def test_background_checks_never_hold_up_the_tick(self, incident_store) -> None:
+        """Under a runner (background_checks) a tick serves aged findings and lists their pair;
+        refresh_checks renews them outside the tick, and the next tick acts on the new ones."""
+        now = [T0 + 150 * MIN]
+        rule = _rule("spikes", checks=["latency_spike"], filters={"model": "gpt-4o"})
+        engine = AlertEngine(incident_store, RuleSet(), rules=[rule], clock=lambda: now[0])
+        engine.background_checks = True
+        assert engine.tick().fired == 1  # a pair never run is run in the tick
+        assert not engine.checks_due
+        now[0] = T0 + 240 * MIN  # quiet again, but the tick still sees the aged findings
+        assert engine.tick().resolved == 0
+        assert engine.checks_due
+        assert engine.refresh_checks() == 1 and not engine.checks_due
+        assert engine.tick().resolved == 1
+
+    def test_runner_refreshes_checks_in_its_own_thread(self, incident_store) -> None:
+        """AlertRunner starts a checks thread: an aged pair is renewed without a tick waiting."""
+        import threading
+
+        from llmpulse.alerting import AlertRunner
+
+        now = [T0 + 150 * MIN]
+        rule = _rule("spikes", checks=["latency_spike"], filters={"model": "gpt-4o"})
+        engine = AlertEngine(incident_store, RuleSet(), rules=[rule], clock=lambda: now[0])
+        runner = AlertRunner(engine, None, interval_seconds=3600)
+        renewed = threading.Event()
+        refresh = engine.refresh_checks
+
+        def counted() -> int:
+            ran = refresh()
+            if ran:
+                renewed.set()
+            return ran
+
+        engine.refresh_checks = counted  # type: ignore[method-assign]
+        runner.start()  # its first tick runs the pair (never run before)
+        try:
+            import time
+
+            until = time.monotonic() + 60
+            while runner.last_report is None and time.monotonic() < until:
+                threading.Event().wait(0.05)
+            assert runner.last_report is not None and runner.last_report.fired == 1
+            now[0] = T0 + 240 * MIN
+            runner.tick_once()  # aged: served, and the checks thread is woken
+            assert renewed.wait(60)
+        finally:
+            runner.stop()
+        assert (T0 + 240 * MIN) in {at for at, _ in engine._findings.values()}
