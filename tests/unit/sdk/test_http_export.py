@@ -270,6 +270,17 @@ class TestSpool:
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert proc.returncode == -9, proc.stderr
         assert len(segments(spool)) >= 1
+        from prometheus_client import REGISTRY
+
+        from llmpulse.sdk._metrics import sdk_metrics
+
+        sdk_metrics()  # this process's llm_* metrics count what it delivers, adopted spans too
+        chains = {"model": "none", "kind": "chain"}
+
+        def timed() -> float:
+            return REGISTRY.get_sample_value("llm_request_latency_seconds_count", chains) or 0.0
+
+        before = timed()
         with serving(create_app(ServerSettings(), store=store), port=port):
             client = llmpulse.init(server_url=url, spool_dir=spool, instrument=())
             deadline = time.monotonic() + 30
@@ -278,6 +289,7 @@ class TestSpool:
                 time.sleep(0.05)
         assert stored_rows(store) == 700 and segments(spool) == []
         assert client.stats().recorded == 0  # not this process's records
+        assert timed() - before == 700  # the dead process never counted them
 
     def test_a_live_process_spool_is_left_alone(self, spool: Path) -> None:
         """Two exporters on one spool dir: neither adopts the other's segments."""
