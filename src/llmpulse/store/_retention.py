@@ -1,6 +1,7 @@
 """Retention: delete raw spans and metric points after N days, rollups after M days.
 
-Deletes go in small chunks, each its own short transaction, so that a cleanup of millions of
+The per-trace totals follow the spans (a trace's row goes with its last span, and is
+recomputed when the cutoff falls inside it). Deletes go in small chunks, each its own short transaction, so that a cleanup of millions of
 rows never holds the write lock for long and writers keep flowing in between.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, select
 
+from llmpulse.store._traces import drop_expired
 from llmpulse.store.models import MetricPointRow, RollupRow, SpanRow
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "CleanupResult", "cleanup", "expired"]
@@ -51,6 +53,14 @@ def _delete_by_id(
         total += deleted
         if deleted < chunk:
             return total
+
+
+def _fix_traces(write_tx: WriteTx, cutoff: float, chunk: int) -> None:
+    """Per-trace totals after the spans went: rows of emptied traces deleted, cut ones redone."""
+    more = True
+    while more:
+        with write_tx() as conn:
+            _, more = drop_expired(conn, cutoff, chunk)
 
 
 def _delete_rollups(write_tx: WriteTx, table: object, cutoff: int) -> int:
@@ -94,8 +104,10 @@ def cleanup(
 ) -> CleanupResult:
     """Delete raw rows older than ``raw_cutoff`` and rollup rows older than ``rollup_cutoff``."""
     rollup_bound = _rollup_bound(rollup_cutoff)
+    spans = _delete_by_id(write_tx, SpanRow, "start_time", raw_cutoff, chunk_rows)
+    _fix_traces(write_tx, raw_cutoff, chunk_rows)
     return CleanupResult(
-        spans=_delete_by_id(write_tx, SpanRow, "start_time", raw_cutoff, chunk_rows),
+        spans=spans,
         metric_points=_delete_by_id(write_tx, MetricPointRow, "timestamp", raw_cutoff, chunk_rows),
         rollups=_delete_rollups(write_tx, RollupRow, rollup_bound),
     )

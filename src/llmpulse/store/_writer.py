@@ -4,7 +4,8 @@ The hot path is plain driver calls: multi-row ``INSERT`` statements on SQLite, `
 PostgreSQL. Each bulk insert runs inside a savepoint; if the database still refuses it (a row
 the Python checks could not foresee, such as a span id that is already stored), the batch falls
 back to one savepoint per row, so the poison rows are counted and skipped and the rest commit.
-Rollups are computed from the rows actually stored, so they always equal the raw data.
+Rollups and per-trace totals (store/_traces.py) are computed from the rows actually stored, so
+they always equal the raw data.
 
 Span inserts are idempotent: a span whose ``span_id`` is already stored counts as stored
 (``WriteResult.duplicates``), not as rejected, and adds nothing to the rollups. That is what
@@ -39,6 +40,7 @@ from llmpulse.errors import RecordRejectedError
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _validate as v
 from llmpulse.store._rollup import ROLLUP_COLUMNS, SUM_COLUMNS, Key, Rollups, aggregate
+from llmpulse.store._traces import add_spans as add_trace_spans
 from llmpulse.store.models import RollupKeyRow, RollupRow
 
 __all__ = ["RollupKeyRace", "WriteResult", "write_batch"]
@@ -106,6 +108,7 @@ def write_batch(
         if len(kept) < len(span_rows):
             span_rows, keys = [span_rows[i] for i in kept], [keys[i] for i in kept]
         new_keys = _upsert_rollups(conn, aggregate(span_rows, keys), known_keys)
+        add_trace_spans(conn, span_rows)
     point_rows = _checked(points, v.point_row, reasons, "metric_points" if all_or_nothing else "")
     n_points, point_duplicates = _insert_points(conn, point_rows, reasons)
     # A run sent twice in one batch: its last state wins.

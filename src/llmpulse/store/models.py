@@ -5,6 +5,9 @@ PostgreSQL, which Alembic needs). Types that differ per backend use ``with_varia
 PostgreSQL, and ``INTEGER PRIMARY KEY`` (the rowid alias) for surrogate keys on SQLite.
 
 * ``spans``: raw spans, one row each (deleted after the raw retention).
+* ``traces``: per-trace totals kept on ingest in the same transaction as the spans (first
+  start, last end, last start, span count, errors, tokens, cost), so a trace search pages
+  over traces instead of grouping every span of its window (see store/_traces.py).
 * ``metric_points``: raw metric points (same retention as spans), unique by ``point_id``
   when they have one (the SDK's idempotency key).
 * ``runs``: experiment and benchmark runs, upserted by ``run_id``.
@@ -56,6 +59,7 @@ __all__ = [
     "RollupRow",
     "RunRow",
     "SpanRow",
+    "TraceRow",
     "metadata",
 ]
 
@@ -127,6 +131,30 @@ class SpanRow(Base):
     output: Mapped[str | None] = mapped_column(Text)
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     events: Mapped[list[Any]] = mapped_column(JsonDoc)
+
+
+class TraceRow(Base):
+    """Totals of one trace over all its stored spans, kept by ingest and retention (0007)."""
+
+    __tablename__ = "traces"
+    # Newest first by first start, the checks of a minimum duration or cost in the index itself;
+    # traces that began before a window but have a span in it, by their last span's start.
+    __table_args__ = (
+        Index(None, "start_time", "trace_id", "end_time", "cost_usd"),
+        Index(None, "last_start", "start_time", "trace_id"),
+        {"sqlite_with_rowid": False},  # one b-tree by trace id on SQLite, not a rowid's two
+    )
+
+    trace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start_time: Mapped[float] = mapped_column(Double)  # the first span's start
+    end_time: Mapped[float] = mapped_column(Double)  # the last span's end
+    last_start: Mapped[float] = mapped_column(Double)  # the last span's start
+    spans: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[float | None] = mapped_column(Double)  # NULL: no span of it has a price
 
 
 class MetricPointRow(Base):

@@ -16,8 +16,9 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 
 from llmpulse.schema import MetricPoint, Run
 from llmpulse.schema import Span as SpanRecord
+from llmpulse.store._traces import TRACE_COLUMNS
 from llmpulse.store._validate import POINT_COLUMNS, RUN_COLUMNS
-from llmpulse.store.models import MetricPointRow, RunRow, SpanRow
+from llmpulse.store.models import MetricPointRow, RunRow, SpanRow, TraceRow
 from llmpulse.store.queries.records import _run
 from llmpulse.store.queries.spans import _COLUMNS, LIST_FILTERS, _span
 
@@ -36,6 +37,7 @@ __all__ = [
 _S = SpanRow.__table__
 _R = RunRow.__table__
 _P = MetricPointRow.__table__
+_T = TraceRow.__table__
 
 SPAN_FILTERS = LIST_FILTERS
 RUN_FILTERS = ("kind", "status", "model", "experiment")
@@ -128,6 +130,7 @@ def trace_span_page(
 
 
 def _trace_totals() -> list[Any]:
+    """A trace's totals grouped from its spans (the workflow runs' reads by trace id)."""
     return [
         _S.c.trace_id,
         func.min(_S.c.start_time).label("start_time"),
@@ -139,6 +142,10 @@ def _trace_totals() -> list[Any]:
         func.coalesce(func.sum(_S.c.total_tokens), 0).label("total_tokens"),
         func.sum(_S.c.cost_usd).label("cost_usd"),
     ]
+
+
+def _trace_columns() -> list[Any]:
+    return [_T.c[c] for c in TRACE_COLUMNS]
 
 
 def _summaries(conn: Connection, rows: list[Any]) -> list[TraceTotals]:
@@ -191,32 +198,65 @@ def trace_page(
     over all its spans, and ``min_latency_ms`` / ``min_cost_usd`` keep the traces whose whole
     duration (first start to last end) or total cost reaches them (a trace without any priced
     span has no cost and never reaches a minimum cost). Keyed by (first span's start, trace_id).
+
+    The totals are the ``traces`` rows ingest keeps (store/_traces.py), read newest first by
+    the index of first starts, which also holds the end and the cost that minimums check: a
+    page reads the traces it returns and those a minimum skips, never a grouping of spans.
+    With span filters, the window's matching spans name the candidate traces instead. Without
+    them, the traces that began before the window and have a span in it come last, found by
+    their last span's start and checked against the spans by one index probe each.
     """
-    matching = select(_S.c.trace_id).where(
-        _S.c.start_time >= start, _S.c.start_time < end, *_filters(_S, SPAN_FILTERS, filters)
-    )
-    totals = _trace_totals()
-    first = func.min(_S.c.start_time)
-    having = _after((first, _S.c.trace_id), after, True)
+    span_clauses = _filters(_S, SPAN_FILTERS, filters)
+    keys = (_T.c.start_time, _T.c.trace_id)
+    common = _after(keys, after, True)
     if min_latency_ms is not None:
-        having.append((func.max(_S.c.end_time) - first) * 1000.0 >= min_latency_ms)
+        common.append((_T.c.end_time - _T.c.start_time) * 1000.0 >= min_latency_ms)
     if min_cost_usd is not None:
-        having.append(func.sum(_S.c.cost_usd) >= min_cost_usd)
-    query = (
-        select(*totals)
-        .where(_S.c.trace_id.in_(matching))
-        .group_by(_S.c.trace_id)
-        .having(*having)
-        .order_by(first.desc(), _S.c.trace_id.desc())
+        common.append(_T.c.cost_usd >= min_cost_usd)
+    order = [k.desc() for k in keys]
+    in_window = [_S.c.start_time >= start, _S.c.start_time < end]
+    if span_clauses:
+        matching = select(_S.c.trace_id).where(*in_window, *span_clauses)
+        query = select(*_trace_columns()).where(_T.c.trace_id.in_(matching), *common)
+        return _summaries(conn, list(conn.execute(query.order_by(*order).limit(limit))))
+    began_inside = (
+        select(*_trace_columns())
+        .where(_T.c.start_time >= start, _T.c.start_time < end, *common)
+        .order_by(*order)
         .limit(limit)
     )
-    return _summaries(conn, list(conn.execute(query)))
+    rows = list(conn.execute(began_inside))
+    if len(rows) < limit:
+        rows += _began_before(conn, start, end, common, order, limit - len(rows))
+    return _summaries(conn, rows)
+
+
+def _began_before(
+    conn: Connection, start: float, end: float, common: list[Any], order: list[Any], limit: int
+) -> list[Any]:
+    """Traces begun before ``start`` with a span in the window, after the others.
+
+    Their ids first, from the last-start index alone (``start_time + 0`` keeps SQLite from
+    walking the first-start index below the window instead: that is every older trace);
+    usually few, the traces running across the window's start.
+    """
+    straddling = select(_T.c.trace_id).where(_T.c.last_start >= start, _T.c.start_time + 0 < start)
+    ids = list(conn.execute(straddling).scalars())
+    if not ids:
+        return []
+    has_span = (
+        select(_S.c.id)
+        .where(_S.c.trace_id == _T.c.trace_id, _S.c.start_time >= start, _S.c.start_time < end)
+        .limit(1)
+        .exists()
+    )
+    query = select(*_trace_columns()).where(_T.c.trace_id.in_(ids), has_span, *common)
+    return list(conn.execute(query.order_by(*order).limit(limit)))
 
 
 def trace_summary(conn: Connection, trace_id: str) -> TraceTotals | None:
     """Totals of one trace, or ``None`` when no span of it is stored."""
-    query = select(*_trace_totals()).where(_S.c.trace_id == trace_id).group_by(_S.c.trace_id)
-    rows = list(conn.execute(query))
+    rows = list(conn.execute(select(*_trace_columns()).where(_T.c.trace_id == trace_id)))
     return _summaries(conn, rows)[0] if rows else None
 
 
