@@ -137,10 +137,15 @@ class TestLifecycle:
             _ = LLMSimulator().base_url
 
 
+# A shell starts background jobs with SIGINT ignored, and the child would inherit that (so
+# Ctrl-C could never reach it): the simulator under test gets Python's own handler back.
+_WITH_CTRL_C = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
+
 class TestCli:
     def test_simulate_llm_serves_until_interrupted(self) -> None:
         """`llmpulse simulate-llm --port 0` prints its base URL, serves the openai client, and exits on Ctrl-C."""
-        code = "from llmpulse.cli.main import main; main()"
+        code = _WITH_CTRL_C + "from llmpulse.cli.main import main; main()"
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -160,8 +165,12 @@ class TestCli:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
-            first = proc.stdout.readline()
-            base_url = first.rsplit(" at ", 1)[1].strip()
+            # The whole banner, line by line: communicate() reads the pipe past what readline
+            # already buffered, so a line read here would be missing from its output.
+            banner = [proc.stdout.readline()]
+            while banner[-1] and "Press Ctrl-C" not in banner[-1]:
+                banner.append(proc.stdout.readline())
+            base_url = banner[0].rsplit(" at ", 1)[1].strip()
             with openai.OpenAI(base_url=base_url, api_key="sim", max_retries=0) as c:
                 assert c.chat.completions.create(model="gpt-4o-mini", messages=USER).choices
                 with pytest.raises(openai.InternalServerError):
@@ -173,8 +182,10 @@ class TestCli:
                 )
                 assert reply.content[0].text
             proc.send_signal(signal.SIGINT)
-            out, _ = proc.communicate(timeout=20)
-            assert f"Anthropic's Messages API is served too, at {root}/v1/messages" in out
+            out, _ = proc.communicate(timeout=60)
+            assert f"Anthropic's Messages API is served too, at {root}/v1/messages" in "".join(
+                banner
+            )
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -184,7 +195,7 @@ class TestCli:
 
     def test_ctrl_c_right_after_the_url_still_stops_the_server(self) -> None:
         """Ctrl-C while the banner is still printing stops the server thread (it used to hang)."""
-        code = "from llmpulse.cli.main import main; main()"
+        code = _WITH_CTRL_C + "from llmpulse.cli.main import main; main()"
         proc = subprocess.Popen(
             [sys.executable, "-c", code, "simulate-llm", "--port", "0"],
             stdout=subprocess.PIPE,
