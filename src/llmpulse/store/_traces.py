@@ -95,12 +95,12 @@ def _upsert_sql() -> str:
     return str(compiled)
 
 
-# One statement for a whole batch on PostgreSQL: the rows as arrays, unnested (an executemany
-# of the upsert cost as much as the spans' COPY).
+# One statement for a whole batch on PostgreSQL: the rows as arrays, unnested, sent in binary
+# (%b: text arrays made the upsert cost ~45% of a batch's write; binary ~30%).
 _PG_UPSERT = (
     "INSERT INTO traces AS t (" + ", ".join(TRACE_COLUMNS) + ") SELECT * FROM unnest("
-    "%s::text[], %s::float8[], %s::float8[], %s::float8[], %s::int8[], %s::int8[],"
-    " %s::int8[], %s::int8[], %s::int8[], %s::float8[])"
+    "%b::text[], %b::float8[], %b::float8[], %b::float8[], %b::int8[], %b::int8[],"
+    " %b::int8[], %b::int8[], %b::int8[], %b::float8[])"
     " ON CONFLICT (trace_id) DO UPDATE SET"
     " start_time = least(t.start_time, excluded.start_time),"
     " end_time = greatest(t.end_time, excluded.end_time),"
