@@ -20,7 +20,7 @@ present = [name for name in EXTRAS if importlib.util.find_spec(name) is not None
 assert not present, f"the base venv holds extra packages: {present}"
 
 db = Path(tempfile.mkdtemp()) / "base.db"
-llmpulse.init(f"sqlite:///{db}")  # instrumenting openai is the default: it is absent here
+llmpulse.init(f"sqlite:///{db}")  # instrumenting openai is the default: absent here, quietly
 
 
 @llmpulse.observe(name="answer")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from llmpulse._rows import MAX_LABEL_CHARS
 from llmpulse.config import SdkConfig
 from llmpulse.pricing import PriceTable
-from llmpulse.sdk._client import Client, build_client, snapshot
+from llmpulse.sdk._client import DEFAULT_INSTRUMENTATIONS, Client, build_client, snapshot
 from llmpulse.sdk._content import cut
 from llmpulse.sdk._context import call_defaults, current_span
 from llmpulse.sdk._convert import LLM
@@ -70,7 +70,7 @@ def init(
     shutdown_timeout: float | None = None,
     service_name: str | None = None,
     prices: PriceTable | Mapping[str, Any] | str | Path | None = None,
-    instrument: Iterable[str] | str | None = ("openai",),
+    instrument: Iterable[str] | str | None = DEFAULT_INSTRUMENTATIONS,
     enabled: bool | None = None,
     stream_usage: bool | None = None,
     server_url: str | None = None,
@@ -92,8 +92,8 @@ def init(
     prompt/response text waiting in the queue; ``stream_usage=False`` stops the openai
     and litellm instrumentations from asking streams for their token usage. ``instrument``
     names the libraries to record: any of ``"openai"`` (the default), ``"anthropic"``,
-    ``"litellm"`` and ``"langchain"``; one that is not installed gets a warning naming its pip
-    extra. Raises ``ConfigError`` for bad settings (the only place the SDK raises). Calling it again
+    ``"litellm"`` and ``"langchain"``; one named here that is not installed gets a warning
+    naming its pip extra (the default stays quiet: without openai there is nothing to record). Raises ``ConfigError`` for bad settings (the only place the SDK raises). Calling it again
     replaces the client: the old one is flushed and shut down.
     """
     global _client, _sink
@@ -113,15 +113,17 @@ def init(
         old.shutdown(old.config.shutdown_timeout)
         if old._batcher.abandoned:  # an export still running: at exit, wait for it or say so
             _retired.append(old)
-    _apply_instrumentation(names if client.enabled else ())
+    _apply_instrumentation(
+        names if client.enabled else (), warn_missing=instrument is not DEFAULT_INSTRUMENTATIONS
+    )
     return client
 
 
-def _apply_instrumentation(names: tuple[str, ...]) -> None:
+def _apply_instrumentation(names: tuple[str, ...], *, warn_missing: bool = True) -> None:
     from llmpulse.sdk._client import INSTRUMENTATIONS
     from llmpulse.sdk.instrumentation._select import apply_instrumentation
 
-    apply_instrumentation(names, INSTRUMENTATIONS)
+    apply_instrumentation(names, INSTRUMENTATIONS, warn_missing=warn_missing)
 
 
 def get_client() -> Client:

@@ -66,6 +66,27 @@ class TestInstrument:
         ):
             llmpulse.init(exporter=InMemoryExporter(), instrument=names)
 
+    def test_the_default_says_nothing_when_openai_is_absent(self) -> None:
+        """init() without instrument= asks for openai only where it is installed: no warning
+        where it is not (an application without openai makes no openai calls to record)."""
+        code = textwrap.dedent(
+            """
+            import logging, sys
+            sys.modules["openai"] = None  # as if not installed: importing it fails
+            logging.basicConfig(level=logging.WARNING, format="%(message)s")
+            import llmpulse
+            from llmpulse.testing import InMemoryExporter
+            llmpulse.init(exporter=InMemoryExporter())
+            llmpulse.init(exporter=InMemoryExporter(), instrument="openai")
+            """
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        warning = "init(instrument=...) names 'openai', but the openai package is not installed"
+        assert proc.stderr.count(warning) == 1, proc.stderr  # the explicit one only
+
     def test_missing_packages_warn_with_their_extra(self) -> None:
         """A named library that is not installed gives one warning naming the pip extra; init
         still returns a working client and the user's code goes on."""

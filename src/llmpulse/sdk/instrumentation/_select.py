@@ -20,13 +20,17 @@ _CLIENTS = ("openai", "anthropic", "litellm")  # patched client libraries: on or
 _by_init: set[str] = set()  # hooks init itself installed (LangChain's is also a manual switch)
 
 
-def apply_instrumentation(names: tuple[str, ...], extras: dict[str, str]) -> None:
-    """Instrument each of ``names`` and uninstrument the clients not in it (never raises)."""
+def apply_instrumentation(
+    names: tuple[str, ...], extras: dict[str, str], *, warn_missing: bool = True
+) -> None:
+    """Instrument each of ``names`` and uninstrument the clients not in it (never raises).
+
+    ``warn_missing=False`` (init's default selection) says nothing of an absent library."""
     for name in _CLIENTS:
         try:
             if name in names:
                 module = importlib.import_module(f"llmpulse.sdk.instrumentation.{name}")
-                if not getattr(module, f"instrument_{name}")():
+                if not getattr(module, f"instrument_{name}")() and warn_missing:
                     _missing(name, extras[name])
             else:
                 module = sys.modules.get(f"llmpulse.sdk.instrumentation.{name}")  # type: ignore[assignment]
