@@ -27,9 +27,14 @@ def test_scores_are_finite_for_any_finite_input(values: list[float]) -> None:
         assert np.isfinite(a.score) and np.isfinite(a.expected) and 0 <= a.index < len(values)
 
 
+# Values on a 0.001 grid: a shift must not round a value away (1.0 + 3e-233 is 1.0, which is
+# another series, not the same one moved), so the property is about the detector, not floats.
+grid = st.integers(min_value=-1_000_000, max_value=1_000_000).map(lambda i: i / 1000)
+
+
 @_SETTINGS
 @given(
-    st.lists(st.floats(min_value=-1e3, max_value=1e3), min_size=20, max_size=300),
+    st.lists(grid, min_size=20, max_size=300),
     st.floats(min_value=-1e4, max_value=1e4),
     st.floats(min_value=1e-3, max_value=1e3),
 )
