@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from llmpulse.flow import (
     DEFAULT_SAMPLED_RUNS,
+    FlowView,
     NodeRank,
     branch_shares,
     flow_view,
@@ -163,27 +164,12 @@ class BranchSharesOut(BaseModel):
     routes: list[RouteSeriesOut]
 
 
-class NodeRankOut(BaseModel):
-    """A node: calls, errors, p95 and own cost over the window (rollups), and the cost of its
-    executions with everything under them in the sampled runs."""
-
-    name: str
-    calls: int
-    errors: int
-    error_rate: float
-    p95_latency_ms: float | None
-    cost_usd: float | None
-    sampled_calls: int
-    sampled_cost_usd: float | None
-    cost_per_call_usd: float | None
-
-
 class NodesOut(BaseModel):
     """The nodes in the order asked for, and how many of the latest runs were read."""
 
     workflow: str
     runs_sampled: int
-    nodes: list[NodeRankOut]
+    nodes: list[NodeRank]
 
 
 class Outcome(str, Enum):
@@ -229,17 +215,22 @@ def _missing(exc: ValueError) -> Problem:
     return Problem(404, str(exc), kind="not-found")
 
 
-@router.get("/{name}/flow", response_model=FlowOut)
-def flow(
+def _flow_of(
     name: str = Path(min_length=1, max_length=512, description=_NAME_HELP),
     window: TimeWindow = Depends(time_window),
     store: Store = Depends(get_store),
-) -> FlowOut:
-    """The workflow's nodes (calls, errors, p95, cost) and routes (count, share)."""
+) -> FlowView:
+    """The workflow's flow over the window (both flow routes' parameters); a 404 problem when
+    it decided nothing in the window."""
     try:
-        view = flow_view(store, name, window.start, window.end)
+        return flow_view(store, name, window.start, window.end)
     except ValueError as exc:
         raise _missing(exc) from None
+
+
+@router.get("/{name}/flow", response_model=FlowOut)
+def flow(view: FlowView = Depends(_flow_of)) -> FlowOut:
+    """The workflow's nodes (calls, errors, p95, cost) and routes (count, share)."""
     return FlowOut.model_validate(view.as_dict())
 
 
@@ -249,16 +240,8 @@ def flow(
     responses={200: {"description": "The flow drawn as a self-contained SVG document.",
                      "content": {_SVG: {"schema": {"type": "string"}}}}},
 )  # fmt: skip
-def flow_svg(
-    name: str = Path(min_length=1, max_length=512, description=_NAME_HELP),
-    window: TimeWindow = Depends(time_window),
-    store: Store = Depends(get_store),
-) -> Response:
+def flow_svg(view: FlowView = Depends(_flow_of)) -> Response:
     """The same flow as a picture (``llmpulse flow --format svg``): no script, names as text."""
-    try:
-        view = flow_view(store, name, window.start, window.end)
-    except ValueError as exc:
-        raise _missing(exc) from None
     return Response(to_svg(view), media_type=_SVG, headers=_SVG_HEADERS)
 
 
@@ -357,6 +340,4 @@ def nodes(
         NodeOrder.error_rate: lambda r: r.error_rate,
     }[order]
     ranked.sort(key=lambda r: (-key(r), r.name))
-    return NodesOut(
-        workflow=name, runs_sampled=sampled, nodes=[NodeRankOut(**asdict(r)) for r in ranked]
-    )
+    return NodesOut(workflow=name, runs_sampled=sampled, nodes=ranked)
