@@ -75,14 +75,23 @@ def flow_view(store: Any, workflow: str, start: float, end: float) -> FlowView:
     """
     prefix = f"{workflow}:"
     counts: dict[tuple[str, str], int] = {}
+    seen: set[str] = set()  # the workflows that did decide, to name them when this one did not
     for row in store.branch_counts(start, end):
-        if isinstance(row.name, str) and row.name.startswith(prefix) and row.branch is not None:
+        if not isinstance(row.name, str) or row.branch is None:
+            continue
+        if row.name.startswith(prefix):
             key = (row.name[len(prefix) :], str(row.branch))
             counts[key] = counts.get(key, 0) + row.count
+        elif ":" in row.name:
+            seen.add(row.name.split(":", 1)[0])
     if not counts:
+        others = (
+            f"workflows that did: {', '.join(sorted(seen))}"
+            if seen
+            else "no workflow did (record_branch() or a LangGraph conditional edge records them)"
+        )
         raise ValueError(
-            f"workflow {workflow!r} recorded no branch decision in the window; "
-            "record_branch() or a LangGraph conditional edge records them"
+            f"workflow {workflow!r} recorded no branch decision in the window; {others}"
         )
     totals: dict[str, int] = {}
     for (source, _), n in counts.items():

@@ -61,8 +61,16 @@ class TestFlowView:
 
     def test_unknown_workflow_is_a_clear_error(self, db: str) -> None:
         """A workflow with no branch decision in the window is a ValueError naming it."""
-        with Store.open(db) as store, pytest.raises(ValueError, match="'billing'"):
+        with Store.open(db) as store, pytest.raises(ValueError, match="'billing'") as err:
             flow_view(store, "billing", 0, time.time() + 60)
+        assert str(err.value).endswith("workflows that did: support")
+
+    def test_a_window_without_decisions_says_none_did(self, db: str) -> None:
+        """With no decision at all in the window, the error says so and how decisions are
+        recorded (there is no workflow to suggest)."""
+        with Store.open(db) as store, pytest.raises(ValueError, match="no workflow did") as err:
+            flow_view(store, "support", 0, 60)
+        assert "record_branch()" in str(err.value)
 
     def test_mermaid(self, db: str) -> None:
         """Mermaid: a box per node with its numbers, an arrow per route with count and share."""
@@ -108,6 +116,13 @@ class TestFlowCommand:
         root = ET.parse(target).getroot()
         shown = {"".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")}
         assert {"7 (70%)", "3 (30%)", "10 calls · 0.0% errors", "3 calls · 33.3% errors"} <= shown
+
+    def test_a_model_name_instead_of_a_workflow(self, db: str) -> None:
+        """`llmpulse flow gpt-4o` (a model, not a workflow) is one line naming the workflows
+        there are, exit 1, no traceback."""
+        out = CliRunner().invoke(app, ["flow", "gpt-4o", "--database-url", db])
+        assert out.exit_code == 1 and "Traceback" not in out.output
+        assert "'gpt-4o'" in out.output and "workflows that did: support" in out.output
 
     def test_unwritable_output_is_one_line(self, db: str, tmp_path: Path) -> None:
         """An output path that cannot be written is named, without a traceback."""
