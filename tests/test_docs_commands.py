@@ -132,6 +132,32 @@ def test_documented_commands_exist(page: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
+def _leaf_commands() -> list[tuple[str, Any]]:
+    found = []
+
+    def walk(command: Any, name: str) -> None:
+        if _is_group(command):
+            for sub_name, sub in command.commands.items():
+                walk(sub, f"{name} {sub_name}")
+        else:
+            found.append((name, command))
+
+    walk(typer.main.get_command(app), "llmpulse")
+    return found
+
+
+@pytest.mark.parametrize(
+    "name,command", _leaf_commands(), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_every_command_shows_an_example_that_parses(name: str, command: Any) -> None:
+    """docs/cli.md promises each command's --help has an example; it must run as written."""
+    lines = [_strip(line.strip()) for line in (command.help or "").splitlines()]
+    examples = [line for line in lines if line.startswith(name + " ") or line == name]
+    assert examples, f"`{name} --help` shows no example"
+    for line in examples:
+        _parse(line)
+
+
 class TestTheCheckItself:
     """The parsing above fails where a user's shell would."""
 

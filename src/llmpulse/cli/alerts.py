@@ -78,7 +78,12 @@ def validate(
     path: str = typer.Argument(..., help="Rules file to check."),
     allow: list[str] = _ALLOW,  # noqa: B008
 ) -> None:
-    """Check a rules file; errors name the file, line and field."""
+    """Check a rules file; errors name the file, line and field.
+
+    Example:
+
+        llmpulse alerts validate rules.yaml
+    """
     from llmpulse.errors import LlmpulseError
 
     try:
@@ -102,7 +107,12 @@ def rules(
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document per line."),
 ) -> None:
-    """List the rules the engine would evaluate (file and stored), or print the defaults."""
+    """List the rules the engine would evaluate (file and stored), or print the defaults.
+
+    Example, start a rules file from the shipped defaults:
+
+        llmpulse alerts rules --defaults > rules.yaml
+    """
     from llmpulse.alerting import default_rules_text
 
     if defaults:
@@ -145,7 +155,12 @@ def run(
         90.0, "--lease-seconds", help="Evaluator lease; another process takes over after it."
     ),
 ) -> None:
-    """Evaluate the rules every --interval seconds and deliver notifications until stopped."""
+    """Evaluate the rules every --interval seconds and deliver notifications until stopped.
+
+    Example:
+
+        llmpulse alerts run --rules rules.yaml --interval 30
+    """
     from llmpulse.alerting import AlertRunner, DeliveryWorker
 
     if not interval > 0 or not lease > interval:
@@ -189,10 +204,15 @@ def list_alerts(
     severity: str = typer.Option(None, "--severity", help="info, warning or critical."),
     model: str = typer.Option(None, "--model", help="Only alerts about this model."),
     active_only: bool = typer.Option(False, "--active", help="Only firing alerts."),
-    limit: int = typer.Option(50, "--limit", min=1, max=1000),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="Show at most this many."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
-    """Alerts, newest first."""
+    """Alerts, newest first.
+
+    Example, the ones firing now:
+
+        llmpulse alerts list --active
+    """
     from dataclasses import asdict
 
     from llmpulse.store import Store
@@ -235,24 +255,34 @@ def _change(
 
 @alerts_app.command("ack")
 def ack(
-    alert_id: int = typer.Argument(...),
+    alert_id: int = typer.Argument(..., help="The alert's id (from alerts list)."),
     who: str = typer.Option(..., "--who", help="Who acknowledges."),
-    note: str = typer.Option(None, "--note"),
+    note: str = typer.Option(None, "--note", help="Why, for the record."),
     database_url: str = _DB,
 ) -> None:
-    """Acknowledge a firing alert: no more repeats or escalations."""
+    """Acknowledge a firing alert: no more repeats or escalations.
+
+    Example, with an id from alerts list:
+
+        llmpulse alerts ack 12 --who alice --note "provider incident, on it"
+    """
     _change("ack", alert_id, who, note, database_url, None)
 
 
 @alerts_app.command("resolve")
 def resolve(
-    alert_id: int = typer.Argument(...),
+    alert_id: int = typer.Argument(..., help="The alert's id (from alerts list)."),
     who: str = typer.Option(..., "--who", help="Who resolves."),
-    note: str = typer.Option(None, "--note"),
+    note: str = typer.Option(None, "--note", help="Why, for the record."),
     database_url: str = _DB,
     rules_file: str = _RULES,
 ) -> None:
-    """Resolve a firing alert by hand (its resolved notice goes out through the outbox)."""
+    """Resolve a firing alert by hand (its resolved notice goes out through the outbox).
+
+    Example:
+
+        llmpulse alerts resolve 12 --who alice
+    """
     _change("resolve", alert_id, who, note, database_url, rules_file)
 
 
@@ -272,12 +302,17 @@ def silence(
     match: list[str] = typer.Option(None, "--match", help="label=value (or != =~ !~); repeat."),  # noqa: B008
     duration: str = typer.Option("1h", "--duration", help="How long: 30m, 2h, 1d."),
     who: str = typer.Option(None, "--who", help="Who silences."),
-    comment: str = typer.Option("", "--comment"),
+    comment: str = typer.Option("", "--comment", help="Why, shown with --list."),
     list_: bool = typer.Option(False, "--list", help="List silences that have not ended."),
     expire: str = typer.Option(None, "--expire", help="End the silence with this id now."),
     database_url: str = _DB,
 ) -> None:
-    """Silence alerts matching every --match for --duration; or --list, or --expire ID."""
+    """Silence alerts matching every --match for --duration; or --list, or --expire ID.
+
+    Example, mute gpt-4o's alerts for two hours:
+
+        llmpulse alerts silence --match model=gpt-4o --duration 2h --who alice
+    """
     from llmpulse._duration import parse_duration
     from llmpulse.alerting._silences import new_silence
     from llmpulse.store import Store

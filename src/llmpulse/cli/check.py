@@ -74,6 +74,9 @@ def check(
     Finds latency, token and cost spikes, error-rate jumps and branch shifts per model, prompt
     version and workflow step, and regressions and trends in benchmark or experiment runs.
     Exit 0: no finding at --fail-on; 1: findings at or above it; 2: the checks could not run.
+    Example, a deploy gate over the last 6 hours, findings as JSON:
+
+        llmpulse check --window 6h --fail-on critical --json
     """
     from llmpulse.cli._extras import require_extra
 

@@ -46,7 +46,12 @@ def _run(action: Callable[[], T]) -> T:
 def upgrade(
     database_url: str | None = typer.Option(None, "--database-url", help=_URL_HELP),
 ) -> None:
-    """Create or migrate the schema to the newest revision (safe to run repeatedly)."""
+    """Create or migrate the schema to the newest revision (safe to run repeatedly).
+
+    Example:
+
+        llmpulse db upgrade --database-url postgresql://postgres@127.0.0.1:5432/llmpulse
+    """
     from llmpulse.store import Store
 
     def work() -> tuple[str, str | None, str]:
@@ -144,7 +149,12 @@ def health(
     database_url: str | None = typer.Option(None, "--database-url", help=_URL_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
-    """Show backend, schema revision, row counts and size; exit 1 if unreachable or out of date."""
+    """Show backend, schema revision, row counts and size; exit 1 if unreachable or out of date.
+
+    Example, for a script:
+
+        llmpulse db health --json
+    """
     from llmpulse.store import Store
 
     def work() -> dict[str, Any]:

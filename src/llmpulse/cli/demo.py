@@ -54,7 +54,10 @@ def demo(
 
     Each run starts clean: what an earlier demo run stored in the same database is deleted
     first (--keep adds to it instead). A database holding anything else is never touched:
-    the demo refuses it and asks for another --database-url.
+    the demo refuses it and asks for another --database-url. Example, a bigger run, then its
+    store in the dashboard:
+
+        llmpulse demo -n 1000 --seed 3 --serve
     """
     from llmpulse.cli._extras import require_extra
 

@@ -46,7 +46,12 @@ def create(
     database_url: str = _DB,
     as_json: bool = typer.Option(False, "--json", help="Print the key and its record as JSON."),
 ) -> None:
-    """Create a key and print it once (it cannot be shown again)."""
+    """Create a key and print it once (it cannot be shown again).
+
+    Run it on the server's database. Example, a key for applications that send spans:
+
+        llmpulse keys create --name ci-ingest --scope ingest
+    """
     from llmpulse.errors import LlmpulseError
     from llmpulse.server.auth import generate_key
 
@@ -72,7 +77,12 @@ def list_(
     database_url: str = _DB,
     as_json: bool = typer.Option(False, "--json", help="Print the keys as JSON."),
 ) -> None:
-    """List every key (never their secrets), revoked ones too."""
+    """List every key (never their secrets), revoked ones too.
+
+    Example:
+
+        llmpulse keys list --database-url postgresql://postgres@127.0.0.1:5432/llmpulse
+    """
     from llmpulse.errors import LlmpulseError
 
     try:
@@ -101,7 +111,12 @@ def revoke(
     key_id: str = typer.Argument(..., help="The key's id (the part after lp_, see `keys list`)."),
     database_url: str = _DB,
 ) -> None:
-    """Revoke a key: requests with it get 401 from now on."""
+    """Revoke a key: requests with it get 401 from now on.
+
+    Example, with an id from keys list:
+
+        llmpulse keys revoke 3f9a1c2b7d40
+    """
     from llmpulse.errors import LlmpulseError
     from llmpulse.server.auth import parse_key
 

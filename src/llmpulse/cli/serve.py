@@ -42,7 +42,12 @@ def serve(
         "for more. Default: none (LLMPULSE_ALERT_ALLOW_NETWORK).",
     ),
 ) -> None:
-    """Serve the REST API, native ingest and the OpenAPI page (/docs) over the store."""
+    """Serve the REST API, native ingest and the OpenAPI page (/docs) over the store.
+
+    The dashboard is at the same address (/). Example, on PostgreSQL:
+
+        llmpulse serve --port 8000 --database-url postgresql://postgres@127.0.0.1:5432/llmpulse
+    """
     from llmpulse.cli._extras import require_extra
 
     require_extra("server", "llmpulse serve")

@@ -78,7 +78,13 @@ def simulate_llm(
         None, "--api-key", help="Require this bearer key (else 401)."
     ),
 ) -> None:
-    """Run an OpenAI-compatible LLM simulator until Ctrl-C (for demos, tests and load drills)."""
+    """Run an OpenAI-compatible LLM simulator until Ctrl-C (for demos, tests and load drills).
+
+    Point the openai client at it with OPENAI_BASE_URL=http://127.0.0.1:8788/v1 and
+    OPENAI_API_KEY=sim (any key unless --api-key). Example, slow answers and 5% of them failing:
+
+        llmpulse simulate-llm --port 8788 --latency-ms 300 --error-rate 0.05
+    """
     from llmpulse.cli._extras import require_extra
 
     require_extra("simulator", "llmpulse simulate-llm")
