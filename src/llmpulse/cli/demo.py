@@ -9,7 +9,16 @@ __all__ = ["register"]
 
 def demo(
     requests: int = typer.Option(
-        400, "--requests", "-n", min=20, help="Support tickets to answer (4 worker threads)."
+        400, "--requests", "-n", min=20, help="Support tickets to answer."
+    ),
+    workers: int = typer.Option(
+        4,
+        "--workers",
+        min=1,
+        max=16,
+        help="Threads answering tickets. On a busy machine use 1: each call's measured latency "
+        "includes its wait for a CPU, which grows with the threads and can hide the incident's "
+        "latency spike.",
     ),
     database_url: str = typer.Option(
         None,
@@ -77,6 +86,7 @@ def demo(
         database_url=database_url or DEFAULT_DATABASE_URL,
         seed=seed,
         recovery=not no_recovery,
+        workers=workers,
     )
     console.print(f"[bold]llmpulse demo[/]: {requests} tickets → {settings.database_url}")
     console.print(
