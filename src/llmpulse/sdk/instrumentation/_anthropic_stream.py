@@ -15,16 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
+from llmpulse.sdk.instrumentation._shared import MARK, Begin
 
 __all__ = ["wrap_stream"]
 
 log = logging.getLogger("llmpulse.sdk")
-_MARK = "__llmpulse_wrapped__"
 
 
-def wrap_stream(
-    original: Callable[..., Any], begin: Callable[[Any, dict[str, Any]], Any], is_async: bool
-) -> Callable[..., Any]:
+def wrap_stream(original: Callable[..., Any], begin: Begin, is_async: bool) -> Callable[..., Any]:
     """``messages.stream(...)`` returns a manager that sends the request on ``__enter__``: the
     manager's request is wrapped, so the span starts when the request does and sees the raw
     events the helper's ``MessageStream`` reads."""
@@ -43,15 +41,15 @@ def wrap_stream(
             log.debug("anthropic instrumentation: cannot observe messages.stream()", exc_info=True)
         return manager
 
-    setattr(stream, _MARK, True)
+    setattr(stream, MARK, True)
     return stream
 
 
 def _sync_request(
-    request: Callable[[], Any], begin: Callable[..., Any], resource: Any, kwargs: dict[str, Any]
+    request: Callable[[], Any], begin: Begin, resource: Any, kwargs: dict[str, Any]
 ) -> Any:
     def send() -> Any:
-        call = begin(resource, {**kwargs, "stream": True})
+        call = begin((resource,), {**kwargs, "stream": True})
         if call is None:
             return request()
         try:
@@ -64,11 +62,9 @@ def _sync_request(
     return send
 
 
-def _async_request(
-    request: Any, begin: Callable[..., Any], resource: Any, kwargs: dict[str, Any]
-) -> Any:
+def _async_request(request: Any, begin: Begin, resource: Any, kwargs: dict[str, Any]) -> Any:
     async def send() -> Any:
-        call = begin(resource, {**kwargs, "stream": True})
+        call = begin((resource,), {**kwargs, "stream": True})
         if call is None:
             return await request
         try:

@@ -1,10 +1,154 @@
-"""Helpers the client instrumentations (openai, anthropic, litellm) share."""
+"""Helpers the client instrumentations (openai, anthropic, litellm) share.
+
+``wrap_create`` / ``wrap_acreate`` build the one wrapper all three put around a client call,
+and ``ClientCall`` is what each recorded call notes as it starts; a subclass per client reads
+that client's request, response and stream.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["TextCollector", "chars", "parsed", "text_or_none"]
+from llmpulse.sdk import _state
+from llmpulse.sdk._context import call_defaults, current_span
+
+__all__ = [
+    "MARK", "Begin", "ClientCall", "Observe", "TextCollector", "chars", "parsed", "text_or_none",
+    "wrap_acreate", "wrap_create",
+]  # fmt: skip
+
+log = logging.getLogger("llmpulse.sdk")
+
+MARK = "__llmpulse_wrapped__"  # set on every wrapper, so instrumenting twice wraps once
+
+_C = TypeVar("_C", bound="ClientCall")
+Begin = Callable[[tuple[Any, ...], dict[str, Any]], "ClientCall | None"]
+Observe = Callable[[Any, Any], Any]
+
+
+def wrap_create(original: Callable[..., Any], begin: Begin, observe: Observe) -> Callable[..., Any]:
+    """``original`` recording every call through ``begin(args, kwargs)`` (``None``: not
+    recorded): a response is ``finish``-ed, a stream handed to ``observe(stream, call)``, an
+    exception ``fail``-ed and re-raised unchanged. ``original`` runs under ``call.scope`` (a span
+    of the call's own) when it has one."""
+
+    @functools.wraps(original)
+    def create(*args: Any, **kwargs: Any) -> Any:
+        call = begin(args, kwargs)
+        if call is None:
+            return original(*args, **kwargs)
+        kwargs = call.request(kwargs)
+        scope = call.scope
+        token = None if scope is None else current_span.set(scope)
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            if token is not None:
+                current_span.reset(token)
+        if call.stream:
+            observe(parsed(result), call)
+        else:
+            call.finish(parsed(result))
+        return result
+
+    setattr(create, MARK, True)
+    return create
+
+
+def wrap_acreate(
+    original: Callable[..., Any], begin: Begin, observe: Observe
+) -> Callable[..., Any]:
+    """The async twin of ``wrap_create``."""
+
+    @functools.wraps(original)
+    async def create(*args: Any, **kwargs: Any) -> Any:
+        call = begin(args, kwargs)
+        if call is None:
+            return await original(*args, **kwargs)
+        kwargs = call.request(kwargs)
+        scope = call.scope
+        token = None if scope is None else current_span.set(scope)
+        try:
+            result = await original(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            if token is not None:
+                current_span.reset(token)
+        if call.stream:
+            observe(parsed(result), call)
+        else:
+            call.finish(parsed(result))
+        return result
+
+    setattr(create, MARK, True)
+    return create
+
+
+class ClientCall(ABC):
+    """One client call being recorded: what every instrumentation notes as it starts.
+
+    A subclass reads its client's request in ``__init__`` (``args`` are the wrapped call's
+    positional arguments, the resource first for a client method) and records through
+    ``finish``, ``fail``, ``on_chunk`` and ``end_stream``, each swallowing its own failures.
+    Subclasses call ``ClientCall.__init__`` by name: ``super()`` costs ~0.1 µs more, on
+    every recorded call.
+    """
+
+    library = "client"  # names the instrumentation in its debug logs
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        # The client's clock (time.time unless init(clock=...)) dates the span; perf_counter
+        # times it, so a clock that jumps cannot make a latency negative.
+        client = _state._client
+        self.start = client._now()
+        self.t0 = time.perf_counter()
+        self.parent = current_span.get()
+        self.scope: Any = None  # the span the wrapped call runs under; None: the caller's
+        self.defaults = call_defaults.get() or {}
+        self.model = text_or_none(kwargs.get("model"))
+        self.stream = kwargs.get("stream") is True
+        self.done = False
+        # streaming state (a non-streamed call's text is its response's: nothing to collect)
+        self.first_token_at: float | None = None
+        self.chunks = 0
+        self.text = TextCollector(client.config) if self.stream else _NO_TEXT
+
+    @classmethod
+    def begin(cls: type[_C], args: tuple[Any, ...], kwargs: dict[str, Any]) -> _C | None:
+        """The call's recording, or ``None`` when it is not recorded (the client is off, an
+        open llm span already counts it, or starting failed)."""
+        try:
+            if not _state._client.enabled:
+                return None
+            parent = current_span.get()
+            if parent is not None and parent.kind == "llm" and parent.end_time == 0.0:
+                return None  # an open llm span (LangChain's run, LiteLLM's call) counts this call
+            return cls(args, kwargs)
+        except Exception:
+            log.debug("%s instrumentation: cannot start recording", cls.library, exc_info=True)
+            return None
+
+    def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The arguments to send (unchanged unless a client asks for more)."""
+        return kwargs
+
+    @abstractmethod
+    def finish(self, response: Any) -> None:
+        """A non-streamed response arrived."""
+
+    @abstractmethod
+    def fail(self, exc: BaseException) -> None:
+        """The request (or the stream) raised ``exc``."""
 
 
 class TextCollector:
@@ -34,6 +178,20 @@ class TextCollector:
         text = PartialText("".join(self.parts))
         text.dropped_chars = self.dropped
         return text
+
+
+class _NoText(TextCollector):
+    """The collector of every non-streamed call: it keeps nothing, so it can be shared."""
+
+    def __init__(self) -> None:
+        self.keep = False
+        self.limit = 0
+        self.parts = []
+        self.size = 0
+        self.dropped = 0
+
+
+_NO_TEXT = _NoText()
 
 
 def chars(value: Any) -> int:

@@ -18,20 +18,25 @@ each ``message_delta`` the totals so far. The counts are assigned as they arrive
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.sdk import _state
-from llmpulse.sdk._context import call_defaults, current_span
+from llmpulse.sdk._context import current_span
 from llmpulse.sdk.instrumentation._anthropic_stream import wrap_stream
 from llmpulse.sdk.instrumentation._langchain_usage import from_anthropic_usage
 from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
-from llmpulse.sdk.instrumentation._shared import TextCollector, chars, parsed, text_or_none
+from llmpulse.sdk.instrumentation._shared import (
+    MARK,
+    ClientCall,
+    chars,
+    text_or_none,
+    wrap_acreate,
+    wrap_create,
+)
 
 __all__ = ["instrument_anthropic", "uninstrument_anthropic"]
 
@@ -39,7 +44,6 @@ log = logging.getLogger("llmpulse.sdk")
 
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
-_MARK = "__llmpulse_wrapped__"
 _CHARS_PER_TOKEN = 4  # as the openai instrumentation estimates a stream cut before its usage
 _ESTIMATE_METHOD = "chars/4"
 # Usage fields, all cumulative in a stream: a later value replaces an earlier one.
@@ -65,14 +69,18 @@ def instrument_anthropic() -> bool:
         log.debug("anthropic is not installed: nothing to instrument")
         return False
     with _lock:
-        if getattr(Messages.create, _MARK, False):
+        if getattr(Messages.create, MARK, False):
             return True
         _originals.update(
             create=Messages.create, acreate=AsyncMessages.create,
             stream=Messages.stream, astream=AsyncMessages.stream,
         )  # fmt: skip
-        Messages.create = _wrap_sync(Messages.create)  # type: ignore[method-assign]
-        AsyncMessages.create = _wrap_async(AsyncMessages.create)  # type: ignore[method-assign]
+        Messages.create = wrap_create(  # type: ignore[method-assign]
+            Messages.create, _MessageCall.begin, observe_stream
+        )
+        AsyncMessages.create = wrap_acreate(  # type: ignore[method-assign]
+            AsyncMessages.create, _MessageCall.begin, observe_async_stream
+        )
         Messages.stream = wrap_stream(Messages.stream, _MessageCall.begin, False)  # type: ignore[method-assign]
         AsyncMessages.stream = wrap_stream(AsyncMessages.stream, _MessageCall.begin, True)  # type: ignore[method-assign]
     return True
@@ -91,58 +99,13 @@ def uninstrument_anthropic() -> None:
         AsyncMessages.stream = _originals.pop("astream")  # type: ignore[method-assign]
 
 
-def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _MessageCall.begin(self, kwargs)
-        if call is None:
-            return original(self, *args, **kwargs)
-        try:
-            result = original(self, *args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        if call.stream:
-            observe_stream(parsed(result), call)
-        else:
-            call.finish(parsed(result))
-        return result
-
-    setattr(create, _MARK, True)
-    return create
-
-
-def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _MessageCall.begin(self, kwargs)
-        if call is None:
-            return await original(self, *args, **kwargs)
-        try:
-            result = await original(self, *args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        if call.stream:
-            observe_async_stream(parsed(result), call)
-        else:
-            call.finish(parsed(result))
-        return result
-
-    setattr(create, _MARK, True)
-    return create
-
-
-class _MessageCall:
+class _MessageCall(ClientCall):
     """One message being recorded; every method swallows its own failures."""
 
-    def __init__(self, resource: Any, kwargs: dict[str, Any]) -> None:
-        self.start = _state._client._now()
-        self.t0 = time.perf_counter()
-        self.parent = current_span.get()
-        self.defaults = call_defaults.get() or {}
-        self.model = text_or_none(kwargs.get("model"))
-        self.stream = kwargs.get("stream") is True
+    library = "anthropic"
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ClientCall.__init__(self, args, kwargs)
         messages = kwargs.get("messages")
         messages = list(messages) if isinstance(messages, (list, tuple)) else messages
         system = kwargs.get("system")
@@ -151,29 +114,13 @@ class _MessageCall:
         self.messages = messages
         metadata = kwargs.get("metadata")
         self.user_id = text_or_none(metadata.get("user_id")) if isinstance(metadata, dict) else None
+        resource = args[0] if args else None
         self.attributes = _request_attributes(resource, kwargs, self.model, self.stream)
-        self.done = False
         # streaming state
-        self.first_token_at: float | None = None
-        self.chunks = 0
-        self.text = TextCollector(_state._client.config)
         self.usage: dict[str, Any] | None = None
         self.final_usage = False  # a message_delta carried the final counts
         self.output_chars = 0
         self.tools: list[dict[str, Any]] = []
-
-    @classmethod
-    def begin(cls, resource: Any, kwargs: dict[str, Any]) -> _MessageCall | None:
-        try:
-            if not _state._client.enabled:
-                return None
-            parent = current_span.get()
-            if parent is not None and parent.kind == "llm" and parent.end_time == 0.0:
-                return None  # an open llm span (LangChain, LiteLLM) counts this call
-            return cls(resource, kwargs)
-        except Exception:
-            log.debug("anthropic instrumentation: cannot start recording", exc_info=True)
-            return None
 
     def finish(self, message: Any) -> None:
         """A non-streamed message arrived."""

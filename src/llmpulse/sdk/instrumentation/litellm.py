@@ -26,19 +26,22 @@ Anthropic's cache reads and writes. For the cache counts the explicit fields
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from llmpulse.sdk import _state
-from llmpulse.sdk._context import call_defaults, current_span
 from llmpulse.sdk._spans import SpanHandle
 from llmpulse.sdk.instrumentation._langchain_usage import from_openai_usage
 from llmpulse.sdk.instrumentation._litellm_stream import observe_stream_wrapper
-from llmpulse.sdk.instrumentation._shared import TextCollector, parsed, text_or_none
+from llmpulse.sdk.instrumentation._shared import (
+    MARK,
+    ClientCall,
+    text_or_none,
+    wrap_acreate,
+    wrap_create,
+)
 
 __all__ = ["instrument_litellm", "uninstrument_litellm"]
 
@@ -46,7 +49,6 @@ log = logging.getLogger("llmpulse.sdk")
 
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
-_MARK = "__llmpulse_wrapped__"
 
 # request keyword -> gen_ai attribute
 _REQUEST_ATTRIBUTES = {
@@ -66,11 +68,11 @@ def instrument_litellm() -> bool:
         log.debug("litellm is not installed: nothing to instrument")
         return False
     with _lock:
-        if getattr(litellm.completion, _MARK, False):
+        if getattr(litellm.completion, MARK, False):
             return True
         _originals.update(completion=litellm.completion, acompletion=litellm.acompletion)
-        litellm.completion = _wrap_sync(litellm.completion)
-        litellm.acompletion = _wrap_async(litellm.acompletion)
+        litellm.completion = wrap_create(litellm.completion, _Completion.begin, _observe)
+        litellm.acompletion = wrap_acreate(litellm.acompletion, _Completion.begin, _observe)
     return True
 
 
@@ -85,68 +87,24 @@ def uninstrument_litellm() -> None:
         litellm.acompletion = _originals.pop("acompletion")
 
 
-def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def completion(*args: Any, **kwargs: Any) -> Any:
-        call = _Completion.begin(args, kwargs)
-        if call is None:
-            return original(*args, **kwargs)
-        kwargs = call.request(kwargs)
-        token = current_span.set(call.handle)  # the client instrumentations stand aside
-        try:
-            result = original(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            current_span.reset(token)
-        return call.returned(result)
-
-    setattr(completion, _MARK, True)
-    return completion
-
-
-def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    async def acompletion(*args: Any, **kwargs: Any) -> Any:
-        call = _Completion.begin(args, kwargs)
-        if call is None:
-            return await original(*args, **kwargs)
-        kwargs = call.request(kwargs)
-        token = current_span.set(call.handle)
-        try:
-            result = await original(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            current_span.reset(token)
-        return call.returned(result)
-
-    setattr(acompletion, _MARK, True)
-    return acompletion
-
-
-class _Completion:
+class _Completion(ClientCall):
     """One LiteLLM completion being recorded; every method swallows its own failures."""
 
+    library = "litellm"
+
     def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self.t0 = time.perf_counter()
-        requested = text_or_none(kwargs.get("model")) or (
-            text_or_none(args[0]) if args else None)  # fmt: skip
+        ClientCall.__init__(self, args, kwargs)
+        requested = self.model or (text_or_none(args[0]) if args else None)
         self.model, self.provider = _split(requested, kwargs)
-        self.stream = kwargs.get("stream") is True
         self.asked_usage = False
-        self.first_token_at: float | None = None
-        self.chunks = 0
         self.usage: Any = None
-        self.text = TextCollector(_state._client.config)
-        self.done = False
-        defaults = call_defaults.get() or {}
+        defaults = self.defaults
         attributes = {**defaults.get("attributes", {}), **_request_attributes(kwargs, requested)}
         self.handle = h = SpanHandle(_state._client, f"chat {self.model or ''}".rstrip(), "llm",
                                      attributes)  # fmt: skip
-        h.open(current_span.get())
+        h.open(self.parent, self.start)
+        # LiteLLM runs under its own span: the client instrumentations below it stand aside.
+        self.scope = h
         h.set_model(
             self.model, provider=self.provider, prompt_version=defaults.get("prompt_version")
         )
@@ -156,19 +114,6 @@ class _Completion:
                       text_or_none(kwargs.get("user")) or defaults.get("user_id"))  # fmt: skip
         messages = kwargs.get("messages")
         h.set_input(list(messages) if isinstance(messages, (list, tuple)) else messages)
-
-    @classmethod
-    def begin(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Completion | None:
-        try:
-            if not _state._client.enabled:
-                return None
-            parent = current_span.get()
-            if parent is not None and parent.kind == "llm" and parent.end_time == 0.0:
-                return None  # an open llm span (LangChain's ChatLiteLLM run) counts this call
-            return cls(args, kwargs)
-        except Exception:
-            log.debug("litellm instrumentation: cannot start recording", exc_info=True)
-            return None
 
     def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The arguments to send: a stream also asks for its usage (as the openai wrapper does)."""
@@ -188,15 +133,12 @@ class _Completion:
             log.debug("litellm instrumentation: cannot ask for stream usage", exc_info=True)
             return kwargs
 
-    def returned(self, result: Any) -> Any:
-        """The call returned: a response (recorded now) or a stream (recorded at its end)."""
+    def finish(self, response: Any) -> None:
+        """A response arrived (or a stream LiteLLM returned that cannot be observed)."""
         try:
-            if self.stream and observe_stream_wrapper(result, self):
-                return result
-            self._end(parsed(result), getattr(result, "usage", None), _output(result))
+            self._end(response, getattr(response, "usage", None), _output(response))
         except Exception:
             log.debug("litellm instrumentation: cannot record response", exc_info=True)
-        return result
 
     def fail(self, exc: BaseException) -> None:
         """The call (or its stream) raised ``exc``."""
@@ -269,6 +211,15 @@ class _Completion:
             h.set_ttft((self.first_token_at - self.t0) * 1000.0)
         h.set_output(output)
         h.end(h.start_time + (end - self.t0))
+
+
+def _observe(stream: Any, call: _Completion) -> None:
+    """A stream is recorded at its end; a result that is no ``CustomStreamWrapper``, now."""
+    try:
+        if not observe_stream_wrapper(stream, call):
+            call.finish(stream)
+    except Exception:
+        log.debug("litellm instrumentation: cannot record response", exc_info=True)
 
 
 def usage_from_litellm(usage: Any) -> dict[str, int]:

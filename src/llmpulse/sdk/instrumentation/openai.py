@@ -11,18 +11,23 @@ and the span ends when the stream is exhausted, closed or garbage collected.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.sdk import _state
-from llmpulse.sdk._context import call_defaults, current_span
+from llmpulse.sdk._context import current_span
 from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
-from llmpulse.sdk.instrumentation._shared import TextCollector, chars, parsed, text_or_none
+from llmpulse.sdk.instrumentation._shared import (
+    MARK,
+    ClientCall,
+    chars,
+    text_or_none,
+    wrap_acreate,
+    wrap_create,
+)
 
 __all__ = ["instrument_openai", "uninstrument_openai"]
 
@@ -30,7 +35,6 @@ log = logging.getLogger("llmpulse.sdk")
 
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
-_MARK = "__llmpulse_wrapped__"
 # Tokens estimated from text when usage is missing: about 4 characters per token for English
 # (OpenAI's rule of thumb); the attribute says so, so nobody mistakes it for billing.
 _CHARS_PER_TOKEN = 4
@@ -59,11 +63,15 @@ def instrument_openai() -> bool:
         log.debug("openai is not installed: nothing to instrument")
         return False
     with _lock:
-        if getattr(Completions.create, _MARK, False):
+        if getattr(Completions.create, MARK, False):
             return True
         _originals["sync"], _originals["async"] = Completions.create, AsyncCompletions.create
-        Completions.create = _wrap_sync(Completions.create)  # type: ignore[method-assign]
-        AsyncCompletions.create = _wrap_async(AsyncCompletions.create)  # type: ignore[method-assign]
+        Completions.create = wrap_create(  # type: ignore[method-assign]
+            Completions.create, _LlmCall.begin, observe_stream
+        )
+        AsyncCompletions.create = wrap_acreate(  # type: ignore[method-assign]
+            AsyncCompletions.create, _LlmCall.begin, observe_async_stream
+        )
     return True
 
 
@@ -78,62 +86,13 @@ def uninstrument_openai() -> None:
         AsyncCompletions.create = _originals.pop("async")  # type: ignore[method-assign]
 
 
-def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _LlmCall.begin(self, kwargs)
-        if call is None:
-            return original(self, *args, **kwargs)
-        kwargs = call.request(kwargs)
-        try:
-            result = original(self, *args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        if call.stream:
-            observe_stream(parsed(result), call)
-        else:
-            call.finish(parsed(result))
-        return result
-
-    setattr(create, _MARK, True)
-    return create
-
-
-def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _LlmCall.begin(self, kwargs)
-        if call is None:
-            return await original(self, *args, **kwargs)
-        kwargs = call.request(kwargs)
-        try:
-            result = await original(self, *args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        if call.stream:
-            observe_async_stream(parsed(result), call)
-        else:
-            call.finish(parsed(result))
-        return result
-
-    setattr(create, _MARK, True)
-    return create
-
-
-class _LlmCall:
+class _LlmCall(ClientCall):
     """One chat completion being recorded; every method swallows its own failures."""
 
-    def __init__(self, resource: Any, kwargs: dict[str, Any]) -> None:
-        # The client's clock (time.time unless init(clock=...)) dates the span; perf_counter
-        # times it, so a clock that jumps cannot make a latency negative.
-        self.start = _state._client._now()
-        self.t0 = time.perf_counter()
-        self.parent = current_span.get()
-        self.defaults = call_defaults.get() or {}
-        self.model = text_or_none(kwargs.get("model"))
-        self.stream = kwargs.get("stream") is True
+    library = "openai"
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ClientCall.__init__(self, args, kwargs)
         messages = kwargs.get("messages")
         self.messages = list(messages) if isinstance(messages, (list, tuple)) else messages
         self.user_id = text_or_none(kwargs.get("user")) or text_or_none(
@@ -143,28 +102,12 @@ class _LlmCall:
         self.session_id = (
             text_or_none(metadata.get("session_id")) if isinstance(metadata, dict) else None
         )
+        resource = args[0] if args else None
         self.attributes = _request_attributes(resource, kwargs, self.model, self.stream)
-        self.done = False
         # streaming state
-        self.first_token_at: float | None = None
-        self.chunks = 0
-        self.text = TextCollector(_state._client.config)
         self.usage: Any = None
         self.asked_usage = False  # include_usage was added by us: its usage-only chunk is ours
         self.output_chars = 0  # streamed content, counted even when the text is not kept
-
-    @classmethod
-    def begin(cls, resource: Any, kwargs: dict[str, Any]) -> _LlmCall | None:
-        try:
-            if not _state._client.enabled:
-                return None
-            parent = current_span.get()
-            if parent is not None and parent.kind == "llm" and parent.end_time == 0.0:
-                return None  # an open llm span (LangChain's chat model run) counts this call
-            return cls(resource, kwargs)
-        except Exception:
-            log.debug("openai instrumentation: cannot start recording", exc_info=True)
-            return None
 
     def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The arguments to send: a stream also asks for its usage, unless the user said
