@@ -107,3 +107,12 @@ def sim(_module_sim):  # type: ignore[no-untyped-def]
     _module_sim.reset()
     yield _module_sim
     _module_sim.reset()
+
+
+@pytest.fixture
+def claude(sim):  # type: ignore[no-untyped-def]
+    """The real anthropic client pointed at the module's simulator, its own retries off."""
+    import anthropic
+
+    with anthropic.Anthropic(base_url=sim.url, api_key="sim", max_retries=0) as c:
+        yield c

@@ -1,4 +1,8 @@
-"""SDK test fixtures: a client recording into memory, reset after every test."""
+"""SDK test fixtures: a client recording into memory, reset after every test.
+
+``recorded`` turns on the client instrumentations a test module names in its ``instrument``
+mark (``pytestmark = pytest.mark.instrument("openai")``); ``llm_spans`` reads what it recorded.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import pytest
 
 import llmpulse
+from llmpulse.schema import Span
 from llmpulse.testing import InMemoryExporter, reset_sdk
 
 
@@ -26,6 +31,21 @@ def exporter() -> InMemoryExporter:
     exp = InMemoryExporter()
     llmpulse.init(exporter=exp, instrument=())
     return exp
+
+
+@pytest.fixture
+def recorded(request: pytest.FixtureRequest) -> InMemoryExporter:
+    """llmpulse recording into memory with the module's ``instrument`` mark's libraries on."""
+    mark = request.node.get_closest_marker("instrument")
+    exporter = InMemoryExporter()
+    llmpulse.init(exporter=exporter, instrument=mark.args if mark else ())
+    return exporter
+
+
+def llm_spans(exporter: InMemoryExporter) -> list[Span]:
+    """The llm spans ``exporter`` holds, once everything recorded so far is exported."""
+    assert llmpulse.flush(10)
+    return [s for s in exporter.spans if s.kind == "llm"]
 
 
 class BlockingExporter(InMemoryExporter):

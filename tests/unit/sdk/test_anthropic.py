@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-from collections.abc import Iterator
 
 import anthropic
 import pytest
@@ -20,25 +19,10 @@ import llmpulse
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.simulator import Faults, LLMSimulator, SimulatorConfig
 from llmpulse.testing import InMemoryExporter
+from tests.unit.anthropic_requests import MODEL, SYSTEM, USER, WEATHER
+from tests.unit.sdk.conftest import llm_spans
 
-MODEL = "claude-sonnet-4-5"  # $3 input, $15 output, $0.30 cache read, $3.75 cache write / 1M
-USER = [{"role": "user", "content": "Why do retries need jitter?"}]
-SYSTEM = [
-    {
-        "type": "text",
-        "text": "You are a careful assistant. " * 200,
-        "cache_control": {"type": "ephemeral"},
-    }
-]
-WEATHER = {
-    "name": "get_weather",
-    "description": "The weather in a city.",
-    "input_schema": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
+pytestmark = pytest.mark.instrument("anthropic")
 
 
 def _cost(uncached: int, read: int, write: int, out: int) -> float:
@@ -49,26 +33,6 @@ def _cost(uncached: int, read: int, write: int, out: int) -> float:
 def sim_seed() -> int:
     """This module's simulator seed (the shared simulator fixture is in tests/conftest.py)."""
     return 5
-
-
-@pytest.fixture
-def recorded() -> InMemoryExporter:
-    """llmpulse recording into memory with the anthropic instrumentation on."""
-    exporter = InMemoryExporter()
-    llmpulse.init(exporter=exporter, instrument=("anthropic",))
-    return exporter
-
-
-@pytest.fixture
-def claude(sim: LLMSimulator) -> Iterator[anthropic.Anthropic]:
-    """The real anthropic client pointed at the simulator, its own retries off."""
-    with anthropic.Anthropic(base_url=sim.url, api_key="sim", max_retries=0) as c:
-        yield c
-
-
-def _llm_spans(exporter: InMemoryExporter) -> list:
-    assert llmpulse.flush(10)
-    return [s for s in exporter.spans if s.kind == "llm"]
 
 
 def _cached_pair(claude: anthropic.Anthropic, **kwargs: object) -> object:
@@ -87,7 +51,7 @@ class TestMessages:
             model=MODEL, max_tokens=300, stop_sequences=["END"], system="Be brief.", messages=USER,
             metadata={"user_id": "u-7"},
         )  # fmt: skip
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         usage = message.usage
         assert (span.model, span.provider, span.status, span.user_id) == (
             MODEL,
@@ -117,7 +81,7 @@ class TestMessages:
         """input_tokens excludes the cache: the span's input is uncached + read + written, and
         each bucket is priced at its own rate."""
         second = _cached_pair(claude)
-        first_span, second_span = _llm_spans(recorded)
+        first_span, second_span = llm_spans(recorded)
         written = second.usage.cache_read_input_tokens
         uncached_1 = first_span.input_tokens - written
         assert first_span.cache_write_tokens == written > 1024 and first_span.cache_read_tokens == 0
@@ -135,7 +99,7 @@ class TestMessages:
         message = claude.messages.create(
             model=MODEL, max_tokens=500, tools=[WEATHER], messages=USER
         )
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         call = message.content[1]
         assert json.loads(span.output)[1] == {
             "type": "tool_use",
@@ -166,7 +130,7 @@ class TestMessages:
                 await asyncio.gather(*(ask(c) for _ in range(3)))
 
         asyncio.run(main())
-        spans = _llm_spans(recorded)
+        spans = llm_spans(recorded)
         asks = {s.span_id for s in recorded.spans if s.name == "ask"}
         assert len(spans) == 3 and {s.parent_id for s in spans} == asks
         assert all(s.model == "claude-haiku-4-5" and s.output_tokens == 40 for s in spans)
@@ -186,7 +150,7 @@ class TestThinking:
             model=MODEL, max_tokens=4000, thinking=thinking, messages=USER
         ) as s:
             streamed = s.get_final_message()
-        for span, result in zip(_llm_spans(recorded), (message, streamed), strict=True):
+        for span, result in zip(llm_spans(recorded), (message, streamed), strict=True):
             usage = result.usage
             assert span.reasoning_tokens == usage.output_tokens_details.thinking_tokens > 0
             assert span.output_tokens == usage.output_tokens > span.reasoning_tokens
@@ -214,7 +178,7 @@ class TestLangChain:
         model.invoke(messages)
         model.invoke(messages)
         chunks = list(model.stream(messages))
-        spans = _llm_spans(recorded)
+        spans = llm_spans(recorded)
         assert [s.name for s in spans] == ["ChatAnthropic"] * 3
         write, read, streamed = spans
         first, _, third = sim.requests
@@ -247,7 +211,7 @@ class TestStreaming:
         start, delta = events[0].message.usage, events[-2].usage
         assert start.output_tokens == 1 and delta.input_tokens == start.input_tokens
         assert delta.cache_read_input_tokens == start.cache_read_input_tokens > 1024
-        _, span = _llm_spans(recorded)
+        _, span = llm_spans(recorded)
         assert span.input_tokens == delta.input_tokens + delta.cache_read_input_tokens
         assert (span.cache_read_tokens, span.output_tokens) == (
             delta.cache_read_input_tokens,
@@ -265,14 +229,14 @@ class TestStreaming:
         """Server tools send several message_delta events: each replaces the counts before it."""
         from llmpulse.sdk.instrumentation.anthropic import _MessageCall
 
-        call = _MessageCall(None, {"model": MODEL, "stream": True, "messages": USER})
+        call = _MessageCall((), {"model": MODEL, "stream": True, "messages": USER})
         for out in (5, 50):
             call.on_chunk(RawMessageDeltaEvent(
                 type="message_delta", delta={"stop_reason": None},
                 usage=MessageDeltaUsage(input_tokens=10, cache_read_input_tokens=100, output_tokens=out),
             ))  # fmt: skip
         call.end_stream(consumed=True)
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert (span.input_tokens, span.cache_read_tokens, span.output_tokens) == (110, 100, 50)
 
     def test_delta_without_input_falls_back_to_message_start(
@@ -287,7 +251,7 @@ class TestStreaming:
             events = list(c.messages.create(model=MODEL, max_tokens=30, messages=USER, stream=True))
         start, delta = events[0].message.usage, events[-2].usage
         assert delta.input_tokens is None and delta.output_tokens == 30
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert (span.input_tokens, span.output_tokens) == (start.input_tokens, 30)
         assert span.cost_usd == pytest.approx(_cost(start.input_tokens, 0, 0, 30))
 
@@ -307,7 +271,7 @@ class TestStreaming:
                 return await s.get_final_message()
 
         async_final = asyncio.run(main())
-        sync_span, async_span = _llm_spans(recorded)
+        sync_span, async_span = llm_spans(recorded)
         assert sync_span.output_tokens == sync_final.usage.output_tokens
         assert sync_span.input_tokens == sync_final.usage.input_tokens
         assert json.loads(sync_span.output)[1]["name"] == "get_weather" and sync_span.ttft_ms > 0
@@ -323,7 +287,7 @@ class TestStreaming:
         stream = claude.messages.create(model=MODEL, max_tokens=300, messages=USER, stream=True)
         seen = [event for _, event in zip(range(8), stream, strict=False)]
         stream.close()
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         text = "".join(e.delta.text for e in seen if e.type == "content_block_delta")
         assert span.attributes["llmpulse.stream.closed_early"] is True
         assert span.input_tokens == seen[0].message.usage.input_tokens
@@ -346,7 +310,7 @@ class TestStreaming:
                 if len(events) == 6:
                     sim.stop()  # the server goes away: its stream is cut, no message_delta
         assert "message_delta" not in {e.type for e in events}
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
         assert (span.status, span.input_tokens) == ("ok", events[0].message.usage.input_tokens)
         assert span.output_tokens == -(-len(text) // 4) and span.output == text
@@ -358,7 +322,7 @@ class TestStreaming:
         """A stream nobody reads is recorded when it is garbage collected."""
         claude.messages.create(model=MODEL, max_tokens=30, messages=USER, stream=True)
         gc.collect()
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.attributes["llmpulse.stream.closed_early"] is True
 
 
@@ -380,7 +344,7 @@ class TestErrors:
             with pytest.raises(error) as info:
                 claude.messages.create(model=MODEL, max_tokens=20, messages=USER, stream=stream)
             assert type(info.value) is error
-        for span in _llm_spans(recorded):
+        for span in llm_spans(recorded):
             assert (span.status, span.error_type, span.model) == ("error", error.__name__, MODEL)
             assert span.attributes["http.response.status_code"] == status
             assert span.input_tokens is None and span.cost_usd is None
@@ -411,7 +375,7 @@ class TestRawResponses:
         """with_raw_response calls are recorded from the parsed message, which the caller gets too."""
         raw = claude.messages.with_raw_response.create(model=MODEL, max_tokens=30, messages=USER)
         message = raw.parse()
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert (span.output_tokens, span.output) == (30, message.content[0].text)
         assert raw.headers["request-id"].startswith("req_")
 
@@ -423,7 +387,7 @@ class TestRawResponses:
             model=MODEL, max_tokens=30, messages=USER
         ) as response:
             assert response.parse().usage.output_tokens == 30
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert (span.model, span.status) == (MODEL, "ok")
 
 
@@ -434,7 +398,7 @@ class TestInstrumentation:
         """Under an open llm span (LangChain's ChatAnthropic run), the call counts once: there."""
         with llmpulse.span("ChatAnthropic", kind="llm"):
             claude.messages.create(model=MODEL, max_tokens=20, messages=USER)
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.name == "ChatAnthropic"
 
     def test_uninstrument_and_twice(
@@ -447,4 +411,4 @@ class TestInstrumentation:
         claude.messages.create(model=MODEL, max_tokens=5, messages=USER)
         with claude.messages.stream(model=MODEL, max_tokens=5, messages=USER) as s:
             s.get_final_message()
-        assert len(_llm_spans(recorded)) == 1
+        assert len(llm_spans(recorded)) == 1

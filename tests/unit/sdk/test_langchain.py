@@ -31,6 +31,8 @@ from llmpulse.sdk.instrumentation.langchain import CallbackHandler
 from llmpulse.simulator import LLMSimulator
 from llmpulse.testing import InMemoryExporter
 
+pytestmark = pytest.mark.instrument("openai")
+
 LONG_SYSTEM = "You are a careful assistant. " * 400  # > 1024 tokens: the simulator caches it
 
 
@@ -38,14 +40,6 @@ LONG_SYSTEM = "You are a careful assistant. " * 400  # > 1024 tokens: the simula
 def sim_seed() -> int:
     """This module's simulator seed."""
     return 11
-
-
-@pytest.fixture
-def recorded() -> InMemoryExporter:
-    """llmpulse recording into memory, the openai instrumentation on (to prove no double count)."""
-    exporter = InMemoryExporter()
-    llmpulse.init(exporter=exporter, instrument=("openai",))
-    return exporter
 
 
 @pytest.fixture

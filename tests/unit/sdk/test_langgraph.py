@@ -22,6 +22,8 @@ from llmpulse.sdk.instrumentation.langchain import CallbackHandler
 from llmpulse.simulator import LLMSimulator
 from llmpulse.testing import InMemoryExporter
 
+pytestmark = pytest.mark.instrument("openai")
+
 
 class State(TypedDict, total=False):
     question: str
@@ -33,14 +35,6 @@ class State(TypedDict, total=False):
 def sim_seed() -> int:
     """This module's simulator seed."""
     return 12
-
-
-@pytest.fixture
-def recorded() -> InMemoryExporter:
-    """llmpulse recording into memory, the openai instrumentation on."""
-    exporter = InMemoryExporter()
-    llmpulse.init(exporter=exporter, instrument=("openai",))
-    return exporter
 
 
 @pytest.fixture

@@ -28,23 +28,17 @@ import llmpulse  # noqa: E402
 from llmpulse.sdk.instrumentation.litellm import usage_from_litellm  # noqa: E402
 from llmpulse.simulator import LLMSimulator  # noqa: E402
 from llmpulse.testing import InMemoryExporter  # noqa: E402
+from tests.unit.anthropic_requests import SYSTEM, USER  # noqa: E402
+from tests.unit.sdk.conftest import llm_spans  # noqa: E402
 
 # litellm builds pydantic adapters lazily, on its first calls; pydantic warns about one of its
 # TypedDicts. Third-party noise, not ours: ignored here only.
 pytestmark = [
+    pytest.mark.instrument("openai", "anthropic", "litellm"),
     pytest.mark.filterwarnings("ignore:.*using the `ReadOnly` qualifier:UserWarning"),
     pytest.mark.filterwarnings(
         "ignore:Accessing the '.*' attribute on the instance:DeprecationWarning"
     ),
-]
-
-USER = [{"role": "user", "content": "Why do retries need jitter?"}]
-SYSTEM = [
-    {
-        "type": "text",
-        "text": "You are a careful assistant. " * 200,
-        "cache_control": {"type": "ephemeral"},
-    }
 ]
 
 
@@ -60,14 +54,6 @@ def _sonnet_cost(uncached: int, read: int, write: int, out: int) -> float:
 def sim_seed() -> int:
     """This module's simulator seed (the shared simulator fixture is in tests/conftest.py)."""
     return 11
-
-
-@pytest.fixture
-def recorded() -> InMemoryExporter:
-    """Recording into memory with litellm, openai and anthropic all instrumented."""
-    exporter = InMemoryExporter()
-    llmpulse.init(exporter=exporter, instrument=("openai", "anthropic", "litellm"))
-    return exporter
 
 
 def _openai(sim: LLMSimulator, **kwargs: object) -> dict:
@@ -108,11 +94,6 @@ def _run(coro: Any) -> Any:
         loop.close()
 
 
-def _llm_spans(exporter: InMemoryExporter) -> list:
-    assert llmpulse.flush(10)
-    return [s for s in exporter.spans if s.kind == "llm"]
-
-
 class TestOneRecordPerCall:
     def test_sync_async_stream_and_async_stream(
         self, recorded: InMemoryExporter, sim: LLMSimulator
@@ -129,7 +110,7 @@ class TestOneRecordPerCall:
             return [chunk async for chunk in stream]
 
         achunks = _run(main())
-        spans = _llm_spans(recorded)
+        spans = llm_spans(recorded)
         assert len(spans) == 4 == len(sim.requests)
         assert all(c.choices for c in chunks + achunks)  # the usage chunk we asked for is ours
         for span, record in zip(spans, sim.requests, strict=True):
@@ -196,7 +177,7 @@ class TestOneRecordPerCall:
             litellm.completion(**_openai(sim, stream=True, stream_options={"include_usage": True}))
         )
         assert chunks[-1].usage.completion_tokens == sim.requests[0].completion_tokens
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.output_tokens == sim.requests[0].completion_tokens
         assert "llmpulse.stream.usage_requested" not in span.attributes
 
@@ -210,7 +191,7 @@ class TestOneRecordPerCall:
             return litellm.completion(**_openai(sim)).choices[0].message.content
 
         answer()
-        (llm,) = _llm_spans(recorded)
+        (llm,) = llm_spans(recorded)
         outer = next(s for s in recorded.spans if s.name == "answer")
         assert (llm.parent_id, llm.trace_id) == (outer.span_id, outer.trace_id)
 
@@ -222,7 +203,7 @@ class TestAnthropicThroughLiteLLM:
         messages = [{"role": "system", "content": SYSTEM}, *USER]
         litellm.completion(**_claude(sim, messages=messages))
         list(litellm.completion(**_claude(sim, messages=messages, stream=True)))
-        write_span, read_span = _llm_spans(recorded)
+        write_span, read_span = llm_spans(recorded)
         first, second = sim.requests
         cached = write_span.cache_write_tokens
         assert cached > 1024 and write_span.cache_read_tokens == 0
@@ -270,7 +251,7 @@ class TestErrors:
 
         with pytest.raises(litellm.RateLimitError):
             _run(main())
-        spans = _llm_spans(recorded)
+        spans = llm_spans(recorded)
         assert len(spans) == 2
         for span in spans:
             assert (span.status, span.error_type, span.model) == (
@@ -289,7 +270,7 @@ class TestInstrumentation:
         """Under an open llm span (LangChain's ChatLiteLLM run) the call counts there, once."""
         with llmpulse.span("ChatLiteLLM", kind="llm"):
             litellm.completion(**_openai(sim))
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.name == "ChatLiteLLM"
 
     def test_openai_client_underneath_is_not_counted_twice(
@@ -310,7 +291,7 @@ class TestInstrumentation:
         finally:
             litellm.custom_provider_map = []
             client.close()
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         (record,) = sim.requests
         assert (span.model, span.provider) == ("gpt-4o-mini", "inhouse")
         assert span.attributes["llmpulse.integration"] == "litellm"
@@ -324,4 +305,4 @@ class TestInstrumentation:
         llmpulse.uninstrument_litellm()
         assert not hasattr(litellm.completion, "__llmpulse_wrapped__")
         litellm.completion(**_openai(sim))
-        assert _llm_spans(recorded) == [] and len(sim.requests) == 1
+        assert llm_spans(recorded) == [] and len(sim.requests) == 1

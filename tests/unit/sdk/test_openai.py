@@ -13,6 +13,9 @@ import llmpulse
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.simulator import Faults, LLMSimulator
 from llmpulse.testing import InMemoryExporter
+from tests.unit.sdk.conftest import llm_spans
+
+pytestmark = pytest.mark.instrument("openai")
 
 USER = [{"role": "user", "content": "Why do retries need jitter?"}]
 LONG_SYSTEM = {"role": "system", "content": "You are a careful assistant. " * 400}  # > 1024 tokens
@@ -25,23 +28,10 @@ def sim_seed() -> int:
 
 
 @pytest.fixture
-def recorded() -> InMemoryExporter:
-    """llmpulse recording into memory with the openai instrumentation on."""
-    exporter = InMemoryExporter()
-    llmpulse.init(exporter=exporter, instrument=("openai",))
-    return exporter
-
-
-@pytest.fixture
 def client(sim: LLMSimulator) -> Iterator[openai.OpenAI]:
     """The real openai client pointed at the simulator, its own retries off."""
     with openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as c:
         yield c
-
-
-def _llm_spans(exporter: InMemoryExporter) -> list:
-    assert llmpulse.flush(10)
-    return [s for s in exporter.spans if s.kind == "llm"]
 
 
 class TestCompletions:
@@ -52,7 +42,7 @@ class TestCompletions:
         response = client.chat.completions.create(
             model="gpt-4o-mini", messages=USER, temperature=0.2, max_tokens=50, user="u-42"
         )
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert (span.model, span.provider, span.status, span.user_id) == (
             "gpt-4o-mini",
             "openai",
@@ -80,7 +70,7 @@ class TestCompletions:
         second = client.chat.completions.create(
             model="o3-mini", messages=[LONG_SYSTEM, {"role": "user", "content": "Another question"}]
         )
-        first_span, second_span = _llm_spans(recorded)
+        first_span, second_span = llm_spans(recorded)
         assert second_span.cache_read_tokens == second.usage.prompt_tokens_details.cached_tokens > 0
         assert (
             second_span.reasoning_tokens
@@ -105,7 +95,7 @@ class TestCompletions:
         answer()
         assert llmpulse.flush(10)
         outer = next(s for s in recorded.spans if s.name == "answer")
-        (llm,) = _llm_spans(recorded)
+        (llm,) = llm_spans(recorded)
         assert llm.parent_id == outer.span_id and llm.trace_id == outer.trace_id
 
     def test_async_client(self, recorded: InMemoryExporter, sim: LLMSimulator) -> None:
@@ -121,7 +111,7 @@ class TestCompletions:
                 )
 
         asyncio.run(main())
-        spans = _llm_spans(recorded)
+        spans = llm_spans(recorded)
         assert len(spans) == 3 and all(s.output_tokens for s in spans)
 
     def test_redaction_applies(self, sim: LLMSimulator, client: openai.OpenAI) -> None:
@@ -129,7 +119,7 @@ class TestCompletions:
         exporter = InMemoryExporter()
         llmpulse.init(exporter=exporter, redact=True)
         client.chat.completions.create(model="gpt-4o-mini", messages=USER)
-        (span,) = _llm_spans(exporter)
+        (span,) = llm_spans(exporter)
         assert span.input is None and span.output is None and span.input_tokens
 
 
@@ -155,7 +145,7 @@ class TestErrors:
         with pytest.raises(error) as info:
             client.chat.completions.create(model="gpt-4o-mini", messages=USER)
         assert type(info.value) is error
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert (span.status, span.error_type) == ("error", error.__name__)
         assert span.attributes["http.response.status_code"] == status
 
@@ -166,7 +156,7 @@ class TestErrors:
             pytest.raises(openai.APIConnectionError),
         ):
             c.chat.completions.create(model="gpt-4o", messages=USER)
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.error_type == "APIConnectionError"
 
 
@@ -182,7 +172,7 @@ class TestStreaming:
         assert isinstance(stream, openai.Stream)
         chunks = list(stream)
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.output == text and span.output_tokens == chunks[-1].usage.completion_tokens
         assert span.ttft_ms is not None and 0 < span.ttft_ms <= span.latency_ms
         assert span.attributes["llmpulse.tokens_per_second"] > 0
@@ -200,7 +190,7 @@ class TestStreaming:
             client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True)
         )
         assert chunks and all(c.choices and c.usage is None for c in chunks)
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.input_tokens and span.output_tokens and span.cost_usd
         assert USAGE_ESTIMATED_ATTRIBUTE not in span.attributes
         assert span.attributes["llmpulse.stream.usage_requested"] is True
@@ -212,7 +202,7 @@ class TestStreaming:
                 stream_options={"include_usage": True},
             )
         )  # fmt: skip
-        (_, span2) = _llm_spans(recorded)
+        (_, span2) = llm_spans(recorded)
         assert asked[-1].usage is not None and not asked[-1].choices  # the user asked: they see it
         assert span2.output_tokens == asked[-1].usage.completion_tokens
         assert "llmpulse.stream.usage_requested" not in span2.attributes
@@ -230,7 +220,7 @@ class TestStreaming:
         )
         assert all(c.usage is None for c in chunks)
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        (span,) = _llm_spans(exporter)
+        (span,) = llm_spans(exporter)
         assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4"
         assert span.output_tokens == -(-len(text) // 4)
         assert span.input_tokens == -(-len(USER[0]["content"]) // 4)
@@ -246,7 +236,7 @@ class TestStreaming:
                 stream_options={"include_usage": False},
             )
         )  # fmt: skip
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4" and span.output_tokens
 
     def test_stream_closed_before_usage_is_estimated_even_when_redacted(
@@ -258,7 +248,7 @@ class TestStreaming:
             model="gpt-4o-mini", messages=USER, stream=True
         ) as stream:
             first = next(c for c in stream if c.choices and c.choices[0].delta.content)
-        (span,) = _llm_spans(exporter)
+        (span,) = llm_spans(exporter)
         assert span.output is None  # redacted, yet counted
         assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4"
         assert span.output_tokens == -(-len(first.choices[0].delta.content) // 4)
@@ -269,14 +259,14 @@ class TestStreaming:
             model="gpt-4o-mini", messages=USER, stream=True
         ) as stream:
             next(iter(stream))
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.attributes["llmpulse.stream.closed_early"] is True and span.status == "ok"
 
     def test_stream_dropped_unread(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
         """A stream nobody reads is recorded once it is garbage collected."""
         client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True)
         gc.collect()
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.attributes["llmpulse.stream.chunks"] == 0
 
     def test_async_stream(self, recorded: InMemoryExporter, sim: LLMSimulator) -> None:
@@ -291,7 +281,7 @@ class TestStreaming:
                 return "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
 
         text = asyncio.run(main())
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.output == text and span.output_tokens and span.ttft_ms is not None
         assert USAGE_ESTIMATED_ATTRIBUTE not in span.attributes
 
@@ -302,7 +292,7 @@ class TestStreaming:
         sim.fail_next(1, status=429)
         with pytest.raises(openai.RateLimitError):
             client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True)
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.error_type == "RateLimitError"
 
 
@@ -313,7 +303,7 @@ class TestInstrumentation:
         """After uninstrument_openai the client is original again and nothing is recorded."""
         llmpulse.uninstrument_openai()
         client.chat.completions.create(model="gpt-4o-mini", messages=USER)
-        assert _llm_spans(recorded) == []
+        assert llm_spans(recorded) == []
         assert llmpulse.instrument_openai() is True
 
     def test_instrumenting_twice_records_once(
@@ -323,7 +313,7 @@ class TestInstrumentation:
         llmpulse.instrument_openai()
         llmpulse.instrument_openai()
         client.chat.completions.create(model="gpt-4o-mini", messages=USER)
-        assert len(_llm_spans(recorded)) == 1
+        assert len(llm_spans(recorded)) == 1
 
     def test_disabled_client_records_nothing(self, client: openai.OpenAI) -> None:
         """With recording disabled the call passes straight through."""
@@ -339,7 +329,7 @@ class TestRawResponses:
         """with_raw_response calls are recorded with their usage; the caller parses the same object."""
         raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=USER)
         completion = raw.parse()
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.total_tokens == completion.usage.total_tokens
 
     def test_with_raw_response_stream(
@@ -350,7 +340,7 @@ class TestRawResponses:
             model="gpt-4o-mini", messages=USER, stream=True
         )
         chunks = list(raw.parse())
-        (span,) = _llm_spans(recorded)
+        (span,) = llm_spans(recorded)
         assert span.attributes["llmpulse.stream.chunks"] == len(chunks) > 0
 
 
@@ -364,7 +354,7 @@ class TestUsing:
                 client.chat.completions.create(model="gpt-4o-mini", messages=USER)
             client.chat.completions.create(model="gpt-4o-mini", messages=USER)
         client.chat.completions.create(model="gpt-4o-mini", messages=USER)
-        inner, outer, after = _llm_spans(recorded)
+        inner, outer, after = llm_spans(recorded)
         assert (inner.prompt_version, outer.prompt_version, after.prompt_version) == (
             "answer-v4",
             "answer-v3",
@@ -380,6 +370,6 @@ class TestUsing:
         exporter = InMemoryExporter()
         llmpulse.init(exporter=exporter, clock=FakeClock(1_000_000.0))
         client.chat.completions.create(model="gpt-4o-mini", messages=USER)
-        (span,) = _llm_spans(exporter)
+        (span,) = llm_spans(exporter)
         assert span.start_time == 1_000_000.0
         assert span.end_time >= span.start_time

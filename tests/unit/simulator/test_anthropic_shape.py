@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import anthropic
 import httpx
@@ -11,33 +10,7 @@ import pytest
 
 from llmpulse.errors import SimulatorError
 from llmpulse.simulator import Faults, LLMSimulator, SimulatorConfig
-
-MODEL = "claude-sonnet-4-5"
-USER = [{"role": "user", "content": "Why do retries need jitter?"}]
-# A cacheable system prompt: > 1024 tokens, with a cache_control breakpoint.
-SYSTEM = [
-    {
-        "type": "text",
-        "text": "You are a careful assistant. " * 200,
-        "cache_control": {"type": "ephemeral"},
-    }
-]
-WEATHER = {
-    "name": "get_weather",
-    "description": "The weather in a city.",
-    "input_schema": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-        "required": ["city", "days"],
-    },
-}
-
-
-@pytest.fixture
-def claude(sim: LLMSimulator) -> Iterator[anthropic.Anthropic]:
-    """The real anthropic client pointed at the simulator, its own retries off."""
-    with anthropic.Anthropic(base_url=sim.url, api_key="sim", max_retries=0) as c:
-        yield c
+from tests.unit.anthropic_requests import MODEL, SYSTEM, USER, WEATHER
 
 
 def _raw_events(sim: LLMSimulator, body: dict) -> list[tuple[str, dict]]:
