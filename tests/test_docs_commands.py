@@ -190,3 +190,20 @@ class TestTheCheckItself:
         _parse("llmpulse db cleanup --days 14 --rollup-days 180 --dry-run")
         _check_names("llmpulse flow NAME [--window 24h] [--format mermaid|svg|json]")
         _check_names("llmpulse ARGS...")
+
+
+def test_readme_lists_every_extra() -> None:
+    """The README's table of extras names each one pyproject declares, and no other: a user
+    told by a command to install an extra finds what it brings there."""
+    import tomllib
+
+    declared = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+            "optional-dependencies"
+        ]
+    )
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", readme, re.M))
+    assert listed == declared, (
+        f"missing from README: {sorted(declared - listed)}; not extras: {sorted(listed - declared)}"
+    )
