@@ -17,6 +17,14 @@ See docs/checks.md.
 
 from __future__ import annotations
 
+try:
+    import scipy  # noqa: F401 - only the detection extra installs it
+except ModuleNotFoundError as exc:  # a base install: say which extra brings it, not just "scipy"
+    raise ModuleNotFoundError(
+        "llmpulse.checks needs scipy, which is not installed: pip install 'llmpulse[detection]'",
+        name=exc.name,
+    ) from exc
+
 from llmpulse.checks._config import (
     CheckConfig,
     LiveConfig,

@@ -10,6 +10,14 @@ time matters) and returns small frozen dataclasses. See docs/detection.md.
 
 from __future__ import annotations
 
+try:
+    import scipy  # noqa: F401 - only the detection extra installs it
+except ModuleNotFoundError as exc:  # a base install: say which extra brings it, not just "scipy"
+    raise ModuleNotFoundError(
+        "llmpulse.detection needs scipy, which is not installed: pip install 'llmpulse[detection]'",
+        name=exc.name,
+    ) from exc
+
 from ._anomalies import anomaly_scores, detect_anomalies
 from ._changepoints import detect_change_points
 from ._regression import detect_regression

@@ -14,6 +14,14 @@ See docs/recovery.md for the policies, the YAML keys and the metric names.
 
 from __future__ import annotations
 
+try:
+    import tenacity  # noqa: F401 - only the recovery extra installs it
+except ModuleNotFoundError as exc:  # a base install: say which extra brings it, not just "tenacity"
+    raise ModuleNotFoundError(
+        "llmpulse.recovery needs tenacity, which is not installed: pip install 'llmpulse[recovery]'",
+        name=exc.name,
+    ) from exc
+
 from llmpulse.recovery._breaker import BreakerRegistry, CircuitBreaker, CircuitState
 from llmpulse.recovery._classify import ErrorClass, classify, retry_after_seconds
 from llmpulse.recovery._context import (

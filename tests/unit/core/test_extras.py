@@ -66,3 +66,33 @@ class TestRequireExtra:
     def test_an_installed_extra_lets_the_command_run(self) -> None:
         """With its extra installed, require_extra returns and the command goes on."""
         require_extra("demo", "llmpulse demo")
+
+
+class TestImportWithoutItsExtra:
+    @pytest.mark.parametrize(
+        "module,dependency,extra",
+        [
+            ("llmpulse.detection", "scipy", "detection"),
+            ("llmpulse.checks", "scipy", "detection"),
+            ("llmpulse.recovery", "tenacity", "recovery"),
+        ],
+    )
+    def test_the_error_names_the_extra(self, module: str, dependency: str, extra: str) -> None:
+        """On a base install, importing an extra's module says which pip install brings it
+        (still a ModuleNotFoundError naming the missing module, for code that catches it)."""
+        import subprocess
+        import sys
+
+        code = (
+            "import sys\n"
+            f"sys.modules[{dependency!r}] = None  # as if it were not installed\n"
+            "try:\n"
+            f"    import {module}\n"
+            "except ModuleNotFoundError as exc:\n"
+            "    print(exc.name, '|', exc)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+        assert out.startswith(f"{dependency} | ")
+        assert f"pip install 'llmpulse[{extra}]'" in out
