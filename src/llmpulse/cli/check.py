@@ -152,7 +152,10 @@ def _require_sqlite_file(url: str) -> None:
         and path not in (None, "", ":memory:")
         and not os.path.exists(path)
     ):
-        raise StoreUnavailableError(f"no database at {url}: the file {path} does not exist")
+        raise StoreUnavailableError(
+            f"no database at {url}: the file {path} does not exist "
+            "(record something first, e.g. `llmpulse demo`, or pass --database-url)"
+        )
 
 
 def _print(report: Any, url: str, window: str, baseline: str, fail_on: str, failed: bool) -> None:

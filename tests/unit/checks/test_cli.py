@@ -159,6 +159,7 @@ class TestErrors:
         path = tmp_path / "typo.db"
         code, _, err = _check("--database-url", f"sqlite:///{path}")
         assert code == 2 and "does not exist" in err and not path.exists()
+        assert "record something first" in err and "--database-url" in err  # as stats says it
 
     def test_unreachable_postgres_is_exit_2(self) -> None:
         """A server that refuses connections exits 2 with the masked URL."""
