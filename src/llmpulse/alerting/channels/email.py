@@ -151,8 +151,12 @@ class EmailChannel:
         self._prefix = s.text("subject_prefix") or ""
         self._timeout_s = s.seconds("timeout", 10.0, hi=120)
         self._ca_file = s.text("ca_file")
-        self._tls = (ssl.create_default_context(cafile=self._ca_file) if self._ca_file
-                     else ssl.create_default_context())  # fmt: skip
+        try:
+            self._tls = (ssl.create_default_context(cafile=self._ca_file) if self._ca_file
+                         else ssl.create_default_context())  # fmt: skip
+        except OSError as exc:  # a missing, unreadable or non-PEM file (ssl.SSLError is one)
+            detail = f"cannot load {self._ca_file} as CA certificates: {type(exc).__name__}"
+            raise FieldError(f"ca_file: {detail}", "ca_file", detail) from None
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any], policy: NetworkPolicy) -> EmailChannel:

@@ -247,7 +247,8 @@ class TestRefusals:
     @pytest.mark.parametrize(
         ("kw", "field"),
         [({"security": "ssl"}, "security"), ({"port": 465}, "port"), ({"to": ["not-an-address"]}, "to"),
-         ({"password": None}, "password"), ({"from": None}, "from"), ({"port": 0}, "port")],
+         ({"password": None}, "password"), ({"from": None}, "from"), ({"port": 0}, "port"),
+         ({"ca_file": "/nonexistent/corp-ca.pem"}, "ca_file")],
     )  # fmt: skip
     def test_bad_spec_names_the_field(self, cert: tuple[Path, Path], kw: dict[str, Any],
                                       field: str) -> None:  # fmt: skip
@@ -255,3 +256,14 @@ class TestRefusals:
         with pytest.raises(FieldError) as exc:
             build_channel("mail", {**spec(587, cert), **kw}, allow=LOCAL)
         assert exc.value.field == field
+
+    def test_a_ca_file_that_is_not_certificates_names_the_field(
+        self, cert: tuple[Path, Path], tmp_path: Path
+    ) -> None:
+        """A ca_file that exists but holds no PEM certificate is the field's error too (it was
+        an ssl traceback out of `llmpulse alerts validate`)."""
+        junk = tmp_path / "ca.pem"
+        junk.write_text("not a certificate\n")
+        with pytest.raises(FieldError, match=r"cannot load .*ca\.pem as CA certificates") as exc:
+            build_channel("mail", spec(587, cert, ca_file=str(junk)), allow=LOCAL)
+        assert exc.value.field == "ca_file"
