@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from llmpulse.schema import Span
 from llmpulse.store import Store
+from llmpulse.store.queries.workflows import WorkflowRun
 from tests.unit.store.conftest import T0, make_span
 
 NO_LLM = {"model": None, "provider": None, "input_tokens": None, "output_tokens": None}
@@ -308,3 +309,95 @@ class TestLongRuns:
         got = store.workflow_run("support", "tl")
         assert got is not None and got.truncated and got.run.path_truncated
         assert len(got.steps) + len(got.decisions) == 50
+
+
+def _span_totals(store: Store, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """The definition of a run's totals, grouped from its spans (what the runs read before the
+    ``traces`` table): first start, last end, spans, errors, tokens and cost per trace, with
+    its earliest root's name, status, error type, start and end (``None`` without a root)."""
+    params = {"ids": ids}
+    grouped = text(
+        "SELECT trace_id, min(start_time), max(end_time), count(*),"
+        " sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END), coalesce(sum(input_tokens), 0),"
+        " coalesce(sum(output_tokens), 0), coalesce(sum(total_tokens), 0), sum(cost_usd)"
+        " FROM spans WHERE trace_id IN :ids GROUP BY trace_id"
+    ).bindparams(bindparam("ids", expanding=True))
+    roots = text(
+        "SELECT trace_id, name, status, error_type, start_time, end_time FROM spans"
+        " WHERE trace_id IN :ids AND parent_id IS NULL ORDER BY start_time DESC, id DESC"
+    ).bindparams(bindparam("ids", expanding=True))
+    with store._read("test") as conn:
+        root = {r[0]: r[1:] for r in conn.execute(roots, params)}  # the earliest wins
+        return {r[0]: (*r[1:], root.get(r[0])) for r in conn.execute(grouped, params)}
+
+
+def _expected(totals: tuple[Any, ...]) -> dict[str, Any]:
+    first, last, spans, errors, inp, out, tot, cost, root = totals
+    name, status, error_type, start, end = root or (None, None, None, first, last)
+    outcome = "unknown" if root is None else ("error" if status == "error" else "ok")
+    return {
+        "name": name, "start_time": start, "end_time": end, "outcome": outcome,
+        "error_type": error_type, "spans": spans, "errors": errors, "input_tokens": inp,
+        "output_tokens": out, "total_tokens": tot, "cost_usd": cost,
+    }  # fmt: skip
+
+
+class TestRunTotals:
+    def test_every_field_is_what_grouping_the_spans_says(self, store: Store) -> None:
+        """60 runs written as an exporter sends them (children before their parent, in
+        shuffled batches, one batch twice): every run's totals on every page, and on its own
+        page, equal the spans grouped, field by field. The counts, tokens and times come from
+        the ``traces`` rows; the cost stays a sum of the spans, which ``tf`` shows: its row
+        adds 0.1 and a later batch's 0.2 + 0.3 (0.6), SUM() over its spans says
+        0.6000000000000001, and the run says what the spans say."""
+        import dataclasses
+        import random
+
+        rng = random.Random(7)
+        spans: list[Span] = []
+        for i in range(60):
+            run = plain_run(f"r{i:02d}", T0 + 30 * i, rng.choice(["answer", "refund"]),
+                            rng.random() < 0.3, round(rng.random() / 100, 6))  # fmt: skip
+            extra = [
+                llm(f"r{i:02d}", f"r{i:02d}-x{k}", T0 + 30 * i + 0.7 + k, f"r{i:02d}-c",
+                    rng.choice([round(rng.random() / 1000, 7), 1 / 3]), rng.randint(30, 900))
+                for k in range(rng.randint(0, 4))
+            ]  # fmt: skip
+            if i % 7 == 3:  # a run without prices
+                run = [dataclasses.replace(s, cost_usd=None) for s in run + extra]
+                extra = []
+            if i % 11 == 5:  # a run still going: its root not stored yet
+                run = run[1:]
+            spans += sorted(run + extra, key=lambda s: s.end_time)  # as they end
+        batches = [spans[j : j + 37] for j in range(0, len(spans), 37)]
+        rng.shuffle(batches)
+        batches.insert(3, batches[1])  # a batch sent again
+        first, later = plain_run("tf", T0 + 1900, "answer", False, 0.0), []
+        for k, cost in enumerate((0.1, 0.2, 0.3)):
+            (first if k == 0 else later).append(
+                llm("tf", f"tf-p{k}", T0 + 1900.6 + k / 10, "tf-c", cost, 100)
+            )
+        for batch in [*batches[:4], first, *batches[4:], later]:
+            store.write(spans=batch)
+
+        with store._read("test") as conn:
+            row = conn.execute(text("SELECT cost_usd FROM traces WHERE trace_id = 'tf'")).scalar()
+        want = _span_totals(store, ["tf"])["tf"]
+        assert (row, want[7]) == (0.6, 0.6000000000000001)  # the row cannot give the cost
+
+        listed: list[WorkflowRun] = []
+        after = None
+        while page := store.workflow_runs("support", T0, T0 + 3600, after=after, limit=9):
+            ids = [r.trace_id for r, _ in page]
+            truth = _span_totals(store, ids)
+            for run, _ in page:
+                for key, value in _expected(truth[run.trace_id]).items():
+                    assert getattr(run, key) == value, (run.trace_id, key)
+            listed += [r for r, _ in page]
+            after = page[-1][1]
+        assert len(listed) == 61
+        assert {r.outcome for r in listed} == {"ok", "error", "unknown"}
+        assert any(r.cost_usd is None for r in listed) and any(r.errors > 1 for r in listed)
+        for run in listed:
+            got = store.workflow_run("support", run.trace_id)
+            assert got is not None and got.run == run

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
 from llmpulse.schema import MetricPoint, Run
 from llmpulse.schema import Span as SpanRecord
@@ -129,21 +129,6 @@ def trace_span_page(
     return [(_span(r[:-1]), (r.start_time, r.id)) for r in conn.execute(query)]
 
 
-def _trace_totals() -> list[Any]:
-    """A trace's totals grouped from its spans (the workflow runs' reads by trace id)."""
-    return [
-        _S.c.trace_id,
-        func.min(_S.c.start_time).label("start_time"),
-        func.max(_S.c.end_time).label("end_time"),
-        func.count().label("spans"),
-        func.sum(case((_S.c.status == "error", 1), else_=0)).label("errors"),
-        func.coalesce(func.sum(_S.c.input_tokens), 0).label("input_tokens"),
-        func.coalesce(func.sum(_S.c.output_tokens), 0).label("output_tokens"),
-        func.coalesce(func.sum(_S.c.total_tokens), 0).label("total_tokens"),
-        func.sum(_S.c.cost_usd).label("cost_usd"),
-    ]
-
-
 def _trace_columns() -> list[Any]:
     return [_T.c[c] for c in TRACE_COLUMNS]
 
@@ -163,22 +148,26 @@ def _summaries(conn: Connection, rows: list[Any]) -> list[TraceTotals]:
     out = []
     for r in rows:
         name, service = roots.get(r.trace_id, (None, None))
-        out.append(
-            TraceTotals(
-                trace_id=r.trace_id,
-                name=name,
-                service=service,
-                start_time=float(r.start_time),
-                end_time=float(r.end_time),
-                spans=int(r.spans),
-                errors=int(r.errors or 0),
-                input_tokens=int(r.input_tokens),
-                output_tokens=int(r.output_tokens),
-                total_tokens=int(r.total_tokens),
-                cost_usd=None if r.cost_usd is None else float(r.cost_usd),
-            )
-        )
+        out.append(_summary(r, name, service, r.cost_usd))
     return out
+
+
+def _summary(r: Any, name: str | None, service: str | None, cost: Any) -> TraceTotals:
+    """A ``traces`` row with its root's name and service, and a cost (the row's own or one
+    summed from the spans)."""
+    return TraceTotals(
+        trace_id=r.trace_id,
+        name=name,
+        service=service,
+        start_time=float(r.start_time),
+        end_time=float(r.end_time),
+        spans=int(r.spans),
+        errors=int(r.errors or 0),
+        input_tokens=int(r.input_tokens),
+        output_tokens=int(r.output_tokens),
+        total_tokens=int(r.total_tokens),
+        cost_usd=None if cost is None else float(cost),
+    )
 
 
 def trace_page(

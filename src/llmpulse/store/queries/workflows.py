@@ -10,7 +10,9 @@ span, and the workflow's steps. No query here reads spans outside the traces it 
 
 * A run's **outcome** is its root span's status (``unknown`` while no root span is stored: the
   run has not ended, or its root was lost); its duration is the root's, its tokens and cost
-  the sums over every span of the trace (the model calls inside the nodes included).
+  the sums over every span of the trace (the model calls inside the nodes included). The
+  counts, tokens and first start / last end are the trace's ``traces`` row (store/_traces.py,
+  kept at ingest); the cost alone is summed from the spans (see ``_totals``).
 * A run's **steps** are the executions of the workflow's nodes: LangGraph node spans of this
   graph (``llmpulse.workflow`` and ``langgraph.node`` attributes), or spans named after a node
   that a decision of this workflow comes from or goes to. Its **path** merges them in time
@@ -26,8 +28,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select, text
 
 from llmpulse.schema import BRANCH_ATTRIBUTE
-from llmpulse.store.models import RollupKeyRow, SpanRow
-from llmpulse.store.queries.browse import TraceTotals, _summaries, _trace_totals
+from llmpulse.store._traces import TRACE_COLUMNS
+from llmpulse.store.models import RollupKeyRow, SpanRow, TraceRow
+from llmpulse.store.queries.browse import TraceTotals, _summary
 
 __all__ = [
     "MAX_PATH",
@@ -46,6 +49,7 @@ __all__ = [
 
 _S = SpanRow.__table__
 _K = RollupKeyRow.__table__
+_T = TraceRow.__table__
 
 WORKFLOW = "llmpulse.workflow"
 NODE = "langgraph.node"
@@ -263,11 +267,8 @@ def runs_of(conn: Connection, shape: WorkflowShape, trace_ids: Sequence[str]) ->
     if not trace_ids:
         return []
     ids = list(trace_ids)
-    totals = list(
-        conn.execute(select(*_trace_totals()).where(_S.c.trace_id.in_(ids)).group_by(_S.c.trace_id))
-    )
-    by_id = {t.trace_id: t for t in _summaries(conn, totals)}
     roots = _roots(conn, ids)
+    by_id = _totals(conn, ids, roots)
     rank = func.row_number().over(partition_by=_S.c.trace_id, order_by=(_S.c.start_time, _S.c.id))
     inner = (
         select(*_step_columns(), rank.label("rank"))
@@ -306,15 +307,11 @@ def run_path(conn: Connection, shape: WorkflowShape, trace_id: str) -> RunPath |
     steps, decisions = _events(shape, rows[:MAX_RUN_SPANS])
     if not decisions:
         return None
-    totals = list(
-        conn.execute(
-            select(*_trace_totals()).where(_S.c.trace_id == trace_id).group_by(_S.c.trace_id)
-        )
-    )
-    summary = _summaries(conn, totals)[0]
+    roots = _roots(conn, [trace_id])
+    summary = _totals(conn, [trace_id], roots)[trace_id]
     steps, truncated = _cost_steps(conn, [trace_id], steps)
     path = _path(steps, decisions)
-    run = _run(shape.workflow, summary, _roots(conn, [trace_id]).get(trace_id), path, long)
+    run = _run(shape.workflow, summary, roots.get(trace_id), path, long)
     return RunPath(run, steps, decisions, truncated or long)
 
 
@@ -472,13 +469,41 @@ def _cost_steps(
 
 
 def _roots(conn: Connection, ids: list[str]) -> dict[str, Any]:
-    """Each trace's earliest root span (no parent): status, error type, start and end."""
+    """Each trace's earliest root span (no parent): name, service, status, error type, start
+    and end."""
     query = (
-        select(_S.c.trace_id, _S.c.status, _S.c.error_type, _S.c.start_time, _S.c.end_time)
+        select(
+            _S.c.trace_id, _S.c.name, _S.c.service, _S.c.status, _S.c.error_type,
+            _S.c.start_time, _S.c.end_time,
+        )
         .where(_S.c.trace_id.in_(ids), _S.c.parent_id.is_(None))
         .order_by(_S.c.start_time.desc(), _S.c.id.desc())
-    )
+    )  # fmt: skip
     return {r.trace_id: r for r in conn.execute(query)}  # the earliest root wins (written last)
+
+
+def _totals(conn: Connection, ids: list[str], roots: dict[str, Any]) -> dict[str, TraceTotals]:
+    """The totals of the traces ``ids`` that have a span stored, named after their ``roots``.
+
+    First start, last end, spans, errors and tokens are the ``traces`` rows ingest keeps: a
+    minimum, a maximum and sums of whole numbers, the same whatever order the spans arrived
+    in. The cost is summed from the spans, as before the table: a sum of floats depends on the
+    order of its terms, and a row adds each batch's sum to the total so far, which for a
+    trace written in several batches can differ from SUM() over its spans in the last digit
+    (0.1 then 0.2 + 0.3: 0.6 against 0.6000000000000001).
+    """
+    # Two queries: SQLite took twice as long to join the traces rows to the grouped costs.
+    by_span = select(_S.c.trace_id, func.sum(_S.c.cost_usd)).where(_S.c.trace_id.in_(ids))
+    cost: dict[str, Any] = {t: c for t, c in conn.execute(by_span.group_by(_S.c.trace_id))}
+    columns = [_T.c[c] for c in TRACE_COLUMNS if c != "cost_usd"]
+    out = {}
+    for r in conn.execute(select(*columns).where(_T.c.trace_id.in_(ids))):
+        if r.trace_id not in cost:
+            continue  # no span left (retention is fixing the row)
+        root = roots.get(r.trace_id)
+        name, service = (root.name, root.service) if root is not None else (None, None)
+        out[r.trace_id] = _summary(r, name, service, cost[r.trace_id])
+    return out
 
 
 def _run(workflow: str, t: TraceTotals, root: Any, path: list[str], truncated: bool) -> WorkflowRun:
