@@ -207,3 +207,11 @@ def test_readme_lists_every_extra() -> None:
     assert listed == declared, (
         f"missing from README: {sorted(declared - listed)}; not extras: {sorted(listed - declared)}"
     )
+
+
+def test_readme_links_every_docs_page() -> None:
+    """Each docs/*.md page is a row of the README's documentation table, so a new user finds it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"^\| \[docs/([\w-]+\.md)\]\(docs/\1\)", readme, re.M))
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")}
+    assert pages <= linked, f"not in README's table: {sorted(pages - linked)}"
