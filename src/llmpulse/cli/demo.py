@@ -88,7 +88,9 @@ def demo(
         recovery=not no_recovery,
         workers=workers,
     )
-    console.print(f"[bold]llmpulse demo[/]: {requests} tickets → {settings.database_url}")
+    from llmpulse.store.engine import mask_url
+
+    console.print(f"[bold]llmpulse demo[/]: {requests} tickets → {mask_url(settings.database_url)}")
     console.print(
         f"Incident midway (tickets {int(requests * settings.incident.start)}–"
         f"{int(requests * settings.incident.end)}): {settings.incident.describe()}\n"
@@ -211,8 +213,28 @@ def _report(console, result) -> None:  # type: ignore[no-untyped-def]
     stats = result.sdk_stats
     console.print(
         f"\nRecorded {stats.recorded:,} records in {result.wall_seconds:.1f} s; stored {stats.exported:,}, "
-        f"dropped {stats.dropped_total}. Explore: `llmpulse check`, `llmpulse db health`."
+        f"dropped {stats.dropped_total}."
     )
+    console.print("Explore what it stored:")
+    for command in explore_commands(result.settings.database_url):
+        console.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
+
+
+def explore_commands(database_url: str) -> list[str]:
+    """What to run next on the demo's store (naming it unless it is the default one)."""
+    from llmpulse.config import DEFAULT_DATABASE_URL
+    from llmpulse.store.engine import mask_url
+
+    where = (
+        "" if database_url == DEFAULT_DATABASE_URL else f" --database-url {mask_url(database_url)}"
+    )
+    return [
+        f"llmpulse stats --window 6h --by name{where}",
+        f"llmpulse traces list --status error{where}",
+        f"llmpulse flow support{where}",
+        f"llmpulse check{where}",
+        f"llmpulse serve{where}",
+    ]
 
 
 def _checks(console, store, result) -> None:  # type: ignore[no-untyped-def]

@@ -92,3 +92,34 @@ class TestWorkersFlag:
     def test_workers_out_of_range_is_refused(self) -> None:
         out = CliRunner().invoke(app, ["demo", "--workers", "0"])
         assert out.exit_code == 2 and "--workers" in out.output
+
+
+class TestExploreCommands:
+    def test_the_default_store_needs_no_flag(self) -> None:
+        """After a demo into ./llmpulse.db the suggested commands read it as they are."""
+        from llmpulse.cli.demo import explore_commands
+
+        commands = explore_commands("sqlite:///./llmpulse.db")
+        assert "llmpulse check" in commands and "llmpulse flow support" in commands
+        assert not any("--database-url" in c for c in commands)
+
+    def test_another_store_is_named_with_its_password_masked(self) -> None:
+        """After `--database-url URL` each suggestion names that store (a bare `llmpulse check`
+        would read ./llmpulse.db), never printing the password."""
+        from llmpulse.cli.demo import explore_commands
+
+        url = "postgresql://bob:secret@127.0.0.1:5432/test"
+        commands = explore_commands(url)
+        assert all(
+            c.endswith(" --database-url postgresql://bob:***@127.0.0.1:5432/test") for c in commands
+        )
+        assert not any("secret" in c for c in commands)
+
+    def test_each_suggestion_parses(self) -> None:
+        """Each suggested command exists with those options, as a user would paste it."""
+        from llmpulse.cli.demo import explore_commands
+        from tests.test_docs_commands import _parse
+
+        for url in ("sqlite:///./llmpulse.db", "sqlite:////tmp/demo.db"):
+            for command in explore_commands(url):
+                _parse(command)
