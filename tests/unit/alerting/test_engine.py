@@ -3,87 +3,19 @@ inhibition, grouping, resolve, acknowledge, restarts and the evaluator lease (no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from llmpulse.alerting import AlertEngine, EvalContext, Rule, RuleSet, Sample
-from llmpulse.alerting._rules import DEFAULT_INHIBIT, Escalation
+from llmpulse.alerting import AlertEngine, Rule, RuleSet, Sample
+from llmpulse.alerting._rules import Escalation
 from llmpulse.alerting._silences import new_silence
-from llmpulse.alerting.channels import FunctionChannel
 
-from .conftest import llm
-
-T0 = 1_800_000_000.0
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
-
-
-class Switch:
-    """A condition the test turns on and off, per label set and severity."""
-
-    def __init__(self) -> None:
-        self.on: dict[tuple[tuple[str, str], ...], str] = {}
-        self.broken = False
-
-    def set(self, severity: str | None = "warning", **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        if severity is None:
-            self.on.pop(key, None)
-        else:
-            self.on[key] = severity
-
-    def __call__(self, ctx: EvalContext) -> list[Sample]:
-        if self.broken:
-            raise RuntimeError("query failed")
-        return [Sample(dict(k), 1.0, sev) for k, sev in self.on.items()]
-
-
-def _channels(*names: str) -> dict[str, FunctionChannel]:
-    return {n: FunctionChannel(n, lambda note: None) for n in names}
-
-
-def _engine(store, clock, *rules: Rule, inhibit=(DEFAULT_INHIBIT,), owner="e1") -> AlertEngine:
-    rs = RuleSet(channels=_channels("ops", "pager"), inhibit_rules=tuple(inhibit))
-    return AlertEngine(store, rs, rules=rules, clock=clock, owner=owner)
-
-
-def _rule(switch: Switch, **kw) -> Rule:
-    kw.setdefault("channels", ("ops",))
-    return Rule(kw.pop("name", "r"), type="callable", condition=switch, **kw)
-
-
-def _sent(store) -> list[tuple[str, str, list[tuple[str, str]]]]:
-    """(channel, status, [(model, item status)]) of every outbox row, oldest first."""
-    return [
-        (row.channel, row.payload["status"],
-         sorted((i["labels"].get("model", ""), i["status"]) for i in row.payload["items"]))
-        for row in store.outbox()
-    ]  # fmt: skip
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    yield Clock()
+from .conftest import T0, Clock, Switch, _channels, _engine, _rule, _sent, llm
 
 
 class TestLifecycle:
-    def test_pending_then_firing_after_for(self, store, clock) -> None:
+    def test_pending_then_firing_after_for(self, store, clock, switched) -> None:
         """A crossing is pending until it held for `for`, then fires and notifies once."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, for_s=120))
+        sw, engine = switched(for_s=120)
         sw.set(model="a")
         assert engine.tick().pending == 1
         clock.advance(60)
@@ -98,10 +30,9 @@ class TestLifecycle:
         engine.tick()  # still firing: deduplicated by fingerprint, nothing new
         assert len(store.alert_page(filters={})) == 1 and len(store.outbox()) == 1
 
-    def test_pending_missing_once_restarts_timer(self, store, clock) -> None:
+    def test_pending_missing_once_restarts_timer(self, clock, switched) -> None:
         """A pending series absent from one evaluation starts over (Prometheus)."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, for_s=120))
+        sw, engine = switched(for_s=120)
         sw.set(model="a")
         engine.tick()
         clock.advance(60)
@@ -115,10 +46,9 @@ class TestLifecycle:
         clock.advance(60)
         assert engine.tick().fired == 1
 
-    def test_resolved_notice_and_new_incident_on_refire(self, store, clock) -> None:
+    def test_resolved_notice_and_new_incident_on_refire(self, store, clock, switched) -> None:
         """Fire → resolve → fire sends the resolved notice and opens a new incident id."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw))
+        sw, engine = switched()
         sw.set(model="a")
         engine.tick()
         clock.advance(30)
@@ -135,10 +65,9 @@ class TestLifecycle:
         newer, older = store.alert_page(filters={})
         assert newer.id != older.id and older.state == "resolved" and newer.state == "firing"
 
-    def test_repeat_interval_and_acknowledge(self, store, clock) -> None:
+    def test_repeat_interval_and_acknowledge(self, store, clock, switched) -> None:
         """Firing alerts repeat every repeat_interval until acknowledged."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, repeat_interval_s=600))
+        sw, engine = switched(repeat_interval_s=600)
         sw.set(model="a")
         engine.tick()
         clock.advance(590)
@@ -181,10 +110,9 @@ class TestLifecycle:
         engine.tick()
         assert sorted(c for c, s, _ in _sent(store) if s == "resolved") == ["ops", "pager"]
 
-    def test_acknowledged_alert_does_not_escalate(self, store, clock) -> None:
+    def test_acknowledged_alert_does_not_escalate(self, store, clock, switched) -> None:
         """An acknowledgement before `after` stops the escalation."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, escalation=(Escalation(900, ("pager",)),)))
+        sw, engine = switched(escalation=(Escalation(900, ("pager",)),))
         sw.set(model="a")
         engine.tick()
         [alert] = store.alert_page(filters={})
@@ -194,10 +122,9 @@ class TestLifecycle:
         engine.tick()
         assert [c for c, _, _ in _sent(store)] == ["ops"]
 
-    def test_ack_on_resolved_alert_does_not_reopen(self, store, clock) -> None:
+    def test_ack_on_resolved_alert_does_not_reopen(self, store, clock, switched) -> None:
         """Acknowledging an incident that already resolved changes nothing (oncall#3161)."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw))
+        sw, engine = switched()
         sw.set(model="a")
         engine.tick()
         sw.set(None, model="a")
@@ -208,11 +135,10 @@ class TestLifecycle:
         assert (after.state, after.acknowledged_at) == ("resolved", None)
         assert store.alert_page(filters={"active_only": True}) == []
 
-    def test_manual_resolve_holds_until_condition_clears(self, store, clock) -> None:
+    def test_manual_resolve_holds_until_condition_clears(self, store, clock, switched) -> None:
         """Resolved by hand: a resolved notice now, silence while still crossing, and a new
         incident only after the condition cleared and came back."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw))
+        sw, engine = switched()
         sw.set(model="a")
         engine.tick()
         [alert] = store.alert_page(filters={})
@@ -236,19 +162,17 @@ class TestLifecycle:
 
 
 class TestGroupingAndMuting:
-    def test_alerts_of_one_rule_are_one_notification(self, store, clock) -> None:
+    def test_alerts_of_one_rule_are_one_notification(self, store, switched) -> None:
         """Grouped by alertname (the default): two models firing together send one message."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw))
+        sw, engine = switched()
         sw.set(model="a")
         sw.set(model="b")
         engine.tick()
         assert _sent(store) == [("ops", "firing", [("a", "firing"), ("b", "firing")])]
 
-    def test_group_by_label_splits_notifications(self, store, clock) -> None:
+    def test_group_by_label_splits_notifications(self, store, switched) -> None:
         """group_by: [model] sends one notification per model."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, group_by=("model",)))
+        sw, engine = switched(group_by=("model",))
         sw.set(model="a")
         sw.set(model="b")
         engine.tick()
@@ -286,10 +210,9 @@ class TestGroupingAndMuting:
         sent = [(r.payload["status"], r.payload["items"][0]["severity"]) for r in store.outbox()]
         assert sorted(sent[1:]) == [("firing", "warning"), ("resolved", "critical")]
 
-    def test_silence_mutes_until_it_ends(self, store, clock) -> None:
+    def test_silence_mutes_until_it_ends(self, store, clock, switched) -> None:
         """A silenced alert sends nothing; when the silence ends it is notified like a new one."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw))
+        sw, engine = switched()
         store.add_silence(new_silence([{"name": "model", "op": "=~", "value": "a|c"}],
                                       starts_at=T0, ends_at=T0 + 600, created_by="ana",
                                       comment="deploy", now=T0))  # fmt: skip
@@ -317,10 +240,9 @@ class TestGroupingAndMuting:
 
 
 class TestRobustness:
-    def test_keep_firing_for_bridges_a_gap(self, store, clock) -> None:
+    def test_keep_firing_for_bridges_a_gap(self, store, clock, switched) -> None:
         """With keep_firing_for, one evaluation without the series sends no resolved notice."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, keep_firing_for_s=120))
+        sw, engine = switched(keep_firing_for_s=120)
         sw.set(model="a")
         engine.tick()
         sw.set(None, model="a")
@@ -381,10 +303,9 @@ class TestRobustness:
         assert "r" in report.failed and report.resolved == 0 and report.fired == 1
         assert len(store.alert_page(filters={"active_only": True})) == 2
 
-    def test_broken_template_still_notifies(self, store, clock) -> None:
+    def test_broken_template_still_notifies(self, store, switched) -> None:
         """A summary that cannot render still delivers fallback text, and is counted."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, summary="{model} at {value:.1f} for {missing}"))
+        sw, engine = switched(summary="{model} at {value:.1f} for {missing}")
         sw.set(model="a")
         report = engine.tick()
         assert report.template_failures == 1 and engine.template_failures == 1
@@ -406,10 +327,9 @@ class TestRobustness:
         assert a.tick().evaluated
         assert len(store.alert_page(filters={})) == 1 and len(store.outbox()) == 1
 
-    def test_statistics(self, store, clock) -> None:
+    def test_statistics(self, store, clock, switched) -> None:
         """Counts by severity and rule; MTTA and MTTR in seconds."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw))
+        sw, engine = switched()
         sw.set("critical", model="a")
         sw.set("warning", model="b")
         engine.tick()

@@ -9,12 +9,7 @@ from llmpulse.alerting._grouping import Timers, decide
 from llmpulse.alerting._transitions import FOR_OUTAGE_TOLERANCE_SECONDS
 from llmpulse.store.queries.alerts import GroupRecord
 
-from .test_engine import T0, Clock, Switch, _engine, _rule, _sent
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from .conftest import T0, Switch, _engine, _rule, _sent
 
 
 def _rows(store) -> int:
@@ -22,10 +17,9 @@ def _rows(store) -> int:
 
 
 class TestGroupWait:
-    def test_alerts_firing_together_arrive_in_one_message(self, store, clock) -> None:
+    def test_alerts_firing_together_arrive_in_one_message(self, store, clock, switched) -> None:
         """group_wait: the first alert waits, the second joins it, one message after the wait."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, group_wait_s=30))
+        sw, engine = switched(group_wait_s=30)
         sw.set(model="a")
         engine.tick()
         clock.advance(15)
@@ -36,10 +30,11 @@ class TestGroupWait:
         assert engine.tick().dispatched.notifications == 1
         assert _sent(store) == [("ops", "firing", [("a", "firing"), ("b", "firing")])]
 
-    def test_alert_resolved_inside_group_wait_is_never_notified(self, store, clock) -> None:
+    def test_alert_resolved_inside_group_wait_is_never_notified(
+        self, store, clock, switched
+    ) -> None:
         """Fire and resolve inside group_wait: the channel hears nothing, not even resolved."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, group_wait_s=60))
+        sw, engine = switched(group_wait_s=60)
         sw.set(model="a")
         engine.tick()
         clock.advance(30)
@@ -52,10 +47,9 @@ class TestGroupWait:
 
 
 class TestGroupInterval:
-    def test_changes_wait_for_the_interval_and_go_together(self, store, clock) -> None:
+    def test_changes_wait_for_the_interval_and_go_together(self, store, clock, switched) -> None:
         """After a notification, a new alert and a resolution wait for group_interval."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, group_interval_s=300))
+        sw, engine = switched(group_interval_s=300)
         sw.set(model="a")
         engine.tick()  # T0: a new group, no group_wait: sent now
         clock.advance(60)
@@ -80,12 +74,13 @@ class TestGroupInterval:
             ("ops", "firing", [("a", "resolved"), ("b", "firing")]),
         ]
 
-    def test_fire_resolve_fire_inside_the_interval_sends_nothing(self, store, clock) -> None:
+    def test_fire_resolve_fire_inside_the_interval_sends_nothing(
+        self, store, clock, switched
+    ) -> None:
         """AM#2398: fire → resolve → fire between two turns of the group sends no resolved
         notice and no new firing one (the channel rightly believes it fires); the new incident
         is still a new id, and its resolution is announced later."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, group_interval_s=300))
+        sw, engine = switched(group_interval_s=300)
         sw.set(model="a")
         engine.tick()
         clock.advance(60)
@@ -108,10 +103,9 @@ class TestGroupInterval:
             ("resolved", newer.id)
         ]
 
-    def test_repeat_is_never_sooner_than_the_interval(self, store, clock) -> None:
+    def test_repeat_is_never_sooner_than_the_interval(self, store, clock, switched) -> None:
         """repeat_interval 10m with group_interval 15m repeats every 15m (AM rounds it up)."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, repeat_interval_s=600, group_interval_s=900))
+        sw, engine = switched(repeat_interval_s=600, group_interval_s=900)
         sw.set(model="a")
         engine.tick()
         clock.advance(600)
@@ -121,11 +115,12 @@ class TestGroupInterval:
         engine.tick()
         assert _rows(store) == 2
 
-    def test_acknowledged_group_stays_quiet_but_sends_its_resolution(self, store, clock) -> None:
+    def test_acknowledged_group_stays_quiet_but_sends_its_resolution(
+        self, store, clock, switched
+    ) -> None:
         """An acknowledged alert is not taken for resolved (no notice while it fires), repeats
         stop, and its resolution is still announced at the group's turn."""
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, group_interval_s=300, repeat_interval_s=600))
+        sw, engine = switched(group_interval_s=300, repeat_interval_s=600)
         sw.set(model="a")
         engine.tick()
         [alert] = store.alert_page(filters={})
@@ -141,14 +136,13 @@ class TestGroupInterval:
 
 
 class TestLabels:
-    def test_group_by_dots_turns_grouping_off(self, store, clock) -> None:
+    def test_group_by_dots_turns_grouping_off(self, store, switched) -> None:
         """group_by: ["..."] puts every alert in a group of its own (Alertmanager)."""
         from llmpulse.alerting import parse_rule
 
         doc = {"name": "x", "metric": "errors", "warning": 1, "group_by": ["..."]}
         assert parse_rule(doc).group_by == ("...",)
-        sw = Switch()
-        engine = _engine(store, clock, _rule(sw, group_by=("...",)))
+        sw, engine = switched(group_by=("...",))
         sw.set(model="a")
         sw.set(model="b")
         assert engine.tick().dispatched.notifications == 2

@@ -10,8 +10,8 @@ from llmpulse.alerting._notify import from_payload
 from llmpulse.alerting._outbox import backoff_seconds
 from llmpulse.alerting.channels import NetworkPolicy, build_channel
 
+from .conftest import T0, Clock, Switch
 from .hook import Hook, hook
-from .test_engine import T0, Clock, Switch
 
 LOCAL = NetworkPolicy(["127.0.0.1"])
 
