@@ -98,6 +98,9 @@ class Converter:
         self.redact = redact
         self.redact_text = redact_text
         self.service = None if service is None else str(service)
+        # A service name the store would refuse is repaired (and counted) span by span, on the
+        # careful path; one it takes lets plain spans skip re-checking it.
+        self._service_ok = self.service is None or text_ok(self.service)
         self._warn = LogOnce(log)
         # Values repaired so the record could be stored, by reason (written on the export
         # thread only; read by stats()).
@@ -245,10 +248,10 @@ class Converter:
 
     # -- spans from span() / observe ---------------------------------------------------------
     def _span(self, h: SpanHandle) -> Any:
-        if self.rows and not h.fields and not h.events:
-            pair = self._plain_span_row(h)
-            if pair is not None:
-                return pair
+        if not h.fields and not h.events:
+            plain = self._plain_span_row(h) if self.rows else self._plain_span(h)
+            if plain is not None:
+                return plain
         fields = h.fields or {}
         span = Span(
             trace_id=trace_hex(h._trace),
@@ -271,6 +274,44 @@ class Converter:
             span.error_type = _opt_str(h.error_type)
             self._finish(span, None, None)
         return self._repair(span)
+
+    def _plain_span(self, h: SpanHandle) -> Span | None:
+        """The ``Span`` of a span without llm columns or events (a chain, tool or branch step,
+        a graph node) when nothing in it needs repair, else ``None`` (the careful path then
+        builds, repairs and counts). The same checks as ``_repair``, on just the fields such a
+        span has: a graph of trivial nodes converts one of these per node, on the export thread
+        that shares the interpreter lock with the caller.
+        """
+        attributes = h.attributes
+        if attributes:
+            if type(attributes) is not dict or not attributes.keys().isdisjoint(_GENAI_KEYS):
+                return None
+            attributes = self._attributes(attributes)
+        else:
+            attributes = {}
+        name, kind, error_type, message = h.name, h.kind, h.error_type, h.error_message
+        if not (
+            type(name) is str
+            and name
+            and ((name.isascii() and "\x00" not in name) or text_ok(name))
+        ):
+            return None
+        if not (type(kind) is str and len(kind) <= MAX_KIND_CHARS and text_ok(kind)):
+            return None
+        if error_type is not None and not (type(error_type) is str and text_ok(error_type)):
+            return None
+        if message is not None and not (type(message) is str and text_ok(message)):
+            return None
+        start, end = h.start_time, h.end_time
+        if type(start) is not float or type(end) is not float or start - start != 0.0:
+            return None
+        if end - end != 0.0 or not self._service_ok:
+            return None
+        return Span(
+            f"{h._trace:032x}", f"{h._span:016x}", name, start, end if end >= start else start,
+            kind, f"{h._parent:016x}" if h._parent else None, h.status, error_type, message,
+            service=self.service, attributes=attributes,
+        )  # fmt: skip
 
     def _plain_span_row(  # noqa: C901 - per-span conversion, kept flat like _llm_span
         self, h: SpanHandle

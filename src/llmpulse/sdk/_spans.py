@@ -11,7 +11,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from llmpulse._rows import MAX_EVENTS, MAX_EVENTS_CHARS, MAX_LABEL_CHARS, MAX_MESSAGE_CHARS
+from llmpulse._rows import (
+    MAX_ATTRIBUTES_CHARS,
+    MAX_EVENTS,
+    MAX_EVENTS_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_MESSAGE_CHARS,
+)
 from llmpulse.schema import BRANCH_ATTRIBUTE, SpanEvent, SpanStatus
 from llmpulse.sdk._content import (
     ITEM_OVERHEAD,
@@ -50,7 +56,7 @@ class SpanHandle:
     __slots__ = (
         "_client", "name", "kind", "_trace", "_span", "_parent", "start_time", "end_time",
         "attributes", "events", "status", "error_type", "error_message", "fields", "sampled",
-        "_token", "_state", "text_bytes", "_event_bytes", "_dropped_events",
+        "_token", "_state", "text_bytes", "_event_bytes", "_dropped_events", "attributes_size",
     )  # fmt: skip
 
     def __init__(self, client: Client, name: str, kind: str, attributes: dict[str, Any]) -> None:
@@ -76,6 +82,10 @@ class SpanHandle:
         self.text_bytes = 0
         self._event_bytes = 0
         self._dropped_events = 0
+        # The bytes ``attributes`` count in the budget, when the recorder that built them
+        # measured them as ``bounded_attributes`` would (text and scalar values, none over a
+        # cap); -1: measured at the end. Any later ``set_attribute`` makes it -1 again.
+        self.attributes_size = -1
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SpanHandle:
@@ -149,8 +159,11 @@ class SpanHandle:
             size += len(self.error_message)
         if self._dropped_events:
             self.attributes["llmpulse.dropped_events"] = self._dropped_events
+            self.attributes_size = -1
         if self.attributes:
-            self.attributes, n = bounded_attributes(self.attributes, limit, owned=True)
+            n = self.attributes_size
+            if n < 0 or n > MAX_ATTRIBUTES_CHARS:
+                self.attributes, n = bounded_attributes(self.attributes, limit, owned=True)
             size += n
         fields = self.fields
         if fields:
@@ -203,8 +216,25 @@ class SpanHandle:
             return
         try:
             self.attributes[str(key)] = value
+            self.attributes_size = -1
         except Exception:  # never raise into user code
             _bad("attribute", key)
+
+    def set_measured_attribute(self, key: str, value: str) -> None:
+        """``set_attribute`` for a recorder's own text attribute, keeping ``attributes_size``
+        (when it is known) current: one length instead of measuring every attribute again at
+        the end. ``key`` and ``value`` must be ``str``."""
+        if self._state == _ENDED:
+            return
+        self.attributes[key] = value
+        size = self.attributes_size
+        if size >= 0:
+            n = len(value)
+            self.attributes_size = (
+                size + n + len(key) + ITEM_OVERHEAD
+                if n <= self._client._batcher.max_chars and len(key) <= MAX_LABEL_CHARS
+                else -1
+            )
 
     def set_attributes(self, attributes: dict[str, Any]) -> None:
         """Set several free attributes at once."""

@@ -36,8 +36,9 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from llmpulse._rows import MAX_LABEL_CHARS
 from llmpulse.sdk import _state
-from llmpulse.sdk._content import text_size
+from llmpulse.sdk._content import ITEM_OVERHEAD, text_size
 from llmpulse.sdk._context import current_span
 from llmpulse.sdk._spans import SpanHandle
 from llmpulse.sdk._workflow import BRANCH_CONDITION, BRANCH_FROM, WORKFLOW, branch_name
@@ -141,7 +142,7 @@ class CallbackHandler(BaseCallbackHandler):
         except Exception:
             self._failed("on_chain_start")
 
-    def _start_node(
+    def _start_node(  # noqa: C901 - once per graph node: kept flat, measured in bench/
         self, run_id: UUID, graph_run: _Run, name: str, step: int, tags: Sequence[str] | None,
         metadata: Mapping[str, Any], inputs: Any,
     ) -> None:  # fmt: skip
@@ -155,23 +156,36 @@ class CallbackHandler(BaseCallbackHandler):
             graph_run.handle.set_attribute(WORKFLOW, graph)
             if not self.capture_state:  # a graph's input is its state: kept only when allowed
                 _drop_input(graph_run.handle)
-        attrs = _attributes(tags, metadata)
+        # The attributes are measured as they are built (what the span's end would otherwise
+        # do for each of them again): text and numbers of ours, of known lengths.
+        limit = client._batcher.max_chars
+        attrs, size = _attributes(tags, metadata, limit)
         attrs[WORKFLOW] = graph
         attrs["langgraph.node"] = name
         attrs["langgraph.step"] = step
+        texts = len(graph) + len(name)  # of the text values of ours, together
         ns = metadata.get("langgraph_checkpoint_ns")
         failed = self._retries.get(ns) if self._retries and isinstance(ns, str) else None
         if failed:
             attrs["langgraph.attempt"] = failed + 1
+            size += _ATTEMPT_SIZE
         # Lists as comma-joined text: a list attribute is copied and bounded item by item at
         # the span's end, which measurably slowed graphs of trivial nodes.
         triggers = metadata.get("langgraph_triggers")
         if isinstance(triggers, (list, tuple)):
-            attrs["langgraph.triggers"] = _joined(triggers)
+            attrs["langgraph.triggers"] = text = _joined(triggers)
+            texts += len(text)
+            size += _TRIGGERS_SIZE
         summary = lg.state_summary(inputs)
         if summary is not None:
             attrs["langgraph.state.keys"], attrs["langgraph.state.size"] = summary
+            texts += len(summary[0])
+            size += _STATE_SIZE
         h = SpanHandle(client, name, "chain", attrs)
+        # None of our texts is longer than all of them together: within the value cap, none
+        # needs a cut (the user's values were checked one by one).
+        if size >= 0 and texts <= limit:
+            h.attributes_size = size + texts + _NODE_KEYS_SIZE
         h.open(graph_run.handle)
         if "session_id" in metadata or "thread_id" in metadata or "user_id" in metadata:
             _session(h, metadata)
@@ -219,7 +233,7 @@ class CallbackHandler(BaseCallbackHandler):
         if self.capture_state:
             run.handle.set_output(outputs)
         elif isinstance(outputs, Mapping):
-            run.handle.set_attribute("langgraph.update.keys", _joined(outputs))
+            run.handle.set_measured_attribute("langgraph.update.keys", _joined(outputs))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain, graph or node raised; an interrupt is recorded as control flow, not failure."""
@@ -461,7 +475,9 @@ class CallbackHandler(BaseCallbackHandler):
         current = current_span.get()
         if parent_run_id is None:
             current = self._root_parent(current)
-        h = SpanHandle(client, name, kind, _attributes(tags, metadata))
+        h = SpanHandle(
+            client, name, kind, _attributes(tags, metadata, client._batcher.max_chars)[0]
+        )
         if parent_run is not None:
             h.open(parent_run.handle)
         else:
@@ -555,41 +571,80 @@ def _name(serialized: Any, kwargs: Mapping[str, Any]) -> str:
     return "run"
 
 
-def _attributes(tags: Sequence[str] | None, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """User tags and scalar metadata (copied: LangGraph shares metadata dicts across runs)."""
+def _attributes(  # noqa: C901 - once per run: kept flat like _start_node
+    tags: Sequence[str] | None, metadata: Mapping[str, Any] | None, limit: int
+) -> tuple[dict[str, Any], int]:
+    """User tags and scalar metadata (copied: LangGraph shares metadata dicts across runs), and
+    the bytes they count in the queue's budget as ``bounded_attributes`` counts them, or a
+    negative number when one of them needs that careful measure (a list, a text over ``limit``
+    or a key over its cap)."""
     attrs: dict[str, Any] = {}
+    size = 0
     if tags:
         kept = [t for t in tags if isinstance(t, str) and not t.startswith(_NOISE_TAG_PREFIXES)]
         if kept:
             attrs["langchain.tags"] = kept
+            size = _UNMEASURED
     if metadata:
         shape = tuple(metadata)
         plan = _plans.get(shape)
         if plan is None:
             plan = _plan(shape)
-        for key, attr in plan:
+        for key, attr, overhead in plan:
             value = metadata[key]
-            if value is None or isinstance(value, (str, int, float, bool)):
+            kind = type(value)
+            if kind is str:
                 attrs[attr] = value
+                n = len(value)
+                size += overhead + n if n <= limit else _UNMEASURED
+            elif value is None or kind is int or kind is float or kind is bool:
+                attrs[attr] = value
+                size += overhead + _SCALAR_SIZE
+            elif isinstance(value, (str, int, float)):  # a subclass (an enum): measured later
+                attrs[attr] = value
+                size = _UNMEASURED
         ns = metadata.get("langgraph_checkpoint_ns")
-        if isinstance(ns, str):
+        if type(ns) is str:
             attrs["langgraph.checkpoint_ns"] = ns
-    return attrs
+            n = len(ns)
+            size += n + _NS_SIZE if n <= limit else _UNMEASURED
+        elif isinstance(ns, str):
+            attrs["langgraph.checkpoint_ns"] = ns
+            size = _UNMEASURED
+    return attrs, size
 
 
-# Metadata keys (in order) -> the (key, attribute name) pairs kept of them: the keys that
-# LangChain and LangGraph add for themselves are not. Every node of a graph brings the same
-# keys, so deciding once per set of keys is cheaper than testing every key's prefixes on
-# every run (bounded: past the cap, sets of keys are decided every time).
-_plans: dict[tuple[Any, ...], tuple[tuple[str, str], ...]] = {}
+# What a measured attribute counts beyond its text (as ``bounded_attributes`` counts it): its
+# key and the per-item overhead; a number, None or a bool counts 8 for its value. A negative
+# size stays negative whatever is added to it later (nothing adds more than this).
+_UNMEASURED = -(1 << 40)
+_SCALAR_SIZE = 8
+_NODE_KEYS_SIZE = (
+    len(WORKFLOW) + len("langgraph.node") + len("langgraph.step") + 3 * ITEM_OVERHEAD + _SCALAR_SIZE
+)
+_ATTEMPT_SIZE = len("langgraph.attempt") + ITEM_OVERHEAD + _SCALAR_SIZE
+_TRIGGERS_SIZE = len("langgraph.triggers") + ITEM_OVERHEAD
+_STATE_SIZE = (
+    len("langgraph.state.keys") + len("langgraph.state.size") + 2 * ITEM_OVERHEAD + _SCALAR_SIZE
+)
+_NS_SIZE = len("langgraph.checkpoint_ns") + ITEM_OVERHEAD
+
+
+# Metadata keys (in order) -> the (key, attribute name, what the attribute counts beyond its
+# value) kept of them: the keys that LangChain and LangGraph add for themselves are not. Every
+# node of a graph brings the same keys, so deciding once per set of keys is cheaper than
+# testing every key's prefixes on every run (bounded: past the cap, sets of keys are decided
+# every time).
+_plans: dict[tuple[Any, ...], tuple[tuple[str, str, int], ...]] = {}
 _MAX_PLANS = 1024
 
 
-def _plan(shape: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
+def _plan(shape: tuple[Any, ...]) -> tuple[tuple[str, str, int], ...]:
     plan = tuple(
-        (key, f"langchain.metadata.{key}")
+        (key, attr, len(attr) + ITEM_OVERHEAD if len(attr) <= MAX_LABEL_CHARS else _UNMEASURED)
         for key in shape
         if type(key) is str and not key.startswith(_SKIP_METADATA_PREFIXES)
+        for attr in (f"langchain.metadata.{key}",)
     )
     if len(_plans) < _MAX_PLANS:
         _plans[shape] = plan
