@@ -43,6 +43,7 @@ __all__ = ["NOOP_SPAN", "NoopSpan", "SpanHandle"]
 log = logging.getLogger("llmpulse.sdk")
 
 _CREATED, _OPEN, _ENDED = 0, 1, 2
+_OK = SpanStatus.OK.value  # an enum member's .value is a Python-level descriptor: read once
 
 
 class SpanHandle:
@@ -64,8 +65,8 @@ class SpanHandle:
         self.name = name
         self.kind = kind
         self.attributes = attributes
-        self.events: list[SpanEvent] = []
-        self.status = SpanStatus.OK.value
+        self.events: list[SpanEvent] | tuple[SpanEvent, ...] = ()  # a list from the first event
+        self.status = _OK
         self.error_type: str | None = None
         self.error_message: str | None = None
         self.fields: dict[str, Any] | None = None  # llm columns (model, tokens, input, ...)
@@ -253,11 +254,14 @@ class SpanHandle:
             name = cut(str(name), MAX_LABEL_CHARS)
             kept, size = bounded_attributes(attributes, limit, MAX_EVENTS_CHARS)
             size += len(name) + ITEM_OVERHEAD
-            if len(self.events) >= MAX_EVENTS or self._event_bytes + size > MAX_EVENTS_CHARS:
+            events = self.events
+            if len(events) >= MAX_EVENTS or self._event_bytes + size > MAX_EVENTS_CHARS:
                 self._dropped_events += 1  # said by attribute llmpulse.dropped_events
                 return
+            if not isinstance(events, list):
+                self.events = events = []
             self._event_bytes += size
-            self.events.append(SpanEvent(name, self._client._now(), kept))
+            events.append(SpanEvent(name, self._client._now(), kept))
         except Exception:
             _bad("event", name)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import llmpulse
 from llmpulse._rows import MAX_LABEL_CHARS
 from llmpulse.sdk._content import bounded_attributes
+from llmpulse.sdk._context import current_span
 from llmpulse.sdk._spans import SpanHandle
 from llmpulse.sdk.instrumentation.langchain import CallbackHandler
 from llmpulse.testing import InMemoryExporter
@@ -43,14 +45,18 @@ def _node(
         None, state, run_id=node_id, parent_run_id=graph_id, tags=["graph:step:1"],
         metadata=metadata, name=node,
     )  # fmt: skip
-    return handler._runs[node_id].handle
+    return handler._runs[node_id.int].handle
 
 
 @pytest.fixture
-def recorded() -> InMemoryExporter:
+def recorded() -> Iterator[InMemoryExporter]:
+    """Recording into memory; the node spans these tests leave open (and current) are not
+    left current for the tests after them."""
     exporter = InMemoryExporter()
     llmpulse.init(exporter=exporter, instrument=(), max_content_chars=LIMIT)
-    return exporter
+    token = current_span.set(None)
+    yield exporter
+    current_span.reset(token)
 
 
 scalars = st.one_of(

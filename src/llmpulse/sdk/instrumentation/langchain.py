@@ -100,7 +100,7 @@ class CallbackHandler(BaseCallbackHandler):
         self.capture_io = capture_io
         self.capture_state = capture_state
         self.max_open_runs = max(1, int(max_open_runs))
-        self._runs: dict[UUID, _Run] = {}
+        self._runs: dict[Any, _Run] = {}  # by _key(run_id)
         self._evict_lock = threading.Lock()
         self._retries: dict[str, int] = {}  # task checkpoint ns -> failed attempts so far
         self._roots: dict[Any, Any] = {}  # recent root spans -> what was current before each
@@ -127,7 +127,7 @@ class CallbackHandler(BaseCallbackHandler):
             # A LangGraph node of a graph run of ours: the run most worth making cheap (a
             # graph of trivial nodes pays this once per node), so it has its own path.
             if parent_run_id is not None and metadata and metadata.get("langgraph_node") == name:
-                graph_run = self._runs.get(parent_run_id)
+                graph_run = self._runs.get(_key(parent_run_id))
                 step = lg.node_of(name, tags, metadata) if graph_run is not None else None
                 if graph_run is not None and step is not None:
                     self._start_node(run_id, graph_run, name, step, tags, metadata, inputs)
@@ -193,7 +193,7 @@ class CallbackHandler(BaseCallbackHandler):
         run.node, run.step, run.graph = name, step, graph
         if len(self._runs) >= self.max_open_runs:
             self._evict()
-        self._runs[run_id] = run
+        self._runs[_key(run_id)] = run
         current_span.set(h)
         if self.capture_state:
             h.set_input(inputs)
@@ -201,16 +201,17 @@ class CallbackHandler(BaseCallbackHandler):
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain, parser, graph or node ended."""
         try:
-            run = self._runs.get(run_id)
+            key = _key(run_id)
+            run = self._runs.get(key)
             if run is None:  # unknown or already evicted: nothing to end
                 return
             h = run.handle
             if run.node is not None:
                 self._node_ended(run, run.node, outputs)
-                self._end(run_id)
+                self._close(key)
                 return
             parent_id = kwargs.get("parent_run_id")
-            parent = self._runs.get(parent_id) if parent_id is not None else None
+            parent = self._runs.get(_key(parent_id)) if parent_id is not None else None
             if parent is not None and parent.node is not None and lg.is_router(kwargs.get("tags")):
                 routes = lg.router_routes(outputs)
                 if routes:
@@ -232,13 +233,13 @@ class CallbackHandler(BaseCallbackHandler):
             self._branch(run, node, routes, "Command.goto")
         if self.capture_state:
             run.handle.set_output(outputs)
-        elif isinstance(outputs, Mapping):
+        elif type(outputs) is dict or isinstance(outputs, Mapping):
             run.handle.set_measured_attribute("langgraph.update.keys", _joined(outputs))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain, graph or node raised; an interrupt is recorded as control flow, not failure."""
         try:
-            run = self._runs.get(run_id)
+            run = self._runs.get(_key(run_id))
             if run is None:
                 return
             h = run.handle
@@ -323,7 +324,7 @@ class CallbackHandler(BaseCallbackHandler):
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A streamed chunk: the first one dates the time to first token. Usage is never summed
         from chunks (chunk merging adds usage up); it comes from the final result only."""
-        run = self._runs.get(run_id)
+        run = self._runs.get(_key(run_id))
         if run is None:
             return
         if run.first is None:
@@ -336,7 +337,7 @@ class CallbackHandler(BaseCallbackHandler):
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """The call ended: tokens, cost, response model and output."""
         try:
-            run = self._runs.get(run_id)
+            run = self._runs.get(_key(run_id))
             if run is None:
                 return
             self._llm_result(run, response)
@@ -363,7 +364,7 @@ class CallbackHandler(BaseCallbackHandler):
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """The call failed, or its stream was abandoned (closed as cancelled, not failed)."""
         try:
-            run = self._runs.get(run_id)
+            run = self._runs.get(_key(run_id))
             if run is None:
                 return
             h = run.handle
@@ -408,7 +409,7 @@ class CallbackHandler(BaseCallbackHandler):
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A tool returned; a ``ToolMessage(status="error")`` (handled tool errors) is a failure."""
         try:
-            run = self._runs.get(run_id)
+            run = self._runs.get(_key(run_id))
             if run is None:
                 return
             h = run.handle
@@ -442,7 +443,7 @@ class CallbackHandler(BaseCallbackHandler):
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
         """The retriever answered: the number of documents, and their text when kept."""
         try:
-            run = self._runs.get(run_id)
+            run = self._runs.get(_key(run_id))
             if run is None:
                 return
             run.handle.set_attribute("retriever.documents", len(documents))
@@ -458,7 +459,7 @@ class CallbackHandler(BaseCallbackHandler):
 
     def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A ``with_retry`` runnable is about to try again: an event on its span."""
-        run = self._runs.get(run_id)
+        run = self._runs.get(_key(run_id))
         if run is not None:
             attempt = getattr(retry_state, "attempt_number", None)
             run.handle.add_event("retry", attempt=attempt if isinstance(attempt, int) else None)
@@ -471,7 +472,7 @@ class CallbackHandler(BaseCallbackHandler):
         client = _state._client
         if not client.enabled:
             return None
-        parent_run = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        parent_run = self._runs.get(_key(parent_run_id)) if parent_run_id is not None else None
         current = current_span.get()
         if parent_run_id is None:
             current = self._root_parent(current)
@@ -491,7 +492,7 @@ class CallbackHandler(BaseCallbackHandler):
             self._remember_root(h, current)
         if len(self._runs) >= self.max_open_runs:
             self._evict()
-        self._runs[run_id] = run
+        self._runs[_key(run_id)] = run
         current_span.set(h)
         return run
 
@@ -516,7 +517,11 @@ class CallbackHandler(BaseCallbackHandler):
         self._roots[handle] = current
 
     def _end(self, run_id: UUID) -> None:
-        run = self._runs.pop(run_id, None)
+        self._close(_key(run_id))
+
+    def _close(self, key: Any) -> None:
+        """End the open run under ``key`` and give its context back what was current before."""
+        run = self._runs.pop(key, None)
         if run is None:
             return
         run.handle.end()
@@ -525,7 +530,7 @@ class CallbackHandler(BaseCallbackHandler):
 
     def _error(self, run_id: UUID, error: BaseException, where: str) -> None:
         try:
-            run = self._runs.get(run_id)
+            run = self._runs.get(_key(run_id))
             if run is not None:
                 run.handle.set_status_error(error)
                 self._end(run_id)
@@ -556,6 +561,12 @@ class CallbackHandler(BaseCallbackHandler):
             log.warning(
                 "LangChain handler: %s failed; the run goes on unrecorded", where, exc_info=True
             )
+
+
+def _key(run_id: Any) -> Any:
+    """A run's key among the open runs: its UUID's number (hashing a UUID runs Python code, four
+    times per run; an int hashes in C), or the id itself when it is not a UUID."""
+    return run_id.int if type(run_id) is UUID else run_id
 
 
 def _name(serialized: Any, kwargs: Mapping[str, Any]) -> str:
