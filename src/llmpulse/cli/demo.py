@@ -99,6 +99,10 @@ def demo(
         from llmpulse.store import Store
 
         rule_set = _rule_set(alert_rules, allow_network)  # a bad rules file fails first
+        if serve:  # a busy port, before the run rather than after it
+            from llmpulse.cli.serve import check_port
+
+            check_port("127.0.0.1", port)
         with Store.open(settings.database_url) as store:  # fail fast on a bad URL
             _start_clean(console, store, keep)
         with Progress(

@@ -115,6 +115,7 @@ def _preflight(settings: object) -> None:
     from llmpulse.store import Store
 
     assert isinstance(settings, ServerSettings)
+    check_port(settings.host, settings.port)
     with Store.open(settings.database_url, migrate=False) as store:
         current = store.schema_is_current()
     if not current:
@@ -131,6 +132,25 @@ def _preflight(settings: object) -> None:
         from llmpulse.alerting.channels import NetworkPolicy
 
         load_rules(settings.alert_rules, policy=NetworkPolicy(settings.alert_network_allow))
+
+
+def check_port(host: str, port: int) -> None:
+    """A ``ConfigError`` saying what to do when ``host:port`` cannot be bound (most often
+    another server on it), instead of uvicorn's log line after the app has started."""
+    import socket
+
+    from llmpulse.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve on {host}:{port}: {exc.strerror or exc} (is another server, "
+                "maybe an earlier `llmpulse serve`, running there? pick another --port)"
+            ) from None
 
 
 # What the child process of _migrate_apart runs: the upgrade, and a failure as one line.
