@@ -53,6 +53,9 @@ _KNOWN_FIELDS = LLM_FIELDS | {"_bytes"}  # _bytes: the text budget the hot path 
 _INF = float("inf")
 _LLM_KIND = SpanKind.LLM.value
 _LOW64 = (1 << 64) - 1
+_IO_KEYS = ("input", "output")
+_IO_FIELDS = frozenset(_IO_KEYS)  # the only fields a chain or tool step's span has
+_NO_IO: tuple[str | None, str | None] = (None, None)
 _GENAI_KEYS = GENAI_FIELDS.keys()  # a view: isdisjoint() then walks the smaller side
 
 _INT_COLUMNS = (
@@ -248,11 +251,14 @@ class Converter:
 
     # -- spans from span() / observe ---------------------------------------------------------
     def _span(self, h: SpanHandle) -> Any:
-        if not h.fields and not h.events:
-            plain = self._plain_span_row(h) if self.rows else self._plain_span(h)
-            if plain is not None:
-                return plain
-        fields = h.fields or {}
+        fields = h.fields
+        if not h.events and (not fields or fields.keys() <= _IO_FIELDS):
+            io = self._io(fields) if fields else _NO_IO
+            if io is not None:
+                plain = self._plain_span_row(h, io) if self.rows else self._plain_span(h, io)
+                if plain is not None:
+                    return plain
+        fields = fields or {}
         span = Span(
             trace_id=trace_hex(h._trace),
             span_id=span_hex(h._span),
@@ -275,12 +281,27 @@ class Converter:
             self._finish(span, None, None)
         return self._repair(span)
 
-    def _plain_span(self, h: SpanHandle) -> Span | None:
+    def _io(self, fields: dict[str, Any]) -> tuple[str | None, str | None] | None:
+        """The stored text of a span's input and output (``fields`` holds nothing else), or
+        ``None`` when either needs a repair the careful path makes and counts."""
+        plain, limit = self._plain_text, self.max_chars
+        texts: list[str | None] = []
+        for key in _IO_KEYS:
+            value = fields.get(key)
+            if value is not None and not (plain and type(value) is str and len(value) <= limit):
+                value = self._text(value)
+            if value is not None and not text_ok(value):
+                return None
+            texts.append(value)
+        return texts[0], texts[1]
+
+    def _plain_span(self, h: SpanHandle, io: tuple[str | None, str | None]) -> Span | None:
         """The ``Span`` of a span without llm columns or events (a chain, tool or branch step,
-        a graph node) when nothing in it needs repair, else ``None`` (the careful path then
-        builds, repairs and counts). The same checks as ``_repair``, on just the fields such a
-        span has: a graph of trivial nodes converts one of these per node, on the export thread
-        that shares the interpreter lock with the caller.
+        a graph node; ``io`` its stored input and output) when nothing in it needs repair, else
+        ``None`` (the careful path then builds, repairs and counts). The same checks as
+        ``_repair``, on just the fields such a span has: a graph of trivial nodes converts one
+        of these per node, on the export thread that shares the interpreter lock with the
+        caller.
         """
         attributes = h.attributes
         if attributes:
@@ -311,11 +332,11 @@ class Converter:
         return Span(
             f"{h._trace:032x}", f"{h._span:016x}", name, start, end if end >= start else start,
             kind, f"{h._parent:016x}" if h._parent else None, h.status, error_type, message,
-            service=self.service, attributes=attributes,
+            service=self.service, input=io[0], output=io[1], attributes=attributes,
         )  # fmt: skip
 
     def _plain_span_row(  # noqa: C901 - per-span conversion, kept flat like _llm_span
-        self, h: SpanHandle
+        self, h: SpanHandle, io: tuple[str | None, str | None]
     ) -> tuple[tuple[Any, ...], tuple[str, ...]] | None:
         """The store's (row, rollup key) of a span without llm columns or events (a chain, tool
         or branch step), or ``None`` when the store would have something to check."""
@@ -341,7 +362,7 @@ class Converter:
         row = _span_row(
             f"{h._span:016x}", f"{h._trace:032x}", f"{h._parent:016x}" if h._parent else None,
             name, kind, start, end, h.status, h.error_type, h.error_message, None, None, None,
-            None, None, None, None, None, None, None, None, None, None, self.service, None, None,
+            None, None, None, None, None, None, None, None, None, None, self.service, io[0], io[1],
             encoded, "[]",
         )  # fmt: skip
         if row is None:
