@@ -61,6 +61,13 @@ def build_engine(url: str, *, shown_url: str) -> Engine:
         ) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        if parsed.host or parsed.port or parsed.username:
+            # sqlite://llmpulse.db: two slashes make the file name a host (SQLAlchemy's
+            # ArgumentError, with a traceback, came out of every command).
+            raise StoreUnavailableError(
+                f"{shown_url!r} is not a SQLite file URL: a file takes three slashes, "
+                "sqlite:///llmpulse.db (relative) or sqlite:////var/lib/llmpulse.db (absolute)"
+            )
         engine = _sqlite_engine(url, parsed.database)
     elif backend == "postgresql":
         engine = _postgres_engine(url, parsed.get_driver_name(), shown_url)

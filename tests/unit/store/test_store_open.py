@@ -231,3 +231,22 @@ class TestPageCache:
         ):
             for conn in (one, two):
                 assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -CACHE_KIB
+
+
+class TestUrlMistakes:
+    @pytest.mark.parametrize("url", ["sqlite://llmpulse.db", "sqlite://host:5/x.db"])
+    def test_two_slashes_says_three(self, url: str) -> None:
+        """`sqlite://file.db` (the file name taken as a host) is one clear error naming the
+        spelling to use, not SQLAlchemy's ArgumentError."""
+        with pytest.raises(StoreUnavailableError, match=r"three slashes, sqlite:///llmpulse\.db"):
+            Store.open(url)
+
+    def test_the_cli_says_it_in_one_line(self) -> None:
+        from typer.testing import CliRunner
+
+        from llmpulse.cli.main import app
+
+        for args in (["stats"], ["db", "upgrade"], ["traces", "list"]):
+            out = CliRunner().invoke(app, [*args, "--database-url", "sqlite://llmpulse.db"])
+            assert out.exit_code == 1, (args, out.output)
+            assert "three slashes" in out.output and "Traceback" not in out.output
