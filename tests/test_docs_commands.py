@@ -215,3 +215,25 @@ def test_readme_links_every_docs_page() -> None:
     linked = set(re.findall(r"^\| \[docs/([\w-]+\.md)\]\(docs/\1\)", readme, re.M))
     pages = {p.name for p in (ROOT / "docs").glob("*.md")}
     assert pages <= linked, f"not in README's table: {sorted(pages - linked)}"
+
+
+def test_every_pip_install_hint_names_a_real_extra() -> None:
+    """`pip install 'llmpulse[x]'` in the pages or in a message of the code installs something:
+    x is an extra pyproject declares (a typo would install nothing and say nothing)."""
+    import tomllib
+
+    declared = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+            "optional-dependencies"
+        ]
+    )
+    files = [*PAGES, *(ROOT / "src" / "llmpulse").rglob("*.py")]
+    named = {
+        (path.relative_to(ROOT).as_posix(), extra)
+        for path in files
+        for group in re.findall(r"llmpulse\[([a-z0-9,-]+)\]", path.read_text(encoding="utf-8"))
+        for extra in group.split(",")
+    }
+    assert len(named) > 20, "the pattern no longer finds the hints"
+    unknown = sorted(f"{where}: {extra}" for where, extra in named if extra not in declared)
+    assert not unknown, unknown
