@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["compact_json", "spaced_json"]
+__all__ = ["compact_json", "spaced_json", "spaced_json_strict"]
 
 
 def _not_json(value: object) -> None:
@@ -68,23 +68,28 @@ def _encoder(make: Callable[..., Any] | None = None) -> Callable[[Any], str]:
 compact_json: Callable[[Any], str] = _encoder()
 
 
-def _spaced(make: Callable[..., Any] | None = None) -> Callable[[Any], str]:
-    """``json.dumps(value, default=str, ensure_ascii=False)`` without its per-call cost.
+def _spaced(
+    make: Callable[..., Any] | None = None, default: Callable[[Any], Any] = str
+) -> Callable[[Any], str]:
+    """``json.dumps(value, default=str, ensure_ascii=False)`` without its per-call cost
+    (``default``: what is done with a value JSON has no form for; ``str`` by default).
 
     ``JSONEncoder.encode`` builds a new C encoder on every call, which is most of the cost of
     encoding a small value (a LangGraph state, measured once per node). No circular check: a
     value that contains itself raises ``RecursionError`` instead of ``ValueError``. Trusted only
     when it gives the public encoder's text for a probe, as ``_encoder`` is.
     """
-    reference = json.JSONEncoder(default=str, ensure_ascii=False, check_circular=False).encode
+    reference = json.JSONEncoder(default=default, ensure_ascii=False, check_circular=False).encode
     if make is None:
         make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return reference
-    probe: dict[Any, Any] = {**_PROBE, "n": [float("nan"), float("-inf")], "o": object, 1: 2.0}
+    probe: dict[Any, Any] = {**_PROBE, "n": [float("nan"), float("-inf")], 1: 2.0}
+    if default is str:
+        probe["o"] = object
     try:
         encoder = make(
-            None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+            None, default, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
         )
 
         def fast(value: Any) -> str:
@@ -100,3 +105,6 @@ def _spaced(make: Callable[..., Any] | None = None) -> Callable[[Any], str]:
 #: ``value`` as JSON with the default separators, non-ASCII kept, anything else as its
 #: ``str``: the text whose length is a LangGraph state's size.
 spaced_json: Callable[[Any], str] = _spaced()
+
+#: ``spaced_json`` that refuses (``TypeError``) what JSON has no form for, instead of its text.
+spaced_json_strict: Callable[[Any], str] = _spaced(default=_not_json)

@@ -420,6 +420,32 @@ class TestMetadata:
         assert state_summary(loop) == ("a,me", len(repr(loop)))
         assert state_summary(["not", "a", "mapping"]) is None
 
+    def test_messages_are_measured_by_their_content_not_rendered(self) -> None:
+        """str() of a LangChain message renders the whole model (milliseconds for a chat
+        history, once per node): the size reads its content instead."""
+        from langchain_core.messages import HumanMessage
+
+        from llmpulse.sdk.instrumentation.langgraph import state_summary
+
+        rendered = []
+
+        class Message(HumanMessage):
+            def __str__(self) -> str:
+                rendered.append(self)
+                return super().__str__()
+
+        state = {"messages": [Message(content="hi")], "q": "x"}
+        # As spaced JSON with the message as its content: {"messages": [<msg>], "q": "x"}:
+        # braces and one separator 4, '"messages": ' 12, the list's brackets 2, the message
+        # '"hi"' 4 plus its type's name and 2, '"q": ' 5, '"x"' 3.
+        assert state_summary(state) == ("messages,q", 4 + 12 + 2 + 4 + len("Message") + 2 + 5 + 3)
+        assert rendered == []
+        empty = {"a": [], "b": {}, "m": Message(content=[{"type": "text", "text": "ok"}])}
+        keys, size = state_summary(empty)  # type: ignore[misc]
+        blocks = len('[{"type": "text", "text": "ok"}]')
+        assert (keys, size) == ("a,b,m", 6 + len('"a": []') + len('"b": {}') + 5 + blocks + 9)
+        assert rendered == []
+
 
 @pytest.mark.slow
 class TestLongGraphs:
