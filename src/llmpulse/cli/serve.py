@@ -20,7 +20,10 @@ def serve(
     host: str = typer.Option(None, "--host", help="Address to bind. Default: 127.0.0.1."),
     port: int = typer.Option(None, "--port", help="Port to bind. Default: 8000."),
     database_url: str = typer.Option(
-        None, "--database-url", help="Store URL (sqlite:///path.db or postgresql://...)."
+        None,
+        "--database-url",
+        help="Store URL (sqlite:///path.db or postgresql://...). Default: "
+        "$LLMPULSE_DATABASE_URL, else sqlite:///./llmpulse.db.",
     ),
     workers: int = typer.Option(None, "--workers", help="Server processes. Default: 1."),
     insecure: bool = typer.Option(
