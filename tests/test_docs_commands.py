@@ -237,3 +237,21 @@ def test_every_pip_install_hint_names_a_real_extra() -> None:
     assert len(named) > 20, "the pattern no longer finds the hints"
     unknown = sorted(f"{where}: {extra}" for where, extra in named if extra not in declared)
     assert not unknown, unknown
+
+
+def test_every_environment_variable_named_is_read_somewhere() -> None:
+    """Each LLMPULSE_* variable the pages tell users to set is one the code (or, for the test
+    suite's own, the tests) reads: a renamed variable would otherwise be silently ignored."""
+    code = "\n".join(
+        path.read_text(encoding="utf-8")
+        for folder in ("src", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        if path.name != Path(__file__).name
+    )
+    named = {
+        v
+        for page in PAGES
+        for v in re.findall(r"\bLLMPULSE_[A-Z_]*[A-Z]\b", page.read_text(encoding="utf-8"))
+    }
+    assert len(named) > 10, "the pattern no longer finds the variables"
+    assert not sorted(v for v in named if v not in code)
