@@ -6,6 +6,10 @@ it: a command line in a fenced block must parse whole (command, options, their v
 arguments), and a command named in the text (`` `llmpulse stats --by name` ``) must name a
 command that exists and options that it has. A renamed flag or command then fails here instead
 of in a new user's shell.
+
+Beside the commands, what the pages tell a user to type elsewhere is held to the code the same
+way: every command's --help example, the README's tables of extras and pages, the
+`pip install 'llmpulse[x]'` hints and the LLMPULSE_* variables.
 """
 
 from __future__ import annotations
