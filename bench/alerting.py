@@ -1,7 +1,7 @@
 """Alert evaluation speed: one engine tick over 1,000 rules with 5M spans stored.
 
     python bench/alerting.py [--spans 5000000] [--rules 1000] [--ticks 40] [--db PATH]
-                             [--detection-share 0.02]
+                             [--detection-share 0.02] [--refresh apart|runner] [--interval 2]
 
 Data: the mixed spans of bench/query.py (llm calls of 4 models x 3 names x 2 prompt versions,
 tools, chains, branch decisions) spread evenly over 7 days, plus recovery counters and system
@@ -13,8 +13,14 @@ per-model split and model/name/prompt-version filters, plus absence rules and me
 thresholds spread so that some fire, some are pending and some resolve as "now" moves.
 Detection rules with the same window and baseline share one run of the checks, so their cost
 follows the distinct (window, baseline) pairs, not their number; as under ``AlertRunner``, the
-checks are re-run outside the tick (timed apart) when their findings are 1-5 minutes old. A tick is ``AlertEngine.tick``: take the evaluator lease, read the rules,
-evaluate each, apply the lifecycle and queue notifications in one transaction.
+checks are re-run outside the tick when their findings are 1-5 minutes old: with ``--refresh
+apart`` after the tick and timed apart; with ``--refresh runner`` by ``AlertRunner`` itself, as
+under ``llmpulse serve``, concurrently with the ticks it drives every ``--interval`` seconds
+(the clock still moving 30 s a tick, so a refresh overlaps more ticks than at a real 30 s
+interval). Either way each tick is marked by whether it overlapped (or, apart, followed) a
+refresh, and the two groups are reported apart. A tick is ``AlertEngine.tick``: take the
+evaluator lease, read the rules, evaluate each, apply the lifecycle and queue notifications in
+one transaction.
 
 Beside it, the floor: the same tick's distinct rollup questions asked straight to the store
 (``Store.span_stats`` once per distinct window/split/filter; and apart, ``check_traffic`` once
@@ -30,6 +36,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from query import fill, p95  # noqa: E402
 
-from llmpulse.alerting import AlertEngine, Rule, RuleSet, parse_rule  # noqa: E402
+from llmpulse.alerting import AlertEngine, AlertRunner, Rule, RuleSet, TickReport, parse_rule  # noqa: E402
 from llmpulse.checks import check_traffic  # noqa: E402
 from llmpulse.schema import MetricPoint  # noqa: E402
 from llmpulse.store import Store  # noqa: E402
@@ -178,6 +185,88 @@ def floor_ms(store: Store, rules: list[Rule], now: float) -> tuple[float, float]
     return (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
 
 
+def _split(times: list[float], overlapped: list[bool]) -> dict[str, object]:
+    """Ticks that overlapped (or, timed apart, followed) a checks refresh against the others."""
+    on = [t for t, o in zip(times, overlapped, strict=True) if o]
+    off = [t for t, o in zip(times, overlapped, strict=True) if not o]
+    return {
+        "n": len(on), "p50": round(statistics.median(on), 1) if on else None,
+        "max": round(max(on), 1) if on else None, "others_n": len(off),
+        "others_p50": round(statistics.median(off), 1) if off else None,
+        "others_p95": round(p95(off), 1) if off else None,
+        "others_max": round(max(off), 1) if off else None,
+        "slowest": [(round(t, 1), o) for t, o in sorted(zip(times, overlapped,
+                                                          strict=True), reverse=True)[:4]],
+    }  # fmt: skip
+
+
+def run_apart(engine: AlertEngine, store: Store, rules: list[Rule], clock: list[float],
+              ticks: int) -> tuple[list, list, list, list, list, list]:  # fmt: skip
+    """Tick, then refresh the aged checks, then the floors, one after the other."""
+    times, floors, checks, refreshes, reports, after = [], [], [], [], [], []
+    refreshed = False
+    for _ in range(ticks):
+        clock[0] += 30.0
+        t0 = time.perf_counter()
+        report = engine.tick()
+        times.append((time.perf_counter() - t0) * 1000)
+        after.append(refreshed)  # the tick right after a refresh (a GC, a cold cache?)
+        t1 = time.perf_counter()
+        refreshed = bool(engine.refresh_checks())
+        if refreshed:
+            refreshes.append((time.perf_counter() - t1) * 1000)
+        rollup_floor, checks_floor = floor_ms(store, rules, clock[0])
+        floors.append(rollup_floor)
+        checks.append(checks_floor)
+        reports.append(report)
+    return times, floors, checks, refreshes, reports, after
+
+
+def run_runner(engine: AlertEngine, store: Store, rules: list[Rule], clock: list[float],
+               ticks: int, interval: float) -> tuple[list, list, list, list, list, list]:  # fmt: skip
+    """Ticks driven by ``AlertRunner`` every ``interval`` s (the clock moving 30 s a tick) while
+    its checks refresh runs as it does under ``serve``; the floors measured before, apart."""
+    floors, checks = [], []
+    for _ in range(3):
+        rollup_floor, checks_floor = floor_ms(store, rules, clock[0])
+        floors.append(rollup_floor)
+        checks.append(checks_floor)
+    spans: list[tuple[float, float]] = []  # refreshes, start and end (perf_counter)
+    ticked: list[tuple[float, float, TickReport]] = []
+    done = threading.Event()
+    tick, refresh = engine.tick, engine.refresh_checks
+
+    def timed_tick(now: float | None = None) -> TickReport:
+        if len(ticked) >= ticks:
+            done.set()
+            return TickReport(clock[0], evaluated=False)
+        clock[0] += 30.0
+        t0 = time.perf_counter()
+        report = tick()
+        ticked.append((t0, time.perf_counter(), report))
+        return report
+
+    def timed_refresh() -> int:
+        t0 = time.perf_counter()
+        ran = refresh()
+        if ran:
+            spans.append((t0, time.perf_counter()))
+        return ran
+
+    engine.tick = timed_tick  # type: ignore[method-assign]
+    engine.refresh_checks = timed_refresh  # type: ignore[method-assign]
+    runner = AlertRunner(engine, None, interval_seconds=interval)
+    runner.start()
+    try:
+        done.wait()
+    finally:
+        runner.stop(timeout=120)
+    times = [(t1 - t0) * 1000 for t0, t1, _ in ticked]
+    overlapped = [any(a < t1 and t0 < b for a, b in spans) for t0, t1, _ in ticked]
+    refreshes = [(b - a) * 1000 for a, b in spans]
+    return times, floors, checks, refreshes, [r for _, _, r in ticked], overlapped
+
+
 def main() -> None:
     """Fill (or reuse) the store, then time ``--ticks`` engine ticks."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -187,6 +276,11 @@ def main() -> None:
     parser.add_argument("--db", help="SQLite file to fill (kept; reused when it has the spans)")
     parser.add_argument("--detection-share", type=float, default=0.02,
                         help="share of the rules that are detection rules")  # fmt: skip
+    parser.add_argument("--refresh", choices=("apart", "runner"), default="apart",
+                        help="apart: the checks refresh timed after the tick, alone; runner: "
+                        "ticks and refreshes run by AlertRunner, concurrently, as under serve")  # fmt: skip
+    parser.add_argument("--interval", type=float, default=2.0,
+                        help="seconds between ticks with --refresh runner")  # fmt: skip
     args = parser.parse_args()
     path = Path(args.db) if args.db else Path(tempfile.mkdtemp()) / "alerting.db"
     end = 1_800_000_000.0
@@ -203,27 +297,25 @@ def main() -> None:
     clock = [end - 3600.0]
     engine = AlertEngine(store, RuleSet(), rules=rules, clock=lambda: clock[0], owner="bench")
     # As under AlertRunner: ticks serve aged check findings, refreshed outside the tick (timed
-    # apart below: on a server that runs in its own thread, competing for the same cores).
+    # apart below, or, with --refresh runner, concurrently by the runner itself).
     engine.background_checks = True
     engine.tick()  # warm the page cache, as a running server would be
-    times, floors, checks, refreshes, reports = [], [], [], [], []
-    for _ in range(args.ticks):
-        clock[0] += 30.0
-        t0 = time.perf_counter()
-        report = engine.tick()
-        times.append((time.perf_counter() - t0) * 1000)
-        t1 = time.perf_counter()
-        if engine.refresh_checks():
-            refreshes.append((time.perf_counter() - t1) * 1000)
-        rollup_floor, checks_floor = floor_ms(store, rules, clock[0])
-        floors.append(rollup_floor)
-        checks.append(checks_floor)
-        reports.append(report)
+    if args.refresh == "apart":
+        times, floors, checks, refreshes, reports, overlapped = run_apart(
+            engine, store, rules, clock, args.ticks
+        )
+    else:
+        times, floors, checks, refreshes, reports, overlapped = run_runner(
+            engine, store, rules, clock, args.ticks, args.interval
+        )
+    for report in reports:
         assert report.evaluated and not report.failed, report.failed
     store.close()
     p50, tick_p95 = statistics.median(times), p95(times)
     floor, checks_ms = statistics.median(floors), statistics.median(checks)
     fired = sum(r.fired for r in reports)
+    split = _split(times, overlapped)
+    with_refresh = "after" if args.refresh == "apart" else "overlapping"
     print(f"{args.rules} rules over {args.spans:,} spans: tick p50 {p50:.1f} ms, p95 "
           f"{tick_p95:.1f} ms (target <= 200 ms); {tick_p95 / args.rules:.3f} ms per rule "
           f"(peer budget 10 ms); distinct rollup questions asked directly: {floor:.1f} ms "
@@ -231,7 +323,11 @@ def main() -> None:
           f"{reports[-1].firing}, fired {fired}, resolved {sum(r.resolved for r in reports)}; "
           f"{n_detection} detection rules: their checks once take {checks_ms:.1f} ms, rerun "
           f"outside the tick every 1-5 min ({len(refreshes)} refreshes, "
-          f"{max(refreshes, default=0):.1f} ms max); slowest tick {max(times):.1f} ms")  # fmt: skip
+          f"{max(refreshes, default=0):.1f} ms max, refresh {args.refresh}); slowest tick "
+          f"{max(times):.1f} ms; ticks {with_refresh} a refresh: {split['n']}, p50 "
+          f"{split['p50']} ms, max {split['max']} ms; the others: {split['others_n']}, p50 "
+          f"{split['others_p50']} ms, p95 {split['others_p95']} ms, max {split['others_max']} "
+          f"ms; slowest (ms, {with_refresh} a refresh): {split['slowest']}")  # fmt: skip
     print(json.dumps({
         "rules": args.rules, "spans": args.spans, "tick_ms_p50": round(p50, 2),
         "tick_ms_p95": round(tick_p95, 2), "ms_per_rule_p95": round(tick_p95 / args.rules, 4),
@@ -239,6 +335,7 @@ def main() -> None:
         "detection_rules": n_detection, "checks_floor_ms_p50": round(checks_ms, 2),
         "tick_ms_max": round(max(times), 2),
         "checks_refresh_ms_max": round(max(refreshes, default=0.0), 2),
+        "refresh": args.refresh, "ticks_with_refresh": split,
     }))  # fmt: skip
 
 
