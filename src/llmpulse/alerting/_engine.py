@@ -30,7 +30,7 @@ from llmpulse.alerting._dispatch import Dispatched, dispatch
 from llmpulse.alerting._load import RuleSet, check_channels, resolved_channels
 from llmpulse.alerting._parse import parse_rule
 from llmpulse.alerting._points import PointHistory
-from llmpulse.alerting._query import EvalContext, FindingsCache, measure, run_checks
+from llmpulse.alerting._query import ChecksRun, EvalContext, FindingsCache, measure, run_checks
 from llmpulse.alerting._rules import Rule
 from llmpulse.alerting._transitions import Active, active_series, apply_tick, resolve
 from llmpulse.errors import ConfigError, LlmpulseError
@@ -102,6 +102,8 @@ class AlertEngine:
         #: Set by a runner that calls ``refresh_checks`` in the background: ticks never wait for
         #: the checks of a pair that has run once.
         self.background_checks = False
+        #: Where the checks run (``AlertRunner`` sets a ``ChecksProcess``); in-process if None.
+        self.checks: ChecksRun | None = None
         self._stale: set[tuple[float, float]] = set()
         self._stale_lock = threading.Lock()
 
@@ -156,7 +158,7 @@ class AlertEngine:
                 widest[rule.point_name] = max(widest.get(rule.point_name, 0.0), rule.window_s)
         ctx = EvalContext(
             self.store, now, points=self._points, point_windows=widest, findings=self._findings,
-            background=self.background_checks,
+            background=self.background_checks, checks=self.checks,
         )  # fmt: skip
         active: dict[str, Active] = {}
         failed: dict[str, str] = {}
@@ -184,9 +186,13 @@ class AlertEngine:
         outside the tick; returns how many pairs ran."""
         with self._stale_lock:
             pairs, self._stale = self._stale, set()
+        checks = self.checks
         for window_s, baseline_s in sorted(pairs):
             now = self.clock()
-            found = run_checks(self.store, now, window_s, baseline_s)
+            if checks is not None:
+                found = checks(now, window_s, baseline_s)
+            else:
+                found = run_checks(self.store, now, window_s, baseline_s)
             self._findings[(window_s, baseline_s)] = (now, found)  # one atomic assignment
         return len(pairs)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmpulse.alerting._points import PointHistory, Series
@@ -29,10 +29,12 @@ if TYPE_CHECKING:
     from llmpulse.store import SpanStats, Store
     from llmpulse.store.queries.rollups import WindowRollups
 
-__all__ = ["EvalContext", "FindingsCache", "findings_max_age", "measure", "run_checks"]
+__all__ = ["ChecksRun", "EvalContext", "FindingsCache", "findings_max_age", "measure", "run_checks"]
 
 #: Findings kept between ticks, by (window, baseline): (computed at, findings).
 FindingsCache = dict[tuple[float, float], tuple[float, list["Finding"]]]
+#: Runs the checks for (now, window, baseline) somewhere else (``ChecksProcess``).
+ChecksRun = Callable[[float, float, float], list["Finding"]]
 
 
 def findings_max_age(window_s: float) -> float:
@@ -56,8 +58,11 @@ class EvalContext:
         point_windows: Mapping[str, float] | None = None,
         findings: FindingsCache | None = None,
         background: bool = False,
+        checks: ChecksRun | None = None,
     ) -> None:
         self.store = store
+        #: Where a pair never run is run (in this process when ``None``).
+        self.checks = checks
         #: Serve aged findings and list them in ``stale`` instead of running the checks now.
         self.background = background
         self.stale: set[tuple[float, float]] = set()
@@ -123,7 +128,11 @@ class EvalContext:
             if not fresh and self.background:
                 self.stale.add(key)
         if found is None:
-            found = self._findings[key] = run_checks(self.store, self.now, window_s, baseline_s)
+            if self.checks is not None:
+                found = self.checks(self.now, window_s, baseline_s)
+            else:
+                found = run_checks(self.store, self.now, window_s, baseline_s)
+            self._findings[key] = found
             self._kept[key] = (self.now, found)
         return found
 

@@ -3,7 +3,9 @@
 Three daemon threads: one ticks the engine every ``interval_seconds``, one drains the outbox
 every ``delivery_seconds`` (woken at once after a tick that queued something), and one re-runs
 the checks of detection rules when a tick served aged findings, so that seconds of checks never
-hold up the evaluation of every other rule. Each pass is wrapped
+hold up the evaluation of every other rule. The checks themselves run in a child process
+(``ChecksProcess``; that thread only waits for it): in a thread of this process they held the
+interpreter lock for seconds, and every tick overlapping them waited. Each pass is wrapped
 so that one failing tick (the database restarting, say) is logged and retried at the next, and
 ``last_tick``/``last_delivery`` show staleness.
 """
@@ -14,6 +16,7 @@ import logging
 import threading
 import time
 
+from llmpulse.alerting._checks_process import ChecksProcess
 from llmpulse.alerting._engine import DEFAULT_INTERVAL_SECONDS, AlertEngine, TickReport
 from llmpulse.alerting._outbox import DeliveryWorker
 
@@ -52,6 +55,9 @@ class AlertRunner:
         self._wake = threading.Event()
         self._checks_wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        #: The child process running the checks while started (``None`` for a store no other
+        #: process can open, an in-memory SQLite one: its checks run in the checks thread).
+        self.checks_process: ChecksProcess | None = None
 
     def start(self) -> None:
         """Start the evaluation and delivery threads."""
@@ -62,6 +68,9 @@ class AlertRunner:
             except Exception:
                 log.exception("Could not recover the outbox leases of %s", self.worker.owner)
         self.engine.background_checks = True
+        if self.engine.checks is None:
+            self.checks_process = ChecksProcess.for_store(self.engine.store)
+            self.engine.checks = self.checks_process
         loops = [
             ("llmpulse-alert-eval", self._eval_loop),
             ("llmpulse-alert-checks", self._checks_loop),
@@ -74,13 +83,19 @@ class AlertRunner:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop both threads (finishing the pass in progress) and release the evaluator lease."""
+        """Stop the threads (finishing the pass in progress, cutting a checks run short), end the
+        checks process and release the evaluator lease."""
         self._stop.set()
         self._wake.set()
         self._checks_wake.set()
+        checks, self.checks_process = self.checks_process, None
+        if checks is not None:
+            checks.close()  # ends a run in progress, so the checks thread stops at once
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+        if checks is not None and self.engine.checks is checks:
+            self.engine.checks = None
         self.engine.release()
 
     def tick_once(self) -> None:
@@ -124,6 +139,8 @@ class AlertRunner:
             try:
                 self.engine.refresh_checks()
             except Exception:
+                if self._stop.is_set():
+                    return  # the checks process was ended under a run
                 log.exception("Refreshing the checks of detection rules failed")
 
     def _delivery_loop(self) -> None:

@@ -141,6 +141,14 @@ class Store(ServerApiMixin, AlertsApiMixin, WorkflowsApiMixin):
         """The database URL with its password masked."""
         return self._url
 
+    def shared_url(self) -> str | None:
+        """The URL by which another process opens this same database (password included: pass
+        it to that process, never show it), or ``None`` for an in-memory SQLite database."""
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            return None
+        return url.render_as_string(hide_password=False)
+
     @property
     def backend(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
