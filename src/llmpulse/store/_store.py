@@ -56,6 +56,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _names_a_missing_table(reason: str) -> bool:
+    """SQLite's ``no such table`` or PostgreSQL's ``relation "x" does not exist``."""
+    return "no such table" in reason or ("relation" in reason and "does not exist" in reason)
+
+
 def _retryable(exc: BaseException) -> bool:
     """Lock contention, a dropped connection or a key race: the transaction rolled back, try again."""
     if isinstance(exc, RollupKeyRace):
@@ -291,6 +296,10 @@ class Store(ServerApiMixin, AlertsApiMixin, WorkflowsApiMixin):
 
     def _error(self, what: str, exc: SQLAlchemyError) -> StoreError:
         reason = _first_line(exc)
+        if _names_a_missing_table(reason) and self._has_no_schema():
+            # ``what`` is a method name: meaningless to someone who pointed a command at the
+            # wrong database, so say what is wrong with it instead.
+            return StoreError(f"{self._url} has no llmpulse tables ({reason})")
         if isinstance(exc, OperationalError) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         ):
@@ -298,6 +307,15 @@ class Store(ServerApiMixin, AlertsApiMixin, WorkflowsApiMixin):
                 f"{what} failed: cannot use {self._url}: {reason}{_connect_hint(reason)}"
             )
         return StoreError(f"{what} failed on {self._url}: {reason}")
+
+    def _has_no_schema(self) -> bool:
+        """Whether the database holds no llmpulse schema at all (no version row); ``False``
+        when that cannot be told."""
+        try:
+            with self._engine.connect() as conn:
+                return _migrate.current_revision(conn) is None
+        except (SQLAlchemyError, StoreError):
+            return False
 
     def span_stats(
         self, start: float, end: float, *, group_by: Sequence[str] = (), **filters: rollups.Filter

@@ -115,6 +115,28 @@ def test_reading_a_missing_sqlite_file_says_so_and_creates_nothing(tmp_path: Pat
     assert not path.exists()
 
 
+def test_reading_a_database_without_llmpulse_tables_says_so_and_how_to_fix(
+    database_url: str,
+) -> None:
+    """An existing database that is not an llmpulse one (an empty PostgreSQL schema, a SQLite
+    file of another program): one line saying so, not an internal method name."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE other_app (x INTEGER)"))
+    engine.dispose()
+    commands = (["stats"], ["check"], ["traces", "list"], ["export"])
+    for command in commands:
+        result = _run(*command, "--database-url", database_url, "--until", UNTIL)
+        assert result.exit_code in (1, 2), (command, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1, (command, result.output)
+        assert "has no llmpulse tables" in lines[0], (command, result.output)
+        assert "llmpulse db upgrade" in lines[0], (command, result.output)
+        assert "failed" not in lines[0], (command, result.output)
+
+
 # -- traces --------------------------------------------------------------------------------
 
 
