@@ -206,6 +206,14 @@ class TestErrors:
             self._one_line(result, f"cannot reach the llmpulse server at {url}",
                            "connection refused", "llmpulse serve")  # fmt: skip
 
+    def test_https_to_a_plain_http_server_says_to_try_http(self, served: Served) -> None:
+        """A TLS handshake answered in plain http: not a bare SSL error but the http:// URL."""
+        https = "https://" + served.base.removeprefix("http://")
+        for args in (["stats"], ["traces", "list"], ["models", "list"]):
+            result = CliRunner().invoke(app, [*args, "--server-url", https])
+            self._one_line(result, f"cannot reach the llmpulse server at {https}",
+                           "may speak plain http", f"try {served.base} ")  # fmt: skip
+
     def test_an_address_that_is_not_the_server(self, served: Served) -> None:
         """404 on a path no route serves: the URL is not the server's base address."""
         wrong = CliRunner().invoke(

@@ -115,6 +115,13 @@ class ApiClient:
                 "(overloaded, or a very long window): try again, or narrow --window"
             ) from None
         except httpx.TransportError as exc:
+            if urlsplit(self.url).scheme == "https" and _plain_http_answer(exc):
+                plain = "http://" + self.url[len("https://") :]
+                raise ApiError(
+                    f"cannot reach the llmpulse server at {self.url} ({_reason(exc)}): the "
+                    f"server may speak plain http, not https: try {plain} (--server-url or "
+                    "$LLMPULSE_SERVER_URL)"
+                ) from None
             raise ApiError(
                 f"cannot reach the llmpulse server at {self.url} ({_reason(exc)}): is "
                 "`llmpulse serve` running there? Check --server-url or $LLMPULSE_SERVER_URL"
@@ -190,3 +197,14 @@ def _reason(exc: BaseException) -> str:
     if "refused" in text.lower():
         return "connection refused"
     return text
+
+
+# What OpenSSL says when the other end answers a TLS handshake with plain text (a plain-http
+# server's "400 Bad Request"): older OpenSSL names the version, 3.2+ the record layer.
+_PLAIN_HTTP_SIGNS = ("wrong version number", "record layer failure", "packet length too long")
+
+
+def _plain_http_answer(exc: BaseException) -> bool:
+    """Whether a TLS handshake failed because the server answered in plain http."""
+    text = str(exc).lower()
+    return any(sign in text for sign in _PLAIN_HTTP_SIGNS)
