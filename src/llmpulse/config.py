@@ -197,7 +197,9 @@ def _coerce(name: str, value: Any, where: str) -> Any:
 def normalize_database_url(url: str) -> str:
     """Map the URL spellings people use onto the drivers llmpulse installs.
 
-    ``postgres://`` and ``postgresql://`` use psycopg 3; a bare file path becomes SQLite.
+    ``postgres://`` and ``postgresql://`` use psycopg 3; a bare file path becomes SQLite. A
+    SQLite path starting with ``~`` (``sqlite:///~/llmpulse.db``) is in the user's home, as in
+    a shell (SQLite itself would look for a directory named ``~`` under the current one).
     """
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(
@@ -208,5 +210,8 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     if "://" not in url:
-        return f"sqlite:///{url}"
+        return f"sqlite:///{os.path.expanduser(url)}"
+    scheme, rest = url.split("://", 1)
+    if (scheme == "sqlite" or scheme.startswith("sqlite+")) and rest.startswith("/~"):
+        return f"{scheme}:///{os.path.expanduser(rest[1:])}"
     return url

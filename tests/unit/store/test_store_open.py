@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import warnings
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -199,8 +200,28 @@ class TestUnavailable:
             assert store.backend == "sqlite"
         assert (tmp_path / "plain.db").exists()
 
+    @pytest.mark.parametrize("url", ["sqlite:///~/home.db", "~/home.db"])
+    def test_a_tilde_means_the_home_directory(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``~`` in a SQLite path is the user's home, as in a shell, for the store and for a
+        read command; no directory named ``~`` appears under the current one."""
+        from typer.testing import CliRunner
 
-class TestMaskUrl:
+        from llmpulse.cli.main import app
+
+        home, work = tmp_path / "home", tmp_path / "work"
+        home.mkdir()
+        work.mkdir()
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.chdir(work)
+        with Store.open(url) as store:
+            assert str(home / "home.db") in store.url
+        assert (home / "home.db").exists() and not (work / "~").exists()
+        result = CliRunner().invoke(app, ["stats", "--database-url", url, "--json"])
+        assert result.exit_code == 0, result.output
+        assert not (work / "~").exists()
+
     @pytest.mark.parametrize(
         ("url", "shown"),
         [
