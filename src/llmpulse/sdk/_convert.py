@@ -307,8 +307,7 @@ class Converter:
         if attributes:
             if type(attributes) is not dict or not attributes.keys().isdisjoint(_GENAI_KEYS):
                 return None
-            if not self._storable_as_is(attributes):
-                attributes = self._attributes(attributes)
+            attributes = self._own_attributes(attributes)
         else:
             attributes = {}
         name, kind, error_type, message = h.name, h.kind, h.error_type, h.error_message
@@ -345,7 +344,7 @@ class Converter:
         if attributes:
             if type(attributes) is not dict or not attributes.keys().isdisjoint(_GENAI_KEYS):
                 return None
-            attributes = self._attributes(attributes)
+            attributes = self._own_attributes(attributes)
             if kind == "branch":
                 branch = attributes.get(BRANCH_ATTRIBUTE, "")
                 if type(branch) is not str or not text_ok(branch):
@@ -404,7 +403,7 @@ class Converter:
         if output is not None:
             ok = plain and type(output) is str and len(output) <= limit
             span.output = output if ok else self._text(output)
-        span.attributes = self._attributes(attributes) if attributes else {}
+        span.attributes = self._own_attributes(attributes) if attributes else {}
         span.service = self.service
 
     def _cost(
@@ -451,10 +450,15 @@ class Converter:
                 return None
         return truncate(text, self.max_chars, getattr(value, "dropped_chars", 0))
 
+    def _own_attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """A record's own ``attributes`` (an ended span's, or a copy made for this record: nobody
+        changes them any more) as they are when they can be stored so, else repaired."""
+        return attributes if self._storable_as_is(attributes) else self._attributes(attributes)
+
     def _storable_as_is(self, attributes: dict[str, Any]) -> bool:
-        """Whether an ended span's own ``attributes`` (nobody changes them any more) can be
-        stored as they are: text keys, scalar values, no text to cut, clean or redact. Checking
-        costs about a third of building the repaired copy that ``_attributes`` makes."""
+        """Whether ``attributes`` can be stored as they are: text keys, scalar values, no text
+        to cut, clean or redact. Checking costs about a third of building the repaired copy
+        that ``_attributes`` makes."""
         if self.redact:
             return False
         limit = self.max_chars
