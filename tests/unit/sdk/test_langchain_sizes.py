@@ -141,3 +141,21 @@ class TestMeasuredAttributes:
         handle = _node(CallbackHandler(), {}, {"n": 0})
         handle.set_measured_attribute("langgraph.update.keys", "k" * (LIMIT + 1))
         assert handle.attributes_size < 0
+
+    def test_a_chain_run_is_measured_as_it_starts(self, recorded: InMemoryExporter) -> None:
+        """Not only graph nodes: any run's tags-free, plain metadata is measured when built."""
+        handler = CallbackHandler()
+        run_id = uuid.uuid4()
+        handler.on_chain_start(
+            None, {"q": 1}, run_id=run_id, name="chain", metadata={"tenant": "acme", "n": 3}
+        )
+        handle = handler._runs[run_id.int].handle
+        assert handle.attributes_size >= 0
+        assert handle.attributes_size == bounded_attributes(dict(handle.attributes), LIMIT)[1]
+        orphan_id = uuid.uuid4()
+        handler.on_chain_start(
+            None, {}, run_id=orphan_id, parent_run_id=uuid.uuid4(), name="orphan", metadata={}
+        )
+        orphan = handler._runs[orphan_id.int].handle
+        assert orphan.attributes["llmpulse.orphan"] is True
+        assert orphan.attributes_size < 0  # set after measuring: measured again at the end

@@ -476,14 +476,15 @@ class CallbackHandler(BaseCallbackHandler):
         current = current_span.get()
         if parent_run_id is None:
             current = self._root_parent(current)
-        h = SpanHandle(
-            client, name, kind, _attributes(tags, metadata, client._batcher.max_chars)[0]
-        )
+        attrs, size = _attributes(tags, metadata, client._batcher.max_chars)
+        h = SpanHandle(client, name, kind, attrs)
+        if size >= 0:  # measured as they were built: the span's end need not measure them again
+            h.attributes_size = size
         if parent_run is not None:
             h.open(parent_run.handle)
         else:
             if parent_run_id is not None:  # its parent ended, was evicted, or is not ours
-                h.attributes["llmpulse.orphan"] = True
+                h.set_attribute("llmpulse.orphan", True)
             h.open(current)
         if metadata:
             _session(h, metadata)
