@@ -4,12 +4,14 @@ engine under a clock the test moves with conditions it switches on and off."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from llmpulse.alerting import AlertEngine, EvalContext, Rule, RuleSet, Sample
+from llmpulse.alerting import AlertEngine, AlertRunner, EvalContext, Rule, RuleSet, Sample
 from llmpulse.alerting._rules import DEFAULT_INHIBIT
 from llmpulse.alerting.channels import FunctionChannel
 from llmpulse.schema import MetricPoint, Span
@@ -129,3 +131,25 @@ def switched(store: Store, clock: Clock) -> Callable[..., tuple[Switch, AlertEng
         return sw, _engine(store, clock, _rule(sw, **rule))
 
     return make
+
+
+def signal_refreshes(engine: AlertEngine) -> threading.Event:
+    """An event set whenever ``engine.refresh_checks`` renewed a pair (it is wrapped)."""
+    renewed = threading.Event()
+    refresh = engine.refresh_checks
+
+    def counted() -> int:
+        ran = refresh()
+        if ran:
+            renewed.set()
+        return ran
+
+    engine.refresh_checks = counted  # type: ignore[method-assign]
+    return renewed
+
+
+def wait_for_first_report(runner: AlertRunner, timeout_s: float) -> None:
+    """Wait (at most ``timeout_s``) until ``runner``'s first tick has reported."""
+    until = time.monotonic() + timeout_s
+    while runner.last_report is None and time.monotonic() < until:
+        threading.Event().wait(0.05)

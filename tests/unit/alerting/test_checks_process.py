@@ -22,6 +22,8 @@ from llmpulse.errors import StoreError
 from llmpulse.store import Store
 from tests.unit.checks.traffic import Incident, Traffic, make_spans
 
+from .conftest import signal_refreshes, wait_for_first_report
+
 T0 = 1_700_000_000.0
 MIN = 60.0
 NOW = T0 + 150 * MIN  # gpt-4o three times slower from 2:00 to 2:30: a latency spike
@@ -156,23 +158,12 @@ class TestRunnerChecksProcess:
                            "filters": {"model": "gpt-4o"}})  # fmt: skip
         engine = AlertEngine(incident_store, RuleSet(), rules=[rule], clock=lambda: now[0])
         runner = AlertRunner(engine, None, interval_seconds=3600)
-        renewed = threading.Event()
-        refresh = engine.refresh_checks
-
-        def counted() -> int:
-            ran = refresh()
-            if ran:
-                renewed.set()
-            return ran
-
-        engine.refresh_checks = counted  # type: ignore[method-assign]
+        renewed = signal_refreshes(engine)
         runner.start()  # its first tick runs the pair (never run before)
         checks = runner.checks_process
         try:
             assert checks is not None and engine.checks is checks
-            until = time.monotonic() + 120
-            while runner.last_report is None and time.monotonic() < until:
-                threading.Event().wait(0.05)
+            wait_for_first_report(runner, 120)
             assert runner.last_report is not None and runner.last_report.fired == 1
             assert checks.runs == 1
             pid = checks.pid

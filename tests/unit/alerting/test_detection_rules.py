@@ -8,6 +8,8 @@ import pytest
 from llmpulse.alerting import AlertEngine, RuleSet, parse_rule
 from tests.unit.checks.traffic import Incident, Traffic, make_spans
 
+from .conftest import signal_refreshes, wait_for_first_report
+
 T0 = 1_700_000_000.0
 MIN = 60.0
 
@@ -94,7 +96,6 @@ class TestDetectionRules:
 
     def test_runner_refreshes_checks_in_its_own_thread(self, incident_store) -> None:
         """AlertRunner starts a checks thread: an aged pair is renewed without a tick waiting."""
-        import threading
 
         from llmpulse.alerting import AlertRunner
 
@@ -102,23 +103,10 @@ class TestDetectionRules:
         rule = _rule("spikes", checks=["latency_spike"], filters={"model": "gpt-4o"})
         engine = AlertEngine(incident_store, RuleSet(), rules=[rule], clock=lambda: now[0])
         runner = AlertRunner(engine, None, interval_seconds=3600)
-        renewed = threading.Event()
-        refresh = engine.refresh_checks
-
-        def counted() -> int:
-            ran = refresh()
-            if ran:
-                renewed.set()
-            return ran
-
-        engine.refresh_checks = counted  # type: ignore[method-assign]
+        renewed = signal_refreshes(engine)
         runner.start()  # its first tick runs the pair (never run before)
         try:
-            import time
-
-            until = time.monotonic() + 60
-            while runner.last_report is None and time.monotonic() < until:
-                threading.Event().wait(0.05)
+            wait_for_first_report(runner, 60)
             assert runner.last_report is not None and runner.last_report.fired == 1
             now[0] = T0 + 240 * MIN
             runner.tick_once()  # aged: served, and the checks thread is woken
