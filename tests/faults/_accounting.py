@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from llmpulse.sdk._stats import SdkStats
+from llmpulse.sdk.exporters.store import StoreExporter
 from llmpulse.store import Store
 from llmpulse.store.models import metadata
 
-__all__ = ["assert_accounting", "stored_rows"]
+__all__ = ["AckLostStoreExporter", "assert_accounting", "stored_rows"]
 
 _RECORD_TABLES = ("spans", "metric_points", "runs")
 _SELF_METRICS = "llmpulse_sdk_"  # prefix of the SDK's self-metric names
@@ -75,3 +76,18 @@ def assert_accounting(
     assert stats.recorded == stored + stats.dropped_total + in_flight, detail
     assert stats.exported == stored, detail
     return stats
+
+
+class AckLostStoreExporter(StoreExporter):
+    """The real store exporter whose first write commits but then 'loses' its answer."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.lost = 0
+
+    def export(self, batch: list[Any]) -> Any:
+        result = super().export(batch)
+        if not self.lost:
+            self.lost = len(batch)
+            raise ConnectionError("connection reset after COMMIT")
+        return result

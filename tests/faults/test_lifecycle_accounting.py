@@ -16,7 +16,7 @@ import pytest
 import llmpulse
 from llmpulse.sdk.exporters.store import StoreExporter
 from llmpulse.store import Store
-from tests.faults._accounting import assert_accounting, stored_rows
+from tests.faults._accounting import AckLostStoreExporter, assert_accounting, stored_rows
 
 HANG = 30.0
 
@@ -168,21 +168,6 @@ class TestDropsAreMetricPoints:
         assert refused >= 19
         points = store.metric_series("llmpulse_sdk_dropped_total", 0, time.time() + 60)
         assert [(p.labels["reason"], p.value) for p in points][-1] == ("queue_full", refused)
-
-
-class AckLostStoreExporter(StoreExporter):
-    """The real store exporter whose first write commits but then 'loses' its answer."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.lost = 0
-
-    def export(self, batch: list[Any]) -> Any:
-        result = super().export(batch)
-        if not self.lost:
-            self.lost = len(batch)
-            raise ConnectionError("connection reset after COMMIT")
-        return result
 
 
 class TestRetryAfterALostAcknowledgement:

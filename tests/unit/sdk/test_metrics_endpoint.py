@@ -6,7 +6,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -162,22 +161,12 @@ class TestSpansThroughTheStore:
     def test_a_write_committed_but_unanswered_is_counted_once(self, database_url: str) -> None:
         """The store exporter's first write commits and then raises (the answer was lost); the
         retry finds every span stored. They are counted once: not zero times, not twice."""
-        from llmpulse.sdk.exporters.store import StoreExporter
-
-        class AnswerLost(StoreExporter):
-            lost = 0
-
-            def export(self, batch: list[Any]) -> Any:
-                result = super().export(batch)
-                if not self.lost:
-                    self.lost = len(batch)
-                    raise ConnectionError("connection reset after COMMIT")
-                return result
+        from tests.faults._accounting import AckLostStoreExporter
 
         metrics = _metrics.sdk_metrics()
         model = "answer-lost-model"
         before = metrics.requests.labels(model, "ok")._value.get()
-        exporter = AnswerLost(database_url)
+        exporter = AckLostStoreExporter(database_url)
         client = llmpulse.init(exporter=exporter, instrument=(), retry_backoff=0.0)
         for _ in range(30):
             llmpulse.record_llm_call(model, input_tokens=3)
