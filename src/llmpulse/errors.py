@@ -8,6 +8,7 @@ Callers catch one base class; foreign errors are translated at the boundary with
      │    └── PriceTableError     a price file or price override is malformed
      ├── StoreError               anything the database layer could not do
      │    ├── StoreUnavailableError   the database cannot be reached or opened
+     │    │    └── SchemaNotCurrentError   it has no llmpulse tables, or an older schema
      │    ├── MigrationError          the schema could not be brought up to date
      │    └── RecordRejectedError     an all-or-nothing batch held a record the store refuses
      ├── ApiError                 a request to an llmpulse server failed (with how to fix it)
@@ -32,6 +33,7 @@ __all__ = [
     "PriceTableError",
     "RecordRejectedError",
     "RecoveryError",
+    "SchemaNotCurrentError",
     "SimulatorError",
     "StoreError",
     "StoreUnavailableError",
@@ -56,6 +58,37 @@ class StoreError(LlmpulseError):
 
 class StoreUnavailableError(StoreError):
     """The database cannot be reached or opened."""
+
+
+class SchemaNotCurrentError(StoreUnavailableError):
+    """The database has no llmpulse tables, or its schema is older than this llmpulse's:
+    ``llmpulse db upgrade`` fixes both.
+
+    ``revision`` is the database's schema revision (``None``: no llmpulse tables at all),
+    ``head`` the one this llmpulse needs. ``problem`` says what is wrong and how to fix it
+    without naming the database (the server answers it to clients, who must not see the URL).
+    """
+
+    def __init__(self, where: str, *, revision: str | None, head: str, cause: str = "") -> None:
+        self.revision = revision
+        self.head = head
+        because = f" ({cause})" if cause else ""
+        super().__init__(f"{where} {self._diagnosis()}{because}: {self._fix()}")
+
+    @property
+    def problem(self) -> str:
+        """What is wrong and the command that fixes it, e.g. ``has no llmpulse tables: run ...``."""
+        return f"{self._diagnosis()}: {self._fix()}"
+
+    def _diagnosis(self) -> str:
+        if self.revision is None:
+            return "has no llmpulse tables"
+        return f"has schema revision {self.revision}, behind the {self.head} this llmpulse needs"
+
+    def _fix(self) -> str:
+        if self.revision is None:
+            return "run `llmpulse db upgrade` to create them"
+        return "run `llmpulse db upgrade` to bring it up to date"
 
 
 class MigrationError(StoreError):

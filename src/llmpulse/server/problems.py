@@ -7,7 +7,8 @@ Every error the server returns has the same shape::
      "instance": "/api/v1/ingest", "errors": [{"loc": [...], "msg": "...", "type": "..."}]}
 
 Routers raise ``Problem`` (or FastAPI's ``HTTPException``, which is translated). Bad input is
-4xx with the field named; a database that cannot be reached is 503 with ``Retry-After``; any
+4xx with the field named; a database that cannot be reached is 503 with ``Retry-After`` (one
+without the llmpulse schema, or with an older one, too: its detail names the command to run); any
 other exception is a 500 whose body says only "internal error" (the traceback goes to the log,
 never to the client).
 """
@@ -24,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from llmpulse.errors import ConfigError, StoreError, StoreUnavailableError
+from llmpulse.errors import ConfigError, SchemaNotCurrentError, StoreError, StoreUnavailableError
 
 __all__ = ["PROBLEM_JSON", "PROBLEM_RESPONSES", "Problem", "install", "problem_response"]
 
@@ -161,11 +162,17 @@ async def _on_value(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("Store unavailable: %s", exc)
+    # A database without the llmpulse schema (or with an older one) will not heal by itself:
+    # the answer says what an operator must run. Either way the client is not shown the URL.
+    detail = (
+        f"the database {exc.problem}"
+        if isinstance(exc, SchemaNotCurrentError)
+        else "the database is unavailable; retry later"
+    )
     return problem_response(
         request,
-        Problem(503, "the database is unavailable; retry later", kind="store-unavailable",
-                headers={"Retry-After": "5"}),
-    )  # fmt: skip
+        Problem(503, detail, kind="store-unavailable", headers={"Retry-After": "5"}),
+    )
 
 
 async def _on_internal(request: Request, exc: Exception) -> JSONResponse:

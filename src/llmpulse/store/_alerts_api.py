@@ -25,6 +25,9 @@ class AlertsApiMixin:
     def _write_tx(self, rows: int = 0) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
+    def _writing(self, what: str, rows: int = 1) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
     def _error(self, what: str, exc: SQLAlchemyError) -> StoreError:
         raise NotImplementedError
 
@@ -68,19 +71,19 @@ class AlertsApiMixin:
 
     def put_alert_rule(self, name: str, spec: Mapping[str, Any], *, source: str, at: float) -> bool:
         """Insert or replace a stored rule; ``True`` when it is new."""
-        with self._write_tx(1) as conn:
+        with self._writing("put_alert_rule") as conn:
             return alerts.put_rule(conn, name, spec, source, at)
 
     def delete_alert_rule(self, name: str) -> bool:
         """Delete a stored rule; ``False`` when there was none."""
-        with self._write_tx(1) as conn:
+        with self._writing("delete_alert_rule") as conn:
             return alerts.delete_rule(conn, name)
 
     # -- silences --------------------------------------------------------------------------
 
     def add_silence(self, silence: SilenceRecord) -> None:
         """Store a silence."""
-        with self._write_tx(1) as conn:
+        with self._writing("add_silence") as conn:
             alerts.insert_silence(conn, silence)
 
     def list_silences(self, now: float, *, include_expired: bool = False) -> list[SilenceRecord]:
@@ -90,7 +93,7 @@ class AlertsApiMixin:
 
     def expire_silence(self, silence_id: str, now: float) -> SilenceRecord | None:
         """End a silence at ``now``; ``None`` when there is no such silence."""
-        with self._write_tx(1) as conn:
+        with self._writing("expire_silence") as conn:
             return alerts.expire_silence(conn, silence_id, now)
 
     # -- outbox and leases -----------------------------------------------------------------
@@ -99,7 +102,7 @@ class AlertsApiMixin:
         self, owner: str, now: float, *, lease_s: float, limit: int = 20
     ) -> list[OutboxRecord]:
         """Lease due notifications for delivery (see ``queries.alerts.claim_outbox``)."""
-        with self._write_tx(limit) as conn:
+        with self._writing("claim_outbox", limit) as conn:
             return alerts.claim_outbox(conn, owner, now, lease_s, limit)
 
     def finish_outbox(
@@ -113,7 +116,7 @@ class AlertsApiMixin:
         next_attempt_at: float | None = None,
     ) -> bool:
         """Record the outcome of a delivery attempt; ``False`` when the lease was lost."""
-        with self._write_tx(1) as conn:
+        with self._writing("finish_outbox") as conn:
             return alerts.finish_outbox(
                 conn, row_id, owner, status=status, at=at, error=error,
                 next_attempt_at=next_attempt_at,
@@ -121,12 +124,12 @@ class AlertsApiMixin:
 
     def release_outbox_leases(self, owner: str) -> int:
         """Free the outbox rows ``owner`` had leased (after a restart under the same owner)."""
-        with self._write_tx(1) as conn:
+        with self._writing("release_outbox_leases") as conn:
             return alerts.release_outbox_leases(conn, owner)
 
     def prune_outbox(self, before: float) -> int:
         """Delete finished (delivered or failed) outbox rows queued before ``before``."""
-        with self._write_tx(1) as conn:
+        with self._writing("prune_outbox") as conn:
             return alerts.prune_outbox(conn, before)
 
     def outbox(self, *, status: str | None = None, limit: int = 1000) -> list[OutboxRecord]:
@@ -141,6 +144,8 @@ class AlertsApiMixin:
                 return alerts.take_lease(conn, name, owner, now, ttl)
         except IntegrityError:  # another process inserted the lease row first
             return False
+        except SQLAlchemyError as exc:
+            raise self._error("take_lease", exc) from exc
 
     def lease_renewed_at(self, name: str) -> float | None:
         """When a named lease was last taken or renewed, by whichever holder; ``None`` if never."""
@@ -149,5 +154,5 @@ class AlertsApiMixin:
 
     def release_lease(self, name: str, owner: str) -> None:
         """Give up a lease this owner holds."""
-        with self._write_tx(1) as conn:
+        with self._writing("release_lease") as conn:
             alerts.release_lease(conn, name, owner)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, inspect, text
 
@@ -21,7 +21,14 @@ from llmpulse.store.engine import WRITE_BEGIN
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["VERSION_TABLE", "current_revision", "head_revision", "upgrade"]
+__all__ = [
+    "VERSION_TABLE",
+    "current_revision",
+    "head_revision",
+    "known_revisions",
+    "names_a_missing_object",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "llmpulse_alembic_version"
@@ -49,8 +56,19 @@ def _config() -> Config:
 
 
 @cache
+def known_revisions() -> frozenset[str]:
+    """Every revision shipped with this llmpulse (read from the revision files)."""
+    return _revision_graph()[0]
+
+
+@cache
 def head_revision() -> str:
     """The newest revision shipped with this llmpulse: the one no other revision follows."""
+    return _revision_graph()[1]
+
+
+@cache
+def _revision_graph() -> tuple[frozenset[str], str]:
     revisions: set[str] = set()
     followed: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
@@ -67,7 +85,24 @@ def head_revision() -> str:
     heads = revisions - followed
     if len(heads) != 1:  # pragma: no cover - the package always ships one line of revisions
         raise MigrationError(f"expected one newest migration revision, found {sorted(heads)}")
-    return heads.pop()
+    return frozenset(revisions), heads.pop()
+
+
+# SQLSTATEs of PostgreSQL's undefined_table and undefined_column.
+_MISSING_OBJECT_SQLSTATES = ("42P01", "42703")
+# SQLite says it in words: a read of a missing table or column, an insert into a missing column.
+_SQLITE_MISSING_OBJECT = ("no such table", "no such column", "has no column named")
+
+
+def names_a_missing_object(exc: BaseException) -> bool:
+    """Whether a statement failed for want of a table or a column: what a database without the
+    llmpulse schema, or with an older one, answers (SQLite's ``no such table`` / ``no such
+    column``, PostgreSQL's undefined_table / undefined_column). Never the fault of one row."""
+    orig: Any = getattr(exc, "orig", None)
+    if hasattr(orig, "sqlstate"):  # psycopg: the code, not the text (which may quote data)
+        return orig.sqlstate in _MISSING_OBJECT_SQLSTATES
+    reason = str(orig if orig is not None else exc)
+    return any(text in reason for text in _SQLITE_MISSING_OBJECT)
 
 
 def current_revision(conn: Connection) -> str | None:

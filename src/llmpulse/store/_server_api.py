@@ -1,7 +1,7 @@
 """The store's methods for the server: API keys, the model catalog, pages of raw records, ping.
 
 A mixin of ``Store`` (kept apart so ``_store.py`` stays the write path and the rollup reads).
-Every method opens its own connection through ``Store._read`` / ``Store._write_tx``, so
+Every method opens its own connection through ``Store._read`` / ``Store._writing``, so
 database errors become ``StoreError`` / ``StoreUnavailableError`` the same way as elsewhere.
 """
 
@@ -36,6 +36,9 @@ class ServerApiMixin:
     def _write_tx(self, rows: int = 0) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
+    def _writing(self, what: str, rows: int = 1) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
     def ping(self) -> dict[str, Any]:
         """Reachability, round-trip latency of one query, schema revision vs head. Never raises."""
         report: dict[str, Any] = {"backend": self._engine.dialect.name, "reachable": False}
@@ -58,7 +61,7 @@ class ServerApiMixin:
         self, key_id: str, secret_hash: str, name: str, scopes: Sequence[str], *, at: float
     ) -> ApiKeyRecord:
         """Store a new API key by its public id and the hash of its secret."""
-        with self._write_tx(1) as conn:
+        with self._writing("add_api_key") as conn:
             return admin.insert_key(conn, key_id, secret_hash, name, tuple(scopes), at)
 
     def list_api_keys(self) -> list[ApiKeyRecord]:
@@ -73,7 +76,7 @@ class ServerApiMixin:
 
     def revoke_api_key(self, key_id: str, *, at: float) -> ApiKeyRecord | None:
         """Revoke a key for good; ``None`` when there is no such key."""
-        with self._write_tx(1) as conn:
+        with self._writing("revoke_api_key") as conn:
             return admin.revoke_key(conn, key_id, at)
 
     def any_api_key(self) -> bool:
@@ -95,7 +98,7 @@ class ServerApiMixin:
 
     def add_model(self, name: str, values: Mapping[str, Any], *, at: float) -> ModelRecord | None:
         """Add a model; ``None`` (nothing written) when the name is taken."""
-        with self._write_tx(1) as conn:
+        with self._writing("add_model") as conn:
             if admin.get_model(conn, name) is not None:
                 return None
             return admin.insert_model(conn, name, dict(values), at)
@@ -104,7 +107,7 @@ class ServerApiMixin:
         self, name: str, values: Mapping[str, Any], *, at: float
     ) -> ModelRecord | None:
         """Change some fields of a model; ``None`` when there is no such model."""
-        with self._write_tx(1) as conn:
+        with self._writing("update_model") as conn:
             return admin.update_model(conn, name, dict(values), at)
 
     # -- pages of raw records ---------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from llmpulse.errors import StoreError, StoreUnavailableError
+from llmpulse.errors import SchemaNotCurrentError, StoreError, StoreUnavailableError
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _health, _migrate, _process, _retention
 from llmpulse.store._alerts_api import AlertsApiMixin
@@ -54,11 +54,6 @@ def _connect_hint(message: str) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _names_a_missing_table(reason: str) -> bool:
-    """SQLite's ``no such table`` or PostgreSQL's ``relation "x" does not exist``."""
-    return "no such table" in reason or ("relation" in reason and "does not exist" in reason)
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -294,12 +289,23 @@ class Store(ServerApiMixin, AlertsApiMixin, WorkflowsApiMixin):
         except SQLAlchemyError as exc:
             raise self._error(what, exc) from exc
 
+    @contextmanager
+    def _writing(self, what: str, rows: int = 1) -> Iterator[Connection]:
+        """``_write_tx`` whose database errors become ``StoreError``s, as ``_read``'s do."""
+        try:
+            with self._write_tx(rows) as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise self._error(what, exc) from exc
+
     def _error(self, what: str, exc: SQLAlchemyError) -> StoreError:
         reason = _first_line(exc)
-        if _names_a_missing_table(reason) and self._has_no_schema():
+        if _migrate.names_a_missing_object(exc):
             # ``what`` is a method name: meaningless to someone who pointed a command at the
-            # wrong database, so say what is wrong with it instead.
-            return StoreError(f"{self._url} has no llmpulse tables ({reason})")
+            # wrong database or forgot to upgrade it, so say what is wrong with it instead.
+            behind = self._schema_not_current(reason)
+            if behind is not None:
+                return behind
         if isinstance(exc, OperationalError) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         ):
@@ -308,14 +314,20 @@ class Store(ServerApiMixin, AlertsApiMixin, WorkflowsApiMixin):
             )
         return StoreError(f"{what} failed on {self._url}: {reason}")
 
-    def _has_no_schema(self) -> bool:
-        """Whether the database holds no llmpulse schema at all (no version row); ``False``
-        when that cannot be told."""
+    def _schema_not_current(self, reason: str) -> SchemaNotCurrentError | None:
+        """The error to raise when the database has no llmpulse schema or one older than this
+        llmpulse's; ``None`` when the schema is current, newer, or cannot be read."""
         try:
             with self._engine.connect() as conn:
-                return _migrate.current_revision(conn) is None
+                revision = _migrate.current_revision(conn)
         except (SQLAlchemyError, StoreError):
-            return False
+            return None
+        head = _migrate.head_revision()
+        if revision is not None and (
+            revision == head or revision not in _migrate.known_revisions()
+        ):
+            return None
+        return SchemaNotCurrentError(self._url, revision=revision, head=head, cause=reason)
 
     def span_stats(
         self, start: float, end: float, *, group_by: Sequence[str] = (), **filters: rollups.Filter

@@ -39,6 +39,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from llmpulse.errors import RecordRejectedError
 from llmpulse.schema import MetricPoint, Run, Span
 from llmpulse.store import _validate as v
+from llmpulse.store._migrate import names_a_missing_object
 from llmpulse.store._rollup import ROLLUP_COLUMNS, SUM_COLUMNS, Key, Rollups, aggregate
 from llmpulse.store._traces import add_spans as add_trace_spans
 from llmpulse.store.models import RollupKeyRow, RollupRow
@@ -362,8 +363,11 @@ def _insert_new_points(conn: Connection, rows: Sequence[Row]) -> int:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    """Errors that concern the connection or locking, not a row: retry the batch instead."""
+    """Errors that concern the connection, locking or the schema, not a row: the batch fails
+    (retried, or reported as a whole) instead of each row being counted as refused."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if names_a_missing_object(exc):  # no llmpulse tables, or an older schema (PostgreSQL)
         return True
     return isinstance(exc, OperationalError) and not isinstance(exc, IntegrityError)
 

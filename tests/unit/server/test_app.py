@@ -216,3 +216,52 @@ class TestHealth:
         assert response.status_code == 503
         body = response.json()
         assert body["status"] == "degraded" and body["store"]["up_to_date"] is False
+
+
+UPGRADE_TABLES = "the database has no llmpulse tables: run `llmpulse db upgrade` to create them"
+
+
+class TestSchemaNotCurrent:
+    def test_tables_gone_is_503_naming_the_upgrade_and_shutdown_is_clean(
+        self, store: Store, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The tables vanish under a running server (its file replaced by an empty one): reads,
+        native ingest and OTLP answer 503 saying what to run, without the database URL; the
+        shutdown's lease release only logs a warning."""
+        from tests.unit.server.otlp_payloads import json_body, request, span
+        from tests.unit.server.test_ingest import batch
+        from tests.unit.store.conftest import drop_every_table
+
+        with TestClient(create_app(ServerSettings(), store=store)) as c:
+            drop_every_table(store)
+            answers = [
+                c.get("/api/v1/traces"),
+                c.get("/api/v1/metrics/summary"),
+                c.post("/api/v1/ingest", json=batch(3)),
+            ]
+            for response in answers:
+                body = _problem(response, 503)
+                assert body["detail"] == UPGRADE_TABLES and body["type"].endswith("unavailable")
+                assert response.headers["retry-after"]
+                assert store.url not in response.text
+            otlp = c.post("/v1/traces", content=json_body(request(span("chat"))),
+                          headers={"Content-Type": "application/json"})  # fmt: skip
+            assert otlp.status_code == 503 and UPGRADE_TABLES in otlp.text
+            assert store.url not in otlp.text
+        released = [r for r in caplog.records if "evaluator lease" in r.getMessage()]
+        assert [r.levelname for r in released] == ["WARNING"]
+
+    def test_schema_behind_is_503_naming_both_revisions(self, database_url: str) -> None:
+        """A partly upgraded database (0006, before the trace totals): listing traces is a 503
+        saying which revision the database is at, which one is needed, and what to run."""
+        from llmpulse.store._migrate import head_revision
+        from tests.unit.store.conftest import open_at_revision
+
+        store = open_at_revision(database_url, "0006")
+        with store, TestClient(create_app(ServerSettings(alert_interval=0), store=store)) as c:
+            response = c.get("/api/v1/traces")
+        body = _problem(response, 503)
+        assert body["detail"] == (
+            f"the database has schema revision 0006, behind the {head_revision()} this "
+            "llmpulse needs: run `llmpulse db upgrade` to bring it up to date"
+        )

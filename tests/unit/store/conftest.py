@@ -64,6 +64,31 @@ def random_spans(n: int, start: float, end: float, seed: int = 3) -> list[Span]:
     return spans
 
 
+def drop_every_table(store: Store) -> None:
+    """Drop every table of ``store``'s database (as if the file were replaced by an empty one),
+    under the store's own write lock so a server's background writers do not collide with it."""
+    import sqlalchemy as sa
+
+    tables = sa.MetaData()
+    with store._write_tx() as conn:  # noqa: SLF001 - a test reaching under the API on purpose
+        tables.reflect(conn)
+        tables.drop_all(conn)
+
+
+def open_at_revision(url: str, revision: str) -> Store:
+    """A store whose schema Alembic brought only as far as ``revision`` (a partial upgrade)."""
+    from alembic import command
+
+    from llmpulse.store._migrate import _config
+
+    store = Store.open(url, migrate=False)
+    with store._engine.begin() as conn:  # noqa: SLF001 - a test reaching under the API on purpose
+        cfg = _config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return store
+
+
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     """A migrated store on SQLite and on PostgreSQL."""

@@ -26,7 +26,7 @@ from google.rpc import status_pb2  # type: ignore[import-untyped, unused-ignore]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
-from llmpulse.errors import StoreError, StoreUnavailableError
+from llmpulse.errors import SchemaNotCurrentError, StoreError, StoreUnavailableError
 from llmpulse.server.deps import INGEST, ServerState, get_state
 from llmpulse.server.metrics import metrics_of
 from llmpulse.server.otlp import DecodedBatch, OtlpDecodeError, decode_request
@@ -174,6 +174,9 @@ def _write(state: ServerState, batch: DecodedBatch) -> Any:
         return None
     try:
         return state.store.write(spans=batch.spans)
+    except SchemaNotCurrentError as exc:
+        raise _Answer(503, f"the database {exc.problem}", "unavailable",
+                      {"Retry-After": str(state.settings.retry_after_seconds)}) from None  # fmt: skip
     except StoreUnavailableError as exc:
         retry = str(state.settings.retry_after_seconds)
         raise _Answer(503, f"the store is unreachable: {exc}", "unavailable",
