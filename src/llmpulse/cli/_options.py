@@ -62,17 +62,17 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def run_or_exit(action: Callable[[], T], code: int = 1) -> T:
-    """Run ``action``; an llmpulse error or a bad value becomes one line on stderr and ``code``."""
+    """Run ``action``; an llmpulse error or a bad value becomes one line on stderr and ``code``.
+
+    A database without the llmpulse tables, or with an older schema, needs no hint added here:
+    the store's ``SchemaNotCurrentError`` names ``llmpulse db upgrade`` itself."""
     from llmpulse.errors import LlmpulseError
 
     try:
         return action()
     except (LlmpulseError, ValueError) as exc:
         lines = str(exc).strip().splitlines()
-        message = lines[0] if lines else type(exc).__name__
-        if "no such table" in message or ("relation" in message and "does not exist" in message):
-            message += " — is this an llmpulse database? run `llmpulse db upgrade` to create it"
-        raise fail(message, code) from None
+        raise fail(lines[0] if lines else type(exc).__name__, code) from None
 
 
 def parse_window(option: str, text: str) -> float:

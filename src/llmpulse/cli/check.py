@@ -81,13 +81,11 @@ def check(
     from llmpulse.cli._extras import require_extra
 
     require_extra("detection", "llmpulse check", code=EXIT_ERROR)
-    from llmpulse.errors import LlmpulseError
+    from llmpulse.cli._options import run_or_exit
 
-    try:
-        report, url = _run(database_url, window, baseline, config, method, until)
-    except (LlmpulseError, ValueError) as exc:
-        typer.secho(f"error: {_one_line(exc)}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(EXIT_ERROR) from None
+    report, url = run_or_exit(
+        lambda: _run(database_url, window, baseline, config, method, until), EXIT_ERROR
+    )
     failed = report.reaches(fail_on.value)
     if as_json:
         out = {**report.to_dict(), "database": url, "fail_on": fail_on.value, "failed": failed}
@@ -95,14 +93,6 @@ def check(
     else:
         _print(report, url, window, baseline, fail_on.value, failed)
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    message = text[0] if text else type(exc).__name__
-    if "no such table" in message or ("relation" in message and "does not exist" in message):
-        message += " — is this an llmpulse database? run `llmpulse db upgrade` to create its tables"
-    return message
 
 
 def _run(

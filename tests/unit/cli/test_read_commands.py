@@ -133,7 +133,7 @@ def test_reading_a_database_without_llmpulse_tables_says_so_and_how_to_fix(
         lines = result.output.strip().splitlines()
         assert len(lines) == 1, (command, result.output)
         assert "has no llmpulse tables" in lines[0], (command, result.output)
-        assert "llmpulse db upgrade" in lines[0], (command, result.output)
+        assert lines[0].count("llmpulse db upgrade") == 1, (command, result.output)
         assert "failed" not in lines[0], (command, result.output)
 
 
