@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from llmpulse._tls import http_url, plain_http_answer
 from llmpulse.errors import ApiError
 
 __all__ = ["ApiClient", "normalize_server_url"]
@@ -115,8 +116,8 @@ class ApiClient:
                 "(overloaded, or a very long window): try again, or narrow --window"
             ) from None
         except httpx.TransportError as exc:
-            if urlsplit(self.url).scheme == "https" and _plain_http_answer(exc):
-                plain = "http://" + self.url[len("https://") :]
+            if urlsplit(self.url).scheme == "https" and plain_http_answer(exc):
+                plain = http_url(self.url)
                 raise ApiError(
                     f"cannot reach the llmpulse server at {self.url} ({_reason(exc)}): the "
                     f"server may speak plain http, not https: try {plain} (--server-url or "
@@ -197,14 +198,3 @@ def _reason(exc: BaseException) -> str:
     if "refused" in text.lower():
         return "connection refused"
     return text
-
-
-# What OpenSSL says when the other end answers a TLS handshake with plain text (a plain-http
-# server's "400 Bad Request"): older OpenSSL names the version, 3.2+ the record layer.
-_PLAIN_HTTP_SIGNS = ("wrong version number", "record layer failure", "packet length too long")
-
-
-def _plain_http_answer(exc: BaseException) -> bool:
-    """Whether a TLS handshake failed because the server answered in plain http."""
-    text = str(exc).lower()
-    return any(sign in text for sign in _PLAIN_HTTP_SIGNS)

@@ -435,6 +435,29 @@ class TestConfig:
                                spool_dir=spool, instrument=())  # fmt: skip
         assert "lp_secret" not in repr(client.exporter) + repr(client.config)
 
+    def test_https_to_a_plain_http_server_says_to_use_http(
+        self, store: Store, spool: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An https:// URL whose server (the real one) speaks plain http: recording goes on,
+        the batches wait in the spool, and one warning names the http:// URL to use instead of
+        leaving the TLS handshake error unexplained."""
+        with (
+            serving(create_app(ServerSettings(), store=store)) as url,
+            caplog.at_level(logging.WARNING, logger="llmpulse.sdk"),
+        ):
+            https = "https://" + url.removeprefix("http://")
+            client = llmpulse.init(server_url=https, spool_dir=spool, instrument=())
+            for _ in range(2):
+                record(3)
+                assert not client.flush(5)
+        told = [r.getMessage() for r in caplog.records if "TLS" in r.getMessage()]
+        assert told == [
+            f"No TLS: the server at {https} does not speak TLS (it answered the handshake in "
+            f"plain http): use {url} as server_url (or LLMPULSE_SERVER_URL); batches are "
+            "spooled meanwhile"
+        ]
+        assert client.stats().spooled == 12 and stored_rows(store) == 0
+
     def test_default_spool_dir_is_the_user_state_dir(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -9,7 +9,9 @@ What happens to a batch:
 * **Sent** gzip-compressed, and counted as exported only when the server answers 2xx, which it
   does after the batch is committed.
 * **Retried** on a connection error, a timeout, 408, 429 and 5xx, with exponential backoff and
-  jitter, waiting at least what ``Retry-After`` asks, for at most ``retry_budget`` seconds.
+  jitter, waiting at least what ``Retry-After`` asks, for at most ``retry_budget`` seconds. An
+  ``https://`` URL whose server answers in plain http is retried too (the URL gets fixed, the
+  spool is kept), and a warning says to use ``http://``.
 * **Spooled** when that budget runs out (the server is down or overloaded): the batch goes to a
   bounded file spool (``_spool``) and the export thread moves on. A replay thread sends the
   spool in order once the server answers again; while the spool holds anything, new batches
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from llmpulse._tls import http_url, plain_http_answer
 from llmpulse.errors import ConfigError
 from llmpulse.sdk._logonce import LogOnce
 from llmpulse.sdk.exporters._spool import (
@@ -316,6 +319,12 @@ class HttpExporter:
         try:
             return conn.post(data), ""
         except (OSError, http.client.HTTPException) as exc:
+            if conn.https and plain_http_answer(exc):
+                # Retrying will not help, and the spool message alone does not say why.
+                self._warn("plain_http", "No TLS: the server at %s does not speak TLS (it "
+                           "answered the handshake in plain http): use %s as server_url (or "
+                           "LLMPULSE_SERVER_URL); batches are spooled meanwhile",
+                           self.server_url, http_url(self.server_url))  # fmt: skip
             return None, f"{type(exc).__name__}: {exc}"
 
     def _refused(self, reply: Reply, count: int) -> None:
