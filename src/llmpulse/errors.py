@@ -72,23 +72,15 @@ class SchemaNotCurrentError(StoreUnavailableError):
     def __init__(self, where: str, *, revision: str | None, head: str, cause: str = "") -> None:
         self.revision = revision
         self.head = head
+        if revision is None:
+            diagnosis, fix = "has no llmpulse tables", "create them"
+        else:
+            diagnosis = f"has schema revision {revision}, behind the {head} this llmpulse needs"
+            fix = "bring it up to date"
+        #: What is wrong and the command that fixes it, without the database's name.
+        self.problem = f"{diagnosis}: run `llmpulse db upgrade` to {fix}"
         because = f" ({cause})" if cause else ""
-        super().__init__(f"{where} {self._diagnosis()}{because}: {self._fix()}")
-
-    @property
-    def problem(self) -> str:
-        """What is wrong and the command that fixes it, e.g. ``has no llmpulse tables: run ...``."""
-        return f"{self._diagnosis()}: {self._fix()}"
-
-    def _diagnosis(self) -> str:
-        if self.revision is None:
-            return "has no llmpulse tables"
-        return f"has schema revision {self.revision}, behind the {self.head} this llmpulse needs"
-
-    def _fix(self) -> str:
-        if self.revision is None:
-            return "run `llmpulse db upgrade` to create them"
-        return "run `llmpulse db upgrade` to bring it up to date"
+        super().__init__(f"{where} {diagnosis}{because}: run `llmpulse db upgrade` to {fix}")
 
 
 class MigrationError(StoreError):

@@ -10,8 +10,8 @@ What happens to a batch:
   does after the batch is committed.
 * **Retried** on a connection error, a timeout, 408, 429 and 5xx, with exponential backoff and
   jitter, waiting at least what ``Retry-After`` asks, for at most ``retry_budget`` seconds. An
-  ``https://`` URL whose server answers in plain http is retried too (the URL gets fixed, the
-  spool is kept), and a warning says to use ``http://``.
+  ``https://`` URL whose server answers in plain http is retried and spooled the same way, and
+  a warning names the ``http://`` URL to use instead.
 * **Spooled** when that budget runs out (the server is down or overloaded): the batch goes to a
   bounded file spool (``_spool``) and the export thread moves on. A replay thread sends the
   spool in order once the server answers again; while the spool holds anything, new batches
