@@ -15,7 +15,7 @@ from llmpulse.pricing import ModelPrice, PriceTable, default_price_table
 from llmpulse.schema import Run
 from llmpulse.sdk._batcher import Batcher
 from llmpulse.sdk._content import bounded, bounded_attributes, cut, text_size
-from llmpulse.sdk._context import current_span, sample_threshold
+from llmpulse.sdk._context import current, sample_threshold
 from llmpulse.sdk._convert import LLM, METRIC, Converter
 from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
 from llmpulse.sdk._stats import SdkStats
@@ -108,7 +108,7 @@ class Client:
     ) -> None:
         """Record one LLM call (see ``llmpulse.record_llm_call`` for the fields)."""
         try:
-            parent = current_span.get()
+            parent = current()
             if parent is not None and not parent.sampled:
                 return
             sink = self._batcher

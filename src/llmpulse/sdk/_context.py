@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "call_defaults",
+    "current",
     "current_span",
     "new_span_id",
     "new_trace_id",
@@ -38,6 +39,17 @@ __all__ = [
 
 # The span that new spans and llm calls are parented to, per thread and per asyncio task.
 current_span: ContextVar[SpanHandle | None] = ContextVar("llmpulse_current_span", default=None)
+
+
+def current() -> SpanHandle | None:
+    """The span new spans and llm calls nest under here: the current span, or the span an
+    integration says is current inside it (``SpanHandle.inner``: a LangGraph graph run, whose
+    node runs leave the context variable alone, names the node running in this context)."""
+    span = current_span.get()
+    if span is not None and span.inner is not None:
+        return span.inner(span)
+    return span
+
 
 # Fields that llm calls recorded inside ``llmpulse.using(...)`` take unless they set their own.
 call_defaults: ContextVar[dict[str, Any] | None] = ContextVar(

@@ -34,7 +34,7 @@ from llmpulse.sdk._batcher import SKIP
 from llmpulse.sdk._content import truncate
 from llmpulse.sdk._context import new_point_id, new_span_id, new_trace_id, span_hex, trace_hex
 from llmpulse.sdk._logonce import LogOnce
-from llmpulse.sdk._spans import SpanHandle
+from llmpulse.sdk._spans import SpanHandle, SpanRecord
 from llmpulse.sdk._stats import REPAIR_REASONS
 
 __all__ = ["LLM", "LLM_FIELDS", "METRIC", "Converter"]
@@ -120,7 +120,7 @@ class Converter:
                 return self._llm(item)
             if item[0] == METRIC:
                 return self._metric(item)
-        elif kind is SpanHandle:
+        elif kind is SpanHandle or isinstance(item, SpanRecord):
             return self._span(item)
         elif isinstance(item, Run):
             return item
@@ -250,7 +250,7 @@ class Converter:
         return self._repair(span)
 
     # -- spans from span() / observe ---------------------------------------------------------
-    def _span(self, h: SpanHandle) -> Any:
+    def _span(self, h: SpanHandle | SpanRecord) -> Any:
         fields = h.fields
         if not h.events and (not fields or fields.keys() <= _IO_FIELDS):
             io = self._io(fields) if fields else _NO_IO
@@ -295,7 +295,9 @@ class Converter:
             texts.append(value)
         return texts[0], texts[1]
 
-    def _plain_span(self, h: SpanHandle, io: tuple[str | None, str | None]) -> Span | None:
+    def _plain_span(
+        self, h: SpanHandle | SpanRecord, io: tuple[str | None, str | None]
+    ) -> Span | None:
         """The ``Span`` of a span without llm columns or events (a chain, tool or branch step,
         a graph node; ``io`` its stored input and output) when nothing in it needs repair, else
         ``None`` (the careful path then builds, repairs and counts). The same checks as
@@ -335,7 +337,7 @@ class Converter:
         )  # fmt: skip
 
     def _plain_span_row(  # noqa: C901 - per-span conversion, kept flat like _llm_span
-        self, h: SpanHandle, io: tuple[str | None, str | None]
+        self, h: SpanHandle | SpanRecord, io: tuple[str | None, str | None]
     ) -> tuple[tuple[Any, ...], tuple[str, ...]] | None:
         """The store's (row, rollup key) of a span without llm columns or events (a chain, tool
         or branch step), or ``None`` when the store would have something to check."""

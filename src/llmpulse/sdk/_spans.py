@@ -9,6 +9,7 @@ raises: a bad attribute is logged once and ignored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llmpulse._rows import (
@@ -27,6 +28,7 @@ from llmpulse.sdk._content import (
     text_size,
 )
 from llmpulse.sdk._context import (
+    current,
     current_span,
     new_span_id,
     new_trace_id,
@@ -38,7 +40,7 @@ from llmpulse.sdk._context import (
 if TYPE_CHECKING:
     from llmpulse.sdk._client import Client
 
-__all__ = ["NOOP_SPAN", "NoopSpan", "SpanHandle"]
+__all__ = ["NOOP_SPAN", "NoopSpan", "SpanHandle", "SpanRecord"]
 
 log = logging.getLogger("llmpulse.sdk")
 
@@ -58,6 +60,7 @@ class SpanHandle:
         "_client", "name", "kind", "_trace", "_span", "_parent", "start_time", "end_time",
         "attributes", "events", "status", "error_type", "error_message", "fields", "sampled",
         "_token", "_state", "text_bytes", "_event_bytes", "_dropped_events", "attributes_size",
+        "inner",
     )  # fmt: skip
 
     def __init__(self, client: Client, name: str, kind: str, attributes: dict[str, Any]) -> None:
@@ -87,6 +90,21 @@ class SpanHandle:
         # measured them as ``bounded_attributes`` would (text and scalar values, none over a
         # cap); -1: measured at the end. Any later ``set_attribute`` makes it -1 again.
         self.attributes_size = -1
+        # What is current inside this span when an integration tracks it instead of the
+        # context variable (``_context.current`` calls it with this handle): None for most.
+        self.inner: Callable[[SpanHandle], SpanHandle] | None = None
+
+    @classmethod
+    def adopt(cls, client: Client, record: SpanRecord) -> SpanHandle:
+        """An open handle for ``record``'s span, not yet ended: the same ids, start and
+        attributes (the same dict), for a span that turns out to need what only a handle
+        does (an error, an event, a setter, being the current span)."""
+        h = cls(client, record.name, record.kind, record.attributes)
+        h._trace, h._span, h._parent = record._trace, record._span, record._parent
+        h.sampled, h.start_time, h.fields = record.sampled, record.start_time, record.fields
+        h.attributes_size = record.attributes_size
+        h._state = _OPEN
+        return h
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SpanHandle:
@@ -94,7 +112,7 @@ class SpanHandle:
         if self._state != _CREATED:
             return self
         client = self._client
-        parent = current_span.get()
+        parent = current()
         if parent is not None:
             self._trace, self._parent, self.sampled = parent._trace, parent._span, parent.sampled
         else:
@@ -108,7 +126,9 @@ class SpanHandle:
         self._token = current_span.set(self)
         return self
 
-    def open(self, parent: SpanHandle | None, start_time: float | None = None) -> SpanHandle:
+    def open(
+        self, parent: SpanHandle | SpanRecord | None, start_time: float | None = None
+    ) -> SpanHandle:
         """Open the span under ``parent`` (a new trace when ``None``) without making it current.
 
         For recorders whose start and end arrive as separate callbacks (LangChain runs), maybe
@@ -137,7 +157,7 @@ class SpanHandle:
         self.end_time = self._client._now() if end_time is None else end_time
         if self.sampled:
             try:
-                self._bound()
+                _bound(self, self._client._batcher.max_chars)
             except Exception:  # never raise into user code; the export thread checks again
                 log.debug("bounding span failed", exc_info=True)
         if self._token is not None:
@@ -148,32 +168,6 @@ class SpanHandle:
             self._token = None
         if self.sampled:
             self._client._batcher.put(self, self.text_bytes)
-
-    def _bound(self) -> None:
-        """Cut what the span holds to its caps and count it in ``text_bytes`` (at end)."""
-        limit = self._client._batcher.max_chars
-        name = self.name
-        if type(name) is str and len(name) > MAX_LABEL_CHARS:
-            self.name = name = cut(name, MAX_LABEL_CHARS)
-        size = self.text_bytes + self._event_bytes + (len(name) if type(name) is str else 0)
-        if self.error_message is not None:
-            size += len(self.error_message)
-        if self._dropped_events:
-            self.attributes["llmpulse.dropped_events"] = self._dropped_events
-            self.attributes_size = -1
-        if self.attributes:
-            n = self.attributes_size
-            if n < 0 or n > MAX_ATTRIBUTES_CHARS:
-                self.attributes, n = bounded_attributes(self.attributes, limit, owned=True)
-            size += n
-        fields = self.fields
-        if fields:
-            for key, value in fields.items():
-                if type(value) is str and key != "input" and key != "output":  # counted
-                    if len(value) > MAX_LABEL_CHARS:
-                        value = fields[key] = cut(value, MAX_LABEL_CHARS)
-                    size += len(value)
-        self.text_bytes = size
 
     def __enter__(self) -> SpanHandle:
         return self.start()
@@ -227,15 +221,7 @@ class SpanHandle:
         the end. ``key`` and ``value`` must be ``str``."""
         if self._state == _ENDED:
             return
-        self.attributes[key] = value
-        size = self.attributes_size
-        if size >= 0:
-            n = len(value)
-            self.attributes_size = (
-                size + n + len(key) + ITEM_OVERHEAD
-                if n <= self._client._batcher.max_chars and len(key) <= MAX_LABEL_CHARS
-                else -1
-            )
+        _add_measured(self, key, value, self._client._batcher.max_chars)
 
     def set_attributes(self, attributes: dict[str, Any]) -> None:
         """Set several free attributes at once."""
@@ -340,6 +326,101 @@ class SpanHandle:
         for key, value in values.items():
             if value is not None:
                 self.fields[key] = value
+
+
+def _add_measured(span: SpanHandle | SpanRecord, key: str, value: str, limit: int) -> None:
+    span.attributes[key] = value
+    size = span.attributes_size
+    if size >= 0:
+        n = len(value)
+        span.attributes_size = (
+            size + n + len(key) + ITEM_OVERHEAD
+            if n <= limit and len(key) <= MAX_LABEL_CHARS
+            else -1
+        )
+
+
+def _bound(span: SpanHandle | SpanRecord, limit: int) -> None:
+    """Cut what an ended span holds to its caps and count it in ``text_bytes``."""
+    name = span.name
+    if type(name) is str and len(name) > MAX_LABEL_CHARS:
+        span.name = name = cut(name, MAX_LABEL_CHARS)
+    size = span.text_bytes + span._event_bytes + (len(name) if type(name) is str else 0)
+    if span.error_message is not None:
+        size += len(span.error_message)
+    if span._dropped_events:
+        span.attributes["llmpulse.dropped_events"] = span._dropped_events
+        span.attributes_size = -1
+    if span.attributes:
+        n = span.attributes_size
+        if n < 0 or n > MAX_ATTRIBUTES_CHARS:
+            span.attributes, n = bounded_attributes(span.attributes, limit, owned=True)
+        size += n
+    fields = span.fields
+    if fields:
+        for key, value in fields.items():
+            if type(value) is str and key != "input" and key != "output":  # counted
+                if len(value) > MAX_LABEL_CHARS:
+                    value = fields[key] = cut(value, MAX_LABEL_CHARS)
+                size += len(value)
+    span.text_bytes = size
+
+
+class SpanRecord:
+    """A span an integration records straight from its callbacks, without a ``SpanHandle``.
+
+    It holds what the export thread's converter reads, each field set once, and ends ok with
+    no events: a span that fails, gets an event or must be current takes a handle instead
+    (``SpanHandle.adopt``). A LangGraph graph of trivial nodes records one per node, where a
+    handle's two dozen fields, its setters and the context variable cost a measurable part of
+    LangGraph's own time per node (docs/benchmarks.md).
+
+    ``attributes_size``: the bytes ``attributes`` count in the queue's budget, measured by
+    the recorder as ``bounded_attributes`` would, or -1 (measured at the end).
+    """
+
+    __slots__ = (
+        "name", "kind", "attributes", "fields", "start_time", "end_time", "_trace", "_span",
+        "_parent", "sampled", "attributes_size", "text_bytes",
+    )  # fmt: skip
+
+    # What a record never has (a span with any of them takes a handle).
+    events: tuple[SpanEvent, ...] = ()
+    status = _OK
+    error_type: str | None = None
+    error_message: str | None = None
+    _event_bytes = 0
+    _dropped_events = 0
+
+    def __init__(
+        self, name: str, kind: str, attributes: dict[str, Any], attributes_size: int,
+        parent: Any, start_time: float,
+    ) -> None:  # fmt: skip
+        """Open under ``parent`` (a span or record: its ``_trace``, ``_span``, ``sampled``)."""
+        self.name, self.kind, self.attributes = name, kind, attributes
+        self.attributes_size = attributes_size
+        self.fields: dict[str, Any] | None = None
+        self._trace, self._parent, self.sampled = parent._trace, parent._span, parent.sampled
+        self._span = new_span_id()
+        self.start_time = start_time
+        self.end_time = 0.0
+        self.text_bytes = 0
+
+    def add_measured(self, key: str, value: str, limit: int) -> None:
+        """Add a text attribute of the recorder's own, keeping ``attributes_size`` current
+        (``SpanHandle.set_measured_attribute``; ``limit``: the queue's text cap)."""
+        _add_measured(self, key, value, limit)
+
+    def end(self, client: Client) -> None:
+        """Date the end and hand the record to the export queue (when its trace is kept)."""
+        self.end_time = client._now()
+        if self.sampled:
+            sink = client._batcher
+            try:
+                _bound(self, sink.max_chars)
+            except Exception:  # never raise into user code; the export thread checks again
+                log.debug("bounding span failed", exc_info=True)
+            sink.put(self, self.text_bytes)
 
 
 class NoopSpan:

@@ -24,7 +24,7 @@ from llmpulse.config import SdkConfig
 from llmpulse.pricing import PriceTable
 from llmpulse.sdk._client import DEFAULT_INSTRUMENTATIONS, Client, build_client, snapshot
 from llmpulse.sdk._content import cut
-from llmpulse.sdk._context import call_defaults, current_span
+from llmpulse.sdk._context import call_defaults, current
 from llmpulse.sdk._convert import LLM
 from llmpulse.sdk._spans import NOOP_SPAN, NoopSpan, SpanHandle
 from llmpulse.sdk._stats import SdkStats
@@ -53,7 +53,7 @@ _client: Client = _default
 _sink = _default._batcher  # what the hot path appends to: the active client's queue
 _hooks_installed = False
 _retired: list[Client] = []  # replaced clients whose last export had not finished
-_get_current = current_span.get
+_get_current = current
 _FORK_WAIT_SECONDS = 5.0  # longest a fork waits for an export in progress
 
 

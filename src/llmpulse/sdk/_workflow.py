@@ -20,7 +20,7 @@ from llmpulse._rows import MAX_LABEL_CHARS
 from llmpulse.schema import BRANCH_ATTRIBUTE, SpanStatus
 from llmpulse.sdk import _state
 from llmpulse.sdk._content import cut
-from llmpulse.sdk._context import current_span
+from llmpulse.sdk._context import current
 from llmpulse.sdk._observe import observe
 from llmpulse.sdk._spans import SpanHandle
 
@@ -92,7 +92,7 @@ def record_branch(
         handle = SpanHandle(
             client, branch_name(str(workflow), str(from_node)), "branch", attributes
         )
-        handle.open(current_span.get())
+        handle.open(current())
         handle.end(handle.start_time)
     except Exception:  # never raise into user code
         log.debug("record_branch failed", exc_info=True)
@@ -127,7 +127,7 @@ def record_tool_call(
         )
         end = client._now()
         took = float(latency_ms) if isinstance(latency_ms, (int, float)) else 0.0
-        handle.open(current_span.get(), end - max(0.0, took) / 1000.0)
+        handle.open(current(), end - max(0.0, took) / 1000.0)
         if inputs is not None:
             handle.set_input(inputs)
         if output is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
+import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any, TypedDict
 
@@ -333,6 +336,133 @@ class TestMoreShapes:
         spans = {s.name: s for _, s in _tree(recorded)}
         assert seen == [spans["work"].span_id]
         assert spans["work"].parent_id == spans["aio"].span_id
+
+
+class TestCurrentSpanInsideNodes:
+    """A node's span is recorded without being made the current span (the cost LangGraph pays
+    per node): the graph run names the node running in each context when code there asks."""
+
+    def test_what_a_node_sets_on_the_current_span_lands_on_its_span(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """Attributes and a nested span set inside a node belong to that node's span; after
+        the nested span ends the node is current again, and after the graph nothing is."""
+        seen: list[str | None] = []
+
+        def work(state: State) -> State:
+            current = llmpulse.get_current_span()
+            current.set_attribute("app.ticket", 42)
+            seen.append(current.span_id)
+            with llmpulse.span("inner", kind="tool") as inner:
+                seen.append(llmpulse.get_current_span().span_id)
+                inner.set_attribute("app.step", "lookup")
+            seen.append(llmpulse.get_current_span().span_id)
+            return {"answer": "done"}
+
+        graph = StateGraph(State)
+        graph.add_node("work", work)
+        graph.add_edge(START, "work")
+        graph.compile(name="tickets").invoke(
+            {"question": "q"}, config={"callbacks": [CallbackHandler()]}
+        )
+        assert llmpulse.get_current_span().span_id is None  # nothing left current
+        spans = {s.name: s for _, s in _tree(recorded)}
+        assert sorted(spans) == ["inner", "tickets", "work"]
+        work_span, inner = spans["work"], spans["inner"]
+        assert seen == [work_span.span_id, inner.span_id, work_span.span_id]
+        assert inner.parent_id == work_span.span_id
+        assert work_span.parent_id == spans["tickets"].span_id
+        assert work_span.attributes["app.ticket"] == 42
+        assert work_span.attributes["langgraph.node"] == "work"
+        assert work_span.attributes["langgraph.update.keys"] == "answer"
+        assert work_span.start_time <= inner.start_time <= inner.end_time <= work_span.end_time
+
+    def test_parallel_nodes_each_nest_their_own_spans(self, recorded: InMemoryExporter) -> None:
+        """Two nodes of one superstep run on LangGraph's thread pool: a span opened in each
+        nests under its own node, never under its sibling."""
+        barrier = threading.Barrier(2, timeout=10)
+
+        def make(name: str) -> Any:
+            def node(state: State) -> State:
+                with llmpulse.span(f"{name}.inner"):
+                    barrier.wait()  # both nodes are inside their spans at once
+                return {}
+
+            return node
+
+        graph = StateGraph(State)
+        graph.add_node("left", make("left"))
+        graph.add_node("right", make("right"))
+        graph.add_edge(START, "left")
+        graph.add_edge(START, "right")
+        graph.compile(name="fan").invoke(
+            {"question": "q"}, config={"callbacks": [CallbackHandler()]}
+        )
+        spans = {s.name: s for _, s in _tree(recorded)}
+        assert spans["left.inner"].parent_id == spans["left"].span_id
+        assert spans["right.inner"].parent_id == spans["right"].span_id
+        assert (
+            spans["left"].attributes["langgraph.step"]
+            == spans["right"].attributes["langgraph.step"]
+        )
+
+    def test_a_node_that_fails_after_asking_keeps_what_it_set(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """A node whose span was asked for and which then raises: one span, failed, with the
+        attribute set before the error and the node's own attributes."""
+
+        def broken(state: State) -> State:
+            llmpulse.get_current_span().set_attribute("app.before", True)
+            raise ValueError("no answer")
+
+        graph = StateGraph(State)
+        graph.add_node("broken", broken)
+        graph.add_edge(START, "broken")
+        handler = CallbackHandler()
+        with pytest.raises(ValueError, match="no answer"):
+            graph.compile(name="fails").invoke({"question": "q"}, config={"callbacks": [handler]})
+        nodes = [s for _, s in _tree(recorded) if s.name == "broken"]
+        assert len(nodes) == 1
+        (node,) = nodes
+        assert (node.status, node.error_type) == ("error", "ValueError")
+        assert node.attributes["app.before"] is True
+        assert node.attributes["langgraph.node"] == "broken"
+        assert handler.open_runs == 0 and handler.errors == 0
+
+    def test_node_runs_that_never_end_are_evicted_like_any_run(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """Node runs count in max_open_runs: past it the oldest are ended as evicted, a node
+        run with its node's attributes."""
+        handler = CallbackHandler(max_open_runs=10)
+        graph_id = uuid.uuid4()
+
+        def never_ending_runs() -> None:  # in a context of its own: they stay current there
+            handler.on_chain_start({}, {"question": "q"}, run_id=graph_id, name="g")
+            for step in range(1, 6):  # five node runs that never end
+                handler.on_chain_start(
+                    {}, {"question": "q"}, run_id=uuid.uuid4(), parent_run_id=graph_id,
+                    name="n", tags=[f"graph:step:{step}"],
+                    metadata={"langgraph_node": "n", "langgraph_step": step},
+                )  # fmt: skip
+            for _ in range(10):  # later runs push the graph and its nodes out
+                handler.on_chain_start({}, {}, run_id=uuid.uuid4(), name="later")
+
+        contextvars.copy_context().run(never_ending_runs)
+        assert handler.open_runs == 10 and handler.evicted_runs == 6 and handler.errors == 0
+        assert llmpulse.flush(10)
+        spans = {(s.name, s.attributes.get("langgraph.step")): s for s in recorded.spans}
+        assert sorted(spans, key=str) == sorted(
+            [("g", None)] + [("n", step) for step in range(1, 6)], key=str
+        )
+        assert all(s.attributes["llmpulse.evicted"] is True for s in spans.values())
+        graph_span = spans[("g", None)]
+        assert all(
+            s.parent_id == graph_span.span_id and s.attributes["llmpulse.workflow"] == "g"
+            for key, s in spans.items()
+            if key[0] == "n"
+        )
 
 
 class TestRawClientCalls:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from llmpulse.sdk import _state
-from llmpulse.sdk._context import call_defaults, current_span
+from llmpulse.sdk._context import call_defaults, current, current_span
 
 __all__ = [
     "MARK", "Begin", "ClientCall", "Observe", "TextCollector", "chars", "parsed", "text_or_none",
@@ -112,7 +112,7 @@ class ClientCall(ABC):
         client = _state._client
         self.start = client._now()
         self.t0 = time.perf_counter()
-        self.parent = current_span.get()
+        self.parent = current()
         self.scope: Any = None  # the span the wrapped call runs under; None: the caller's
         self.defaults = call_defaults.get() or {}
         self.model = text_or_none(kwargs.get("model"))
@@ -130,7 +130,7 @@ class ClientCall(ABC):
         try:
             if not _state._client.enabled:
                 return None
-            parent = current_span.get()
+            parent = current()
             if parent is not None and parent.kind == "llm" and parent.end_time == 0.0:
                 return None  # an open llm span (LangChain's run, LiteLLM's call) counts this call
             return cls(args, kwargs)

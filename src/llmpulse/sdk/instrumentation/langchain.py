@@ -35,12 +35,13 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables.config import var_child_runnable_config
 
 from llmpulse._rows import MAX_LABEL_CHARS
 from llmpulse.sdk import _state
 from llmpulse.sdk._content import ITEM_OVERHEAD, text_size
 from llmpulse.sdk._context import current_span
-from llmpulse.sdk._spans import SpanHandle
+from llmpulse.sdk._spans import SpanHandle, SpanRecord
 from llmpulse.sdk._workflow import BRANCH_CONDITION, BRANCH_FROM, WORKFLOW, branch_name
 from llmpulse.sdk.instrumentation import langgraph as lg
 from llmpulse.sdk.instrumentation._langchain_usage import usage_from_result
@@ -73,6 +74,39 @@ class _Run:
         self.text: list[str] | None = None
 
 
+class _NodeRun(SpanRecord):
+    """One open LangGraph node execution: its span as a record, and which node it is.
+
+    The span becomes a ``SpanHandle`` (``handle``, the same span) only when something needs
+    one: code inside the node asking for the current span (an llm call, ``llmpulse.span``), a
+    failure, an interrupt, captured state. A node of trivial work never does.
+    """
+
+    __slots__ = ("node", "step", "graph", "_handle")
+
+    def __init__(
+        self, name: str, attributes: dict[str, Any], size: int, parent: SpanHandle,
+        start_time: float, step: int, graph: str,
+    ) -> None:  # fmt: skip
+        SpanRecord.__init__(self, name, "chain", attributes, size, parent, start_time)
+        self.node, self.step, self.graph = name, step, graph
+        self._handle: SpanHandle | None = None
+
+    @property
+    def handle(self) -> SpanHandle:
+        """The node's span as a handle, made on first need (then ended instead of the record)."""
+        h = self._handle
+        if h is None:
+            with _adopt_lock:  # two threads of one node must get the same handle
+                h = self._handle
+                if h is None:
+                    h = self._handle = SpanHandle.adopt(_state._client, self)
+        return h
+
+
+_adopt_lock = threading.Lock()
+
+
 class CallbackHandler(BaseCallbackHandler):
     """A LangChain callback handler recording every run as an llmpulse span.
 
@@ -100,7 +134,7 @@ class CallbackHandler(BaseCallbackHandler):
         self.capture_io = capture_io
         self.capture_state = capture_state
         self.max_open_runs = max(1, int(max_open_runs))
-        self._runs: dict[Any, _Run] = {}  # by _key(run_id)
+        self._runs: dict[Any, _Run | _NodeRun] = {}  # by _key(run_id)
         self._evict_lock = threading.Lock()
         self._retries: dict[str, int] = {}  # task checkpoint ns -> failed attempts so far
         self._roots: dict[Any, Any] = {}  # recent root spans -> what was current before each
@@ -128,10 +162,11 @@ class CallbackHandler(BaseCallbackHandler):
             # graph of trivial nodes pays this once per node), so it has its own path.
             if parent_run_id is not None and metadata and metadata.get("langgraph_node") == name:
                 graph_run = self._runs.get(_key(parent_run_id))
-                step = lg.node_of(name, tags, metadata) if graph_run is not None else None
-                if graph_run is not None and step is not None:
-                    self._start_node(run_id, graph_run, name, step, tags, metadata, inputs)
-                    return
+                if type(graph_run) is _Run:
+                    step = lg.node_of(name, tags, metadata)
+                    if step is not None:
+                        self._start_node(run_id, graph_run, name, step, tags, metadata, inputs)
+                        return
             run = self._start(run_id, parent_run_id, name, "chain", tags, metadata)
             if run is None:
                 return
@@ -146,7 +181,12 @@ class CallbackHandler(BaseCallbackHandler):
         self, run_id: UUID, graph_run: _Run, name: str, step: int, tags: Sequence[str] | None,
         metadata: Mapping[str, Any], inputs: Any,
     ) -> None:  # fmt: skip
-        """Open a node execution's span under its graph run's, with its attributes in one go."""
+        """Open a node execution's span under its graph run's, with its attributes in one go.
+
+        The node's span is a record and is not made the current span (the context variable is
+        left alone): the graph run's handle names the node running in a context when asked
+        (``_current_node``), which costs only code that asks.
+        """
         client = _state._client
         if not client.enabled:
             return
@@ -154,6 +194,7 @@ class CallbackHandler(BaseCallbackHandler):
         if graph is None:  # the first node tells us its parent is a graph run
             graph_run.graph = graph = graph_run.handle.name
             graph_run.handle.set_attribute(WORKFLOW, graph)
+            graph_run.handle.inner = self._current_node
             if not self.capture_state:  # a graph's input is its state: kept only when allowed
                 _drop_input(graph_run.handle)
         # The attributes are measured as they are built (what the span's end would otherwise
@@ -181,22 +222,32 @@ class CallbackHandler(BaseCallbackHandler):
             attrs["langgraph.state.keys"], attrs["langgraph.state.size"] = summary
             texts += len(summary[0])
             size += _STATE_SIZE
-        h = SpanHandle(client, name, "chain", attrs)
         # None of our texts is longer than all of them together: within the value cap, none
         # needs a cut (the user's values were checked one by one).
-        if size >= 0 and texts <= limit:
-            h.attributes_size = size + texts + _NODE_KEYS_SIZE
-        h.open(graph_run.handle)
+        size = size + texts + _NODE_KEYS_SIZE if size >= 0 and texts <= limit else -1
+        run = _NodeRun(name, attrs, size, graph_run.handle, client._now(), step, graph)
         if "session_id" in metadata or "thread_id" in metadata or "user_id" in metadata:
-            _session(h, metadata)
-        run = _Run(h, current_span.get(), "chain")
-        run.node, run.step, run.graph = name, step, graph
+            run.fields = _session_fields(metadata)
         if len(self._runs) >= self.max_open_runs:
             self._evict()
         self._runs[_key(run_id)] = run
-        current_span.set(h)
         if self.capture_state:
-            h.set_input(inputs)
+            run.handle.set_input(inputs)
+
+    def _current_node(self, graph: SpanHandle) -> SpanHandle:
+        """What is current inside ``graph``'s run here: the node running in this context (the
+        run LangChain's context says code here runs under), else the graph run itself."""
+        try:
+            config = var_child_runnable_config.get()
+            if config:
+                run_id = getattr(config.get("callbacks"), "parent_run_id", None)
+                if run_id is not None:
+                    run = self._runs.get(_key(run_id))
+                    if type(run) is _NodeRun:
+                        return run.handle
+        except Exception:
+            self._failed("current node")
+        return graph
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain, parser, graph or node ended."""
@@ -205,11 +256,10 @@ class CallbackHandler(BaseCallbackHandler):
             run = self._runs.get(key)
             if run is None:  # unknown or already evicted: nothing to end
                 return
-            h = run.handle
-            if run.node is not None:
-                self._node_ended(run, run.node, outputs)
-                self._close(key)
+            if type(run) is _NodeRun:
+                self._end_node(key, run, outputs)
                 return
+            h = run.handle
             parent_id = kwargs.get("parent_run_id")
             parent = self._runs.get(_key(parent_id)) if parent_id is not None else None
             if parent is not None and parent.node is not None and lg.is_router(kwargs.get("tags")):
@@ -227,14 +277,27 @@ class CallbackHandler(BaseCallbackHandler):
         except Exception:
             self._failed("on_chain_end")
 
-    def _node_ended(self, run: _Run, node: str, outputs: Any) -> None:
-        routes = lg.command_routes(outputs)
-        if routes:
-            self._branch(run, node, routes, "Command.goto")
+    def _end_node(self, key: Any, run: _NodeRun, outputs: Any) -> None:
+        """End a node execution: the route of a ``Command`` it returned, the keys it updated."""
+        if self._runs.pop(key, None) is None:  # evicted meanwhile
+            return
+        if type(outputs) is not dict:  # a Command, maybe (a state update is a dict)
+            routes = lg.command_routes(outputs)
+            if routes:
+                self._branch(run, run.node, routes, "Command.goto")
+        h = run._handle
         if self.capture_state:
             run.handle.set_output(outputs)
         elif type(outputs) is dict or isinstance(outputs, Mapping):
-            run.handle.set_measured_attribute("langgraph.update.keys", _joined(outputs))
+            keys = _joined(outputs)
+            if h is None:
+                run.add_measured("langgraph.update.keys", keys, _state._client._batcher.max_chars)
+            else:
+                h.set_measured_attribute("langgraph.update.keys", keys)
+        if run._handle is None:
+            run.end(_state._client)
+        else:
+            run._handle.end()
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain, graph or node raised; an interrupt is recorded as control flow, not failure."""
@@ -252,24 +315,24 @@ class CallbackHandler(BaseCallbackHandler):
                     h.add_event("interrupt", values=lg.interrupt_values(error))
             else:
                 h.set_status_error(error)
-                if run.node is not None:
+                if type(run) is _NodeRun:
                     self._remember_failure(run)
             self._end(run_id)
         except Exception:
             self._failed("on_chain_error")
 
-    def _remember_failure(self, run: _Run) -> None:
-        ns = run.handle.attributes.get("langgraph.checkpoint_ns")
+    def _remember_failure(self, run: _NodeRun) -> None:
+        ns = run.attributes.get("langgraph.checkpoint_ns")
         if isinstance(ns, str):
             self._retries[ns] = self._retries.get(ns, 0) + 1
 
-    def _branch(self, run: _Run, node: str, routes: list[str], condition: str) -> None:
+    def _branch(self, run: _Run | _NodeRun, node: str, routes: list[str], condition: str) -> None:
         client = _state._client
         for route in routes:
             attrs = {WORKFLOW: run.graph or "", BRANCH_FROM: node, BRANCH_CONDITION: condition}
             attrs["llmpulse.branch"] = route
             h = SpanHandle(client, branch_name(run.graph or "", node), "branch", attrs)
-            h.open(run.handle)
+            h.open(run if type(run) is _NodeRun else run.handle)
             h.end(h.start_time)
 
     # -- chat models and LLMs --------------------------------------------------------------------
@@ -324,7 +387,7 @@ class CallbackHandler(BaseCallbackHandler):
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A streamed chunk: the first one dates the time to first token. Usage is never summed
         from chunks (chunk merging adds usage up); it comes from the final result only."""
-        run = self._runs.get(_key(run_id))
+        run = self._llm_run(run_id)
         if run is None:
             return
         if run.first is None:
@@ -337,7 +400,7 @@ class CallbackHandler(BaseCallbackHandler):
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """The call ended: tokens, cost, response model and output."""
         try:
-            run = self._runs.get(_key(run_id))
+            run = self._llm_run(run_id)
             if run is None:
                 return
             self._llm_result(run, response)
@@ -364,7 +427,7 @@ class CallbackHandler(BaseCallbackHandler):
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """The call failed, or its stream was abandoned (closed as cancelled, not failed)."""
         try:
-            run = self._runs.get(_key(run_id))
+            run = self._llm_run(run_id)
             if run is None:
                 return
             h = run.handle
@@ -465,6 +528,11 @@ class CallbackHandler(BaseCallbackHandler):
             run.handle.add_event("retry", attempt=attempt if isinstance(attempt, int) else None)
 
     # -- bookkeeping ------------------------------------------------------------------------------
+    def _llm_run(self, run_id: UUID) -> _Run | None:
+        """The open model run under ``run_id`` (a node run never gets a model's callbacks)."""
+        run = self._runs.get(_key(run_id))
+        return run if type(run) is _Run else None
+
     def _start(
         self, run_id: UUID, parent_run_id: UUID | None, name: str, kind: str,
         tags: Sequence[str] | None, metadata: Mapping[str, Any] | None,
@@ -473,22 +541,24 @@ class CallbackHandler(BaseCallbackHandler):
         if not client.enabled:
             return None
         parent_run = self._runs.get(_key(parent_run_id)) if parent_run_id is not None else None
-        current = current_span.get()
+        current = prev = current_span.get()  # prev: given back when the run ends
+        if parent_run is None and current is not None and current.inner is not None:
+            current = current.inner(current)  # a node of a graph run: what it nests under
         if parent_run_id is None:
-            current = self._root_parent(current)
+            current = prev = self._root_parent(current)
         attrs, size = _attributes(tags, metadata, client._batcher.max_chars)
         h = SpanHandle(client, name, kind, attrs)
         if size >= 0:  # measured as they were built: the span's end need not measure them again
             h.attributes_size = size
         if parent_run is not None:
-            h.open(parent_run.handle)
+            h.open(parent_run if type(parent_run) is _NodeRun else parent_run.handle)
         else:
             if parent_run_id is not None:  # its parent ended, was evicted, or is not ours
                 h.set_attribute("llmpulse.orphan", True)
             h.open(current)
         if metadata:
             _session(h, metadata)
-        run = _Run(h, current, kind)
+        run = _Run(h, prev, kind)
         if parent_run_id is None:
             self._remember_root(h, current)
         if len(self._runs) >= self.max_open_runs:
@@ -526,7 +596,7 @@ class CallbackHandler(BaseCallbackHandler):
         if run is None:
             return
         run.handle.end()
-        if current_span.get() is run.handle:
+        if type(run) is _Run and current_span.get() is run.handle:
             current_span.set(run.prev)
 
     def _error(self, run_id: UUID, error: BaseException, where: str) -> None:
@@ -592,11 +662,17 @@ def _attributes(  # noqa: C901 - once per run: kept flat like _start_node
     or a key over its cap)."""
     attrs: dict[str, Any] = {}
     size = 0
-    if tags:
-        kept = [t for t in tags if isinstance(t, str) and not t.startswith(_NOISE_TAG_PREFIXES)]
-        if kept:
-            attrs["langchain.tags"] = kept
-            size = _UNMEASURED
+    for tag in tags or ():  # LangGraph's own step tags alone, most often: nothing is kept
+        if not (isinstance(tag, str) and tag.startswith(_NOISE_TAG_PREFIXES)):
+            kept = [
+                t
+                for t in tags or ()
+                if isinstance(t, str) and not t.startswith(_NOISE_TAG_PREFIXES)
+            ]
+            if kept:
+                attrs["langchain.tags"] = kept
+                size = _UNMEASURED
+            break
     if metadata:
         shape = tuple(metadata)
         plan = _plans.get(shape)
@@ -678,13 +754,22 @@ def _drop_input(h: SpanHandle) -> None:
         h.text_bytes = max(0, h.text_bytes - text_size(fields.pop("input")))
 
 
-def _session(h: SpanHandle, metadata: Mapping[str, Any]) -> None:
+def _session_fields(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The session (or LangGraph thread) and user a run's metadata names, as span fields."""
     session = metadata.get("session_id") or metadata.get("thread_id")
     user = metadata.get("user_id")
-    if session is not None or user is not None:
-        h.set_session(
-            str(session) if session is not None else None, str(user) if user is not None else None
-        )
+    fields: dict[str, Any] = {}
+    if session is not None:
+        fields["session_id"] = str(session)
+    if user is not None:
+        fields["user_id"] = str(user)
+    return fields or None
+
+
+def _session(h: SpanHandle, metadata: Mapping[str, Any]) -> None:
+    fields = _session_fields(metadata)
+    if fields:
+        h.set_session(fields.get("session_id"), fields.get("user_id"))
 
 
 def _message(message: Any) -> dict[str, Any]:
