@@ -17,6 +17,10 @@ Why it is built this way:
   nests under the node).
 * Double counting: a chat model's span is current while the model calls its client, and the
   openai instrumentation records nothing under an ``llm`` span: the call counts once.
+* A LangGraph node's span is a ``SpanRecord`` and is not written to the context variable:
+  a graph of trivial nodes pays LangChain's callbacks per node and little else. Code inside a
+  node that asks for the current span gets the node's (the graph run's handle looks up the
+  run LangChain's own context says the code runs under), as a full handle made then.
 * Bounded memory: runs that never end (an abandoned stream, a crashed worker) are ended and
   dropped once ``max_open_runs`` are open, oldest first, marked ``llmpulse.evicted`` and
   counted in ``evicted_runs``.
