@@ -43,11 +43,11 @@ current_span: ContextVar[SpanHandle | None] = ContextVar("llmpulse_current_span"
 
 def current() -> SpanHandle | None:
     """The span new spans and llm calls nest under here: the current span, or the span an
-    integration says is current inside it (``SpanHandle.inner``: a LangGraph graph run, whose
+    integration says is current inside it (``SpanHandle._inner``: a LangGraph graph run, whose
     node runs leave the context variable alone, names the node running in this context)."""
     span = current_span.get()
-    if span is not None and span.inner is not None:
-        return span.inner(span)
+    if span is not None and span._inner is not None:
+        return span._inner(span)
     return span
 
 

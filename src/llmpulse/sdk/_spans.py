@@ -60,7 +60,7 @@ class SpanHandle:
         "_client", "name", "kind", "_trace", "_span", "_parent", "start_time", "end_time",
         "attributes", "events", "status", "error_type", "error_message", "fields", "sampled",
         "_token", "_state", "text_bytes", "_event_bytes", "_dropped_events", "attributes_size",
-        "inner",
+        "_inner",
     )  # fmt: skip
 
     def __init__(self, client: Client, name: str, kind: str, attributes: dict[str, Any]) -> None:
@@ -92,7 +92,7 @@ class SpanHandle:
         self.attributes_size = -1
         # What is current inside this span when an integration tracks it instead of the
         # context variable (``_context.current`` calls it with this handle): None for most.
-        self.inner: Callable[[SpanHandle], SpanHandle] | None = None
+        self._inner: Callable[[SpanHandle], SpanHandle] | None = None
 
     @classmethod
     def adopt(cls, client: Client, record: SpanRecord) -> SpanHandle:

@@ -198,7 +198,7 @@ class CallbackHandler(BaseCallbackHandler):
         if graph is None:  # the first node tells us its parent is a graph run
             graph_run.graph = graph = graph_run.handle.name
             graph_run.handle.set_attribute(WORKFLOW, graph)
-            graph_run.handle.inner = self._current_node
+            graph_run.handle._inner = self._current_node
             if not self.capture_state:  # a graph's input is its state: kept only when allowed
                 _drop_input(graph_run.handle)
         # The attributes are measured as they are built (what the span's end would otherwise
@@ -546,8 +546,8 @@ class CallbackHandler(BaseCallbackHandler):
             return None
         parent_run = self._runs.get(_key(parent_run_id)) if parent_run_id is not None else None
         current = prev = current_span.get()  # prev: given back when the run ends
-        if parent_run is None and current is not None and current.inner is not None:
-            current = current.inner(current)  # a node of a graph run: what it nests under
+        if parent_run is None and current is not None and current._inner is not None:
+            current = current._inner(current)  # a node of a graph run: what it nests under
         if parent_run_id is None:
             current = prev = self._root_parent(current)
         attrs, size = _attributes(tags, metadata, client._batcher.max_chars)
