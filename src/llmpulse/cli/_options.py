@@ -8,12 +8,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 
 import typer
 
+if TYPE_CHECKING:
+    from llmpulse.store import Store
+
 __all__ = [
+    "CREATE_WITH_UPGRADE",
     "DATABASE_HELP",
+    "RECORD_FIRST",
     "ApiKey",
     "DatabaseUrl",
     "ServerUrl",
@@ -116,9 +121,15 @@ def parse_until(text: str | None, option: str = "--until") -> float:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def open_existing_store(url: str) -> Any:
-    """Open the store at ``url`` without migrating it; a SQLite file that does not exist is an
-    error (a read must not create an empty database where a path was mistyped)."""
+# What to do about a SQLite file that is not there, said by the command that found it missing.
+RECORD_FIRST = "record something first, e.g. `llmpulse demo`, or pass --database-url"
+CREATE_WITH_UPGRADE = "run `llmpulse db upgrade` to create it"
+
+
+def open_existing_store(url: str, fix: str = RECORD_FIRST) -> Store:
+    """Open the store at ``url`` without migrating it; a SQLite file that does not exist is a
+    ``StoreUnavailableError`` ending with ``fix`` (a read must not create an empty database
+    where a path was mistyped)."""
     from sqlalchemy.engine import make_url
 
     from llmpulse.config import normalize_database_url
@@ -133,8 +144,7 @@ def open_existing_store(url: str) -> Any:
         path = parsed.database
         if path not in (None, "", ":memory:") and not os.path.exists(path):
             raise StoreUnavailableError(
-                f"no database at {url}: the file {path} does not exist "
-                "(record something first, e.g. `llmpulse demo`, or pass --database-url)"
+                f"no database at {url}: the file {path} does not exist ({fix})"
             )
     return Store.open(url, migrate=False)
 

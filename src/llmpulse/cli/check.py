@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import json
-import os
 import sys
 from typing import Annotated, Any, Optional
 
@@ -106,9 +105,8 @@ def _run(
     from dataclasses import replace
 
     from llmpulse.checks import CheckConfig, run_checks
-    from llmpulse.cli._options import parse_until, parse_window
+    from llmpulse.cli._options import open_existing_store, parse_until, parse_window
     from llmpulse.config import DEFAULT_DATABASE_URL
-    from llmpulse.store import Store
 
     window_s, baseline_s = parse_window("--window", window), parse_window("--baseline", baseline)
     cfg = CheckConfig.from_yaml(config) if config else CheckConfig()
@@ -116,36 +114,13 @@ def _run(
         cfg = replace(cfg, live=replace(cfg.live, method=method.value))
     end = parse_until(until)
     url = database_url or DEFAULT_DATABASE_URL
-    _require_sqlite_file(url)
-    with Store.open(url, migrate=False) as store:
+    # Checking must not create an empty SQLite file where the user mistyped a path.
+    with open_existing_store(url) as store:
         start = end - window_s
         report = run_checks(
             store, start=start, end=end, baseline_start=start - baseline_s, config=cfg
         )
         return report, store.url
-
-
-def _require_sqlite_file(url: str) -> None:
-    """Checking must not create an empty SQLite file where the user mistyped a path."""
-    from sqlalchemy.engine import make_url
-
-    from llmpulse.config import normalize_database_url
-    from llmpulse.errors import StoreUnavailableError
-
-    try:
-        parsed = make_url(normalize_database_url(url))
-    except Exception:
-        return  # Store.open reports malformed URLs in its own words
-    path = parsed.database
-    if (
-        parsed.get_backend_name() == "sqlite"
-        and path not in (None, "", ":memory:")
-        and not os.path.exists(path)
-    ):
-        raise StoreUnavailableError(
-            f"no database at {url}: the file {path} does not exist "
-            "(record something first, e.g. `llmpulse demo`, or pass --database-url)"
-        )
 
 
 def _print(report: Any, url: str, window: str, baseline: str, fail_on: str, failed: bool) -> None:

@@ -155,12 +155,11 @@ def health(
 
         llmpulse db health --json
     """
-    from llmpulse.store import Store
+    from llmpulse.cli._options import CREATE_WITH_UPGRADE, open_existing_store
 
     def work() -> dict[str, Any]:
-        url = _url(database_url)
-        _require_sqlite_file(url)
-        with Store.open(url, migrate=False) as store:
+        # Checking health must not create an empty SQLite file where the user mistyped a path.
+        with open_existing_store(_url(database_url), fix=CREATE_WITH_UPGRADE) as store:
             return store.health()
 
     report = _run(work)
@@ -170,28 +169,6 @@ def health(
         _print_health(report)
     if not report.get("reachable") or not report.get("up_to_date"):
         raise typer.Exit(1)
-
-
-def _require_sqlite_file(url: str) -> None:
-    """Checking health must not create an empty SQLite file where the user mistyped a path."""
-    from sqlalchemy.engine import make_url
-
-    from llmpulse.config import normalize_database_url
-    from llmpulse.errors import StoreUnavailableError
-
-    try:
-        parsed = make_url(normalize_database_url(url))
-    except Exception:
-        return  # Store.open reports malformed URLs
-    path = parsed.database
-    if (
-        parsed.get_backend_name() == "sqlite"
-        and path not in (None, "", ":memory:")
-        and not os.path.exists(path)
-    ):
-        raise StoreUnavailableError(
-            f"no database at {url}: the file {path} does not exist (run `llmpulse db upgrade` to create it)"
-        )
 
 
 def _print_health(report: dict[str, Any]) -> None:
