@@ -1,5 +1,5 @@
-"""The Starlette app: OpenAI's chat completions and models endpoints, Anthropic's messages
-(``_anthropic``), plus /_sim admin routes."""
+"""The Starlette app: OpenAI's chat completions, embeddings (``_embeddings``) and models
+endpoints, Anthropic's messages (``_anthropic``), plus /_sim admin routes."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ from starlette.routing import Route
 from llmpulse.simulator._admin import admin_routes
 from llmpulse.simulator._anthropic import AnthropicMessages
 from llmpulse.simulator._config import ModelSpec
+from llmpulse.simulator._embeddings import (
+    EmbeddingsRequest,
+    embeddings_body,
+    limit_error,
+    parse_embeddings,
+)
 from llmpulse.simulator._engine import Engine, Plan, RequestRecord, stable_hash
 from llmpulse.simulator._responses import (
     Choice,
@@ -168,27 +174,46 @@ class _Handlers:
     def _log(
         self,
         request: Request,
-        chat: ChatRequest | None,
+        req: ChatRequest | EmbeddingsRequest | None,
         response: Response,
         fault: str | None,
         completion_tokens: int = 0,
     ) -> Response:
+        chat = req if isinstance(req, ChatRequest) else None
+        inputs = req.inputs if isinstance(req, EmbeddingsRequest) else ()
         self.engine.record(
             RequestRecord(
                 time=time.time(),
                 path=request.url.path,
-                model=chat.model if chat else None,
-                n_messages=len(chat.messages) if chat else 0,
+                model=req.model if req else None,
+                n_messages=len(chat.messages) if chat else len(inputs),
                 stream=chat.stream if chat else False,
                 status=response.status_code,
                 fault=fault,
-                prompt_tokens=chat.prompt_tokens if chat else 0,
+                prompt_tokens=req.prompt_tokens if req else 0,
                 completion_tokens=completion_tokens,
                 max_tokens=chat.max_tokens if chat else None,
             ),
             getattr(request.state, "generation", None),
         )
         return response
+
+    async def _refusal(self, plan: Plan, model: str) -> tuple[Response, str] | None:
+        """What a planned fault answers instead (with the fault's name), after waiting out a
+        ``slow`` fault's delay; None when the request is to be answered."""
+        if plan.fault is not None and plan.fault.kind != "slow":
+            return fault_response(plan.fault, model, plan.headers), plan.fault.kind
+        if plan.fault is not None and not await self.stopper.sleep(plan.fault.delay_s):
+            return _shutting_down(), "shutdown"
+        return None
+
+    @staticmethod
+    def _headers(plan: Plan) -> dict[str, str]:
+        return {
+            **plan.headers,
+            "x-request-id": f"req_{plan.rng.getrandbits(64):016x}",
+            "openai-processing-ms": str(round(plan.latency_s * 1000)),
+        }
 
     async def chat(self, request: Request) -> Response:
         request.state.generation = self.engine.generation
@@ -212,13 +237,38 @@ class _Handlers:
             stable_hash(prefix) if prefix else None,
             estimate_prompt_tokens(prefix) if prefix else 0,
         )
-        if plan.fault is not None and plan.fault.kind != "slow":
-            return self._log(
-                request, chat, fault_response(plan.fault, chat.model, plan.headers), plan.fault.kind
-            )
-        if plan.fault is not None and not await self.stopper.sleep(plan.fault.delay_s):
-            return self._log(request, chat, _shutting_down(), "shutdown")
+        refusal = await self._refusal(plan, chat.model)
+        if refusal is not None:
+            return self._log(request, chat, *refusal)
         return await self._answer(request, chat, spec, plan)
+
+    async def embeddings(self, request: Request) -> Response:
+        """``POST /v1/embeddings``: the same faults, latency and request log as chat."""
+        request.state.generation = self.engine.generation
+        if not self._authorized(request):
+            return self._log(request, None, auth_error(), "auth")
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        req = parse_embeddings(body)
+        if isinstance(req, Response):
+            return self._log(request, None, req, None)
+        spec = self.engine.spec(req.model)
+        if spec is None:
+            return self._log(request, req, model_not_found(req.model), None)
+        plan = self.engine.plan(req.model, req.prompt_tokens)
+        refusal = await self._refusal(plan, req.model)
+        if refusal is not None:
+            return self._log(request, req, *refusal)
+        error = limit_error(req, spec.context_window, spec.embedding_dimensions)
+        if error is not None:
+            return self._log(request, req, error, None)
+        answer = embeddings_body(req, spec.embedding_dimensions)
+        if not await self.stopper.sleep(plan.latency_s):
+            return self._log(request, req, _shutting_down(), "shutdown")
+        response = JSONResponse(answer, headers=self._headers(plan))
+        return self._log(request, req, response, plan.fault.kind if plan.fault else None)
 
     def _limit_error(self, chat: ChatRequest, spec: ModelSpec) -> Response | None:
         """The 400 the real API gives for a request beyond the model's limits, if any."""
@@ -258,11 +308,7 @@ class _Handlers:
         }
         if not await self.stopper.sleep(plan.latency_s):
             return self._log(request, chat, _shutting_down(), "shutdown")
-        headers = {
-            **plan.headers,
-            "x-request-id": f"req_{plan.rng.getrandbits(64):016x}",
-            "openai-processing-ms": str(round(plan.latency_s * 1000)),
-        }
+        headers = self._headers(plan)
         response: Response
         if chat.stream:
             stream_usage = usage if chat.include_usage else None
@@ -354,6 +400,7 @@ def build_app(engine: Engine, stopper: Stopper | None = None) -> Starlette:
     handlers = _Handlers(engine, stopper or Stopper())
     routes = [
         Route("/v1/chat/completions", handlers.chat, methods=["POST"]),
+        Route("/v1/embeddings", handlers.embeddings, methods=["POST"]),
         Route("/v1/messages", AnthropicMessages(engine, handlers.stopper).handle, methods=["POST"]),
         Route("/v1/models", handlers.models, methods=["GET"]),
         Route("/v1/models/{model:path}", handlers.model, methods=["GET"]),

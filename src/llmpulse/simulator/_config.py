@@ -121,12 +121,17 @@ class ModelSpec:
     completion_sigma: float = 0.5
     reasoning: bool = False  # reasoning models report completion_tokens_details.reasoning_tokens
     tokens_per_minute: int = 2_000_000  # only reported in x-ratelimit-*-tokens headers
+    embedding_dimensions: int = 1536  # vector length on /v1/embeddings (`dimensions` asks fewer)
 
     def __post_init__(self) -> None:
         if self.context_window < 1 or self.max_output_tokens < 1:
             raise SimulatorError(
                 f"ModelSpec: context_window={self.context_window} and max_output_tokens="
                 f"{self.max_output_tokens} must both be >= 1"
+            )
+        if self.embedding_dimensions < 1:
+            raise SimulatorError(
+                f"ModelSpec: embedding_dimensions={self.embedding_dimensions} must be >= 1"
             )
         if self.completion_median_tokens < 1 or self.completion_sigma < 0:
             raise SimulatorError(
@@ -151,6 +156,10 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
     "claude-sonnet-4-5": ModelSpec(context_window=200_000, max_output_tokens=64_000),
     "claude-haiku-4-5": ModelSpec(context_window=200_000, max_output_tokens=64_000),
     "claude-opus-4-5": ModelSpec(context_window=200_000, max_output_tokens=64_000),
+    # Embedding models, for POST /v1/embeddings: at most 8192 tokens per input.
+    "text-embedding-3-small": ModelSpec(context_window=8192, embedding_dimensions=1536),
+    "text-embedding-3-large": ModelSpec(context_window=8192, embedding_dimensions=3072),
+    "text-embedding-ada-002": ModelSpec(context_window=8192, embedding_dimensions=1536),
 }
 # What a streamed Anthropic answer's message_delta says about usage: all four counts,
 # cumulative (the API today), or only output_tokens (older versions, some compatible servers).

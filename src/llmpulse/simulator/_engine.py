@@ -46,7 +46,7 @@ class RequestRecord:
     time: float  # Unix seconds
     path: str
     model: str | None
-    n_messages: int
+    n_messages: int  # messages of a chat request; inputs of an embeddings request
     stream: bool
     status: int
     fault: str | None  # the fault kind served, None for an honest answer

@@ -7,7 +7,7 @@ import math
 import random
 from typing import Any
 
-__all__ = ["estimate_prompt_tokens", "generate_words", "message_text"]
+__all__ = ["estimate_input_tokens", "estimate_prompt_tokens", "generate_words", "message_text"]
 
 # Close to OpenAI's accounting for chat models: each message costs a few tokens of framing,
 # and every request is primed with the assistant's reply header.
@@ -79,6 +79,12 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]], tools: Any = None) ->
     if tools:
         total += _text_tokens(json.dumps(tools, default=str))
     return total
+
+
+def estimate_input_tokens(item: str | list[int]) -> int:
+    """Tokens of one embeddings input: a text as chat counts message text (about 4 characters a
+    token, with no message framing), a token array as its length."""
+    return _text_tokens(item) if isinstance(item, str) else len(item)
 
 
 def _topic(messages: list[dict[str, Any]]) -> list[str]:
