@@ -27,7 +27,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llmpulse.errors import ConfigError, SchemaNotCurrentError, StoreError, StoreUnavailableError
 
-__all__ = ["PROBLEM_JSON", "PROBLEM_RESPONSES", "Problem", "install", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "PROBLEM_RESPONSES",
+    "Problem",
+    "install",
+    "problem_response",
+    "store_unavailable_detail",
+]
 
 log = logging.getLogger(__name__)
 
@@ -160,19 +167,27 @@ async def _on_value(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, Problem(400, str(exc) or "invalid value", kind="bad-request"))
 
 
-async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+def store_unavailable_detail(exc: StoreUnavailableError) -> str:
+    """Log why the store cannot be used (the URL and reason are for the operator) and return
+    the detail a client is told: what to run when the schema is missing or behind, else to
+    retry; never where the database is."""
     log.warning("Store unavailable: %s", exc)
     # A database without the llmpulse schema (or with an older one) will not heal by itself:
-    # the answer says what an operator must run. Either way the client is not shown the URL.
-    detail = (
-        f"the database {exc.problem}"
-        if isinstance(exc, SchemaNotCurrentError)
-        else "the database is unavailable; retry later"
-    )
+    # the answer says what an operator must run.
+    if isinstance(exc, SchemaNotCurrentError):
+        return f"the database {exc.problem}"
+    return "the database is unavailable; retry later"
+
+
+async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StoreUnavailableError)
     return problem_response(
         request,
-        Problem(503, detail, kind="store-unavailable", headers={"Retry-After": "5"}),
-    )
+        Problem(
+            503, store_unavailable_detail(exc), kind="store-unavailable",
+            headers={"Retry-After": "5"},
+        ),
+    )  # fmt: skip
 
 
 async def _on_internal(request: Request, exc: Exception) -> JSONResponse:

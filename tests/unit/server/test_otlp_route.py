@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,10 +15,13 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from prometheus_client.parser import text_string_to_metric_families
 
+from llmpulse.server.app import create_app
 from llmpulse.server.auth import generate_key
+from llmpulse.server.settings import ServerSettings
 from llmpulse.store import Store
 from tests.unit.server.conftest import bearer
 from tests.unit.server.otlp_payloads import as_json, json_body, request, span
+from tests.unit.server.test_ingest import batch
 
 PB = {"Content-Type": "application/x-protobuf"}
 TRACE_HEX = request(span()).resource_spans[0].scope_spans[0].spans[0].trace_id.hex()
@@ -208,6 +212,53 @@ class TestAuth:
         assert r.status_code == 403 and status_pb2.Status.FromString(r.content).code == 7
         r = client.post("/v1/traces", content=body, headers={**PB, **bearer(ingest_key)})
         assert r.status_code == 200
+
+
+UNAVAILABLE = "the database is unavailable; retry later"  # native ingest's detail
+
+
+class TestStoreUnavailable:
+    def test_a_store_refusing_writes_answers_like_native_ingest(self, tmp_path: Path) -> None:
+        """A database the server can read but not write (a read-only SQLite file): OTLP answers
+        503 with a Status carrying native ingest's detail and Retry-After, and neither answer
+        names the database."""
+        path = tmp_path / "llmpulse.db"
+        Store.open(f"sqlite:///{path}").close()
+        with (
+            Store.open(f"sqlite:///file:{path}?mode=ro&uri=true", migrate=False) as store,
+            TestClient(create_app(ServerSettings(alert_interval=0), store=store)) as client,
+        ):
+            otlp = client.post(
+                "/v1/traces", content=request(chat()).SerializeToString(), headers=PB
+            )
+            native = client.post("/api/v1/ingest", json=batch(1))
+        assert otlp.status_code == native.status_code == 503
+        assert otlp.headers["content-type"] == "application/x-protobuf"
+        status = status_pb2.Status.FromString(otlp.content)
+        assert status.code == 14 and status.message == native.json()["detail"] == UNAVAILABLE
+        assert otlp.headers["retry-after"] and native.headers["retry-after"]
+        for answer in (otlp, native):
+            assert str(tmp_path).encode() not in answer.content
+            assert b"sqlite" not in answer.content
+
+    def test_a_store_gone_after_startup_is_a_status_not_a_problem(self, tmp_path: Path) -> None:
+        """The database's folder is removed under a running server, so even the key lookup
+        fails: OTLP still answers 503 with a google.rpc.Status, never problem+json or a URL."""
+        folder = tmp_path / "data"
+        folder.mkdir()
+        with (
+            Store.open(f"sqlite:///{folder / 'llmpulse.db'}") as store,
+            TestClient(create_app(ServerSettings(alert_interval=0), store=store)) as client,
+        ):
+            store.close()  # drop the pooled connections: the next request opens the file anew
+            shutil.rmtree(folder)
+            otlp = client.post("/v1/traces", content=json_body(request(chat())), headers=JS)
+            native = client.post("/api/v1/ingest", json=batch(1))
+        assert otlp.status_code == native.status_code == 503
+        assert otlp.headers["content-type"] == "application/json"
+        assert otlp.json() == {"code": 14, "message": native.json()["detail"]}
+        assert native.json()["detail"] == UNAVAILABLE and otlp.headers["retry-after"]
+        assert str(folder) not in otlp.text + native.text
 
 
 class TestOrderAndShape:

@@ -11,11 +11,13 @@
   ``ExportTraceServiceRequest`` (never retried), 401/403 for the key, 413 for a body over
   ``max_body_bytes`` after decompression (``gzip``), 415 for another content type or
   encoding, 503 with ``Retry-After`` when ingest is at capacity or the store is
-  unreachable (the statuses OTLP clients retry).
+  unreachable (the statuses OTLP clients retry). The store's error is logged; the client gets
+  native ingest's detail, which never says where the database is.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,14 +28,16 @@ from google.rpc import status_pb2  # type: ignore[import-untyped, unused-ignore]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
-from llmpulse.errors import SchemaNotCurrentError, StoreError, StoreUnavailableError
+from llmpulse.errors import StoreError, StoreUnavailableError
 from llmpulse.server.deps import INGEST, ServerState, get_state
 from llmpulse.server.metrics import metrics_of
 from llmpulse.server.otlp import DecodedBatch, OtlpDecodeError, decode_request
-from llmpulse.server.problems import Problem
+from llmpulse.server.problems import Problem, store_unavailable_detail
 from llmpulse.server.routers.ingest import read_body
 
 __all__ = ["router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["otlp"])
 
@@ -154,6 +158,8 @@ async def _authorize(request: Request) -> None:
         await run_in_threadpool(INGEST, request, credentials)
     except Problem as exc:
         raise _Answer(exc.status, str(exc.detail), "unauthorized", dict(exc.headers)) from None
+    except StoreUnavailableError as exc:  # the key lookup could not reach the store
+        raise _unavailable(get_state(request), exc) from None
 
 
 def _store(state: ServerState, body: bytes, as_json: bool) -> tuple[DecodedBatch, Any]:
@@ -174,16 +180,19 @@ def _write(state: ServerState, batch: DecodedBatch) -> Any:
         return None
     try:
         return state.store.write(spans=batch.spans)
-    except SchemaNotCurrentError as exc:
-        raise _Answer(503, f"the database {exc.problem}", "unavailable",
-                      {"Retry-After": str(state.settings.retry_after_seconds)}) from None  # fmt: skip
     except StoreUnavailableError as exc:
-        retry = str(state.settings.retry_after_seconds)
-        raise _Answer(503, f"the store is unreachable: {exc}", "unavailable",
-                      {"Retry-After": retry}) from None  # fmt: skip
+        raise _unavailable(state, exc) from None
     except StoreError as exc:
-        raise _Answer(503, f"the spans could not be stored: {exc}", "unavailable",
+        # Its text names the database (URL, SQL): the log keeps it, the client is told to retry.
+        log.warning("OTLP spans not stored: %s", exc)
+        raise _Answer(503, "the spans could not be stored; retry later", "unavailable",
                       {"Retry-After": str(state.settings.retry_after_seconds)}) from None  # fmt: skip
+
+
+def _unavailable(state: ServerState, exc: StoreUnavailableError) -> _Answer:
+    """The store cannot be used: 503 with native ingest's detail (no URL) as a Status."""
+    return _Answer(503, store_unavailable_detail(exc), "unavailable",
+                   {"Retry-After": str(state.settings.retry_after_seconds)})  # fmt: skip
 
 
 def _success(batch: DecodedBatch, result: Any, as_json: bool) -> Response:
