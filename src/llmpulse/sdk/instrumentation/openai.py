@@ -1,7 +1,8 @@
-"""Record every OpenAI chat completion (sync, async, streamed) as an llm span.
+"""Record every OpenAI chat completion (sync, async, streamed) and embeddings call as an llm span.
 
 ``instrument_openai()`` patches ``Completions.create`` and ``AsyncCompletions.create`` of the
-installed ``openai`` package (v1 and later). The wrapper records model, tokens (cached and
+installed ``openai`` package (v1 and later), and ``Embeddings.create`` / ``AsyncEmbeddings.create``
+(recorded as ``_embeddings`` describes: input tokens, the inputs, never the vectors). The wrapper records model, tokens (cached and
 reasoning tokens included), latency, errors by exception class, the prompt and the response
 (redacted / truncated by the client's settings) and ``gen_ai.*`` request attributes. The user's
 call, its arguments, its result and its exceptions pass through untouched; a failure inside
@@ -19,6 +20,7 @@ from typing import Any
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.sdk import _state
 from llmpulse.sdk._context import current_span
+from llmpulse.sdk.instrumentation import _embeddings
 from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
 from llmpulse.sdk.instrumentation._shared import (
     MARK,
@@ -56,7 +58,8 @@ _REQUEST_ATTRIBUTES = {
 
 
 def instrument_openai() -> bool:
-    """Patch the openai client so chat completions are recorded; ``False`` if openai is absent."""
+    """Patch the openai client so chat completions and embeddings are recorded; ``False`` if
+    openai is absent."""
     try:
         from openai.resources.chat.completions import AsyncCompletions, Completions
     except ImportError:
@@ -72,7 +75,23 @@ def instrument_openai() -> bool:
         AsyncCompletions.create = wrap_acreate(  # type: ignore[method-assign]
             AsyncCompletions.create, _LlmCall.begin, observe_async_stream
         )
+        _instrument_embeddings()
     return True
+
+
+def _instrument_embeddings() -> None:
+    try:
+        from openai.resources.embeddings import AsyncEmbeddings, Embeddings
+    except ImportError:  # an openai without the embeddings resource: chat alone is recorded
+        log.debug("openai has no embeddings resource: embeddings are not recorded")
+        return
+    _originals["embeddings"], _originals["aembeddings"] = Embeddings.create, AsyncEmbeddings.create
+    Embeddings.create = wrap_create(  # type: ignore[method-assign]
+        Embeddings.create, _EmbeddingsCall.begin, _no_stream
+    )
+    AsyncEmbeddings.create = wrap_acreate(  # type: ignore[method-assign]
+        AsyncEmbeddings.create, _EmbeddingsCall.begin, _no_stream
+    )
 
 
 def uninstrument_openai() -> None:
@@ -84,6 +103,11 @@ def uninstrument_openai() -> None:
 
         Completions.create = _originals.pop("sync")  # type: ignore[method-assign]
         AsyncCompletions.create = _originals.pop("async")  # type: ignore[method-assign]
+        if "embeddings" in _originals:
+            from openai.resources.embeddings import AsyncEmbeddings, Embeddings
+
+            Embeddings.create = _originals.pop("embeddings")  # type: ignore[method-assign]
+            AsyncEmbeddings.create = _originals.pop("aembeddings")  # type: ignore[method-assign]
 
 
 class _LlmCall(ClientCall):
@@ -261,6 +285,93 @@ class _LlmCall(ClientCall):
             current_span.reset(token)
 
 
+class _EmbeddingsCall(ClientCall):
+    """One ``embeddings.create`` being recorded; every method swallows its own failures."""
+
+    library = "openai"
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ClientCall.__init__(self, args, kwargs)
+        self.input = _embeddings.embedding_input(kwargs.get("input"))
+        self.user_id = text_or_none(kwargs.get("user"))
+        attributes = _embeddings.request_attributes(kwargs)
+        attributes["gen_ai.provider.name"] = "openai"
+        if self.model:
+            attributes["gen_ai.request.model"] = self.model
+        host = _host(args[0] if args else None)
+        if host:
+            attributes["server.address"] = host
+        self.attributes = attributes
+
+    def finish(self, response: Any) -> None:
+        """The response arrived: its usage, model and how many vectors of which length."""
+        try:
+            end = time.perf_counter()
+            if getattr(response, "model", None):
+                self.attributes["gen_ai.response.model"] = response.model
+            self.attributes.update(_embeddings.vector_attributes(getattr(response, "data", None)))
+            usage = getattr(response, "usage", None)
+            tokens = getattr(usage, "prompt_tokens", None)
+            if type(tokens) is not int:
+                tokens = _embeddings.estimated_input_tokens(self.input)
+                if tokens is not None:
+                    self.attributes[USAGE_ESTIMATED_ATTRIBUTE] = _ESTIMATE_METHOD
+            self._record(end, tokens)
+        except Exception:
+            log.debug("openai instrumentation: cannot record embeddings", exc_info=True)
+
+    def fail(self, exc: BaseException) -> None:
+        """The request raised ``exc``."""
+        try:
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int):
+                self.attributes["http.response.status_code"] = status
+            self.attributes["error.type"] = type(exc).__name__
+            self._record(time.perf_counter(), None, (type(exc).__name__, str(exc)))
+        except Exception:
+            log.debug("openai instrumentation: cannot record error", exc_info=True)
+
+    def _record(
+        self, end: float, input_tokens: int | None, error: tuple[str, str] | None = None
+    ) -> None:
+        if self.done:
+            return
+        self.done = True
+        token = current_span.set(self.parent)  # parent to where the call started
+        try:
+            _state.record_llm_call(
+                self.model,
+                input_tokens=input_tokens,
+                latency_ms=(end - self.t0) * 1000.0,
+                start_time=self.start,
+                end_time=self.start + (end - self.t0),
+                provider="openai",
+                status="error" if error else "ok",
+                error_type=error[0] if error else None,
+                error_message=error[1] if error else None,
+                input=self.input,
+                session_id=self.defaults.get("session_id"),
+                user_id=self.user_id or self.defaults.get("user_id"),
+                prompt_version=self.defaults.get("prompt_version"),
+                name=f"{_embeddings.OPERATION} {self.model}"
+                if self.model
+                else _embeddings.OPERATION,
+                attributes={**self.defaults.get("attributes", {}), **self.attributes},
+            )
+        finally:
+            current_span.reset(token)
+
+
+def _no_stream(result: Any, call: ClientCall) -> None:
+    """Embeddings never stream: whatever came back is the response."""
+    call.finish(result)
+
+
+def _host(resource: Any) -> str | None:
+    host = getattr(getattr(getattr(resource, "_client", None), "base_url", None), "host", None)
+    return host if isinstance(host, str) and host else None
+
+
 def _request_attributes(
     resource: Any, kwargs: dict[str, Any], model: str | None, stream: bool
 ) -> dict[str, Any]:
@@ -278,8 +389,8 @@ def _request_attributes(
         attributes["gen_ai.request.stop_sequences"] = [str(s) for s in stop]
     if stream:
         attributes["llmpulse.stream"] = True
-    host = getattr(getattr(getattr(resource, "_client", None), "base_url", None), "host", None)
-    if isinstance(host, str) and host:
+    host = _host(resource)
+    if host:
         attributes["server.address"] = host
     return attributes
 
