@@ -10,6 +10,8 @@ import importlib
 
 import typer
 
+from llmpulse.cli._help import plain_type_labels
+
 # Modules under llmpulse.cli that add commands, in the order --help lists them.
 COMMAND_MODULES = [
     "demo",
@@ -71,6 +73,7 @@ def _register_all() -> None:
 
 
 _register_all()
+plain_type_labels()
 
 
 def main() -> None:
