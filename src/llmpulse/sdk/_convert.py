@@ -32,7 +32,14 @@ from llmpulse.schema import (
 )
 from llmpulse.sdk._batcher import SKIP
 from llmpulse.sdk._content import truncate
-from llmpulse.sdk._context import new_point_id, new_span_id, new_trace_id, span_hex, trace_hex
+from llmpulse.sdk._context import (
+    describe,
+    new_point_id,
+    new_span_id,
+    new_trace_id,
+    span_hex,
+    trace_hex,
+)
 from llmpulse.sdk._logonce import LogOnce
 from llmpulse.sdk._spans import SpanHandle, SpanRecord
 from llmpulse.sdk._stats import REPAIR_REASONS
@@ -120,7 +127,14 @@ class Converter:
                 return self._llm(item)
             if item[0] == METRIC:
                 return self._metric(item)
-        elif kind is SpanHandle or isinstance(item, SpanRecord):
+        elif kind is SpanHandle:
+            return self._span(item)
+        elif isinstance(item, SpanRecord):
+            try:
+                item.finish()
+            except Exception as exc:  # what the recorder kept could not all be read
+                self._warn("finish", "A span record could not be completed (%s); stored "
+                           "without what it lacks.", describe(exc))  # fmt: skip
             return self._span(item)
         elif isinstance(item, Run):
             return item

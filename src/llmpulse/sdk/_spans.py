@@ -406,6 +406,10 @@ class SpanRecord:
         self.end_time = 0.0
         self.text_bytes = 0
 
+    def finish(self) -> None:
+        """Complete the record from what its recorder kept, on the export thread, before it is
+        converted (nothing for a plain record). Must not raise."""
+
     def add_measured(self, key: str, value: str, limit: int) -> None:
         """Add a text attribute of the recorder's own, keeping ``attributes_size`` current
         (``SpanHandle.set_measured_attribute``; ``limit``: the queue's text cap)."""
