@@ -465,6 +465,56 @@ class TestCurrentSpanInsideNodes:
         )
 
 
+class TestNodeAttributesReadLater:
+    """A node's attributes are made on the export thread from what its start and end kept."""
+
+    def test_a_node_changing_its_input_in_place_does_not_change_what_was_recorded(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """The input state's keys and size are those the node started with, though the node
+        changes that dict before the record is read."""
+
+        def careless(state: State) -> State:
+            state["answer"] = "x" * 500  # in place: LangGraph's guide says not to, some do
+            return {"attempts": 1}
+
+        graph = StateGraph(State)
+        graph.add_node("careless", careless)
+        graph.add_edge(START, "careless")
+        graph.compile(name="inplace").invoke(
+            {"question": "q"}, config={"callbacks": [CallbackHandler()]}
+        )
+        (node,) = [s for _, s in _tree(recorded) if s.name == "careless"]
+        assert node.attributes["langgraph.state.keys"] == "question"
+        assert node.attributes["langgraph.state.size"] == len('{"question": "q"}')
+        assert node.attributes["langgraph.update.keys"] == "attempts"
+
+    def test_a_state_that_cannot_be_read_loses_only_its_summary(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """A state value that fails when it is read leaves the node's other attributes whole."""
+
+        class Unreadable:
+            def __str__(self) -> str:
+                raise RuntimeError("no")
+
+            __repr__ = __str__
+
+        def node(state: dict[str, Any]) -> dict[str, Any]:
+            return {"question": "done"}
+
+        graph = StateGraph(dict)  # type: ignore[type-var]
+        graph.add_node("reads", node)
+        graph.add_edge(START, "reads")
+        graph.compile(name="odd").invoke(
+            {"question": Unreadable()}, config={"callbacks": [CallbackHandler()]}
+        )
+        (span,) = [s for _, s in _tree(recorded) if s.name == "reads"]
+        assert span.attributes["langgraph.node"] == "reads"
+        assert span.attributes["langgraph.update.keys"] == "question"
+        assert "langgraph.state.size" not in span.attributes
+
+
 class TestRawClientCalls:
     def test_raw_openai_call_in_a_node_nests_under_it(
         self, recorded: InMemoryExporter, sim: LLMSimulator

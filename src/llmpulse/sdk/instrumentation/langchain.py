@@ -694,7 +694,10 @@ def _node_attributes(  # noqa: C901 - once per node, kept flat
         attrs["langgraph.triggers"] = text = _joined(triggers)
         texts += len(text)
         size += _TRIGGERS_SIZE
-    summary = lg.state_summary(state)
+    try:
+        summary = lg.state_summary(state)
+    except Exception:  # a value changed while it was read (by a thread the node left running)
+        summary = None
     if summary is not None:
         attrs["langgraph.state.keys"], attrs["langgraph.state.size"] = summary
         texts += len(summary[0])
