@@ -185,6 +185,14 @@ def main() -> None:
                     f"median round {median_ratio(t, key):.3f}x)"
                 )
         print(f"{label}: " + "; ".join(parts))
+    # What the handler adds per node, in absolute terms, to set against what a real node
+    # takes (a model call: hundreds of milliseconds).
+    node_runs = max(1, args.rounds * max(1, args.runs // args.rounds) * args.nodes)
+    added_us = (sum(graph["llmpulse"]) - sum(graph["plain"])) / node_runs * 1e6
+    plain_us = sum(graph["plain"]) / node_runs * 1e6
+    print(
+        f"graph: llmpulse adds {added_us:.1f} us per node; plain LangGraph takes {plain_us:.1f} us per node"
+    )
     print(f"dropped: {dict(stats.dropped)}")
     summary = {
         "plain_s": round(sum(graph["plain"]), 4),
@@ -195,6 +203,8 @@ def main() -> None:
         "floor_noop_ratio_median_round": median_ratio(graph, "noop"),
         "floor_span_ratio": ratio(graph, "span"),
         "floor_span_ratio_median_round": median_ratio(graph, "span"),
+        "added_us_per_node": round(added_us, 2),
+        "plain_us_per_node": round(plain_us, 2),
         "peer_s": round(sum(graph.get("peer", [0.0])), 4),
         "peer_ratio": ratio(graph, "peer"),
         "chain_plain_s": round(sum(chain["plain"]), 4),

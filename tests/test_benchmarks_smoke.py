@@ -20,7 +20,14 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 CASES = {
     "langgraph_overhead.py": (
         ["--runs", "4", "--rounds", "2", "--nodes", "3", "--steps", "3"],
-        {"plain_s", "instrumented_s", "overhead_ratio", "peer_ratio", "chain_overhead_ratio"},
+        {
+            "plain_s",
+            "instrumented_s",
+            "overhead_ratio",
+            "peer_ratio",
+            "chain_overhead_ratio",
+            "added_us_per_node",
+        },
     ),
     "sdk_overhead.py": (
         ["--rounds", "3", "--per-round", "200", "--pause-ms", "0"],
