@@ -65,13 +65,11 @@ _SKIP_METADATA_PREFIXES = ("langgraph_", "ls_", "checkpoint_")
 class _Run:
     """One open LangChain run: its span, what was current before it, and what it is."""
 
-    __slots__ = ("handle", "prev", "kind", "node", "step", "graph", "t0", "first", "chunks", "text")
+    __slots__ = ("handle", "prev", "kind", "graph", "t0", "first", "chunks", "text")
 
     def __init__(self, handle: SpanHandle, prev: Any, kind: str) -> None:
         self.handle, self.prev, self.kind = handle, prev, kind
-        self.node: str | None = None  # the LangGraph node this run executes
-        self.step: int | None = None
-        self.graph: str | None = None  # the workflow this run is, or whose node it is
+        self.graph: str | None = None  # the workflow, when this run is a LangGraph graph
         self.t0 = 0.0
         self.first: float | None = None
         self.chunks = 0
@@ -283,7 +281,7 @@ class CallbackHandler(BaseCallbackHandler):
             h = run.handle
             parent_id = kwargs.get("parent_run_id")
             parent = self._runs.get(_key(parent_id)) if parent_id is not None else None
-            if parent is not None and parent.node is not None and lg.is_router(kwargs.get("tags")):
+            if type(parent) is _NodeRun and lg.is_router(kwargs.get("tags")):
                 routes = lg.router_routes(outputs)
                 if routes:
                     self._branch(parent, parent.node, routes, h.name)
