@@ -91,12 +91,13 @@ def cleanup(
     """
     import time
 
-    from llmpulse.store import Store
+    from llmpulse.cli._options import open_existing_store
 
     now = time.time()
 
     def preview() -> tuple[str, dict[str, int]]:
-        with Store.open(_url(database_url)) as store:
+        # Never migrate nor create: a mistyped path must not leave an empty database behind.
+        with open_existing_store(_url(database_url)) as store:
             found = store.cleanup_preview(days, rollup_days=rollup_days, now=now)
             return store.url, found.as_dict()
 
@@ -123,7 +124,7 @@ def cleanup(
             raise typer.Exit(1)
 
     def work() -> dict[str, int]:
-        with Store.open(_url(database_url)) as store:
+        with open_existing_store(_url(database_url)) as store:
             return store.cleanup(days, rollup_days=rollup_days, now=now).as_dict()
 
     deleted = _run(work)

@@ -25,12 +25,14 @@ COMMANDS = [
     (["models", "update", "m1", "--input-price", "1"], 1, RECORD_FIRST),
     (["check"], 2, RECORD_FIRST),
     (["db", "health"], 1, CREATE_WITH_UPGRADE),
+    (["db", "cleanup", "--days", "1", "--dry-run"], 1, RECORD_FIRST),
+    (["db", "cleanup", "--days", "1", "--yes"], 1, RECORD_FIRST),
 ]
 
 
 class TestMissingSqliteFile:
     @pytest.mark.parametrize(
-        ("command", "code", "fix"), COMMANDS, ids=[" ".join(c[0][:2]) for c in COMMANDS]
+        ("command", "code", "fix"), COMMANDS, ids=[" ".join(c[0][:4]) for c in COMMANDS]
     )
     def test_one_message_for_every_command(
         self, tmp_path: Path, command: list[str], code: int, fix: str
