@@ -1,10 +1,13 @@
-"""Record every ``litellm.completion`` / ``acompletion`` (streamed or not) as an llm span.
+"""Record every ``litellm.completion`` / ``acompletion`` (streamed or not) and every
+``litellm.embedding`` / ``aembedding`` as an llm span.
 
 ``instrument_litellm()`` replaces ``litellm.completion`` and ``litellm.acompletion`` (what
 applications and LiteLLM's ``Router`` call) with wrappers that record one span per call: the
 model and provider LiteLLM resolved, tokens (cache reads and writes, reasoning), cost from
 llmpulse's price table, latency, time to first token for streams, errors by exception class,
-prompt and answer. As for the openai client, the call, its arguments, its result and its
+prompt and answer. ``litellm.embedding`` and ``aembedding`` are wrapped the same way and
+recorded as the openai instrumentation records embeddings (``_embeddings``: input tokens, the
+inputs, the vectors' count and length, never the vectors). As for the openai client, the call, its arguments, its result and its
 exceptions pass through untouched and a recording failure is swallowed.
 
 Why wrappers and not a LiteLLM callback (``CustomLogger``): callbacks run after the call
@@ -31,8 +34,10 @@ import threading
 import time
 from typing import Any
 
+from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.sdk import _state
 from llmpulse.sdk._spans import SpanHandle
+from llmpulse.sdk.instrumentation import _embeddings
 from llmpulse.sdk.instrumentation._langchain_usage import from_openai_usage
 from llmpulse.sdk.instrumentation._litellm_stream import observe_stream_wrapper
 from llmpulse.sdk.instrumentation._shared import (
@@ -61,7 +66,8 @@ _REQUEST_ATTRIBUTES = {
 
 
 def instrument_litellm() -> bool:
-    """Wrap ``litellm.completion`` and ``acompletion``; ``False`` if litellm is absent."""
+    """Wrap ``litellm.completion``, ``acompletion``, ``embedding`` and ``aembedding``; ``False``
+    if litellm is absent."""
     try:
         import litellm
     except ImportError:
@@ -73,6 +79,9 @@ def instrument_litellm() -> bool:
         _originals.update(completion=litellm.completion, acompletion=litellm.acompletion)
         litellm.completion = wrap_create(litellm.completion, _Completion.begin, _observe)
         litellm.acompletion = wrap_acreate(litellm.acompletion, _Completion.begin, _observe)
+        _originals.update(embedding=litellm.embedding, aembedding=litellm.aembedding)
+        litellm.embedding = wrap_create(litellm.embedding, _Embedding.begin, _embedded)
+        litellm.aembedding = wrap_acreate(litellm.aembedding, _Embedding.begin, _embedded)
     return True
 
 
@@ -85,6 +94,8 @@ def uninstrument_litellm() -> None:
 
         litellm.completion = _originals.pop("completion")
         litellm.acompletion = _originals.pop("acompletion")
+        litellm.embedding = _originals.pop("embedding")
+        litellm.aembedding = _originals.pop("aembedding")
 
 
 class _Completion(ClientCall):
@@ -211,6 +222,85 @@ class _Completion(ClientCall):
             h.set_ttft((self.first_token_at - self.t0) * 1000.0)
         h.set_output(output)
         h.end(h.start_time + (end - self.t0))
+
+
+class _Embedding(ClientCall):
+    """One LiteLLM embedding being recorded; every method swallows its own failures."""
+
+    library = "litellm"
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ClientCall.__init__(self, args, kwargs)
+        requested = self.model or (text_or_none(args[0]) if args else None)
+        self.model, self.provider = _split(requested, kwargs)
+        self.input = _embeddings.embedding_input(
+            kwargs["input"] if "input" in kwargs else args[1] if len(args) > 1 else None
+        )
+        defaults = self.defaults
+        attributes = {**defaults.get("attributes", {}), **_embeddings.request_attributes(kwargs),
+                      "llmpulse.integration": "litellm"}  # fmt: skip
+        if requested:
+            attributes["gen_ai.request.model"] = requested
+        name = f"{_embeddings.OPERATION} {self.model or ''}".rstrip()
+        self.handle = h = SpanHandle(_state._client, name, "llm", attributes)
+        h.open(self.parent, self.start)
+        self.scope = h  # the clients LiteLLM calls underneath stand aside, as for completions
+        h.set_model(
+            self.model, provider=self.provider, prompt_version=defaults.get("prompt_version")
+        )
+        metadata = kwargs.get("metadata")
+        session = metadata.get("session_id") if isinstance(metadata, dict) else None
+        h.set_session(text_or_none(session) or defaults.get("session_id"),
+                      text_or_none(kwargs.get("user")) or defaults.get("user_id"))  # fmt: skip
+        h.set_input(self.input)
+
+    def finish(self, response: Any) -> None:
+        """The response arrived: its usage, the provider LiteLLM resolved, the vectors' shape."""
+        try:
+            if self.done:
+                return
+            h = self.handle
+            if getattr(response, "model", None):
+                h.set_attribute("gen_ai.response.model", response.model)
+            h.set_attributes(_embeddings.vector_attributes(getattr(response, "data", None)))
+            provider = _hidden(response).get("custom_llm_provider")
+            if isinstance(provider, str) and provider:  # what LiteLLM resolved wins
+                h.set_model(self.model, provider=provider)
+            tokens = getattr(getattr(response, "usage", None), "prompt_tokens", None)
+            if type(tokens) is not int:
+                tokens = _embeddings.estimated_input_tokens(self.input)
+                if tokens is not None:
+                    h.set_attribute(USAGE_ESTIMATED_ATTRIBUTE, "chars/4")
+            if tokens is not None:
+                h.set_usage(input_tokens=tokens)
+            self._end()
+        except Exception:
+            log.debug("litellm instrumentation: cannot record embedding", exc_info=True)
+
+    def fail(self, exc: BaseException) -> None:
+        """The call raised ``exc``."""
+        try:
+            if self.done:
+                return
+            h = self.handle
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int):
+                h.set_attribute("http.response.status_code", status)
+            h.set_attribute("error.type", type(exc).__name__)
+            h.set_status_error(exc)
+            self._end()
+        except Exception:
+            log.debug("litellm instrumentation: cannot record error", exc_info=True)
+
+    def _end(self) -> None:
+        self.done = True
+        h = self.handle
+        h.end(h.start_time + (time.perf_counter() - self.t0))
+
+
+def _embedded(result: Any, call: _Embedding) -> None:
+    """Embeddings never stream: whatever came back is the response."""
+    call.finish(result)
 
 
 def _observe(stream: Any, call: _Completion) -> None:
