@@ -179,13 +179,32 @@ def store_unavailable_detail(exc: StoreUnavailableError) -> str:
     return "the database is unavailable; retry later"
 
 
+def _retry_after(request: Request) -> str:
+    """The server's Retry-After (``LLMPULSE_RETRY_AFTER_SECONDS``), as every 503 sends it."""
+    state = getattr(request.app.state, "llmpulse", None)
+    return str(getattr(getattr(state, "settings", None), "retry_after_seconds", 1))
+
+
 async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StoreUnavailableError)
     return problem_response(
         request,
         Problem(
             503, store_unavailable_detail(exc), kind="store-unavailable",
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": _retry_after(request)},
+        ),
+    )  # fmt: skip
+
+
+async def _on_store_error(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused or failed this request: the operator's log gets its text (which
+    # names the database and the statement), the client a 503 to retry, never a 500.
+    log.error("Store error on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        request,
+        Problem(
+            503, "the database could not answer this request; retry later",
+            kind="store-error", headers={"Retry-After": _retry_after(request)},
         ),
     )  # fmt: skip
 
@@ -203,5 +222,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ValueError, _on_value)
     app.add_exception_handler(ConfigError, _on_value)
     app.add_exception_handler(StoreUnavailableError, _on_unavailable)
-    app.add_exception_handler(StoreError, _on_internal)
+    app.add_exception_handler(StoreError, _on_store_error)
     app.add_exception_handler(Exception, _on_internal)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
-from llmpulse.errors import ConfigError
+from llmpulse.errors import ConfigError, StoreError
 from llmpulse.server import app as app_module
 from llmpulse.server.app import create_app
 from llmpulse.server.deps import READ
@@ -82,6 +83,41 @@ class TestProblemDetails:
         body = _problem(response, 500)
         assert body["detail"] == "internal error"
         assert "secret" not in response.text and "Traceback" not in response.text
+
+    def test_a_store_error_is_a_503_naming_no_database(self, sqlite_store: Store) -> None:
+        """A store failure that is not "unavailable" (a statement the database refused) is a
+        503 to retry with the server's Retry-After, not a 500, and names no database."""
+        app = create_app(
+            ServerSettings(retry_after_seconds=7, alert_interval=0), store=sqlite_store
+        )
+        router = APIRouter()
+
+        @router.get("/refused", dependencies=[Depends(READ)])
+        def refused() -> None:
+            raise StoreError("query failed on sqlite:////srv/data/llmpulse.db: disk I/O error")
+
+        app.include_router(router)
+        with TestClient(app, raise_server_exceptions=False) as c:
+            response = c.get("/refused")
+        body = _problem(response, 503)
+        assert body["detail"] == "the database could not answer this request; retry later"
+        assert response.headers["retry-after"] == "7"
+        assert "sqlite" not in response.text and "/srv" not in response.text
+
+    def test_an_unavailable_store_sends_the_configured_retry_after(self, tmp_path: Path) -> None:
+        """Native routes send LLMPULSE_RETRY_AFTER_SECONDS with a 503, as OTLP does (they sent
+        a fixed 5)."""
+        path = tmp_path / "llmpulse.db"
+        Store.open(f"sqlite:///{path}").close()
+        with (
+            Store.open(f"sqlite:///file:{path}?mode=ro&uri=true", migrate=False) as store,
+            TestClient(
+                create_app(ServerSettings(retry_after_seconds=3, alert_interval=0), store=store)
+            ) as c,
+        ):
+            response = c.post("/api/v1/keys", json={"name": "k", "scopes": ["read"]})
+        _problem(response, 503)
+        assert response.headers["retry-after"] == "3"
 
 
 class TestRouteScopes:
