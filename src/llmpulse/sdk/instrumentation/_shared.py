@@ -225,6 +225,17 @@ def parsed(result: Any) -> Any:
         return result
 
 
+def error_attributes(exc: BaseException) -> dict[str, Any]:
+    """What a failed client call records of ``exc``: the HTTP status when it carries one, and
+    the class name as ``error.type``."""
+    attributes: dict[str, Any] = {}
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        attributes["http.response.status_code"] = status
+    attributes["error.type"] = type(exc).__name__
+    return attributes
+
+
 def text_or_none(value: Any) -> str | None:
     """``value`` if it is a non-empty string, else ``None``."""
     return value if isinstance(value, str) and value else None

@@ -33,6 +33,7 @@ from llmpulse.sdk.instrumentation._shared import (
     MARK,
     ClientCall,
     chars,
+    error_attributes,
     text_or_none,
     wrap_acreate,
     wrap_create,
@@ -136,10 +137,7 @@ class _MessageCall(ClientCall):
     def fail(self, exc: BaseException) -> None:
         """The request (or the stream) raised ``exc``."""
         try:
-            status = getattr(exc, "status_code", None)
-            if isinstance(status, int):
-                self.attributes["http.response.status_code"] = status
-            self.attributes["error.type"] = type(exc).__name__
+            self.attributes.update(error_attributes(exc))
             self._record(time.perf_counter(), usage=self.usage, output=self._stream_output(),
                          error=(type(exc).__name__, str(exc)))  # fmt: skip
         except Exception:

@@ -43,6 +43,7 @@ from llmpulse.sdk.instrumentation._litellm_stream import observe_stream_wrapper
 from llmpulse.sdk.instrumentation._shared import (
     MARK,
     ClientCall,
+    error_attributes,
     text_or_none,
     wrap_acreate,
     wrap_create,
@@ -157,10 +158,7 @@ class _Completion(ClientCall):
             if self.done:
                 return
             h = self.handle
-            status = getattr(exc, "status_code", None)
-            if isinstance(status, int):
-                h.set_attribute("http.response.status_code", status)
-            h.set_attribute("error.type", type(exc).__name__)
+            h.set_attributes(error_attributes(exc))
             h.set_status_error(exc)
             self._end(None, self.usage, self.text.value())
         except Exception:
@@ -283,10 +281,7 @@ class _Embedding(ClientCall):
             if self.done:
                 return
             h = self.handle
-            status = getattr(exc, "status_code", None)
-            if isinstance(status, int):
-                h.set_attribute("http.response.status_code", status)
-            h.set_attribute("error.type", type(exc).__name__)
+            h.set_attributes(error_attributes(exc))
             h.set_status_error(exc)
             self._end()
         except Exception:
