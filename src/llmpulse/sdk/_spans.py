@@ -410,11 +410,6 @@ class SpanRecord:
         """Complete the record from what its recorder kept, on the export thread, before it is
         converted (nothing for a plain record). Must not raise."""
 
-    def add_measured(self, key: str, value: str, limit: int) -> None:
-        """Add a text attribute of the recorder's own, keeping ``attributes_size`` current
-        (``SpanHandle.set_measured_attribute``; ``limit``: the queue's text cap)."""
-        _add_measured(self, key, value, limit)
-
     def end(self, client: Client) -> None:
         """Date the end and hand the record to the export queue (when its trace is kept)."""
         self.end_time = client._now()
