@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextvars
+import gc
+import itertools
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any, TypedDict
 
@@ -513,6 +516,39 @@ class TestNodeAttributesReadLater:
         assert span.attributes["langgraph.node"] == "reads"
         assert span.attributes["langgraph.update.keys"] == "question"
         assert "langgraph.state.size" not in span.attributes
+
+    def test_a_waiting_node_record_keeps_nothing_else_alive(self) -> None:
+        """While a trivial node's record waits in the export queue, the record is the only
+        object of it the garbage collector tracks: containers it kept alive besides (a tags
+        tuple, a metadata copy, an attributes dict) counted toward the collector's passes as
+        new objects do, and made the handler's records trigger one every ~100 nodes."""
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, flush_interval=3600, batch_size=100_000)
+        graph = StateGraph(State)
+        names = [f"n{i}" for i in range(20)]
+        for name in names:
+            graph.add_node(name, lambda s: {"attempts": s.get("attempts", 0) + 1})
+        graph.add_edge(START, names[0])
+        for a, b in itertools.pairwise(names):
+            graph.add_edge(a, b)
+        app = graph.compile(name="line")
+        config: Any = {"callbacks": [CallbackHandler()]}
+        app.invoke({"question": "q"}, config=config)  # caches filled, first records exported
+        assert llmpulse.flush(10)
+        gc.collect()
+        gc.disable()
+        try:
+            before = Counter(type(o).__name__ for o in gc.get_objects())
+            for _ in range(10):
+                app.invoke({"question": "q"}, config=config)
+            grown = Counter(type(o).__name__ for o in gc.get_objects()) - before
+        finally:
+            gc.enable()
+        assert grown["_NodeRun"] == 200  # waiting: the export thread was not woken
+        others = sum(grown.values()) - grown["_NodeRun"]
+        assert others < 50, grown.most_common(5)  # per graph run, not per node
+        assert llmpulse.flush(10)
+        assert sum(s.name in names for s in exporter.spans) == 220
 
 
 class TestRawClientCalls:

@@ -79,29 +79,45 @@ class _Run:
 class _NodeRun(SpanRecord):
     """One open LangGraph node execution: its span as a record, and which node it is.
 
-    What the node's attributes are made of (tags, metadata, input state, update) is kept as
-    it came and turned into attributes by ``finish``, on the export thread, in batches:
-    measured in a graph of trivial nodes, the same work costs about half there of what it
-    costs between LangGraph's own steps. The metadata and a state dict are copied (shallow)
-    at the start: LangGraph shares metadata dicts, and a node may change its input in place.
+    What the node's attributes are made of is kept as it came and turned into attributes by
+    ``finish``, on the export thread, in batches: measured in a graph of trivial nodes, the
+    same work costs about half there of what it costs between LangGraph's own steps.
+
+    What is kept is chosen for the garbage collector as much as for time. A record waits in
+    the export queue, and every container it keeps alive counts toward the collector's next
+    pass as if just allocated: the objects a node kept (a tags tuple, a metadata copy, the
+    attributes dict, a tuple of them) made its records trigger a young collection every ~100
+    nodes and a full one (tens of ms in a process that imported LangChain) every few thousand
+    (docs/benchmarks.md). So the start keeps text and numbers (the checkpoint namespace, the
+    triggers joined) and containers only when they hold something of the user's: tags other
+    than LangGraph's own, metadata keys of the user's (copied: LangGraph shares metadata dicts).
+    The input state is copied (shallow: a node may change its input in place) and the update
+    is kept as returned.
 
     The span becomes a ``SpanHandle`` (``handle``, the same span, finished then) only when
     something needs one: code inside the node asking for the current span (an llm call,
     ``llmpulse.span``), a failure, an interrupt, captured state. A trivial node never does.
     """
 
-    __slots__ = ("node", "step", "graph", "_handle", "_raw", "_update")
+    __slots__ = (
+        "node", "step", "graph", "_handle", "_pending", "_tags", "_metadata", "_ns",
+        "_triggers", "_state", "_attempt", "_update",
+    )  # fmt: skip
 
     def __init__(
         self, name: str, parent: SpanHandle, start_time: float, step: int, graph: str,
-        raw: tuple[Any, Any, Any, int | None],
     ) -> None:  # fmt: skip
-        SpanRecord.__init__(self, name, "chain", {}, 0, parent, start_time)
+        SpanRecord.__init__(self, name, "chain", _NO_ATTRIBUTES, 0, parent, start_time)
         self.node, self.step, self.graph = name, step, graph
         self._handle: SpanHandle | None = None
-        # (tags, metadata, input state, attempt) until ``finish``; the update the node returned
-        self._raw: tuple[Any, Any, Any, int | None] | None = raw
-        self._update: Any = None
+        self._pending = True  # what follows is still to become attributes
+        self._tags: list[Any] | None = None  # the user's tags, when there are any
+        self._metadata: dict[str, Any] | None = None  # a copy, when it holds the user's keys
+        self._ns: Any = None  # the task's checkpoint namespace
+        self._triggers: str | None = None
+        self._state: Any = None  # the input state (a dict copied)
+        self._attempt: int | None = None
+        self._update: Any = None  # the update the node returned
 
     @property
     def handle(self) -> SpanHandle:
@@ -128,18 +144,18 @@ class _NodeRun(SpanRecord):
 
     def _build(self) -> None:
         """The node's attributes and what they count (-1: to be measured), once."""
-        raw = self._raw
-        if raw is None:
+        if not self._pending:
             return
-        self._raw = None
-        tags, metadata, state, attempt = raw
-        update, self._update = self._update, None
+        self._pending = False
+        self.attributes = {}  # the shared empty dict is never written, even if this fails
+        state, update = self._state, self._update
+        self._state = self._update = None
         limit = _state._client._batcher.max_chars
-        self.attributes, self.attributes_size = _node_attributes(
-            self, tags, metadata, state, update, attempt, limit
-        )
+        self.attributes, self.attributes_size = _node_attributes(self, state, update, limit)
 
 
+# A node record's attributes until they are built (never written: ``_build`` replaces it).
+_NO_ATTRIBUTES: dict[str, Any] = {}
 _adopt_lock = threading.Lock()
 
 
@@ -233,18 +249,27 @@ class CallbackHandler(BaseCallbackHandler):
             graph_run.handle._inner = self._current_node
             if not self.capture_state:  # a graph's input is its state: kept only when allowed
                 _drop_input(graph_run.handle)
-        attempt = None
+        run = _NodeRun(name, graph_run.handle, client._now(), step, graph)
         if self._retries:  # a failed attempt of this task before: this one retries it
             ns = metadata.get("langgraph_checkpoint_ns")
             failed = self._retries.get(ns) if isinstance(ns, str) else None
-            attempt = failed + 1 if failed else None
-        raw = (
-            tuple(tags) if tags else None,
-            dict(metadata),
-            dict(inputs) if type(inputs) is dict else inputs,
-            attempt,
-        )
-        run = _NodeRun(name, graph_run.handle, client._now(), step, graph, raw)
+            run._attempt = failed + 1 if failed else None
+        if tags:  # LangGraph's own step tags alone, most often: nothing is kept
+            for tag in tags:
+                if not (type(tag) is str and tag.startswith(_NOISE_TAG_PREFIXES)):
+                    run._tags = list(tags)
+                    break
+        shape = tuple(metadata)
+        plan = _plans.get(shape)
+        if plan is None:
+            plan = _plan(shape)
+        if plan:  # keys of the user's beside LangGraph's
+            run._metadata = dict(metadata)
+        run._ns = metadata.get("langgraph_checkpoint_ns")
+        triggers = metadata.get("langgraph_triggers")
+        if isinstance(triggers, (list, tuple)):
+            run._triggers = _joined(triggers)
+        run._state = dict(inputs) if type(inputs) is dict else inputs
         if "session_id" in metadata or "thread_id" in metadata or "user_id" in metadata:
             run.fields = _session_fields(metadata)
         if len(self._runs) >= self.max_open_runs:
@@ -339,7 +364,7 @@ class CallbackHandler(BaseCallbackHandler):
             self._failed("on_chain_error")
 
     def _remember_failure(self, run: _NodeRun) -> None:
-        ns = run.attributes.get("langgraph.checkpoint_ns")
+        ns = run._ns
         if isinstance(ns, str):
             self._retries[ns] = self._retries.get(ns, 0) + 1
 
@@ -670,27 +695,30 @@ def _name(serialized: Any, kwargs: Mapping[str, Any]) -> str:
     return "run"
 
 
-def _node_attributes(  # noqa: C901 - once per node, kept flat
-    run: _NodeRun, tags: Sequence[str] | None, metadata: Mapping[str, Any], state: Any,
-    update: Any, attempt: int | None, limit: int,
-) -> tuple[dict[str, Any], int]:  # fmt: skip
+def _node_attributes(
+    run: _NodeRun, state: Any, update: Any, limit: int
+) -> tuple[dict[str, Any], int]:
     """A node span's attributes and the bytes they count (as ``_attributes``): the user's tags
     and metadata, the workflow, node, superstep, attempt, triggers, the input state's keys and
     size, and the keys of the update it returned."""
-    attrs, size = _attributes(tags, metadata, limit)
+    if run._tags or run._metadata:
+        attrs, size = _attributes(run._tags, run._metadata, limit)  # with the namespace
+    else:
+        attrs = {}
+        size = _add_namespace(attrs, run._ns, limit)
     graph, name = run.graph, run.node
     attrs[WORKFLOW] = graph
     attrs["langgraph.node"] = name
     attrs["langgraph.step"] = run.step
     texts = len(graph) + len(name)  # of the text values of ours, together
-    if attempt:
-        attrs["langgraph.attempt"] = attempt
+    if run._attempt:
+        attrs["langgraph.attempt"] = run._attempt
         size += _ATTEMPT_SIZE
     # Lists as comma-joined text: a list attribute is copied and bounded item by item.
-    triggers = metadata.get("langgraph_triggers")
-    if isinstance(triggers, (list, tuple)):
-        attrs["langgraph.triggers"] = text = _joined(triggers)
-        texts += len(text)
+    triggers = run._triggers
+    if triggers is not None:
+        attrs["langgraph.triggers"] = triggers
+        texts += len(triggers)
         size += _TRIGGERS_SIZE
     try:
         summary = lg.state_summary(state)
@@ -747,15 +775,21 @@ def _attributes(  # noqa: C901 - once per run: kept flat like _start_node
             elif isinstance(value, (str, int, float)):  # a subclass (an enum): measured later
                 attrs[attr] = value
                 size = _UNMEASURED
-        ns = metadata.get("langgraph_checkpoint_ns")
-        if type(ns) is str:
-            attrs["langgraph.checkpoint_ns"] = ns
-            n = len(ns)
-            size += n + _NS_SIZE if n <= limit else _UNMEASURED
-        elif isinstance(ns, str):
-            attrs["langgraph.checkpoint_ns"] = ns
-            size = _UNMEASURED
+        size += _add_namespace(attrs, metadata.get("langgraph_checkpoint_ns"), limit)
     return attrs, size
+
+
+def _add_namespace(attrs: dict[str, Any], ns: Any, limit: int) -> int:
+    """Add a LangGraph task's checkpoint namespace (when it is text) to ``attrs``; the bytes it
+    counts, or a negative number when it needs the careful measure."""
+    if type(ns) is str:
+        attrs["langgraph.checkpoint_ns"] = ns
+        n = len(ns)
+        return n + _NS_SIZE if n <= limit else _UNMEASURED
+    if isinstance(ns, str):
+        attrs["langgraph.checkpoint_ns"] = ns
+        return _UNMEASURED
+    return 0
 
 
 # What a measured attribute counts beyond its text (as ``bounded_attributes`` counts it): its
