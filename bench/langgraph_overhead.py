@@ -28,6 +28,7 @@ chain's and the peer's figures beside them.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import statistics
@@ -112,6 +113,30 @@ def build_chain(steps: int) -> Any:
     return chain
 
 
+class GcClock:
+    """Collections of the cyclic garbage collector and the time they took, by variant: what a
+    recorder's records cost besides its callbacks (a record waiting in the export queue counts
+    toward the collector's next pass as any new object does)."""
+
+    def __init__(self) -> None:
+        self.variant = ""
+        self.seconds: dict[str, float] = {}
+        self.passes: dict[str, list[int]] = {}
+        self._start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        v = self.variant
+        self.seconds[v] = self.seconds.get(v, 0.0) + time.perf_counter() - self._start
+        self.passes.setdefault(v, [0, 0, 0])[info["generation"]] += 1
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+
 def timed(fn: Callable[[], Any], runs: int) -> float:
     start = time.perf_counter()
     for _ in range(runs):
@@ -120,9 +145,10 @@ def timed(fn: Callable[[], Any], runs: int) -> float:
 
 
 def measure(
-    runnable: Any, payload: Any, runs: int, rounds: int, peer: bool
+    runnable: Any, payload: Any, runs: int, rounds: int, peer: bool, clock: GcClock
 ) -> dict[str, list[float]]:
-    """Seconds per round for ``runs`` runs of each variant, over interleaved rounds."""
+    """Seconds per round for ``runs`` runs of each variant, over interleaved rounds (the
+    collector's passes counted by variant on ``clock``)."""
     handler = CallbackHandler()
     variants: dict[str, Any] = {
         "plain": None,
@@ -138,6 +164,7 @@ def measure(
     for i in range(rounds):
         for name in order if i % 2 == 0 else reversed(order):
             cfg = variants[name]
+            clock.variant = name
             times[name].append(
                 timed(lambda cfg=cfg: runnable.invoke(payload, config=cfg), per_round)
             )
@@ -156,8 +183,11 @@ def main() -> None:
 
     exporter = DiscardingExporter()
     llmpulse.init(exporter=exporter, instrument=(), queue_size=1_000_000)
-    graph = measure(build_graph(args.nodes), {"n": 0}, args.runs, args.rounds, args.peer)
-    chain = measure(build_chain(args.steps), 0, args.runs, args.rounds, args.peer)
+    graph_gc, chain_gc = GcClock(), GcClock()
+    graph = measure(build_graph(args.nodes), {"n": 0}, args.runs, args.rounds, args.peer, graph_gc)
+    graph_gc.close()
+    chain = measure(build_chain(args.steps), 0, args.runs, args.rounds, args.peer, chain_gc)
+    chain_gc.close()
     llmpulse.shutdown()
     stats = llmpulse.get_client().stats()
 
@@ -193,6 +223,15 @@ def main() -> None:
     print(
         f"graph: llmpulse adds {added_us:.1f} us per node; plain LangGraph takes {plain_us:.1f} us per node"
     )
+    for label, clock in (("graph", graph_gc), ("chain", chain_gc)):
+        print(
+            f"{label}: garbage collector passes (young, middle, full) and time: "
+            + "; ".join(
+                f"{name} {clock.passes.get(name, [0, 0, 0])} {clock.seconds.get(name, 0.0) * 1e3:.0f} ms"
+                for name in ("plain", "llmpulse", "noop", "span", "peer")
+                if name in graph
+            )
+        )
     print(f"dropped: {dict(stats.dropped)}")
     summary = {
         "plain_s": round(sum(graph["plain"]), 4),
@@ -213,6 +252,8 @@ def main() -> None:
         "chain_overhead_ratio_median_round": median_ratio(chain, "llmpulse"),
         "chain_floor_noop_ratio": ratio(chain, "noop"),
         "chain_peer_ratio": ratio(chain, "peer"),
+        "gc_ms": round(graph_gc.seconds.get("llmpulse", 0.0) * 1e3, 1),
+        "gc_plain_ms": round(graph_gc.seconds.get("plain", 0.0) * 1e3, 1),
         "spans_exported": exporter.records,
     }
     print(json.dumps(summary))
