@@ -7,8 +7,11 @@ import time
 
 import pytest
 
+import llmpulse
 from llmpulse.pricing import PriceTable
 from llmpulse.server.otlp import FLAG_CLAMPED, FLAG_TRUNCATED, Limits, decode_protobuf
+from llmpulse.simulator import LLMSimulator
+from llmpulse.testing import InMemoryExporter, reset_sdk
 from tests.unit.server.otlp_payloads import START_NS, request, span
 
 PRICES = PriceTable.default()
@@ -98,7 +101,7 @@ class TestGenAI:
     @pytest.mark.parametrize(
         ("operation", "kind"),
         [("chat", "llm"), ("text_completion", "llm"), ("generate_content", "llm"),
-         ("embeddings", "embedding"), ("execute_tool", "tool"), ("invoke_agent", "agent"),
+         ("embeddings", "llm"), ("execute_tool", "tool"), ("invoke_agent", "agent"),
          ("create_agent", "agent"), ("retrieval", "retriever"), ("something_new", "span")],
     )  # fmt: skip
     def test_operation_name_gives_the_kind(self, operation: str, kind: str) -> None:
@@ -153,6 +156,29 @@ class TestGenAI:
         assert json.loads(s.output) == [{"content": "4"}]
         assert not any(k.startswith("gen_ai.prompt") for k in s.attributes)
 
+    def test_embeddings_arrive_as_the_sdk_records_them(self, sim: LLMSimulator) -> None:
+        """One embeddings call recorded by the SDK's openai instrumentation and the same call
+        sent over OTLP with its GenAI attributes get one kind, model, tokens and cost."""
+        import openai
+
+        exporter = InMemoryExporter()
+        llmpulse.init(exporter=exporter, instrument=("openai",))
+        try:
+            with openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as client:
+                client.embeddings.create(model="text-embedding-3-small", input=["a", "b c"])
+            assert llmpulse.flush(10)
+            (recorded,) = exporter.spans
+        finally:
+            reset_sdk()
+        received = one(span(recorded.name, attributes={
+            **recorded.attributes,
+            "gen_ai.usage.input_tokens": recorded.input_tokens,
+        }))  # fmt: skip
+        assert recorded.attributes["gen_ai.operation.name"] == "embeddings"
+        fields = ("kind", "name", "model", "input_tokens", "output_tokens", "cost_usd")
+        assert [getattr(received, f) for f in fields] == [getattr(recorded, f) for f in fields]
+        assert received.kind == "llm" and received.cost_usd is not None
+
 
 class TestOpenInference:
     def test_llm_span_fills_every_column(self) -> None:
@@ -197,7 +223,7 @@ class TestOpenInference:
 
     @pytest.mark.parametrize(
         ("oi", "kind"),
-        [("LLM", "llm"), ("EMBEDDING", "embedding"), ("CHAIN", "chain"),
+        [("LLM", "llm"), ("EMBEDDING", "llm"), ("CHAIN", "chain"),
          ("RETRIEVER", "retriever"), ("TOOL", "tool"), ("AGENT", "agent"),
          ("RERANKER", "span"), ("GUARDRAIL", "span"), ("EVALUATOR", "span"), ("PROMPT", "span")],
     )  # fmt: skip
@@ -206,6 +232,18 @@ class TestOpenInference:
         s = one(span(attributes={"openinference.span.kind": oi}))
         assert s.kind == kind
         assert ("openinference.span.kind" in s.attributes) == (kind == "span")
+
+    def test_embedding_is_an_llm_call_said_as_genai_says_it(self) -> None:
+        """An OpenInference EMBEDDING span is kind llm, priced, and keeps what it was as
+        gen_ai.operation.name = embeddings (as the SDK records embeddings)."""
+        s = one(span("CreateEmbeddingResponse", attributes={
+            "openinference.span.kind": "EMBEDDING",
+            "embedding.model_name": "text-embedding-3-small",
+            "llm.token_count.prompt": 120,
+        }))  # fmt: skip
+        assert (s.kind, s.model, s.input_tokens) == ("llm", "text-embedding-3-small", 120)
+        assert s.cost_usd == PRICES.cost("text-embedding-3-small", 120, None) > 0
+        assert s.attributes["gen_ai.operation.name"] == "embeddings"
 
     def test_openinference_kind_wins_over_operation(self) -> None:
         """openinference.span.kind comes before gen_ai.operation.name."""

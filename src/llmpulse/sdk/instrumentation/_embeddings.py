@@ -5,6 +5,12 @@ An embeddings span follows the OpenTelemetry GenAI conventions for embeddings: o
 is not generated text). The input texts are kept as a prompt is (a list stays a list, redacted
 and bounded by the client's settings); the vectors never are: only how many came back
 (``llmpulse.embeddings.count``) and their length (``gen_ai.embeddings.dimension.count``).
+
+Its kind is ``llm``, not ``embedding``: an embeddings call is a billed model call, and every
+view of llm calls (per-model stats, cost and token alert rules, ``llmpulse check``) must count
+its tokens and cost. The server's OTLP ingest maps GenAI ``embeddings`` operations and
+OpenInference ``EMBEDDING`` spans to ``llm`` too, so the same call has one kind however it
+arrives; ``gen_ai.operation.name = "embeddings"`` tells it apart from a chat.
 """
 
 from __future__ import annotations

@@ -97,11 +97,16 @@ _INPUT = (INPUT_VALUE_KEYS, INPUT_FLAT_PREFIXES, INPUT_EVENTS, INPUT_LAST_KEYS)
 _OUTPUT = (OUTPUT_VALUE_KEYS, OUTPUT_FLAT_PREFIXES, OUTPUT_EVENTS, OUTPUT_LAST_KEYS)
 
 OPENINFERENCE_KIND = "openinference.span.kind"
+# An embeddings call is kind llm, as the SDK's openai and LiteLLM instrumentations record it:
+# every view of llm calls (per-model stats, cost and token alerts, checks) then counts its
+# tokens and cost whichever way it arrived; gen_ai.operation.name = "embeddings" tells it apart.
+EMBEDDINGS_OPERATION = "embeddings"
+OPERATION_KEY = "gen_ai.operation.name"
 OPERATION_KINDS = {
     "chat": SpanKind.LLM.value,
     "text_completion": SpanKind.LLM.value,
     "generate_content": SpanKind.LLM.value,
-    "embeddings": SpanKind.EMBEDDING.value,
+    EMBEDDINGS_OPERATION: SpanKind.LLM.value,
     "execute_tool": SpanKind.TOOL.value,
     "invoke_agent": SpanKind.AGENT.value,
     "create_agent": SpanKind.AGENT.value,
@@ -352,8 +357,11 @@ def _kind(attrs: dict[str, Any], model: str | None) -> str:
     oi = attrs.get(OPENINFERENCE_KIND)
     if type(oi) is str and oi.lower() in _KINDS:
         del attrs[OPENINFERENCE_KIND]
+        if oi.lower() == SpanKind.EMBEDDING.value:  # an llm call, said as GenAI says it
+            attrs.setdefault(OPERATION_KEY, EMBEDDINGS_OPERATION)
+            return SpanKind.LLM.value
         return oi.lower()
-    operation = attrs.get("gen_ai.operation.name")
+    operation = attrs.get(OPERATION_KEY)
     if type(operation) is str and operation in OPERATION_KINDS:
         return OPERATION_KINDS[operation]
     if oi is None and model is not None:
