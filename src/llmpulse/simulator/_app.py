@@ -261,7 +261,7 @@ class _Handlers:
         refusal = await self._refusal(plan, req.model)
         if refusal is not None:
             return self._log(request, req, *refusal)
-        error = limit_error(req, spec.context_window, spec.embedding_dimensions)
+        error = limit_error(req, spec)
         if error is not None:
             return self._log(request, req, error, None)
         answer = embeddings_body(req, spec.embedding_dimensions)

@@ -122,6 +122,9 @@ class ModelSpec:
     reasoning: bool = False  # reasoning models report completion_tokens_details.reasoning_tokens
     tokens_per_minute: int = 2_000_000  # only reported in x-ratelimit-*-tokens headers
     embedding_dimensions: int = 1536  # vector length on /v1/embeddings (`dimensions` asks fewer)
+    # Whether /v1/embeddings takes `dimensions`: the real API refuses it (400) for
+    # text-embedding-ada-002, which predates shortened vectors.
+    accepts_dimensions: bool = True
 
     def __post_init__(self) -> None:
         if self.context_window < 1 or self.max_output_tokens < 1:
@@ -159,7 +162,9 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
     # Embedding models, for POST /v1/embeddings: at most 8192 tokens per input.
     "text-embedding-3-small": ModelSpec(context_window=8192, embedding_dimensions=1536),
     "text-embedding-3-large": ModelSpec(context_window=8192, embedding_dimensions=3072),
-    "text-embedding-ada-002": ModelSpec(context_window=8192, embedding_dimensions=1536),
+    "text-embedding-ada-002": ModelSpec(
+        context_window=8192, embedding_dimensions=1536, accepts_dimensions=False
+    ),
 }
 # What a streamed Anthropic answer's message_delta says about usage: all four counts,
 # cumulative (the API today), or only output_tokens (older versions, some compatible servers).

@@ -4,8 +4,10 @@ The input is a string, a list of strings, a token array or a list of token array
 gets one unit-length vector drawn from a random stream seeded by the model and the input, so
 the same text always embeds to the same vector (in every process, whatever the simulator's
 seed). ``dimensions`` shortens a vector the way OpenAI documents for the text-embedding-3
-models: the first ``dimensions`` values, normalised again. The values are float32, so the
-``float`` and ``base64`` encodings carry exactly the same numbers.
+models: the first ``dimensions`` values, normalised again; a model that predates it
+(text-embedding-ada-002, ``ModelSpec.accepts_dimensions``) refuses it with the real API's 400.
+The values are float32, so the ``float`` and ``base64`` encodings carry exactly the same
+numbers.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from llmpulse.simulator._config import ModelSpec
 from llmpulse.simulator._engine import stable_hash
 from llmpulse.simulator._responses import bad_request, error_response
 from llmpulse.simulator._text import estimate_input_tokens
@@ -115,8 +118,12 @@ def parse_embeddings(body: Any) -> EmbeddingsRequest | Response:
     )
 
 
-def limit_error(req: EmbeddingsRequest, context_window: int, size: int) -> Response | None:
+def limit_error(req: EmbeddingsRequest, spec: ModelSpec) -> Response | None:
     """The 400 the real API gives for an input or ``dimensions`` beyond the model's limits."""
+    context_window, size = spec.context_window, spec.embedding_dimensions
+    if req.dimensions is not None and not spec.accepts_dimensions:
+        # The real API's words, with neither param nor code (text-embedding-ada-002).
+        return bad_request("This model does not support specifying dimensions.")
     if req.dimensions is not None and req.dimensions > size:
         return bad_request(
             f"This model does not support dimensions above {size}; you asked for {req.dimensions}.",

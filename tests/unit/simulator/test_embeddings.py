@@ -125,6 +125,22 @@ class TestErrors:
         with pytest.raises(openai.BadRequestError, match="maximum context length is 8192"):
             client.embeddings.create(model="text-embedding-3-small", input=["ok", "x" * 40_000])
 
+    def test_ada_002_refuses_dimensions(self, client: openai.OpenAI, sim: LLMSimulator) -> None:
+        """text-embedding-ada-002 with dimensions is the real API's 400, in its words; without
+        dimensions it embeds at its full 1536."""
+        with pytest.raises(openai.BadRequestError) as info:
+            client.embeddings.create(model="text-embedding-ada-002", input="hi", dimensions=1536)
+        assert info.value.status_code == 400
+        assert info.value.body == {
+            "message": "This model does not support specifying dimensions.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+        full = client.embeddings.create(model="text-embedding-ada-002", input="hi")
+        assert len(full.data[0].embedding) == 1536
+        assert [r.status for r in sim.requests] == [400, 200]
+
     def test_unknown_model_is_404(self, client: openai.OpenAI) -> None:
         with pytest.raises(openai.NotFoundError):
             client.embeddings.create(model="text-embedding-9", input="hi")
