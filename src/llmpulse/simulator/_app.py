@@ -8,9 +8,9 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -93,6 +93,9 @@ class ChatRequest:
     json_mode: bool
     seed: int | None
     prompt_tokens: int = 0
+
+
+_Req = TypeVar("_Req", ChatRequest, EmbeddingsRequest)  # what an OpenAI endpoint parses
 
 
 def _positive_int(
@@ -198,13 +201,39 @@ class _Handlers:
         )
         return response
 
-    async def _refusal(self, plan: Plan, model: str) -> tuple[Response, str] | None:
-        """What a planned fault answers instead (with the fault's name), after waiting out a
-        ``slow`` fault's delay; None when the request is to be answered."""
-        if plan.fault is not None and plan.fault.kind != "slow":
-            return fault_response(plan.fault, model, plan.headers), plan.fault.kind
-        if plan.fault is not None and not await self.stopper.sleep(plan.fault.delay_s):
-            return _shutting_down(), "shutdown"
+    async def _admit(
+        self, request: Request, parse: Callable[[Any], _Req | Response]
+    ) -> tuple[Any, _Req, ModelSpec] | Response:
+        """What chat and embeddings check first: the key, the body (``parse`` validates it)
+        and the model; the logged error that ends the request, or the JSON body (chat reads
+        its tools), the parsed request and the model's spec."""
+        request.state.generation = self.engine.generation
+        if not self._authorized(request):
+            return self._log(request, None, auth_error(), "auth")
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        req = parse(body)
+        if isinstance(req, Response):
+            return self._log(request, None, req, None)
+        spec = self.engine.spec(req.model)
+        if spec is None:
+            return self._log(request, req, model_not_found(req.model), None)
+        return body, req, spec
+
+    async def _refused(
+        self, request: Request, req: ChatRequest | EmbeddingsRequest, plan: Plan
+    ) -> Response | None:
+        """The logged answer of a planned fault, after waiting out a ``slow`` fault's delay;
+        None when the request is to be answered."""
+        fault = plan.fault
+        if fault is not None and fault.kind != "slow":
+            return self._log(
+                request, req, fault_response(fault, req.model, plan.headers), fault.kind
+            )
+        if fault is not None and not await self.stopper.sleep(fault.delay_s):
+            return self._log(request, req, _shutting_down(), "shutdown")
         return None
 
     @staticmethod
@@ -216,19 +245,10 @@ class _Handlers:
         }
 
     async def chat(self, request: Request) -> Response:
-        request.state.generation = self.engine.generation
-        if not self._authorized(request):
-            return self._log(request, None, auth_error(), "auth")
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        chat = parse_chat(body)
-        if isinstance(chat, Response):
-            return self._log(request, None, chat, None)
-        spec = self.engine.spec(chat.model)
-        if spec is None:
-            return self._log(request, chat, model_not_found(chat.model), None)
+        admitted = await self._admit(request, parse_chat)
+        if isinstance(admitted, Response):
+            return admitted
+        body, chat, spec = admitted
         chat.prompt_tokens = estimate_prompt_tokens(chat.messages, body.get("tools"))
         prefix = chat.messages[:-1]
         plan = self.engine.plan(
@@ -237,30 +257,21 @@ class _Handlers:
             stable_hash(prefix) if prefix else None,
             estimate_prompt_tokens(prefix) if prefix else 0,
         )
-        refusal = await self._refusal(plan, chat.model)
-        if refusal is not None:
-            return self._log(request, chat, *refusal)
+        refused = await self._refused(request, chat, plan)
+        if refused is not None:
+            return refused
         return await self._answer(request, chat, spec, plan)
 
     async def embeddings(self, request: Request) -> Response:
         """``POST /v1/embeddings``: the same faults, latency and request log as chat."""
-        request.state.generation = self.engine.generation
-        if not self._authorized(request):
-            return self._log(request, None, auth_error(), "auth")
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        req = parse_embeddings(body)
-        if isinstance(req, Response):
-            return self._log(request, None, req, None)
-        spec = self.engine.spec(req.model)
-        if spec is None:
-            return self._log(request, req, model_not_found(req.model), None)
+        admitted = await self._admit(request, parse_embeddings)
+        if isinstance(admitted, Response):
+            return admitted
+        _, req, spec = admitted
         plan = self.engine.plan(req.model, req.prompt_tokens)
-        refusal = await self._refusal(plan, req.model)
-        if refusal is not None:
-            return self._log(request, req, *refusal)
+        refused = await self._refused(request, req, plan)
+        if refused is not None:
+            return refused
         error = limit_error(req, spec)
         if error is not None:
             return self._log(request, req, error, None)
