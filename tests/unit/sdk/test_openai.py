@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
 
 import openai
 import pytest
@@ -25,13 +24,6 @@ LONG_SYSTEM = {"role": "system", "content": "You are a careful assistant. " * 40
 def sim_seed() -> int:
     """This module's simulator seed (the shared simulator fixture is in tests/conftest.py)."""
     return 3
-
-
-@pytest.fixture
-def client(sim: LLMSimulator) -> Iterator[openai.OpenAI]:
-    """The real openai client pointed at the simulator, its own retries off."""
-    with openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as c:
-        yield c
 
 
 class TestCompletions:

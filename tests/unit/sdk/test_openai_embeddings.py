@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -25,13 +24,6 @@ TEXTS = ["Retries need jitter.", "Circuit breakers open after repeated failures.
 def sim_seed() -> int:
     """This module's simulator seed (the shared simulator fixture is in tests/conftest.py)."""
     return 5
-
-
-@pytest.fixture
-def client(sim: LLMSimulator) -> Iterator[openai.OpenAI]:
-    """The real openai client pointed at the simulator, its own retries off."""
-    with openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as c:
-        yield c
 
 
 def _cost(model: str, tokens: int) -> float | None:
