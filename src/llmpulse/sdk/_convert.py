@@ -323,7 +323,8 @@ class Converter:
         if attributes:
             if type(attributes) is not dict or not attributes.keys().isdisjoint(_GENAI_KEYS):
                 return None
-            attributes = self._own_attributes(attributes)
+            if not (h.attributes_checked and not self.redact):
+                attributes = self._own_attributes(attributes)
         else:
             attributes = {}
         name, kind, error_type, message = h.name, h.kind, h.error_type, h.error_message
@@ -360,7 +361,8 @@ class Converter:
         if attributes:
             if type(attributes) is not dict or not attributes.keys().isdisjoint(_GENAI_KEYS):
                 return None
-            attributes = self._own_attributes(attributes)
+            if not (h.attributes_checked and not self.redact):
+                attributes = self._own_attributes(attributes)
             if kind == "branch":
                 branch = attributes.get(BRANCH_ATTRIBUTE, "")
                 if type(branch) is not str or not text_ok(branch):

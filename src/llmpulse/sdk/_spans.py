@@ -63,6 +63,8 @@ class SpanHandle:
         "_inner",
     )  # fmt: skip
 
+    attributes_checked = False  # a handle's attributes are checked by the converter (records')
+
     def __init__(self, client: Client, name: str, kind: str, attributes: dict[str, Any]) -> None:
         self._client = client
         self.name = name
@@ -384,6 +386,9 @@ class SpanRecord:
         "_parent", "sampled", "attributes_size", "text_bytes",
     )  # fmt: skip
 
+    # Whether its recorder checked that ``attributes`` are storable as they are (text keys,
+    # plain text within the cap, ints): the converter then skips its own check.
+    attributes_checked = False
     # What a record never has (a span with any of them takes a handle).
     events: tuple[SpanEvent, ...] = ()
     status = _OK

@@ -517,6 +517,30 @@ class TestNodeAttributesReadLater:
         assert span.attributes["langgraph.update.keys"] == "question"
         assert "langgraph.state.size" not in span.attributes
 
+    def test_text_no_database_stores_is_repaired_in_node_attributes(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """A node record's own attributes skip the converter's check only when they are plain
+        text: a NUL in the graph's name or a state key is repaired in every node's attributes."""
+
+        def node(state: dict[str, Any]) -> dict[str, Any]:
+            return {"k\x00": 2}
+
+        graph = StateGraph(dict)  # type: ignore[type-var]
+        graph.add_node("one", node)
+        graph.add_node("two", node)
+        graph.add_edge(START, "one")
+        graph.add_edge("one", "two")
+        graph.compile(name="odd\x00é").invoke(
+            {"k\x00": 1}, config={"callbacks": [CallbackHandler()]}
+        )
+        nodes = [s for _, s in _tree(recorded) if s.name in ("one", "two")]
+        assert len(nodes) == 2
+        for span in nodes:
+            assert span.attributes["llmpulse.workflow"] == "odd\ufffdé"
+            assert span.attributes["langgraph.state.keys"] == "k\ufffd"
+            assert span.attributes["langgraph.update.keys"] == "k\ufffd"
+
     def test_a_waiting_node_record_keeps_nothing_else_alive(self) -> None:
         """While a trivial node's record waits in the export queue, the record is the only
         object of it the garbage collector tracks: containers it kept alive besides (a tags

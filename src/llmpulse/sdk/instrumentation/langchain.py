@@ -101,7 +101,7 @@ class _NodeRun(SpanRecord):
 
     __slots__ = (
         "node", "step", "graph", "_handle", "_pending", "_tags", "_metadata", "_ns",
-        "_triggers", "_state", "_attempt", "_update",
+        "_triggers", "_state", "_attempt", "_update", "attributes_checked",
     )  # fmt: skip
 
     def __init__(
@@ -118,6 +118,7 @@ class _NodeRun(SpanRecord):
         self._state: Any = None  # the input state (a dict copied)
         self._attempt: int | None = None
         self._update: Any = None  # the update the node returned
+        self.attributes_checked = False
 
     @property
     def handle(self) -> SpanHandle:
@@ -151,7 +152,9 @@ class _NodeRun(SpanRecord):
         state, update = self._state, self._update
         self._state = self._update = None
         limit = _state._client._batcher.max_chars
-        self.attributes, self.attributes_size = _node_attributes(self, state, update, limit)
+        self.attributes, self.attributes_size, self.attributes_checked = _node_attributes(
+            self, state, update, limit
+        )
 
 
 # A node record's attributes until they are built (never written: ``_build`` replaces it).
@@ -697,11 +700,13 @@ def _name(serialized: Any, kwargs: Mapping[str, Any]) -> str:
 
 def _node_attributes(
     run: _NodeRun, state: Any, update: Any, limit: int
-) -> tuple[dict[str, Any], int]:
-    """A node span's attributes and the bytes they count (as ``_attributes``): the user's tags
-    and metadata, the workflow, node, superstep, attempt, triggers, the input state's keys and
-    size, and the keys of the update it returned."""
-    if run._tags or run._metadata:
+) -> tuple[dict[str, Any], int, bool]:
+    """A node span's attributes, the bytes they count (as ``_attributes``), and whether they
+    are storable as they are (``SpanRecord.attributes_checked``): the user's tags and metadata,
+    the workflow, node, superstep, attempt, triggers, the input state's keys and size, and the
+    keys of the update it returned."""
+    users = run._tags or run._metadata
+    if users:
         attrs, size = _attributes(run._tags, run._metadata, limit)  # with the namespace
     else:
         attrs = {}
@@ -710,7 +715,7 @@ def _node_attributes(
     attrs[WORKFLOW] = graph
     attrs["langgraph.node"] = name
     attrs["langgraph.step"] = run.step
-    texts = len(graph) + len(name)  # of the text values of ours, together
+    texts = [graph, name]  # the text values of ours
     if run._attempt:
         attrs["langgraph.attempt"] = run._attempt
         size += _ATTEMPT_SIZE
@@ -718,7 +723,7 @@ def _node_attributes(
     triggers = run._triggers
     if triggers is not None:
         attrs["langgraph.triggers"] = triggers
-        texts += len(triggers)
+        texts.append(triggers)
         size += _TRIGGERS_SIZE
     try:
         summary = lg.state_summary(state)
@@ -726,15 +731,25 @@ def _node_attributes(
         summary = None
     if summary is not None:
         attrs["langgraph.state.keys"], attrs["langgraph.state.size"] = summary
-        texts += len(summary[0])
+        texts.append(summary[0])
         size += _STATE_SIZE
     if update is not None:
         attrs["langgraph.update.keys"] = text = _joined(update)
-        texts += len(text)
+        texts.append(text)
         size += _UPDATE_SIZE
+    ns = attrs.get("langgraph.checkpoint_ns")
+    if ns is not None:
+        texts.append(ns)
     # None of our texts is longer than all of them together: within the value cap, none
     # needs a cut (the user's values were checked one by one).
-    return attrs, size + texts + _NODE_KEYS_SIZE if size >= 0 and texts <= limit else -1
+    joined = "".join(texts)
+    if size < 0 or len(joined) > limit:
+        return attrs, -1, False
+    # Ours alone, all plain text (a check of one string, where the converter would check
+    # each): storable as they are.
+    checked = not users and joined.isascii() and "\x00" not in joined
+    ours = len(joined) - (len(ns) if ns is not None else 0)  # the namespace is counted
+    return attrs, size + ours + _NODE_KEYS_SIZE, checked
 
 
 def _attributes(  # noqa: C901 - once per run: kept flat like _start_node
