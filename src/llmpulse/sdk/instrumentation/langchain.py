@@ -91,8 +91,8 @@ class _NodeRun(SpanRecord):
     (docs/benchmarks.md). So the start keeps text and numbers (the checkpoint namespace, the
     triggers joined) and containers only when they hold something of the user's: tags other
     than LangGraph's own, metadata keys of the user's (copied: LangGraph shares metadata dicts).
-    The input state is copied (shallow: a node may change its input in place) and the update
-    is kept as returned.
+    The input state is copied (shallow: a node may change its input in place); of the update
+    the node returns, only its keys are kept, as text.
 
     The span becomes a ``SpanHandle`` (``handle``, the same span, finished then) only when
     something needs one: code inside the node asking for the current span (an llm call,
@@ -101,7 +101,7 @@ class _NodeRun(SpanRecord):
 
     __slots__ = (
         "node", "step", "graph", "_handle", "_pending", "_tags", "_metadata", "_ns",
-        "_triggers", "_state", "_attempt", "_update", "attributes_checked",
+        "_triggers", "_state", "_attempt", "_update_keys", "attributes_checked",
     )  # fmt: skip
 
     def __init__(
@@ -117,7 +117,7 @@ class _NodeRun(SpanRecord):
         self._triggers: str | None = None
         self._state: Any = None  # the input state (a dict copied)
         self._attempt: int | None = None
-        self._update: Any = None  # the update the node returned
+        self._update_keys: str | None = None  # of the update the node returned
         self.attributes_checked = False
 
     @property
@@ -149,11 +149,10 @@ class _NodeRun(SpanRecord):
             return
         self._pending = False
         self.attributes = {}  # the shared empty dict is never written, even if this fails
-        state, update = self._state, self._update
-        self._state = self._update = None
+        state, self._state = self._state, None
         limit = _state._client._batcher.max_chars
         self.attributes, self.attributes_size, self.attributes_checked = _node_attributes(
-            self, state, update, limit
+            self, state, limit
         )
 
 
@@ -333,9 +332,13 @@ class CallbackHandler(BaseCallbackHandler):
             if routes:
                 self._branch(run, run.node, routes, "Command.goto")
         h = run._handle
-        if h is None:  # the record: its update is read with the rest, on the export thread
+        if h is None:  # the record: the update's keys as text (keeping the dict alive until
+            # the export thread reads it would count it toward the collector's next pass)
             if type(outputs) is dict or isinstance(outputs, Mapping):
-                run._update = outputs
+                try:
+                    run._update_keys = _joined(outputs)
+                except Exception:  # a key whose str() fails: the span without the update's keys
+                    self._failed("update keys")
             run.end(_state._client)
             return
         if self.capture_state:
@@ -698,9 +701,7 @@ def _name(serialized: Any, kwargs: Mapping[str, Any]) -> str:
     return "run"
 
 
-def _node_attributes(
-    run: _NodeRun, state: Any, update: Any, limit: int
-) -> tuple[dict[str, Any], int, bool]:
+def _node_attributes(run: _NodeRun, state: Any, limit: int) -> tuple[dict[str, Any], int, bool]:
     """A node span's attributes, the bytes they count (as ``_attributes``), and whether they
     are storable as they are (``SpanRecord.attributes_checked``): the user's tags and metadata,
     the workflow, node, superstep, attempt, triggers, the input state's keys and size, and the
@@ -733,9 +734,10 @@ def _node_attributes(
         attrs["langgraph.state.keys"], attrs["langgraph.state.size"] = summary
         texts.append(summary[0])
         size += _STATE_SIZE
+    update = run._update_keys
     if update is not None:
-        attrs["langgraph.update.keys"] = text = _joined(update)
-        texts.append(text)
+        attrs["langgraph.update.keys"] = update
+        texts.append(update)
         size += _UPDATE_SIZE
     ns = attrs.get("langgraph.checkpoint_ns")
     if ns is not None:
