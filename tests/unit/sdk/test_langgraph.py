@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import gc
 import itertools
@@ -516,6 +517,30 @@ class TestNodeAttributesReadLater:
         assert span.attributes["langgraph.node"] == "reads"
         assert span.attributes["langgraph.update.keys"] == "question"
         assert "langgraph.state.size" not in span.attributes
+
+    def test_an_update_key_that_cannot_be_read_loses_only_the_update_keys(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """A node returning a key whose ``str()`` fails is still recorded, without the update's
+        keys (LangGraph itself may then fail on that key: that error is the user's)."""
+
+        class Unreadable:
+            def __str__(self) -> str:
+                raise RuntimeError("no")
+
+            __repr__ = __str__
+
+        graph = StateGraph(dict)  # type: ignore[type-var]
+        graph.add_node("odd", lambda s: {Unreadable(): 1})
+        graph.add_edge(START, "odd")
+        handler = CallbackHandler()
+        with contextlib.suppress(RuntimeError):
+            graph.compile(name="odd-keys").invoke({"a": 1}, config={"callbacks": [handler]})
+        (span,) = [s for _, s in _tree(recorded) if s.name == "odd"]
+        assert span.attributes["langgraph.node"] == "odd"
+        assert span.attributes["langgraph.state.keys"] == "a"
+        assert "langgraph.update.keys" not in span.attributes
+        assert handler.errors == 1
 
     def test_text_no_database_stores_is_repaired_in_node_attributes(
         self, recorded: InMemoryExporter
