@@ -58,6 +58,7 @@ __all__ = [
     "ENV_STREAM_USAGE",
     "SdkConfig",
     "normalize_database_url",
+    "resolve_database_url",
 ]
 
 ENV_ENABLED = "LLMPULSE_ENABLED"
@@ -192,6 +193,29 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     except (TypeError, ValueError):
         expected = {bool: "true/false", int: "a whole number", float: "a number"}.get(kind, "text")
         raise ConfigError(f"{where} must be {expected}, got {value!r}") from None
+
+
+def resolve_database_url(
+    given: str | None = None,
+    env: Mapping[str, str] | None = None,
+    configured: str | None = None,
+) -> str:
+    """The database a command opens: ``given`` (its ``--database-url``), else
+    ``$LLMPULSE_DATABASE_URL``, else ``configured`` (a settings file's), else the default file.
+
+    Every command that opens the store resolves it here (``llmpulse serve`` through
+    ``ServerSettings``), so one set of flags and variables names one database everywhere, as
+    ``SdkConfig`` names it for the application that writes there. A value that is there wins
+    even when empty or malformed: opening it then fails with the store's one message
+    ("database URL is empty; ...", "unsupported database ...") instead of quietly opening
+    another database, ``./llmpulse.db`` say, where a ``keys create`` would put a key.
+    """
+    env = os.environ if env is None else env
+    if given is not None:
+        return given
+    if ENV_DATABASE_URL in env:
+        return env[ENV_DATABASE_URL]
+    return DEFAULT_DATABASE_URL if configured is None else configured
 
 
 def normalize_database_url(url: str) -> str:

@@ -27,7 +27,6 @@ __all__ = [
     "open_existing_store",
     "parse_until",
     "parse_window",
-    "resolve_url",
     "run_or_exit",
     "span_filters",
 ]
@@ -51,13 +50,6 @@ _Text = Optional[str]  # noqa: UP045 - typer reads annotations at runtime (Pytho
 DatabaseUrl = Annotated[_Text, typer.Option("--database-url", help=DATABASE_HELP)]
 ServerUrl = Annotated[_Text, typer.Option("--server-url", help=SERVER_HELP)]
 ApiKey = Annotated[_Text, typer.Option("--api-key", help=API_KEY_HELP)]
-
-
-def resolve_url(given: str | None) -> str:
-    """``--database-url``, else ``$LLMPULSE_DATABASE_URL``, else the default SQLite file."""
-    from llmpulse.config import DEFAULT_DATABASE_URL, ENV_DATABASE_URL
-
-    return given or os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

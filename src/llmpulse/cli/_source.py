@@ -287,21 +287,22 @@ def open_source(
     """The store or server the command reads (see the module docstring); a ``ValueError`` for
     contradictory flags, an llmpulse error when it cannot be opened."""
     from llmpulse.cli._extras import require_extra
-    from llmpulse.cli._options import open_existing_store, resolve_url
+    from llmpulse.cli._options import open_existing_store
+    from llmpulse.config import resolve_database_url
 
-    if database_url and server_url:
+    if database_url is not None and server_url:
         raise ValueError(
             "give --database-url or --server-url, not both: the first reads a database "
             "directly, the second asks an `llmpulse serve` server"
         )
-    server = server_url or (None if database_url else os.environ.get(ENV_SERVER_URL))
+    server = server_url or (None if database_url is not None else os.environ.get(ENV_SERVER_URL))
     if not server:
         if api_key:
             raise ValueError(
                 "--api-key goes with --server-url (or $LLMPULSE_SERVER_URL): a database read "
                 "directly needs no key"
             )
-        return StoreSource(open_existing_store(resolve_url(database_url)))
+        return StoreSource(open_existing_store(resolve_database_url(database_url)))
     require_extra("client", f"{command} --server-url")
     from llmpulse.cli._api import ApiClient
 

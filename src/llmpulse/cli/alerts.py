@@ -16,7 +16,8 @@ from typing import Any
 
 import typer
 
-from llmpulse.cli._options import DATABASE_HELP, fail, resolve_url, run_or_exit
+from llmpulse.cli._options import DATABASE_HELP, fail, run_or_exit
+from llmpulse.config import resolve_database_url
 
 __all__ = ["register"]
 
@@ -70,7 +71,7 @@ def _engine(database_url: str | None, rules: str | None, allow: list[str] | None
     from llmpulse.store import Store
 
     rule_set = _rule_set(rules, allow)
-    return AlertEngine(Store.open(resolve_url(database_url)), rule_set, **kw)
+    return AlertEngine(Store.open(resolve_database_url(database_url)), rule_set, **kw)
 
 
 @alerts_app.command("validate")
@@ -222,7 +223,7 @@ def list_alerts(
         raise fail("--state must be firing, acknowledged or resolved", EXIT_INVALID)
 
     def page() -> list[Any]:
-        with Store.open(resolve_url(database_url)) as store:
+        with Store.open(resolve_database_url(database_url)) as store:
             return store.alert_page(filters=filters, limit=limit)
 
     for a in run_or_exit(page):
@@ -318,7 +319,7 @@ def silence(
     from llmpulse.store import Store
 
     now = time.time()
-    with run_or_exit(lambda: Store.open(resolve_url(database_url))) as store:
+    with run_or_exit(lambda: Store.open(resolve_database_url(database_url))) as store:
         if list_:
             for s in run_or_exit(lambda: store.list_silences(now)):
                 matchers = ",".join(f"{m['name']}{m['op']}{m['value']}" for m in s.matchers)

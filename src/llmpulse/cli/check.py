@@ -38,8 +38,8 @@ def check(
     database_url: str = typer.Option(
         None,
         "--database-url",
-        envvar="LLMPULSE_DATABASE_URL",
-        help="Database to check (sqlite:///path.db or postgresql://...). Default: sqlite:///./llmpulse.db.",
+        help="Database to check (sqlite:///path.db or postgresql://...). "
+        "Default: $LLMPULSE_DATABASE_URL, else sqlite:///./llmpulse.db.",
     ),
     window: str = typer.Option(
         "24h", "--window", "-w", help="Report what happened in the last WINDOW: 30m, 6h, 7d."
@@ -106,16 +106,15 @@ def _run(
 
     from llmpulse.checks import CheckConfig, run_checks
     from llmpulse.cli._options import open_existing_store, parse_until, parse_window
-    from llmpulse.config import DEFAULT_DATABASE_URL
+    from llmpulse.config import resolve_database_url
 
     window_s, baseline_s = parse_window("--window", window), parse_window("--baseline", baseline)
     cfg = CheckConfig.from_yaml(config) if config else CheckConfig()
     if method is not None:
         cfg = replace(cfg, live=replace(cfg.live, method=method.value))
     end = parse_until(until)
-    url = database_url or DEFAULT_DATABASE_URL
     # Checking must not create an empty SQLite file where the user mistyped a path.
-    with open_existing_store(url) as store:
+    with open_existing_store(resolve_database_url(database_url)) as store:
         start = end - window_s
         report = run_checks(
             store, start=start, end=end, baseline_start=start - baseline_s, config=cfg

@@ -8,11 +8,12 @@ and exit with status 1.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+
+from llmpulse.config import resolve_database_url
 
 db_app = typer.Typer(
     name="db",
@@ -23,12 +24,6 @@ db_app = typer.Typer(
 _URL_HELP = "Database URL (sqlite:///path.db or postgresql://user@host/db). Default: $LLMPULSE_DATABASE_URL, else sqlite:///./llmpulse.db."
 
 T = TypeVar("T")
-
-
-def _url(given: str | None) -> str:
-    from llmpulse.config import DEFAULT_DATABASE_URL, ENV_DATABASE_URL
-
-    return given or os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -55,7 +50,7 @@ def upgrade(
     from llmpulse.store import Store
 
     def work() -> tuple[str, str | None, str]:
-        with Store.open(_url(database_url), migrate=False) as store:
+        with Store.open(resolve_database_url(database_url), migrate=False) as store:
             before, after = store.upgrade()
             return store.url, before, after
 
@@ -97,7 +92,7 @@ def cleanup(
 
     def preview() -> tuple[str, dict[str, int]]:
         # Never migrate nor create: a mistyped path must not leave an empty database behind.
-        with open_existing_store(_url(database_url)) as store:
+        with open_existing_store(resolve_database_url(database_url)) as store:
             found = store.cleanup_preview(days, rollup_days=rollup_days, now=now)
             return store.url, found.as_dict()
 
@@ -124,7 +119,7 @@ def cleanup(
             raise typer.Exit(1)
 
     def work() -> dict[str, int]:
-        with open_existing_store(_url(database_url)) as store:
+        with open_existing_store(resolve_database_url(database_url)) as store:
             return store.cleanup(days, rollup_days=rollup_days, now=now).as_dict()
 
     deleted = _run(work)
@@ -160,7 +155,9 @@ def health(
 
     def work() -> dict[str, Any]:
         # Checking health must not create an empty SQLite file where the user mistyped a path.
-        with open_existing_store(_url(database_url), fix=CREATE_WITH_UPGRADE) as store:
+        with open_existing_store(
+            resolve_database_url(database_url), fix=CREATE_WITH_UPGRADE
+        ) as store:
             return store.health()
 
     report = _run(work)

@@ -23,8 +23,8 @@ def demo(
     database_url: str = typer.Option(
         None,
         "--database-url",
-        envvar="LLMPULSE_DATABASE_URL",
-        help="Where to record. Default: sqlite:///./llmpulse.db (a file in this directory).",
+        help="Where to record. Default: $LLMPULSE_DATABASE_URL, else sqlite:///./llmpulse.db "
+        "(a file in this directory).",
     ),
     seed: int = typer.Option(
         7, help="Seed for tickets and the simulator: the same seed gives the same run."
@@ -76,14 +76,14 @@ def demo(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from llmpulse.config import DEFAULT_DATABASE_URL
+    from llmpulse.config import resolve_database_url
     from llmpulse.demo.runner import DemoSettings, run_demo
     from llmpulse.errors import LlmpulseError
 
     console = Console()
     settings = DemoSettings(
         requests=requests,
-        database_url=database_url or DEFAULT_DATABASE_URL,
+        database_url=resolve_database_url(database_url),
         seed=seed,
         recovery=not no_recovery,
         workers=workers,

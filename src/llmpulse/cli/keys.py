@@ -20,16 +20,15 @@ keys_app = typer.Typer(help="Create, list and revoke the server's API keys.", no
 _DB = typer.Option(
     None,
     "--database-url",
-    envvar="LLMPULSE_DATABASE_URL",
-    help="Store URL. Default: sqlite:///./llmpulse.db.",
+    help="Store URL. Default: $LLMPULSE_DATABASE_URL, else sqlite:///./llmpulse.db.",
 )
 
 
 def _open(url: str | None) -> Any:
-    from llmpulse.config import DEFAULT_DATABASE_URL
+    from llmpulse.config import resolve_database_url
     from llmpulse.store import Store
 
-    return Store.open(url or DEFAULT_DATABASE_URL)
+    return Store.open(resolve_database_url(url))
 
 
 def _fail(exc: BaseException) -> typer.Exit:

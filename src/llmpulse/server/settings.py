@@ -37,7 +37,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from llmpulse.config import DEFAULT_DATABASE_URL, ENV_DATABASE_URL
+from llmpulse.config import DEFAULT_DATABASE_URL, ENV_DATABASE_URL, resolve_database_url
 from llmpulse.errors import ConfigError
 
 __all__ = ["ENV_ALERT_ALLOW_NETWORK", "ENV_CONFIG_FILE", "ServerSettings", "is_loopback"]
@@ -125,7 +125,9 @@ class ServerSettings:
         if path:
             values.update(_read_file(cls, path))
         for f in fields(cls):
-            if flags.get(f.name) is not None:
+            if f.name == "database_url":  # as every command resolves it, file as the config
+                values[f.name] = resolve_database_url(flags.get(f.name), env, values.get(f.name))
+            elif flags.get(f.name) is not None:
                 where = f"--{f.name.replace('_', '-')}"
                 values[f.name] = _coerce_or_fail(cls, f.name, flags[f.name], where)
             elif _ENV_OF[f.name] in env:
