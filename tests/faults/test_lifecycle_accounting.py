@@ -122,8 +122,11 @@ class TestReinitWarnsOnlyOfRealLosses:
         """
         exporter = GatedStoreExporter(database_url)
         exporter.gate.set()  # the primer's export goes through
+        # The second init() shuts this client down with *its* shutdown_timeout: waiting the
+        # default 5 s for an export held at the gate would only delay the same warning.
         first = llmpulse.init(exporter=exporter, instrument=(), batch_size=10_000,
-                              queue_size=100_000, flush_interval=3600)  # fmt: skip
+                              queue_size=100_000, flush_interval=3600,
+                              shutdown_timeout=0.2)  # fmt: skip
         llmpulse.record_llm_call("primer")
         _wait(lambda: first.stats().exported == 1)
         exporter.gate.clear()
