@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from llmpulse.alerting.channels import Channel, DeliveryError, build_channel
-from tests.unit.alerting.channels.conftest import LOCAL, make_notification
+from llmpulse.alerting.channels._http import Pacer
+from llmpulse.alerting.channels.slack import SlackChannel
+from tests.unit.alerting.channels.conftest import LOCAL, FakeTime, make_notification
 from tests.unit.alerting.channels.receiver import Receiver, Reply
 
 SLACK_TOKEN = "T0SLACK/B0SLACK/slacksecrettoken123"
@@ -45,7 +47,14 @@ def channels(recv: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
         "mail": {"type": "email", "host": "127.0.0.1", "port": 1, "username": "u",
                  "password_env": "SMTP_PASSWORD", "from": "a@example.com", "to": "b@example.com"},
     }  # fmt: skip
-    return [build_channel(name, spec, allow=LOCAL) for name, spec in specs.items()]
+    built = [build_channel(name, spec, allow=LOCAL) for name, spec in specs.items()]
+    # Slack's pacing (one message a second) on a fake clock, as in test_slack.py: with the real
+    # one every send here slept ~0.8 s, which says nothing about secrets. The channel is built
+    # from the same spec, so its URL still comes from SLACK_URL.
+    t = FakeTime()
+    built[0] = SlackChannel("slack", specs["slack"], LOCAL,
+                            pacer=Pacer(1.0, clock=t.clock, sleep=t.sleep))  # fmt: skip
+    return built
 
 
 class TestMasking:
