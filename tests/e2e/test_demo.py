@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from llmpulse.cli.main import app
-from llmpulse.demo.runner import DemoSettings, run_demo
+from llmpulse.demo.runner import DemoResult, DemoSettings, run_demo
 from llmpulse.store import Store
 
 
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, str]:
+    """One 60-ticket demo run and its database, read (never written) by the tests below."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'llmpulse.db'}"
+    return run_demo(DemoSettings(requests=60, database_url=url, workers=2)), url
+
+
 class TestDemoRun:
-    def test_everything_recorded_is_stored(self, sqlite_url: str) -> None:
+    def test_everything_recorded_is_stored(self, demo_run: tuple[DemoResult, str]) -> None:
         """Every record the SDK took is in the store; nothing is dropped."""
-        result = run_demo(DemoSettings(requests=60, database_url=sqlite_url, workers=2))
+        result, _ = demo_run
         stats = result.sdk_stats
         assert stats.dropped_total == 0
         assert stats.exported == stats.recorded > 60 * 5
         assert len(result.outcomes) == 60
 
-    def test_spans_land_in_the_virtual_timeline(self, sqlite_url: str) -> None:
+    def test_spans_land_in_the_virtual_timeline(self, demo_run: tuple[DemoResult, str]) -> None:
         """LLM calls are placed at their ticket's simulated time, so the incident has its own window."""
-        result = run_demo(DemoSettings(requests=60, database_url=sqlite_url, workers=2))
+        result, sqlite_url = demo_run
         store = Store.open(sqlite_url)
         try:
             inside = store.span_stats(
