@@ -50,7 +50,7 @@ def llmpulse_url(sqlite_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def prometheus(tmp_path: Path, llmpulse_url: str) -> Iterator[str]:
-    """A real Prometheus scraping the llmpulse server every second."""
+    """A real Prometheus scraping the llmpulse server every 200 ms."""
     binary = shutil.which("prometheus")
     if binary is None:
         service_missing(
@@ -59,7 +59,7 @@ def prometheus(tmp_path: Path, llmpulse_url: str) -> Iterator[str]:
     target = llmpulse_url.removeprefix("http://")
     config = tmp_path / "prometheus.yml"
     config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "global: {scrape_interval: 200ms, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         f"  - job_name: llmpulse\n    static_configs: [{{targets: ['{target}']}}]\n"
     )
@@ -97,7 +97,7 @@ def wait_for(prom: str, expr: str, expected: float, timeout: float = 60) -> floa
         got = query(prom, expr)
         if got == expected:
             return got
-        time.sleep(0.5)
+        time.sleep(0.1)
     return got
 
 
