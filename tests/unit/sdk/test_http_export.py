@@ -407,6 +407,18 @@ class TestSpool:
         assert {o.split("-")[-2] for o in owners} == {str(child), str(parent)}
 
 
+class TestShutdown:
+    def test_shutdown_right_after_start_ends_the_replay_thread(self, spool: Path) -> None:
+        """A stop landing between the replay loop's check and its wait is still heard: the
+        thread ends, instead of sleeping until its next rescan while shutdown() waits out its
+        join (2 s per exporter that was shut down soon after it started)."""
+        for _ in range(20):
+            exporter = HttpExporter("http://127.0.0.1:1", spool_dir=spool)
+            thread = exporter._thread
+            exporter.shutdown()
+            assert thread is not None and not thread.is_alive()
+
+
 class TestConfig:
     def test_environment_variables(self, spool: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         with receiving() as receiver:

@@ -391,6 +391,11 @@ class HttpExporter:
                     next_scan = now + _RESCAN_SECONDS
                     self._adopt()
                 with self._cv:
+                    # Checked again under the lock shutdown() notifies with: a stop that came
+                    # after the loop's check and before this wait would otherwise go unheard
+                    # and shutdown() would wait out its join for nothing.
+                    if self._stop.is_set():
+                        break
                     wait = self._down_until - time.monotonic() if len(self.spool) else None
                     if wait is None or wait > 0:
                         limit = max(0.0, next_scan - time.monotonic())
