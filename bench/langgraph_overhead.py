@@ -18,7 +18,10 @@ rounds, so besides the ratio of the totals the median of the per-round ratios is
 (each round runs every variant back to back, in an order that alternates).
 
 Spans go to an exporter that discards them on the export thread (the store's cost is not the
-caller's).
+caller's). The variants that record spans flush at the end of each round, inside its time: the
+export thread's conversion competes with the caller for the interpreter lock, and charged to
+the round that caused it, it cannot land in another variant's. Besides wall time, the process
+CPU of both threads per round, and the garbage collector's passes per variant, are printed.
 
 Run: python bench/langgraph_overhead.py [--runs 1000] [--rounds 50]
 Last line: one JSON object with plain_s, instrumented_s, overhead_ratio (the graph), and the
@@ -137,18 +140,26 @@ class GcClock:
         gc.callbacks.remove(self._on_gc)
 
 
-def timed(fn: Callable[[], Any], runs: int) -> float:
-    start = time.perf_counter()
+def timed(fn: Callable[[], Any], runs: int, flush: bool, cpu: list[float]) -> float:
+    """Wall seconds for ``runs`` calls of ``fn`` (and, with ``flush``, the export of every
+    span they recorded, so the export thread's work lands in the round that caused it);
+    the process CPU seconds (both threads) appended to ``cpu``."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(runs):
         fn()
+    if flush:
+        llmpulse.flush(60)
+    cpu.append(time.process_time() - cpu_start)
     return time.perf_counter() - start
 
 
 def measure(
-    runnable: Any, payload: Any, runs: int, rounds: int, peer: bool, clock: GcClock
-) -> dict[str, list[float]]:
+    runnable: Any, payload: Any, runs: int, rounds: int, peer: bool, clock: GcClock,
+    cpu: dict[str, list[float]],
+) -> dict[str, list[float]]:  # fmt: skip
     """Seconds per round for ``runs`` runs of each variant, over interleaved rounds (the
-    collector's passes counted by variant on ``clock``)."""
+    collector's passes counted by variant on ``clock``, process CPU seconds per round in
+    ``cpu``)."""
     handler = CallbackHandler()
     variants: dict[str, Any] = {
         "plain": None,
@@ -166,7 +177,12 @@ def measure(
             cfg = variants[name]
             clock.variant = name
             times[name].append(
-                timed(lambda cfg=cfg: runnable.invoke(payload, config=cfg), per_round)
+                timed(
+                    lambda cfg=cfg: runnable.invoke(payload, config=cfg),
+                    per_round,
+                    name in ("llmpulse", "span"),  # the variants that record spans
+                    cpu.setdefault(name, []),
+                )
             )
     assert handler.open_runs == 0 and handler.errors == 0
     return times
@@ -184,9 +200,15 @@ def main() -> None:
     exporter = DiscardingExporter()
     llmpulse.init(exporter=exporter, instrument=(), queue_size=1_000_000)
     graph_gc, chain_gc = GcClock(), GcClock()
-    graph = measure(build_graph(args.nodes), {"n": 0}, args.runs, args.rounds, args.peer, graph_gc)
+    graph_cpu: dict[str, list[float]] = {}
+    chain_cpu: dict[str, list[float]] = {}
+    graph = measure(
+        build_graph(args.nodes), {"n": 0}, args.runs, args.rounds, args.peer, graph_gc, graph_cpu
+    )
     graph_gc.close()
-    chain = measure(build_chain(args.steps), 0, args.runs, args.rounds, args.peer, chain_gc)
+    chain = measure(
+        build_chain(args.steps), 0, args.runs, args.rounds, args.peer, chain_gc, chain_cpu
+    )
     chain_gc.close()
     llmpulse.shutdown()
     stats = llmpulse.get_client().stats()
@@ -232,6 +254,15 @@ def main() -> None:
                 if name in graph
             )
         )
+    for label, cpu in (("graph", graph_cpu), ("chain", chain_cpu)):
+        print(
+            f"{label}: process CPU (both threads), ratio to plain, total / median round: "
+            + "; ".join(
+                f"{name} {ratio(cpu, name):.3f} / {median_ratio(cpu, name):.3f}"
+                for name in ("llmpulse", "noop", "span", "peer")
+                if name in cpu
+            )
+        )
     print(f"dropped: {dict(stats.dropped)}")
     summary = {
         "plain_s": round(sum(graph["plain"]), 4),
@@ -252,6 +283,9 @@ def main() -> None:
         "chain_overhead_ratio_median_round": median_ratio(chain, "llmpulse"),
         "chain_floor_noop_ratio": ratio(chain, "noop"),
         "chain_peer_ratio": ratio(chain, "peer"),
+        "overhead_ratio_cpu": ratio(graph_cpu, "llmpulse"),
+        "overhead_ratio_cpu_median_round": median_ratio(graph_cpu, "llmpulse"),
+        "chain_overhead_ratio_cpu": ratio(chain_cpu, "llmpulse"),
         "gc_ms": round(graph_gc.seconds.get("llmpulse", 0.0) * 1e3, 1),
         "gc_plain_ms": round(graph_gc.seconds.get("plain", 0.0) * 1e3, 1),
         "spans_exported": exporter.records,
