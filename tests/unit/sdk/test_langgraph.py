@@ -566,6 +566,24 @@ class TestNodeAttributesReadLater:
             assert span.attributes["langgraph.state.keys"] == "k\ufffd"
             assert span.attributes["langgraph.update.keys"] == "k\ufffd"
 
+    def test_a_node_name_over_the_label_cap_is_cut_like_any_span_name(
+        self, recorded: InMemoryExporter
+    ) -> None:
+        """A node record's end counts its name and update keys cheaply, and still cuts a name
+        over the label cap as every span's end does."""
+        from llmpulse._rows import MAX_LABEL_CHARS
+
+        long = "n" * (MAX_LABEL_CHARS + 50)
+        graph = StateGraph(State)
+        graph.add_node(long, lambda s: {"answer": "x"})
+        graph.add_edge(START, long)
+        graph.compile(name="long").invoke(
+            {"question": "q"}, config={"callbacks": [CallbackHandler()]}
+        )
+        (node,) = [s for _, s in _tree(recorded) if s.name.startswith("nnn")]
+        assert node.name == "n" * MAX_LABEL_CHARS + "...[truncated 50 chars]"
+        assert node.attributes["langgraph.update.keys"] == "answer"
+
     def test_a_waiting_node_record_keeps_nothing_else_alive(self) -> None:
         """While a trivial node's record waits in the export queue, the record is the only
         object of it the garbage collector tracks: containers it kept alive besides (a tags

@@ -145,6 +145,20 @@ class _NodeRun(SpanRecord):
                     h = self._handle = SpanHandle.adopt(_state._client, self)
         return h
 
+    def end(self, client: Any) -> None:
+        """Date the end and queue the record, counting its name and update keys in the queue's
+        budget (``SpanRecord.end``'s general cut and count, for the one field a node record can
+        have over its cap, only when it does)."""
+        name = self.name
+        if self.fields or type(name) is not str or len(name) > MAX_LABEL_CHARS:
+            SpanRecord.end(self, client)
+            return
+        self.end_time = client._now()
+        if self.sampled:
+            keys = self._update_keys
+            self.text_bytes = size = len(name) + (len(keys) if keys is not None else 0)
+            client._batcher.put(self, size)
+
     def finish(self) -> None:
         """The node's attributes from what was kept, cut to their caps (on the export thread,
         before conversion)."""
