@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -77,8 +78,15 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait()
 
 
+@pytest.fixture(scope="module")
+def browser(demo_url: str) -> Iterator[Any]:
+    """One headless Chromium for the module's tests (each opens its own context and tab)."""
+    with chromium() as b:
+        yield b
+
+
 class TestDemoServe:
-    def test_every_page_shows_the_demo(self, demo_url: str, tmp_path: Path) -> None:
+    def test_every_page_shows_the_demo(self, demo_url: str, browser: Any, tmp_path: Path) -> None:
         """The demo's traffic is in the overview, and each page loads with no console error or
         failed request; each page's screenshot is saved."""
         overview = httpx.get(f"{demo_url}/api/v1/dashboard/overview").json()
@@ -86,48 +94,46 @@ class TestDemoServe:
         assert {"gpt-4o", "gpt-4o-mini"} <= {m["group"]["model"] for m in overview["models"]}
         out = Path(os.environ.get("DASHBOARD_SCREENSHOTS_DIR") or tmp_path)
         out.mkdir(parents=True, exist_ok=True)
-        with chromium() as browser:
-            tab = Session(browser, demo_url, None)
-            tab.page.set_viewport_size({"width": 1280, "height": 900})
-            try:
-                for path, name in SHOTS.items():
-                    tab.open(path)
-                    assert tab.page.locator("#error").is_hidden(), path
-                    tab.page.screenshot(path=str(out / name), full_page=True)
-                tab.open("/traces?w=24h&model=gpt-4o")
-                tab.page.locator("#traces tbody a").first.click()
-                tab.page.wait_for_url("**/traces/*")
-                tab.ready()
-                assert tab.page.locator("#waterfall .span-row").count() >= 2
-                tab.page.screenshot(path=str(out / "trace.png"), full_page=True)
-                # The support workflow's flow, and the path of its latest run (6 h: the demo's
-                # shares in 5 minute buckets; past 6 h they are hourly).
-                tab.open("/workflows?w=6h")
-                assert tab.page.input_value("#workflow") == "support"
-                tab.page.locator("#runs tbody a").first.click()
-                tab.page.wait_for_url("**run=*")
-                tab.ready()
-                tab.page.wait_for_function("document.getElementById('flow-img').naturalWidth > 0")
-                assert tab.page.locator("#run-path li").count() >= 2
-                tab.page.screenshot(path=str(out / "workflows.png"), full_page=True)
-                assert tab.problems == []
-            finally:
-                tab.close()
+        tab = Session(browser, demo_url, None)
+        tab.page.set_viewport_size({"width": 1280, "height": 900})
+        try:
+            for path, name in SHOTS.items():
+                tab.open(path)
+                assert tab.page.locator("#error").is_hidden(), path
+                tab.page.screenshot(path=str(out / name), full_page=True)
+            tab.open("/traces?w=24h&model=gpt-4o")
+            tab.page.locator("#traces tbody a").first.click()
+            tab.page.wait_for_url("**/traces/*")
+            tab.ready()
+            assert tab.page.locator("#waterfall .span-row").count() >= 2
+            tab.page.screenshot(path=str(out / "trace.png"), full_page=True)
+            # The support workflow's flow, and the path of its latest run (6 h: the demo's
+            # shares in 5 minute buckets; past 6 h they are hourly).
+            tab.open("/workflows?w=6h")
+            assert tab.page.input_value("#workflow") == "support"
+            tab.page.locator("#runs tbody a").first.click()
+            tab.page.wait_for_url("**run=*")
+            tab.ready()
+            tab.page.wait_for_function("document.getElementById('flow-img').naturalWidth > 0")
+            assert tab.page.locator("#run-path li").count() >= 2
+            tab.page.screenshot(path=str(out / "workflows.png"), full_page=True)
+            assert tab.problems == []
+        finally:
+            tab.close()
         shots = [*SHOTS.values(), "trace.png", "workflows.png"]
         assert all((out / name).stat().st_size > 10_000 for name in shots)
 
-    def test_the_server_evaluates_the_demos_alert_rules(self, demo_url: str) -> None:
+    def test_the_server_evaluates_the_demos_alert_rules(self, demo_url: str, browser: Any) -> None:
         """--alert-rules goes on to the server: its engine has the demo's two rules (from the
         file), and the Alerts page lists them."""
         rules = httpx.get(f"{demo_url}/api/v1/alerts/rules").json()
         assert sorted((r["name"], r["source"]) for r in rules) == [
             ("failing_model", "file"), ("slow_model", "file")]  # fmt: skip
-        with chromium() as browser:
-            tab = Session(browser, demo_url, None)
-            try:
-                tab.open("/alerts")
-                table = tab.page.inner_text("#rules tbody")
-                assert "slow_model" in table and "failing_model" in table
-                assert tab.problems == []
-            finally:
-                tab.close()
+        tab = Session(browser, demo_url, None)
+        try:
+            tab.open("/alerts")
+            table = tab.page.inner_text("#rules tbody")
+            assert "slow_model" in table and "failing_model" in table
+            assert tab.problems == []
+        finally:
+            tab.close()
