@@ -11,7 +11,7 @@ from llmpulse.alerting import load_rules
 from llmpulse.alerting.channels import NetworkPolicy
 from llmpulse.cli.main import app
 from llmpulse.demo.alerts import replay_alerts
-from llmpulse.demo.runner import DemoSettings, run_demo
+from llmpulse.demo.runner import DemoResult
 
 from ..unit.alerting.hook import hook
 
@@ -38,13 +38,16 @@ def _rules(path, url: str):
 
 
 class TestDemoAlerts:
-    def test_incident_alerts_fire_and_resolve_nothing_else(self, sqlite_url, tmp_path) -> None:
+    def test_incident_alerts_fire_and_resolve_nothing_else(
+        self, full_demo: DemoResult, tmp_path
+    ) -> None:
         """Latency and error-rate alerts for gpt-4o fire inside the incident and resolve after
-        it; each notice reaches the receiver once; no other alert fires."""
+        it; each notice reaches the receiver once; no other alert fires. Over the session's
+        full demo run (tests/e2e/conftest.py), which test_demo_findings checks too."""
         with hook() as h:
             rules = load_rules(_rules(tmp_path / "rules.yaml", h.url),
                                policy=NetworkPolicy(["127.0.0.1"]))  # fmt: skip
-            result = run_demo(DemoSettings(requests=200, database_url=sqlite_url, workers=2))
+            result = full_demo
             replay = replay_alerts(result, rules)
             payloads = h.ok_payloads()
             keys = h.ok_keys()

@@ -9,30 +9,18 @@ from rich.console import Console
 
 from llmpulse.checks import CheckReport
 from llmpulse.demo.findings import demo_checks, inside_incident, render_findings
-from llmpulse.demo.runner import DemoResult, DemoSettings, run_demo
+from llmpulse.demo.runner import DemoResult
 from llmpulse.store import Store
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[DemoResult, Store, CheckReport]]:
-    """One full demo run (400 tickets) and the checks over what it stored.
-
-    One worker: the latencies the SDK records are measured wall times, and on a loaded machine
-    every call also waits for the CPU behind the process's other threads. With four workers a
-    call's wait grows with the other workers' CPU (~7.6 ms per simulated call) divided by the
-    share of a core the process gets: at load 12-14 on 2 cores that put ~200 ms on a 45 ms
-    call (p95 ~430 ms), and the injected x5 (225 ms) drowned in it. With one worker the wait is
-    the call's own CPU only (~50 ms, p95 ~165 ms at the same load) and the spike stands out.
-    """
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
-    result = run_demo(DemoSettings(requests=400, database_url=url, workers=1, seed=7))
-    store = Store.open(url)
+def demo(full_demo: DemoResult) -> Iterator[tuple[DemoResult, Store, CheckReport]]:
+    """The session's full demo run (tests/e2e/conftest.py) and the checks over what it stored."""
+    store = Store.open(full_demo.settings.database_url)
     try:
-        yield result, store, demo_checks(store, result)
+        yield full_demo, store, demo_checks(store, full_demo)
     finally:
         store.close()
 
