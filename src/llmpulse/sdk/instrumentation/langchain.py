@@ -44,7 +44,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from llmpulse._rows import MAX_ATTRIBUTES_CHARS, MAX_LABEL_CHARS
 from llmpulse.sdk import _state
 from llmpulse.sdk._content import ITEM_OVERHEAD, bounded_attributes, text_size
-from llmpulse.sdk._context import current_span, new_span_id
+from llmpulse.sdk._context import current_span
 from llmpulse.sdk._spans import SpanHandle, SpanRecord
 from llmpulse.sdk._workflow import BRANCH_CONDITION, BRANCH_FROM, WORKFLOW, branch_name
 from llmpulse.sdk.instrumentation import langgraph as lg
@@ -109,19 +109,8 @@ class _NodeRun(SpanRecord):
         tags: list[Any] | None, metadata: dict[str, Any] | None, ns: Any, triggers: str | None,
         state: Any, attempt: int | None,
     ) -> None:  # fmt: skip
-        # SpanRecord's fields set here rather than by its __init__: once per node, every
-        # field once (measured in bench/langgraph_overhead.py).
-        self.name = self.node = name
-        self.kind = "chain"
-        self.attributes = _NO_ATTRIBUTES
-        self.attributes_size = 0
-        self.fields: dict[str, Any] | None = None
-        self._trace, self._parent, self.sampled = parent._trace, parent._span, parent.sampled
-        self._span = new_span_id()
-        self.start_time = start_time
-        self.end_time = 0.0
-        self.text_bytes = 0
-        self.step, self.graph = step, graph
+        SpanRecord.__init__(self, name, "chain", _NO_ATTRIBUTES, 0, parent, start_time)
+        self.node, self.step, self.graph = name, step, graph
         self._handle: SpanHandle | None = None
         self._pending = True  # what follows is still to become attributes
         self._tags = tags  # the user's tags, when there are any
