@@ -1,8 +1,8 @@
 """Observe the ``messages.stream()`` helper of the anthropic client.
 
-``messages.stream(...)`` returns a manager that sends the request only on ``__enter__`` (a
-callable for the sync client, an un-awaited coroutine for the async one), then wraps the raw
-event stream in its ``MessageStream``. The manager's request is replaced, so the recording
+``messages.stream(...)`` (and ``beta.messages.stream(...)``) returns a manager that sends the
+request only on ``__enter__`` (a callable for the sync client, an un-awaited coroutine for the
+async one), then wraps the raw event stream in its ``MessageStream`` (``BetaMessageStream``). The manager's request is replaced, so the recording
 starts when the request does and sees the raw events the helper reads (through the same
 stream observer as ``create(stream=True)``); what the user gets is unchanged.
 """
@@ -31,18 +31,25 @@ def wrap_stream(original: Callable[..., Any], begin: Begin, is_async: bool) -> C
     def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
         manager = original(self, *args, **kwargs)
         try:
-            if is_async:
-                name = "_AsyncMessageStreamManager__api_request"
-                setattr(manager, name, _async_request(getattr(manager, name), begin, self, kwargs))
-            else:
-                name = "_MessageStreamManager__api_request"
-                setattr(manager, name, _sync_request(getattr(manager, name), begin, self, kwargs))
+            name = _request_attribute(manager)
+            wrap = _async_request if is_async else _sync_request
+            setattr(manager, name, wrap(getattr(manager, name), begin, self, kwargs))
         except Exception:  # an anthropic version whose manager looks different: not recorded
             log.debug("anthropic instrumentation: cannot observe messages.stream()", exc_info=True)
         return manager
 
     setattr(stream, MARK, True)
     return stream
+
+
+def _request_attribute(manager: Any) -> str:
+    """The manager's private request attribute, mangled with the name of the class that sets it
+    (``MessageStreamManager``, ``AsyncMessageStreamManager`` or their ``Beta`` twins)."""
+    for cls in type(manager).__mro__:
+        name = f"_{cls.__name__.lstrip('_')}__api_request"
+        if name in vars(manager):
+            return name
+    raise AttributeError(f"{type(manager).__name__} keeps no __api_request")
 
 
 def _sync_request(

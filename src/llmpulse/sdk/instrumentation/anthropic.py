@@ -10,6 +10,10 @@ user's call, arguments, result and exceptions pass through untouched, a failure 
 recording is swallowed, and streams are observed in place (``create(stream=True)`` and the
 ``messages.stream()`` helper alike).
 
+``client.beta.messages.create`` / ``.stream`` (where teams reach prompt-caching, tool-use and
+other betas) are recorded the same way, once per call, with ``llmpulse.anthropic.beta`` set and
+the betas asked for in ``llmpulse.anthropic.betas``.
+
 Streamed usage is *cumulative*: ``message_start`` carries the input side (output near 1) and
 each ``message_delta`` the totals so far. The counts are assigned as they arrive, never summed
 (adding them doubles input and cache counts, a bug peer tracers shipped), and a delta without
@@ -21,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
@@ -43,8 +48,12 @@ __all__ = ["instrument_anthropic", "uninstrument_anthropic"]
 
 log = logging.getLogger("llmpulse.sdk")
 
+# A beta call's marks: it went through ``client.beta.messages``, and the betas it asked for.
+BETA_ATTRIBUTE = "llmpulse.anthropic.beta"
+BETAS_ATTRIBUTE = "llmpulse.anthropic.betas"
+
 _lock = threading.Lock()
-_originals: dict[str, Any] = {}
+_originals: list[tuple[type, str, Any]] = []  # (class, method, original)
 _CHARS_PER_TOKEN = 4  # as the openai instrumentation estimates a stream cut before its usage
 _ESTIMATE_METHOD = "chars/4"
 # Usage fields, all cumulative in a stream: a later value replaces an earlier one.
@@ -63,41 +72,59 @@ _REQUEST_ATTRIBUTES = {
 
 
 def instrument_anthropic() -> bool:
-    """Patch the anthropic client so messages are recorded; ``False`` if anthropic is absent."""
+    """Patch the anthropic client so messages (``beta.messages`` too) are recorded; ``False`` if
+    anthropic is absent."""
     try:
-        from anthropic.resources.messages import AsyncMessages, Messages
+        from anthropic.resources.messages import Messages
     except ImportError:
         log.debug("anthropic is not installed: nothing to instrument")
         return False
     with _lock:
         if getattr(Messages.create, MARK, False):
             return True
-        _originals.update(
-            create=Messages.create, acreate=AsyncMessages.create,
-            stream=Messages.stream, astream=AsyncMessages.stream,
-        )  # fmt: skip
-        Messages.create = wrap_create(  # type: ignore[method-assign]
-            Messages.create, _MessageCall.begin, observe_stream
-        )
-        AsyncMessages.create = wrap_acreate(  # type: ignore[method-assign]
-            AsyncMessages.create, _MessageCall.begin, observe_async_stream
-        )
-        Messages.stream = wrap_stream(Messages.stream, _MessageCall.begin, False)  # type: ignore[method-assign]
-        AsyncMessages.stream = wrap_stream(AsyncMessages.stream, _MessageCall.begin, True)  # type: ignore[method-assign]
+        for sync, async_, call in _resources():
+            _patch(sync, "create", wrap_create, call.begin, observe_stream)
+            _patch(async_, "create", wrap_acreate, call.begin, observe_async_stream)
+            _patch(sync, "stream", wrap_stream, call.begin, False)
+            _patch(async_, "stream", wrap_stream, call.begin, True)
     return True
 
 
 def uninstrument_anthropic() -> None:
     """Undo ``instrument_anthropic`` (does nothing if it was not applied)."""
     with _lock:
-        if not _originals:
-            return
-        from anthropic.resources.messages import AsyncMessages, Messages
+        while _originals:
+            cls, name, original = _originals.pop()
+            setattr(cls, name, original)
 
-        Messages.create = _originals.pop("create")  # type: ignore[method-assign]
-        AsyncMessages.create = _originals.pop("acreate")  # type: ignore[method-assign]
-        Messages.stream = _originals.pop("stream")  # type: ignore[method-assign]
-        AsyncMessages.stream = _originals.pop("astream")  # type: ignore[method-assign]
+
+def _resources() -> list[tuple[type, type, type[_MessageCall]]]:
+    """The (sync, async) message resources and how each records a call: ``messages``, and
+    ``beta.messages`` where the installed anthropic has it. Neither calls the other (checked in
+    anthropic 2.16: each posts to ``/v1/messages`` itself; the beta tool runner and threads call
+    ``beta.messages.create``), so each call is recorded once, by its own wrapper."""
+    from anthropic.resources.messages import AsyncMessages, Messages
+
+    resources: list[tuple[type, type, type[_MessageCall]]] = [
+        (Messages, AsyncMessages, _MessageCall)
+    ]
+    try:
+        from anthropic.resources.beta.messages import AsyncMessages as AsyncBeta
+        from anthropic.resources.beta.messages import Messages as Beta
+    except ImportError:  # an anthropic without the beta namespace
+        return resources
+    resources.append((Beta, AsyncBeta, _BetaMessageCall))
+    return resources
+
+
+def _patch(cls: type, name: str, wrap: Callable[..., Any], *how: Any) -> None:
+    """``cls.name = wrap(cls.name, *how)``, noted for ``uninstrument_anthropic``; a method already
+    wrapped (one a resource inherits from another) stays as it is, so no call is recorded twice."""
+    original = getattr(cls, name, None)
+    if original is None or getattr(original, MARK, False):
+        return
+    _originals.append((cls, name, original))
+    setattr(cls, name, wrap(original, *how))
 
 
 class _MessageCall(ClientCall):
@@ -275,6 +302,32 @@ class _MessageCall(ClientCall):
             )
         finally:
             current_span.reset(token)
+
+
+class _BetaMessageCall(_MessageCall):
+    """A ``client.beta.messages`` call: recorded as any message, marked as a beta call with the
+    betas it asked for (what its ``anthropic-beta`` header carries)."""
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        _MessageCall.__init__(self, args, kwargs)
+        self.attributes[BETA_ATTRIBUTE] = True
+        betas = _betas(kwargs)
+        if betas:
+            self.attributes[BETAS_ATTRIBUTE] = betas
+
+
+def _betas(kwargs: dict[str, Any]) -> list[str]:
+    """The betas a call sends: an ``anthropic-beta`` extra header wins over ``betas=[...]``, as
+    it does in the client."""
+    headers = kwargs.get("extra_headers")
+    if isinstance(headers, dict):
+        for key, value in headers.items():
+            if isinstance(key, str) and key.lower() == "anthropic-beta" and isinstance(value, str):
+                return [b.strip() for b in value.split(",") if b.strip()]
+    betas = kwargs.get("betas")
+    if isinstance(betas, (list, tuple)):
+        return [str(b) for b in betas]
+    return []
 
 
 def _usage_map(usage: Any) -> dict[str, Any]:
