@@ -12,6 +12,7 @@ The interpreter forks from a single thread (checked), before any database is ope
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import subprocess
 import sys
 
 _SERVER = r"""
-import json, os, sys, threading, traceback
+import json, os, sys, threading
 import llmpulse.alerting, llmpulse.cli.alerts, llmpulse.cli.main, llmpulse.store
 try:
     import psycopg, sqlalchemy.dialects.postgresql.psycopg
@@ -33,19 +34,11 @@ for line in sys.stdin:
     if pid == 0:
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         print(f"pid {os.getpid()}", flush=True)
-        code = 1
-        try:
-            sys.argv = ["llmpulse", *argv]
-            llmpulse.cli.main.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+        sys.argv = ["llmpulse", *argv]
+        # Typer ends with SystemExit; it (or an error) leaves this loop and ends the child's
+        # interpreter as `python -m llmpulse` ends: atexit handlers, flushes, the exit code.
+        llmpulse.cli.main.main()
+        sys.exit(0)
     _, status = os.waitpid(pid, 0)
     print(f"exited {os.waitstatus_to_exitcode(status)}", flush=True)
 """
@@ -60,6 +53,7 @@ class WarmCli:
             stderr=subprocess.DEVNULL, text=True, bufsize=1,
         )  # fmt: skip
         self.running: int | None = None  # the pid of the command started and not yet reaped
+        self._ended: int | None = None  # the exit code of a command that ended before printing
         assert self._line() == "ready"
 
     def _line(self) -> str:
@@ -73,11 +67,17 @@ class WarmCli:
         self.proc.stdin.flush()  # type: ignore[union-attr]
         pid_line = self._line()
         assert pid_line.startswith("pid "), pid_line
-        self.running = int(pid_line.split()[1])
-        return self.running, self._line()
+        pid = self.running = int(pid_line.split()[1])
+        first = self._line()
+        if first.startswith("exited "):  # it ended without printing anything
+            self.running, self._ended = None, int(first.split()[1])
+        return pid, first
 
     def wait(self) -> int:
         """Wait until the running command ended (reaped); its exit code, -N for signal N."""
+        if self._ended is not None:
+            code, self._ended = self._ended, None
+            return code
         while not (line := self._line()).startswith("exited "):
             pass  # the command's later output
         self.running = None
@@ -86,7 +86,8 @@ class WarmCli:
     def close(self) -> None:
         """End the warm interpreter, killing a command still running (a failed test's)."""
         if self.running is not None:
-            os.kill(self.running, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may have ended meanwhile
+                os.kill(self.running, signal.SIGKILL)
             self.wait()
         self.proc.stdin.close()  # type: ignore[union-attr]
         self.proc.wait(10)
