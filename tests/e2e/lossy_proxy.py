@@ -92,7 +92,8 @@ def lossy_proxy(upstream: str, lose: int = 0) -> Iterator[LossyProxy]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="lossy-proxy", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="lossy-proxy",
+                              daemon=True)  # fmt: skip
     thread.start()
     try:
         yield proxy

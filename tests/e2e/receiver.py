@@ -87,7 +87,8 @@ def receiving(
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="receiver", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="receiver",
+                              daemon=True)  # fmt: skip
     thread.start()
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
