@@ -86,12 +86,22 @@ def _close_litellms_event_loop() -> Iterator[None]:
 def _run(coro: Any) -> Any:
     """``asyncio.run`` without replacing the thread's event loop: LiteLLM's sync path sets one
     (``get_event_loop``), and replacing it would leave that loop to the garbage collector,
-    unclosed (a ResourceWarning in whichever test collects it)."""
+    unclosed (a ResourceWarning in whichever test collects it). What is left running (LiteLLM's
+    logging worker) is cancelled first, as ``asyncio.run`` does: a task of a closed loop,
+    collected later, raises "Event loop is closed" in whichever test collects it."""
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(coro)
     finally:
+        if left := asyncio.all_tasks(loop):
+            loop.run_until_complete(_cancelled(left))
         loop.close()
+
+
+async def _cancelled(tasks: set[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class TestOneRecordPerCall:
