@@ -1,5 +1,6 @@
 """Record every ``litellm.completion`` / ``acompletion`` (streamed or not) and every
-``litellm.embedding`` / ``aembedding`` as an llm span.
+``litellm.embedding`` / ``aembedding`` and ``litellm.text_completion`` / ``atext_completion`` as an
+llm span.
 
 ``instrument_litellm()`` replaces ``litellm.completion`` and ``litellm.acompletion`` (what
 applications and LiteLLM's ``Router`` call) with wrappers that record one span per call: the
@@ -7,8 +8,11 @@ model and provider LiteLLM resolved, tokens (cache reads and writes, reasoning),
 llmpulse's price table, latency, time to first token for streams, errors by exception class,
 prompt and answer. ``litellm.embedding`` and ``aembedding`` are wrapped the same way and
 recorded as the openai instrumentation records embeddings (``_embeddings``: input tokens, the
-inputs, the vectors' count and length, never the vectors). As for the openai client, the call, its arguments, its result and its
-exceptions pass through untouched and a recording failure is swallowed.
+inputs, the vectors' count and length, never the vectors). ``litellm.text_completion`` and
+``atext_completion`` are recorded as completions are, their prompt as the input and
+``text_completion`` as the operation (``gen_ai.operation.name`` and the span name's first word).
+As for the openai client, the call, its arguments, its result and its exceptions pass through
+untouched and a recording failure is swallowed.
 
 Why wrappers and not a LiteLLM callback (``CustomLogger``): callbacks run after the call
 returned, on a thread pool or a logging worker, so they lose the caller's current span, fire
@@ -32,6 +36,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
@@ -67,8 +72,8 @@ _REQUEST_ATTRIBUTES = {
 
 
 def instrument_litellm() -> bool:
-    """Wrap ``litellm.completion``, ``acompletion``, ``embedding`` and ``aembedding``; ``False``
-    if litellm is absent."""
+    """Wrap ``litellm.completion``, ``acompletion``, ``text_completion``, ``atext_completion``,
+    ``embedding`` and ``aembedding``; ``False`` if litellm is absent."""
     try:
         import litellm
     except ImportError:
@@ -77,12 +82,11 @@ def instrument_litellm() -> bool:
     with _lock:
         if getattr(litellm.completion, MARK, False):
             return True
-        _originals.update(completion=litellm.completion, acompletion=litellm.acompletion)
-        litellm.completion = wrap_create(litellm.completion, _Completion.begin, _observe)
-        litellm.acompletion = wrap_acreate(litellm.acompletion, _Completion.begin, _observe)
-        _originals.update(embedding=litellm.embedding, aembedding=litellm.aembedding)
-        litellm.embedding = wrap_create(litellm.embedding, _Embedding.begin, _embedded)
-        litellm.aembedding = wrap_acreate(litellm.aembedding, _Embedding.begin, _embedded)
+        for name, wrap, call, observe in _WRAPPED:
+            original = getattr(litellm, name, None)
+            if original is not None:  # atext_completion and the like may be absent from a version
+                _originals[name] = original
+                setattr(litellm, name, wrap(original, call.begin, observe))
     return True
 
 
@@ -93,27 +97,33 @@ def uninstrument_litellm() -> None:
             return
         import litellm
 
-        litellm.completion = _originals.pop("completion")
-        litellm.acompletion = _originals.pop("acompletion")
-        litellm.embedding = _originals.pop("embedding")
-        litellm.aembedding = _originals.pop("aembedding")
+        for name, original in _originals.items():
+            setattr(litellm, name, original)
+        _originals.clear()
 
 
 class _Completion(ClientCall):
     """One LiteLLM completion being recorded; every method swallows its own failures."""
 
     library = "litellm"
+    operation = "chat"  # gen_ai.operation.name, and the span name's first word
 
     def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         ClientCall.__init__(self, args, kwargs)
-        requested = self.model or (text_or_none(args[0]) if args else None)
+        messages = kwargs.get("messages")
+        self._open(self.model or (text_or_none(args[0]) if args else None), kwargs,
+                   list(messages) if isinstance(messages, (list, tuple)) else messages)  # fmt: skip
+
+    def _open(self, requested: str | None, kwargs: dict[str, Any], prompt: Any) -> None:
+        """Open the call's span, asked for ``requested`` with ``prompt`` as its input."""
         self.model, self.provider = _split(requested, kwargs)
         self.asked_usage = False
         self.usage: Any = None
         defaults = self.defaults
-        attributes = {**defaults.get("attributes", {}), **_request_attributes(kwargs, requested)}
-        self.handle = h = SpanHandle(_state._client, f"chat {self.model or ''}".rstrip(), "llm",
-                                     attributes)  # fmt: skip
+        attributes = {**defaults.get("attributes", {}),
+                      **_request_attributes(kwargs, requested, self.operation)}  # fmt: skip
+        name = f"{self.operation} {self.model or ''}".rstrip()
+        self.handle = h = SpanHandle(_state._client, name, "llm", attributes)
         h.open(self.parent, self.start)
         # LiteLLM runs under its own span: the client instrumentations below it stand aside.
         self.scope = h
@@ -124,8 +134,7 @@ class _Completion(ClientCall):
         session = metadata.get("session_id") if isinstance(metadata, dict) else None
         h.set_session(text_or_none(session) or defaults.get("session_id"),
                       text_or_none(kwargs.get("user")) or defaults.get("user_id"))  # fmt: skip
-        messages = kwargs.get("messages")
-        h.set_input(list(messages) if isinstance(messages, (list, tuple)) else messages)
+        h.set_input(prompt)
 
     def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The arguments to send: a stream also asks for its usage (as the openai wrapper does)."""
@@ -176,7 +185,11 @@ class _Completion(ClientCall):
             self.chunks += 1
             for choice in choices or ():
                 delta = getattr(choice, "delta", None)
-                content = getattr(delta, "content", None)
+                # a chat chunk's text is in its delta; a text completion chunk's is the choice's
+                content = (
+                    getattr(delta, "content", None) if delta is not None
+                    else getattr(choice, "text", None)
+                )  # fmt: skip
                 if (content or getattr(delta, "tool_calls", None)) and self.first_token_at is None:
                     self.first_token_at = time.perf_counter()
                 if content and getattr(choice, "index", 0) == 0:
@@ -220,6 +233,23 @@ class _Completion(ClientCall):
             h.set_ttft((self.first_token_at - self.t0) * 1000.0)
         h.set_output(output)
         h.end(h.start_time + (end - self.t0))
+
+
+class _TextCompletion(_Completion):
+    """One ``litellm.text_completion`` / ``atext_completion`` being recorded: a completion whose
+    input is a prompt, named ``text_completion <model>`` (``gen_ai.operation.name``)."""
+
+    operation = "text_completion"
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ClientCall.__init__(self, args, kwargs)
+        # text_completion(prompt, model=None, ...), the model also as engine=
+        requested = (
+            self.model or text_or_none(kwargs.get("engine"))
+            or (text_or_none(args[1]) if len(args) > 1 else None)
+        )  # fmt: skip
+        self._open(requested, kwargs, kwargs["prompt"] if "prompt" in kwargs else
+                   args[0] if args else None)  # fmt: skip
 
 
 class _Embedding(ClientCall):
@@ -307,6 +337,21 @@ def _observe(stream: Any, call: _Completion) -> None:
         log.debug("litellm instrumentation: cannot record response", exc_info=True)
 
 
+# litellm function -> its wrapper, how a call is recorded, how its result is observed. Each is
+# replaced on the litellm module, not in ``litellm.main``, where they call one another:
+# text_completion calls main's completion, atext_completion main's text_completion, so a call
+# reaches one wrapper only (and anything else it reaches runs under that wrapper's open span).
+_Wrapped = tuple[str, Callable[..., Any], type[ClientCall], Callable[[Any, Any], None]]
+_WRAPPED: tuple[_Wrapped, ...] = (
+    ("completion", wrap_create, _Completion, _observe),
+    ("acompletion", wrap_acreate, _Completion, _observe),
+    ("text_completion", wrap_create, _TextCompletion, _observe),
+    ("atext_completion", wrap_acreate, _TextCompletion, _observe),
+    ("embedding", wrap_create, _Embedding, _embedded),
+    ("aembedding", wrap_acreate, _Embedding, _embedded),
+)
+
+
 def usage_from_litellm(usage: Any) -> dict[str, int]:
     """Token counts of a LiteLLM ``Usage`` in llmpulse's terms (explicit cache fields first)."""
     if usage is None:
@@ -357,9 +402,11 @@ def _hidden(response: Any) -> dict[str, Any]:
     return hidden if isinstance(hidden, dict) else {}
 
 
-def _request_attributes(kwargs: dict[str, Any], requested: str | None) -> dict[str, Any]:
+def _request_attributes(
+    kwargs: dict[str, Any], requested: str | None, operation: str
+) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "chat",
+        "gen_ai.operation.name": operation,
         "llmpulse.integration": "litellm",
     }
     if requested:
@@ -384,10 +431,14 @@ def _response_attributes(h: SpanHandle, response: Any) -> None:
 
 
 def _output(response: Any) -> Any:
+    """The answer: the first choice's message (its tool calls when it has no text), or, for a
+    text completion, the first choice's text."""
     choices = getattr(response, "choices", None) or []
     if not choices:
         return None
     message = getattr(choices[0], "message", None)
+    if message is None:
+        return getattr(choices[0], "text", None)
     content = getattr(message, "content", None)
     tool_calls = getattr(message, "tool_calls", None)
     if content is None and tool_calls:
