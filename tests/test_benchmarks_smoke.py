@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -98,24 +99,59 @@ CASES = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script", sorted(CASES))
-class TestBenchmarksRun:
-    def test_ends_with_its_json_keys(self, script: str, tmp_path: Path) -> None:
-        """The benchmark exits 0 and its last line is a JSON object with the promised keys."""
-        args, keys = CASES[script]
-        if (
-            script in ("dashboard.py", "chart_libraries.py")
-            and not Path("/usr/bin/chromium").exists()
-        ):
-            service_missing("Chromium", "/usr/bin/chromium is missing (apt-get install chromium)")
-        proc = subprocess.run(
-            [sys.executable, str(BENCH / script), *args],
-            cwd=tmp_path,
+def _needs_chromium(script: str) -> bool:
+    return script in ("dashboard.py", "chart_libraries.py")
+
+
+def _run(script: str, cwd: Path) -> subprocess.CompletedProcess[str] | BaseException:
+    """One benchmark at its toy size in ``cwd`` (what it raised, if it did not finish)."""
+    try:
+        return subprocess.run(
+            [sys.executable, str(BENCH / script), *CASES[script][0]],
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=240,
         )
+    except BaseException as exc:  # a timeout: reported by the test that reads it
+        return exc
+
+
+@pytest.fixture(scope="module")
+def bench_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, subprocess.CompletedProcess[str] | BaseException]:
+    """The selected benchmarks run once each, two at a time: each run is mostly a fresh
+    interpreter's imports and its own servers, on one core, and the suite would otherwise wait
+    for them one by one (about 75 s in all). They share nothing: each has its own directory,
+    ports chosen by the OS and, for PostgreSQL, its own schema."""
+    scripts = sorted(
+        {
+            item.callspec.params["script"]
+            for item in request.session.items
+            if item.module is request.module and hasattr(item, "callspec")
+        }
+    )
+    if not Path("/usr/bin/chromium").exists():
+        scripts = [s for s in scripts if not _needs_chromium(s)]
+    dirs = [tmp_path_factory.mktemp(script.removesuffix(".py")) for script in scripts]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(scripts, pool.map(_run, scripts, dirs), strict=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(CASES))
+class TestBenchmarksRun:
+    def test_ends_with_its_json_keys(
+        self, script: str, bench_runs: dict[str, subprocess.CompletedProcess[str] | BaseException]
+    ) -> None:
+        """The benchmark exits 0 and its last line is a JSON object with the promised keys."""
+        keys = CASES[script][1]
+        if _needs_chromium(script) and not Path("/usr/bin/chromium").exists():
+            service_missing("Chromium", "/usr/bin/chromium is missing (apt-get install chromium)")
+        proc = bench_runs[script]
+        if isinstance(proc, BaseException):
+            raise proc
         assert proc.returncode == 0, proc.stderr[-3000:]
         last = proc.stdout.strip().splitlines()[-1]
         figures = json.loads(last)
