@@ -323,8 +323,7 @@ class Converter:
         if attributes:
             if type(attributes) is not dict or not attributes.keys().isdisjoint(_GENAI_KEYS):
                 return None
-            if not (h.attributes_checked and not self.redact):
-                attributes = self._own_attributes(attributes)
+            attributes = self._own_attributes(attributes, h.attributes_checked)
         else:
             attributes = {}
         name, kind, error_type, message = h.name, h.kind, h.error_type, h.error_message
@@ -361,8 +360,7 @@ class Converter:
         if attributes:
             if type(attributes) is not dict or not attributes.keys().isdisjoint(_GENAI_KEYS):
                 return None
-            if not (h.attributes_checked and not self.redact):
-                attributes = self._own_attributes(attributes)
+            attributes = self._own_attributes(attributes, h.attributes_checked)
             if kind == "branch":
                 branch = attributes.get(BRANCH_ATTRIBUTE, "")
                 if type(branch) is not str or not text_ok(branch):
@@ -468,9 +466,12 @@ class Converter:
                 return None
         return truncate(text, self.max_chars, getattr(value, "dropped_chars", 0))
 
-    def _own_attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
+    def _own_attributes(self, attributes: dict[str, Any], checked: bool = False) -> dict[str, Any]:
         """A record's own ``attributes`` (an ended span's, or a copy made for this record: nobody
-        changes them any more) as they are when they can be stored so, else repaired."""
+        changes them any more) as they are when they can be stored so, else repaired.
+        ``checked``: its recorder found them storable as they are (``attributes_checked``)."""
+        if checked and not self.redact:
+            return attributes
         return attributes if self._storable_as_is(attributes) else self._attributes(attributes)
 
     def _storable_as_is(self, attributes: dict[str, Any]) -> bool:
