@@ -134,20 +134,6 @@ class _NodeRun(SpanRecord):
                     h = self._handle = SpanHandle.adopt(_state._client, self)
         return h
 
-    def end(self, client: Any) -> None:
-        """Date the end and queue the record, counting its name and update keys in the queue's
-        budget (``SpanRecord.end``'s general cut and count, for the one field a node record can
-        have over its cap, only when it does)."""
-        name = self.name
-        if self.fields or type(name) is not str or len(name) > MAX_LABEL_CHARS:
-            SpanRecord.end(self, client)
-            return
-        self.end_time = client._now()
-        if self.sampled:
-            keys = self._update_keys
-            self.text_bytes = size = len(name) + (len(keys) if keys is not None else 0)
-            client._batcher.put(self, size)
-
     def finish(self) -> None:
         """The node's attributes from what was kept, cut to their caps (on the export thread,
         before conversion)."""
@@ -273,16 +259,9 @@ class CallbackHandler(BaseCallbackHandler):
             ns = metadata.get("langgraph_checkpoint_ns")
             failed = self._retries.get(ns) if isinstance(ns, str) else None
             attempt = failed + 1 if failed else None
-        kept_tags = None
-        if tags:  # LangGraph's own step tags alone, most often: nothing is kept
-            for tag in tags:
-                if not (type(tag) is str and tag.startswith(_NOISE_TAG_PREFIXES)):
-                    kept_tags = list(tags)
-                    break
-        shape = tuple(metadata)
-        plan = _plans.get(shape)
-        if plan is None:
-            plan = _plan(shape)
+        # LangGraph's own step tags alone, most often: nothing is kept
+        kept_tags = list(tags) if tags and _has_user_tag(tags) else None
+        plan = _plan_of(metadata)
         triggers = metadata.get("langgraph_triggers")
         run = _NodeRun(
             name, graph_run.handle, now, step, graph, kept_tags,
@@ -356,7 +335,8 @@ class CallbackHandler(BaseCallbackHandler):
             # the export thread reads it would count it toward the collector's next pass)
             if type(outputs) is dict or isinstance(outputs, Mapping):
                 try:
-                    run._update_keys = _joined(outputs)
+                    run._update_keys = keys = _joined(outputs)
+                    run.text_bytes = len(keys)  # counted in the queue's budget with the name
                 except Exception:  # a key whose str() fails: the span without the update's keys
                     self._failed("update keys")
             run.end(_state._client)
@@ -783,23 +763,13 @@ def _attributes(  # noqa: C901 - once per run: kept flat like _start_node
     or a key over its cap)."""
     attrs: dict[str, Any] = {}
     size = 0
-    for tag in tags or ():  # LangGraph's own step tags alone, most often: nothing is kept
-        if not (isinstance(tag, str) and tag.startswith(_NOISE_TAG_PREFIXES)):
-            kept = [
-                t
-                for t in tags or ()
-                if isinstance(t, str) and not t.startswith(_NOISE_TAG_PREFIXES)
-            ]
-            if kept:
-                attrs["langchain.tags"] = kept
-                size = _UNMEASURED
-            break
+    if tags and _has_user_tag(tags):  # LangGraph's own step tags alone, most often
+        kept = [t for t in tags if isinstance(t, str) and not t.startswith(_NOISE_TAG_PREFIXES)]
+        if kept:
+            attrs["langchain.tags"] = kept
+            size = _UNMEASURED
     if metadata:
-        shape = tuple(metadata)
-        plan = _plans.get(shape)
-        if plan is None:
-            plan = _plan(shape)
-        for key, attr, overhead in plan:
+        for key, attr, overhead in _plan_of(metadata):
             value = metadata[key]
             kind = type(value)
             if kind is str:
@@ -853,6 +823,18 @@ _UPDATE_SIZE = len("langgraph.update.keys") + ITEM_OVERHEAD
 # every time).
 _plans: dict[tuple[Any, ...], tuple[tuple[str, str, int], ...]] = {}
 _MAX_PLANS = 1024
+
+
+def _has_user_tag(tags: Sequence[Any]) -> bool:
+    """Whether ``tags`` hold one that is not LangChain's or LangGraph's own bookkeeping."""
+    return any(not (isinstance(t, str) and t.startswith(_NOISE_TAG_PREFIXES)) for t in tags)
+
+
+def _plan_of(metadata: Mapping[str, Any]) -> tuple[tuple[str, str, int], ...]:
+    """The user's metadata keys to keep for ``metadata``'s set of keys, decided once per set."""
+    shape = tuple(metadata)
+    plan = _plans.get(shape)
+    return _plan(shape) if plan is None else plan
 
 
 def _plan(shape: tuple[Any, ...]) -> tuple[tuple[str, str, int], ...]:
