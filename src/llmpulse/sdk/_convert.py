@@ -659,8 +659,19 @@ def _opt_float(value: Any) -> float | None:
 
 
 def _to_json(value: Any) -> str:
+    """``value`` as JSON text (``json.dumps``'s, non-ASCII kept; what JSON cannot say, as repr).
+
+    One encoder serves every call: ``json.dumps`` with options builds a new ``JSONEncoder`` per
+    call, which cost more than encoding a small input or output (a chain step's number, say).
+    A plain int or finite float is its repr, as ``json.dumps`` would write it, without either.
+    """
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
     try:
-        return json.dumps(value, default=_jsonable, ensure_ascii=False)
+        return _ENCODE(value)
     except (TypeError, ValueError, RuntimeError):  # cycles, or changed while we read it
         return _safe_repr(value)
 
@@ -674,6 +685,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     return _safe_repr(value)
+
+
+_ENCODE = json.JSONEncoder(default=_jsonable, ensure_ascii=False).encode
 
 
 def _safe_repr(value: Any) -> str:

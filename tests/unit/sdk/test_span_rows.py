@@ -275,3 +275,32 @@ class TestSpanRowsStored:
             ("branch", "human_review"): 1, ("int branch (coerced)", "2"): 1,
         }  # fmt: skip
         assert sum(t.calls for t in totals) == len(spans)
+
+
+class _Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0, -7, 2**70, 2.5, -0.0, 1e300, math.nan, math.inf, -math.inf, True, False, "é\n\"",
+        {"a": [1, {"b": None}], "é": 2.5}, (1, "x"), {3, 1}, b"xyz", {"when": object}, [math.nan],
+    ],
+    ids=repr,
+)  # fmt: skip
+def test_stored_input_text_is_what_json_dumps_writes(value: Any) -> None:
+    """An input or output is stored as ``json.dumps`` would write it (non-ASCII kept, what JSON
+    cannot say as its repr), whichever shortcut the converter takes for a plain number."""
+    import json
+
+    expected = json.dumps(value, default=_convert._jsonable, ensure_ascii=False)
+    assert _convert._to_json(value) == expected
+
+
+def test_unencodable_input_text_falls_back_to_repr() -> None:
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    assert _convert._to_json(cyclic) == "[[...]]"
+    assert _convert._to_json([_Unprintable()]) == '["<unprintable _Unprintable>"]'
