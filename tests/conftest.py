@@ -110,6 +110,16 @@ def sim(_module_sim):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def client(sim):  # type: ignore[no-untyped-def]
+    """The real openai client pointed at the module's simulator, its own retries off (openai
+    is imported here, not at the top: the SDK-only job runs tests/unit/sdk without it)."""
+    import openai
+
+    with openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture
 def claude(sim):  # type: ignore[no-untyped-def]
     """The real anthropic client pointed at the module's simulator, its own retries off."""
     import anthropic

@@ -14,7 +14,6 @@ import pytest
 import llmpulse
 from llmpulse.recovery import Recoverer, RecoveryPolicy
 from llmpulse.recovery._observe import reset_counters
-from llmpulse.simulator import LLMSimulator
 from llmpulse.testing import FakeClock, InMemoryExporter, reset_sdk
 
 
@@ -65,10 +64,10 @@ def sim_seed() -> int:
 
 
 @pytest.fixture
-def openai_client(sim: LLMSimulator) -> Iterator[openai.OpenAI]:
-    """The real openai client against the simulator, its own retries off."""
-    with openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as client:
-        yield client
+def openai_client(client: openai.OpenAI) -> openai.OpenAI:
+    """The shared real openai client against the simulator (tests/conftest.py), its own retries
+    off; named for what it is here, where the tests' ``client`` is the recovering one."""
+    return client
 
 
 @pytest.fixture

@@ -42,16 +42,6 @@ def recorded(request: pytest.FixtureRequest) -> InMemoryExporter:
     return exporter
 
 
-@pytest.fixture
-def client(sim):  # type: ignore[no-untyped-def]
-    """The real openai client pointed at the module's simulator, its own retries off (openai
-    is imported here, not at the top: the SDK-only job runs this folder without it)."""
-    import openai
-
-    with openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0) as c:
-        yield c
-
-
 def llm_spans(exporter: InMemoryExporter) -> list[Span]:
     """The llm spans ``exporter`` holds, once everything recorded so far is exported."""
     assert llmpulse.flush(10)
