@@ -19,19 +19,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from llmpulse.simulator import _anthropic_body as body_
-from llmpulse.simulator._engine import Engine, Plan, RequestRecord, stable_hash
+from llmpulse.simulator._endpoint import Endpoint
+from llmpulse.simulator._engine import Plan, RequestRecord, ScriptedFault, stable_hash
 from llmpulse.simulator._responses import make_choice
 from llmpulse.simulator._text import generate_words
 
 __all__ = ["AnthropicMessages"]
 
 
-class AnthropicMessages:
+class AnthropicMessages(Endpoint):
     """The ``/v1/messages`` handler of one engine."""
-
-    def __init__(self, engine: Engine, stopper: Any) -> None:
-        self.engine = engine
-        self.stopper = stopper
 
     def _authorized(self, request: Request) -> bool:
         key = self.engine.config.api_key
@@ -56,27 +53,30 @@ class AnthropicMessages:
         )  # fmt: skip
         return response
 
+    def _auth_error(self) -> Response:
+        return body_.anthropic_error(401, "invalid x-api-key")
+
+    def _model_not_found(self, model: str) -> Response:
+        return body_.anthropic_error(404, f"model: {model}")
+
+    def _fault_response(
+        self, fault: ScriptedFault, model: str, headers: dict[str, str]
+    ) -> Response:
+        return body_.anthropic_fault(fault, model, headers)
+
+    def _shutting_down(self) -> Response:
+        return body_.anthropic_error(529, "The LLM simulator is shutting down.")
+
     async def handle(self, request: Request) -> Response:
         """Answer one Messages request."""
-        request.state.generation = self.engine.generation
-        if not self._authorized(request):
-            return self._log(request, None, body_.anthropic_error(401, "invalid x-api-key"), "auth")
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        msg = body_.parse_messages(body)
-        if isinstance(msg, Response):
-            return self._log(request, None, msg, None)
-        spec = self.engine.spec(msg.model)
-        if spec is None:
-            return self._log(request, msg, body_.anthropic_error(404, f"model: {msg.model}"), None)
+        admitted = await self._admit(request, body_.parse_messages)
+        if isinstance(admitted, Response):
+            return admitted
+        _, msg, spec = admitted
         plan = self.engine.plan(msg.model, msg.prompt_tokens)
-        if plan.fault is not None and plan.fault.kind != "slow":
-            fault = body_.anthropic_fault(plan.fault, msg.model, plan.headers)
-            return self._log(request, msg, fault, plan.fault.kind)
-        if plan.fault is not None and not await self.stopper.sleep(plan.fault.delay_s):
-            return self._log(request, msg, _shutting_down(), "shutdown")
+        refused = await self._refused(request, msg, plan)
+        if refused is not None:
+            return refused
         if msg.prompt_tokens > spec.context_window:
             too_long = (
                 f"prompt is too long: {msg.prompt_tokens} tokens > {spec.context_window} maximum"
@@ -124,7 +124,7 @@ class AnthropicMessages:
         stop = body_.stop_reason(choice, tool)
         meta = {"id": f"msg_{plan.rng.getrandbits(96):024x}", "model": msg.model}
         if not await self.stopper.sleep(plan.latency_s):
-            return self._log(request, msg, _shutting_down(), "shutdown")
+            return self._log(request, msg, self._shutting_down(), "shutdown")
         headers = {**plan.headers, "request-id": f"req_{plan.rng.getrandbits(64):016x}"}
         response: Response
         if msg.stream:
@@ -145,7 +145,3 @@ class AnthropicMessages:
             if i and b"content_block_delta" in event[:40] and not await self.stopper.sleep(delay_s):
                 return  # cut off mid-stream, as a dying server would
             yield event
-
-
-def _shutting_down() -> Response:
-    return body_.anthropic_error(529, "The LLM simulator is shutting down.")

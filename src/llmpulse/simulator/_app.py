@@ -3,14 +3,12 @@ endpoints, Anthropic's messages (``_anthropic``), plus /_sim admin routes."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +24,8 @@ from llmpulse.simulator._embeddings import (
     limit_error,
     parse_embeddings,
 )
-from llmpulse.simulator._engine import Engine, Plan, RequestRecord, stable_hash
+from llmpulse.simulator._endpoint import Endpoint, Stopper
+from llmpulse.simulator._engine import Engine, Plan, RequestRecord, ScriptedFault, stable_hash
 from llmpulse.simulator._responses import (
     Choice,
     auth_error,
@@ -41,43 +40,9 @@ from llmpulse.simulator._responses import (
 )
 from llmpulse.simulator._text import estimate_prompt_tokens
 
-__all__ = ["Stopper", "build_app"]
+__all__ = ["build_app"]
 
 _MODEL_CREATED = 1_700_000_000
-
-
-class Stopper:
-    """Wakes every waiting handler when the simulator stops, so shutdown never waits on latency."""
-
-    def __init__(self) -> None:
-        self.stopped = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._event: asyncio.Event | None = None
-
-    async def sleep(self, seconds: float) -> bool:
-        """Sleep in the server loop; False when the simulator stopped meanwhile."""
-        if self.stopped:
-            return False
-        if seconds <= 0:
-            return True
-        if self._event is None:
-            self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
-        try:
-            await asyncio.wait_for(self._event.wait(), seconds)
-        except asyncio.TimeoutError:
-            return not self.stopped
-        return False
-
-    def stop(self) -> None:
-        """Called from any thread: wake all sleepers."""
-        self.stopped = True
-        if self._loop is not None and self._event is not None:
-            with contextlib.suppress(RuntimeError):  # the loop may be closed already
-                self._loop.call_soon_threadsafe(self._event.set)
-
-
-def _shutting_down() -> Response:
-    return error_response(503, "The LLM simulator is shutting down.", "server_error")
 
 
 @dataclass(slots=True)
@@ -93,9 +58,6 @@ class ChatRequest:
     json_mode: bool
     seed: int | None
     prompt_tokens: int = 0
-
-
-_Req = TypeVar("_Req", ChatRequest, EmbeddingsRequest)  # what an OpenAI endpoint parses
 
 
 def _positive_int(
@@ -165,10 +127,8 @@ def parse_chat(body: Any) -> ChatRequest | Response:
     )
 
 
-class _Handlers:
-    def __init__(self, engine: Engine, stopper: Stopper) -> None:
-        self.engine = engine
-        self.stopper = stopper
+class _Handlers(Endpoint):
+    """The OpenAI-compatible endpoints: chat completions, embeddings and models."""
 
     def _authorized(self, request: Request) -> bool:
         key = self.engine.config.api_key
@@ -201,40 +161,19 @@ class _Handlers:
         )
         return response
 
-    async def _admit(
-        self, request: Request, parse: Callable[[Any], _Req | Response]
-    ) -> tuple[Any, _Req, ModelSpec] | Response:
-        """What chat and embeddings check first: the key, the body (``parse`` validates it)
-        and the model; the logged error that ends the request, or the JSON body (chat reads
-        its tools), the parsed request and the model's spec."""
-        request.state.generation = self.engine.generation
-        if not self._authorized(request):
-            return self._log(request, None, auth_error(), "auth")
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        req = parse(body)
-        if isinstance(req, Response):
-            return self._log(request, None, req, None)
-        spec = self.engine.spec(req.model)
-        if spec is None:
-            return self._log(request, req, model_not_found(req.model), None)
-        return body, req, spec
+    def _auth_error(self) -> Response:
+        return auth_error()
 
-    async def _refused(
-        self, request: Request, req: ChatRequest | EmbeddingsRequest, plan: Plan
-    ) -> Response | None:
-        """The logged answer of a planned fault, after waiting out a ``slow`` fault's delay;
-        None when the request is to be answered."""
-        fault = plan.fault
-        if fault is not None and fault.kind != "slow":
-            return self._log(
-                request, req, fault_response(fault, req.model, plan.headers), fault.kind
-            )
-        if fault is not None and not await self.stopper.sleep(fault.delay_s):
-            return self._log(request, req, _shutting_down(), "shutdown")
-        return None
+    def _model_not_found(self, model: str) -> Response:
+        return model_not_found(model)
+
+    def _fault_response(
+        self, fault: ScriptedFault, model: str, headers: dict[str, str]
+    ) -> Response:
+        return fault_response(fault, model, headers)
+
+    def _shutting_down(self) -> Response:
+        return error_response(503, "The LLM simulator is shutting down.", "server_error")
 
     @staticmethod
     def _headers(plan: Plan) -> dict[str, str]:
@@ -277,7 +216,7 @@ class _Handlers:
             return self._log(request, req, error, None)
         answer = embeddings_body(req, spec.embedding_dimensions)
         if not await self.stopper.sleep(plan.latency_s):
-            return self._log(request, req, _shutting_down(), "shutdown")
+            return self._log(request, req, self._shutting_down(), "shutdown")
         response = JSONResponse(answer, headers=self._headers(plan))
         return self._log(request, req, response, plan.fault.kind if plan.fault else None)
 
@@ -318,7 +257,7 @@ class _Handlers:
             "system_fingerprint": f"fp_sim{stable_hash(chat.model) % 10**6:06d}",
         }
         if not await self.stopper.sleep(plan.latency_s):
-            return self._log(request, chat, _shutting_down(), "shutdown")
+            return self._log(request, chat, self._shutting_down(), "shutdown")
         headers = self._headers(plan)
         response: Response
         if chat.stream:

@@ -53,7 +53,8 @@ class LLMSimulator:
             raise SimulatorError("LLMSimulator.start(): already running; call stop() first")
         import uvicorn
 
-        from llmpulse.simulator._app import Stopper, build_app
+        from llmpulse.simulator._app import build_app
+        from llmpulse.simulator._endpoint import Stopper
 
         sock = self._bind()
         self._stopper = Stopper()
