@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+from typing import Any
 
 import anthropic
 import pytest
 from anthropic.types import MessageDeltaUsage, RawMessageDeltaEvent
 
 import llmpulse
-from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
+from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE, Span
 from llmpulse.simulator import Faults, LLMSimulator, SimulatorConfig
 from llmpulse.testing import InMemoryExporter
 from tests.unit.anthropic_requests import MODEL, SYSTEM, USER, WEATHER
@@ -42,38 +43,122 @@ def _cached_pair(claude: anthropic.Anthropic, **kwargs: object) -> object:
                                   messages=[{"role": "user", "content": "And?"}], **kwargs)  # fmt: skip
 
 
+def _async_client(sim: LLMSimulator) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=sim.url, api_key="sim", max_retries=0)
+
+
+# The checks below are shared with test_anthropic_beta: a beta call is recorded as a message is.
+
+# What the field-by-field tests send, to ``messages.create`` and ``beta.messages.create``.
+FIELD_BY_FIELD: dict[str, Any] = {
+    "model": MODEL, "max_tokens": 300, "stop_sequences": ["END"], "system": "Be brief.",
+    "messages": USER, "metadata": {"user_id": "u-7"},
+}  # fmt: skip
+
+ERRORS = pytest.mark.parametrize(
+    ("kind", "error", "status"),
+    [
+        ("rate_limit", anthropic.RateLimitError, 429),
+        ("overloaded", anthropic.OverloadedError, 529),
+    ],
+)
+
+
+def _check_message_span(span: Span, message: Any) -> None:
+    """``span`` records the answer to FIELD_BY_FIELD, ``message``, field by field."""
+    usage = message.usage
+    assert (span.kind, span.model, span.provider, span.status, span.user_id) == (
+        "llm",
+        MODEL,
+        "anthropic",
+        "ok",
+        "u-7",
+    )
+    assert (span.input_tokens, span.output_tokens) == (usage.input_tokens, usage.output_tokens)
+    assert span.total_tokens == usage.input_tokens + usage.output_tokens
+    assert (span.cache_read_tokens, span.cache_write_tokens) == (0, 0)
+    assert span.cost_usd == pytest.approx(_cost(usage.input_tokens, 0, 0, usage.output_tokens))
+    assert span.output == message.content[0].text
+    assert json.loads(span.input) == [{"role": "system", "content": "Be brief."}, *USER]
+    assert span.ttft_ms is None and span.name == f"chat {MODEL}"
+    attrs = span.attributes
+    assert attrs["gen_ai.provider.name"] == "anthropic"
+    assert (attrs["gen_ai.request.stop_sequences"], attrs["gen_ai.request.max_tokens"]) == (
+        ["END"],
+        300,
+    )
+    assert attrs["gen_ai.response.id"] == message.id
+    assert attrs["gen_ai.response.finish_reasons"] == ["end_turn"]
+
+
+def _check_cache_pair(write: Span, read: Span, second: Any) -> None:
+    """The cache written by the first call and read by the second (which answered ``second``):
+    each span's input is uncached + cache, and each bucket is priced at its own rate."""
+    cached = second.usage.cache_read_input_tokens
+    assert write.cache_write_tokens == cached > 1024 and write.cache_read_tokens == 0
+    assert write.cost_usd == pytest.approx(
+        _cost(write.input_tokens - cached, 0, cached, write.output_tokens)
+    )
+    assert read.input_tokens == second.usage.input_tokens + cached
+    assert (read.cache_read_tokens, read.cache_write_tokens) == (cached, 0)
+    assert read.cost_usd == pytest.approx(
+        _cost(second.usage.input_tokens, cached, 0, second.usage.output_tokens)
+    )
+
+
+def _check_streamed_span(span: Span, events: list[Any]) -> None:
+    """A stream read to its end: the final delta's (cumulative, not summed) usage with the cache
+    added back, its cost, time to first token, the streamed text and the chunk count."""
+    delta = events[-2].usage
+    assert span.input_tokens == delta.input_tokens + delta.cache_read_input_tokens
+    assert (span.cache_read_tokens, span.output_tokens) == (
+        delta.cache_read_input_tokens,
+        delta.output_tokens,
+    )
+    assert span.cost_usd == pytest.approx(
+        _cost(delta.input_tokens, delta.cache_read_input_tokens, 0, delta.output_tokens)
+    )
+    assert 0 < span.ttft_ms < span.latency_ms
+    text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
+    assert span.output == text and span.attributes["llmpulse.stream.chunks"] == len(events)
+    assert USAGE_ESTIMATED_ATTRIBUTE not in span.attributes
+
+
+def _check_tool_stream_span(span: Span, final: Any) -> None:
+    """The ``stream()`` helper's span of a call with the WEATHER tool: the final message's usage
+    and cost, the tool call in the output, time to first token and the finish reason."""
+    usage = final.usage
+    assert (span.input_tokens, span.output_tokens) == (usage.input_tokens, usage.output_tokens)
+    assert span.cost_usd == pytest.approx(_cost(usage.input_tokens, 0, 0, usage.output_tokens))
+    assert json.loads(span.output)[1]["name"] == "get_weather" and span.ttft_ms > 0
+    assert span.attributes["gen_ai.response.finish_reasons"] == ["tool_use"]
+
+
+def _raise_unchanged(create: Any, sim: LLMSimulator, kind: str, error: type, **kwargs: Any) -> None:
+    """``create``, plain and with stream=True, each answered with the ``kind`` fault: the
+    anthropic exception reaches the caller as anthropic raised it."""
+    for stream in (False, True):
+        sim.fail_next(1, kind=kind)
+        with pytest.raises(error) as info:
+            create(model=MODEL, max_tokens=20, messages=USER, stream=stream, **kwargs)
+        assert type(info.value) is error
+
+
+def _check_error_span(span: Span, error: type, status: int) -> None:
+    """An error span names the exception and the status, with no usage and no cost."""
+    assert (span.status, span.error_type, span.model) == ("error", error.__name__, MODEL)
+    assert span.attributes["http.response.status_code"] == status
+    assert span.input_tokens is None and span.cost_usd is None
+
+
 class TestMessages:
     def test_message_is_recorded_field_by_field(
         self, recorded: InMemoryExporter, claude: anthropic.Anthropic
     ) -> None:
         """A message becomes an llm span: model, provider, tokens, cost, texts, attributes."""
-        message = claude.messages.create(
-            model=MODEL, max_tokens=300, stop_sequences=["END"], system="Be brief.", messages=USER,
-            metadata={"user_id": "u-7"},
-        )  # fmt: skip
+        message = claude.messages.create(**FIELD_BY_FIELD)
         (span,) = llm_spans(recorded)
-        usage = message.usage
-        assert (span.model, span.provider, span.status, span.user_id) == (
-            MODEL,
-            "anthropic",
-            "ok",
-            "u-7",
-        )
-        assert (span.input_tokens, span.output_tokens) == (usage.input_tokens, usage.output_tokens)
-        assert span.total_tokens == usage.input_tokens + usage.output_tokens
-        assert (span.cache_read_tokens, span.cache_write_tokens) == (0, 0)
-        assert span.cost_usd == pytest.approx(_cost(usage.input_tokens, 0, 0, usage.output_tokens))
-        assert span.output == message.content[0].text
-        assert json.loads(span.input) == [{"role": "system", "content": "Be brief."}, *USER]
-        assert span.ttft_ms is None and span.name == f"chat {MODEL}"
-        attrs = span.attributes
-        assert attrs["gen_ai.provider.name"] == "anthropic"
-        assert (attrs["gen_ai.request.stop_sequences"], attrs["gen_ai.request.max_tokens"]) == (
-            ["END"],
-            300,
-        )
-        assert attrs["gen_ai.response.id"] == message.id
-        assert attrs["gen_ai.response.finish_reasons"] == ["end_turn"]
+        _check_message_span(span, message)
 
     def test_cache_tokens_are_added_back_and_priced(
         self, recorded: InMemoryExporter, claude: anthropic.Anthropic
@@ -81,18 +166,8 @@ class TestMessages:
         """input_tokens excludes the cache: the span's input is uncached + read + written, and
         each bucket is priced at its own rate."""
         second = _cached_pair(claude)
-        first_span, second_span = llm_spans(recorded)
-        written = second.usage.cache_read_input_tokens
-        uncached_1 = first_span.input_tokens - written
-        assert first_span.cache_write_tokens == written > 1024 and first_span.cache_read_tokens == 0
-        assert first_span.cost_usd == pytest.approx(
-            _cost(uncached_1, 0, written, first_span.output_tokens)
-        )
-        assert second_span.input_tokens == second.usage.input_tokens + written
-        assert (second_span.cache_read_tokens, second_span.cache_write_tokens) == (written, 0)
-        assert second_span.cost_usd == pytest.approx(
-            _cost(second.usage.input_tokens, written, 0, second.usage.output_tokens)
-        )
+        write, read = llm_spans(recorded)
+        _check_cache_pair(write, read, second)
 
     def test_tool_use(self, recorded: InMemoryExporter, claude: anthropic.Anthropic) -> None:
         """A tool call is in the output as a tool_use block, and the finish reason says so."""
@@ -124,9 +199,7 @@ class TestMessages:
             return message.content[0].text
 
         async def main() -> None:
-            async with anthropic.AsyncAnthropic(
-                base_url=sim.url, api_key="sim", max_retries=0
-            ) as c:
+            async with _async_client(sim) as c:
                 await asyncio.gather(*(ask(c) for _ in range(3)))
 
         asyncio.run(main())
@@ -212,18 +285,7 @@ class TestStreaming:
         assert start.output_tokens == 1 and delta.input_tokens == start.input_tokens
         assert delta.cache_read_input_tokens == start.cache_read_input_tokens > 1024
         _, span = llm_spans(recorded)
-        assert span.input_tokens == delta.input_tokens + delta.cache_read_input_tokens
-        assert (span.cache_read_tokens, span.output_tokens) == (
-            delta.cache_read_input_tokens,
-            delta.output_tokens,
-        )
-        assert span.cost_usd == pytest.approx(
-            _cost(delta.input_tokens, delta.cache_read_input_tokens, 0, delta.output_tokens)
-        )
-        assert 0 < span.ttft_ms < span.latency_ms
-        text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
-        assert span.output == text and span.attributes["llmpulse.stream.chunks"] == len(events)
-        assert USAGE_ESTIMATED_ATTRIBUTE not in span.attributes
+        _check_streamed_span(span, events)
 
     def test_several_deltas_keep_the_last(self, recorded: InMemoryExporter) -> None:
         """Server tools send several message_delta events: each replaces the counts before it."""
@@ -265,17 +327,14 @@ class TestStreaming:
 
         async def main() -> object:
             async with (
-                anthropic.AsyncAnthropic(base_url=sim.url, api_key="sim", max_retries=0) as c,
+                _async_client(sim) as c,
                 c.messages.stream(model=MODEL, max_tokens=40, messages=USER) as s,
             ):
                 return await s.get_final_message()
 
         async_final = asyncio.run(main())
         sync_span, async_span = llm_spans(recorded)
-        assert sync_span.output_tokens == sync_final.usage.output_tokens
-        assert sync_span.input_tokens == sync_final.usage.input_tokens
-        assert json.loads(sync_span.output)[1]["name"] == "get_weather" and sync_span.ttft_ms > 0
-        assert sync_span.attributes["gen_ai.response.finish_reasons"] == ["tool_use"]
+        _check_tool_stream_span(sync_span, sync_final)
         assert async_span.output_tokens == async_final.usage.output_tokens == 40
         assert async_span.output == async_final.content[0].text and async_span.ttft_ms > 0
 
@@ -327,27 +386,17 @@ class TestStreaming:
 
 
 class TestErrors:
-    @pytest.mark.parametrize(
-        ("kind", "error", "status"),
-        [
-            ("rate_limit", anthropic.RateLimitError, 429),
-            ("overloaded", anthropic.OverloadedError, 529),
-        ],
-    )
+    @ERRORS
     def test_errors_are_recorded_and_raised_unchanged(
         self, recorded: InMemoryExporter, claude: anthropic.Anthropic, sim: LLMSimulator,
         kind: str, error: type, status: int,
     ) -> None:  # fmt: skip
         """The anthropic exception reaches the caller as anthropic raised it; the span names it."""
-        for stream in (False, True):
-            sim.fail_next(1, kind=kind)
-            with pytest.raises(error) as info:
-                claude.messages.create(model=MODEL, max_tokens=20, messages=USER, stream=stream)
-            assert type(info.value) is error
-        for span in llm_spans(recorded):
-            assert (span.status, span.error_type, span.model) == ("error", error.__name__, MODEL)
-            assert span.attributes["http.response.status_code"] == status
-            assert span.input_tokens is None and span.cost_usd is None
+        _raise_unchanged(claude.messages.create, sim, kind, error)
+        spans = llm_spans(recorded)
+        assert len(spans) == 2
+        for span in spans:
+            _check_error_span(span, error, status)
 
     def test_recording_failure_never_reaches_the_caller(
         self,

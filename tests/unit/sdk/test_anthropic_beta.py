@@ -10,18 +10,27 @@ and one span; the tests count both.
 from __future__ import annotations
 
 import asyncio
-import json
 
 import anthropic
 import pytest
 
 import llmpulse
-from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE
 from llmpulse.simulator import Faults, LLMSimulator
 from llmpulse.testing import InMemoryExporter
 from tests.unit.anthropic_requests import MODEL, SYSTEM, USER, WEATHER
 from tests.unit.sdk.conftest import llm_spans
-from tests.unit.sdk.test_anthropic import _cost
+from tests.unit.sdk.test_anthropic import (
+    ERRORS,
+    FIELD_BY_FIELD,
+    _async_client,
+    _check_cache_pair,
+    _check_error_span,
+    _check_message_span,
+    _check_streamed_span,
+    _check_tool_stream_span,
+    _cost,
+    _raise_unchanged,
+)
 
 pytestmark = pytest.mark.instrument("anthropic")
 
@@ -35,46 +44,17 @@ def sim_seed() -> int:
     return 11
 
 
-def _async_client(sim: LLMSimulator) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=sim.url, api_key="sim", max_retries=0)
-
-
 class TestCreate:
     def test_beta_message_is_recorded_field_by_field(
         self, recorded: InMemoryExporter, claude: anthropic.Anthropic, sim: LLMSimulator
     ) -> None:
         """A beta message is one llm span, as a message is: model, provider, tokens, cost,
         texts, request and response attributes, plus the beta mark and the betas asked for."""
-        message = claude.beta.messages.create(
-            model=MODEL, max_tokens=300, stop_sequences=["END"], system="Be brief.", messages=USER,
-            metadata={"user_id": "u-7"}, betas=[CACHING, TOOLS],
-        )  # fmt: skip
+        message = claude.beta.messages.create(**FIELD_BY_FIELD, betas=[CACHING, TOOLS])
         (span,) = llm_spans(recorded)
         assert len(sim.requests) == 1
-        usage = message.usage
-        assert (span.kind, span.model, span.provider, span.status, span.user_id) == (
-            "llm",
-            MODEL,
-            "anthropic",
-            "ok",
-            "u-7",
-        )
-        assert (span.input_tokens, span.output_tokens) == (usage.input_tokens, usage.output_tokens)
-        assert span.total_tokens == usage.input_tokens + usage.output_tokens
-        assert (span.cache_read_tokens, span.cache_write_tokens) == (0, 0)
-        assert span.cost_usd == pytest.approx(_cost(usage.input_tokens, 0, 0, usage.output_tokens))
-        assert span.output == message.content[0].text
-        assert json.loads(span.input) == [{"role": "system", "content": "Be brief."}, *USER]
-        assert span.ttft_ms is None and span.name == f"chat {MODEL}"
-        attrs = span.attributes
-        assert (attrs[BETA], attrs[BETAS]) == (True, [CACHING, TOOLS])
-        assert attrs["gen_ai.provider.name"] == "anthropic"
-        assert (attrs["gen_ai.request.stop_sequences"], attrs["gen_ai.request.max_tokens"]) == (
-            ["END"],
-            300,
-        )
-        assert attrs["gen_ai.response.id"] == message.id
-        assert attrs["gen_ai.response.finish_reasons"] == ["end_turn"]
+        _check_message_span(span, message)
+        assert (span.attributes[BETA], span.attributes[BETAS]) == (True, [CACHING, TOOLS])
 
     def test_cache_tokens_are_added_back_and_priced(
         self, recorded: InMemoryExporter, claude: anthropic.Anthropic
@@ -86,16 +66,7 @@ class TestCreate:
                 model=MODEL, max_tokens=40, system=SYSTEM, messages=USER, betas=[CACHING]
             )
         write, read = llm_spans(recorded)
-        cached = last.usage.cache_read_input_tokens
-        assert write.cache_write_tokens == cached > 1024 and write.cache_read_tokens == 0
-        assert (read.cache_read_tokens, read.cache_write_tokens) == (cached, 0)
-        assert read.input_tokens == last.usage.input_tokens + cached
-        assert read.cost_usd == pytest.approx(
-            _cost(last.usage.input_tokens, cached, 0, last.usage.output_tokens)
-        )
-        assert write.cost_usd == pytest.approx(
-            _cost(write.input_tokens - cached, 0, cached, write.output_tokens)
-        )
+        _check_cache_pair(write, read, last)
         assert all(s.attributes[BETAS] == [CACHING] for s in (write, read))
 
     def test_betas_from_the_header_and_none(
@@ -133,32 +104,10 @@ class TestStream:
             final = s.get_final_message()
         _, streamed, helper = llm_spans(recorded)
         assert len(sim.requests) == 3
-        delta = events[-2].usage
-        assert delta.cache_read_input_tokens > 1024
-        assert streamed.input_tokens == delta.input_tokens + delta.cache_read_input_tokens
-        assert (streamed.cache_read_tokens, streamed.output_tokens) == (
-            delta.cache_read_input_tokens,
-            delta.output_tokens,
-        )
-        assert streamed.cost_usd == pytest.approx(
-            _cost(delta.input_tokens, delta.cache_read_input_tokens, 0, delta.output_tokens)
-        )
-        assert 0 < streamed.ttft_ms < streamed.latency_ms
-        text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
-        assert streamed.output == text
-        assert streamed.attributes["llmpulse.stream.chunks"] == len(events)
-        assert USAGE_ESTIMATED_ATTRIBUTE not in streamed.attributes
+        assert events[-2].usage.cache_read_input_tokens > 1024
+        _check_streamed_span(streamed, events)
         assert (streamed.attributes[BETA], streamed.attributes[BETAS]) == (True, [CACHING])
-        usage = final.usage
-        assert (helper.input_tokens, helper.output_tokens) == (
-            usage.input_tokens,
-            usage.output_tokens,
-        )
-        assert helper.cost_usd == pytest.approx(
-            _cost(usage.input_tokens, 0, 0, usage.output_tokens)
-        )
-        assert json.loads(helper.output)[1]["name"] == "get_weather" and helper.ttft_ms > 0
-        assert helper.attributes["gen_ai.response.finish_reasons"] == ["tool_use"]
+        _check_tool_stream_span(helper, final)
         assert (helper.attributes[BETA], helper.attributes[BETAS]) == (True, [TOOLS])
 
     def test_async_create_stream_and_helper(
@@ -199,26 +148,14 @@ class TestStream:
 
 
 class TestErrors:
-    @pytest.mark.parametrize(
-        ("kind", "error", "status"),
-        [
-            ("rate_limit", anthropic.RateLimitError, 429),
-            ("overloaded", anthropic.OverloadedError, 529),
-        ],
-    )
+    @ERRORS
     def test_errors_are_recorded_and_raised_unchanged(
         self, recorded: InMemoryExporter, claude: anthropic.Anthropic, sim: LLMSimulator,
         kind: str, error: type, status: int,
     ) -> None:  # fmt: skip
         """The anthropic exception reaches the caller as anthropic raised it, from create,
         create(stream=True) and stream(); each span names it and is still marked beta."""
-        for stream in (False, True):
-            sim.fail_next(1, kind=kind)
-            with pytest.raises(error) as info:
-                claude.beta.messages.create(
-                    model=MODEL, max_tokens=20, messages=USER, stream=stream, betas=[CACHING]
-                )
-            assert type(info.value) is error
+        _raise_unchanged(claude.beta.messages.create, sim, kind, error, betas=[CACHING])
         sim.fail_next(1, kind=kind)
         with (
             pytest.raises(error),
@@ -228,9 +165,7 @@ class TestErrors:
         spans = llm_spans(recorded)
         assert len(spans) == 3
         for span in spans:
-            assert (span.status, span.error_type, span.model) == ("error", error.__name__, MODEL)
-            assert span.attributes["http.response.status_code"] == status
-            assert span.input_tokens is None and span.cost_usd is None
+            _check_error_span(span, error, status)
             assert (span.attributes[BETA], span.attributes[BETAS]) == (True, [CACHING])
 
 
