@@ -6,7 +6,9 @@ mark (``pytestmark = pytest.mark.instrument("openai")``); ``llm_spans`` reads wh
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +42,24 @@ def recorded(request: pytest.FixtureRequest) -> InMemoryExporter:
     exporter = InMemoryExporter()
     llmpulse.init(exporter=exporter, instrument=mark.args if mark else ())
     return exporter
+
+
+@pytest.fixture(scope="module")
+def litellm_event_loop_closed() -> Iterator[None]:
+    """LiteLLM's sync path leaves an event loop set on the main thread; close it after the
+    module, so no later test's garbage collection finds it unclosed (the litellm modules use
+    this through test_litellm's LITELLM_MARKS)."""
+    yield
+    policy = asyncio.get_event_loop_policy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = policy.get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running():
+        loop.close()
+        policy.set_event_loop(None)
 
 
 def llm_spans(exporter: InMemoryExporter) -> list[Span]:

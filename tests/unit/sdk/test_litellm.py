@@ -14,8 +14,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -25,21 +23,25 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network: the
 litellm = pytest.importorskip("litellm")
 
 import llmpulse  # noqa: E402
+from llmpulse.schema import Span  # noqa: E402
 from llmpulse.sdk.instrumentation.litellm import usage_from_litellm  # noqa: E402
 from llmpulse.simulator import LLMSimulator  # noqa: E402
 from llmpulse.testing import InMemoryExporter  # noqa: E402
 from tests.unit.anthropic_requests import SYSTEM, USER  # noqa: E402
 from tests.unit.sdk.conftest import llm_spans  # noqa: E402
 
-# litellm builds pydantic adapters lazily, on its first calls; pydantic warns about one of its
-# TypedDicts. Third-party noise, not ours: ignored here only.
-pytestmark = [
-    pytest.mark.instrument("openai", "anthropic", "litellm"),
+# What every litellm test module is marked with (test_litellm_text and test_litellm_embeddings
+# too). litellm builds pydantic adapters lazily, on its first calls; pydantic warns about one of
+# its TypedDicts. Third-party noise, not ours: ignored in these modules only. And the event loop
+# LiteLLM's sync path leaves is closed after each module (the sdk conftest says why).
+LITELLM_MARKS = [
     pytest.mark.filterwarnings("ignore:.*using the `ReadOnly` qualifier:UserWarning"),
     pytest.mark.filterwarnings(
         "ignore:Accessing the '.*' attribute on the instance:DeprecationWarning"
     ),
+    pytest.mark.usefixtures("litellm_event_loop_closed"),
 ]
+pytestmark = [pytest.mark.instrument("openai", "anthropic", "litellm"), *LITELLM_MARKS]
 
 
 def _mini_cost(inp: int, out: int) -> float:  # gpt-4o-mini: $0.15 in, $0.60 out / 1M
@@ -66,23 +68,6 @@ def _claude(sim: LLMSimulator, **kwargs: object) -> dict:
             "max_tokens": 60, "messages": USER, **kwargs}  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _close_litellms_event_loop() -> Iterator[None]:
-    """LiteLLM's sync path leaves an event loop set on the main thread; close it after this
-    module, so no later test's garbage collection finds it unclosed."""
-    yield
-    policy = asyncio.get_event_loop_policy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            loop = policy.get_event_loop()
-        except RuntimeError:
-            return
-    if not loop.is_running():
-        loop.close()
-        policy.set_event_loop(None)
-
-
 def _run(coro: Any) -> Any:
     """``asyncio.run`` without replacing the thread's event loop: LiteLLM's sync path sets one
     (``get_event_loop``), and replacing it would leave that loop to the garbage collector,
@@ -104,6 +89,78 @@ async def _cancelled(tasks: set[asyncio.Task[Any]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+# The runs and checks below are shared with test_litellm_text: a text completion is recorded
+# as a completion is. ``call`` / ``acall`` are LiteLLM's sync and async functions, ``args``
+# the module's arguments for them (the simulator, then extra keyword arguments).
+
+
+def _four_styles(call: Any, acall: Any, args: Any, sim: LLMSimulator, **first: Any) -> tuple:
+    """The four call styles, in order: sync (with the ``first`` keyword arguments too), sync
+    stream, async, async stream; the answers and the streams' chunks."""
+    reply = call(**args(sim, **first))
+    chunks = list(call(**args(sim, stream=True)))
+
+    async def main() -> tuple:
+        areply = await acall(**args(sim))
+        stream = await acall(**args(sim, stream=True))
+        return areply, [chunk async for chunk in stream]
+
+    areply, achunks = _run(main())
+    return reply, chunks, areply, achunks
+
+
+def _check_mini_span(span: Span, record: Any) -> None:
+    """An ok gpt-4o-mini span through LiteLLM matches the simulator's ``record`` of its call."""
+    assert (span.model, span.provider, span.status) == ("gpt-4o-mini", "openai", "ok")
+    assert (span.input_tokens, span.output_tokens) == (
+        record.prompt_tokens,
+        record.completion_tokens,
+    )
+    assert span.cost_usd == pytest.approx(
+        _mini_cost(record.prompt_tokens, record.completion_tokens)
+    )
+    assert span.attributes["gen_ai.request.model"] == "openai/gpt-4o-mini"
+    assert span.attributes["llmpulse.integration"] == "litellm"
+    assert (span.ttft_ms is not None) == record.stream
+
+
+def _check_usage_chunk_reaches_user(
+    recorded: InMemoryExporter, sim: LLMSimulator, chunks: list
+) -> None:
+    """A stream whose caller set stream_options: the usage chunk reached them, and is recorded."""
+    assert chunks[-1].usage.completion_tokens == sim.requests[0].completion_tokens
+    (span,) = llm_spans(recorded)
+    assert span.output_tokens == sim.requests[0].completion_tokens
+    assert "llmpulse.stream.usage_requested" not in span.attributes
+
+
+def _check_rate_limited(
+    recorded: InMemoryExporter, sim: LLMSimulator, call: Any, acall: Any, args: Any
+) -> list[Span]:
+    """A sync call and an async streamed one, each answered 429: LiteLLM's exception reaches
+    the caller, and each span names its class and status; the spans."""
+    sim.fail_next(2, status=429)
+    with pytest.raises(litellm.RateLimitError):
+        call(**args(sim))
+
+    async def main() -> None:
+        await acall(**args(sim, stream=True))
+
+    with pytest.raises(litellm.RateLimitError):
+        _run(main())
+    spans = llm_spans(recorded)
+    assert len(spans) == 2
+    for span in spans:
+        assert (span.status, span.error_type, span.model) == (
+            "error",
+            "RateLimitError",
+            "gpt-4o-mini",
+        )
+        assert span.attributes["http.response.status_code"] == 429
+        assert span.input_tokens is None and span.cost_usd is None
+    return spans
+
+
 class TestOneRecordPerCall:
     def test_sync_async_stream_and_async_stream(
         self, recorded: InMemoryExporter, sim: LLMSimulator
@@ -111,30 +168,12 @@ class TestOneRecordPerCall:
         """Notes row 24: each of the four call styles is exactly one span, there once the call
         (or its stream) ended and the queue is flushed: none late, none twice, none from the
         openai client LiteLLM calls underneath."""
-        litellm.completion(**_openai(sim))
-        chunks = list(litellm.completion(**_openai(sim, stream=True)))
-
-        async def main() -> list:
-            await litellm.acompletion(**_openai(sim))
-            stream = await litellm.acompletion(**_openai(sim, stream=True))
-            return [chunk async for chunk in stream]
-
-        achunks = _run(main())
+        _, chunks, _, achunks = _four_styles(litellm.completion, litellm.acompletion, _openai, sim)
         spans = llm_spans(recorded)
         assert len(spans) == 4 == len(sim.requests)
         assert all(c.choices for c in chunks + achunks)  # the usage chunk we asked for is ours
         for span, record in zip(spans, sim.requests, strict=True):
-            assert (span.model, span.provider, span.status) == ("gpt-4o-mini", "openai", "ok")
-            assert (span.input_tokens, span.output_tokens) == (
-                record.prompt_tokens,
-                record.completion_tokens,
-            )
-            assert span.cost_usd == pytest.approx(
-                _mini_cost(record.prompt_tokens, record.completion_tokens)
-            )
-            assert span.attributes["gen_ai.request.model"] == "openai/gpt-4o-mini"
-            assert span.attributes["llmpulse.integration"] == "litellm"
-            assert (span.ttft_ms is not None) == record.stream
+            _check_mini_span(span, record)
             assert "jitter" in span.input
         text = "".join(c.choices[0].delta.content or "" for c in chunks)
         assert spans[1].output == text and 0 < spans[1].ttft_ms < spans[1].latency_ms
@@ -186,10 +225,7 @@ class TestOneRecordPerCall:
         chunks = list(
             litellm.completion(**_openai(sim, stream=True, stream_options={"include_usage": True}))
         )
-        assert chunks[-1].usage.completion_tokens == sim.requests[0].completion_tokens
-        (span,) = llm_spans(recorded)
-        assert span.output_tokens == sim.requests[0].completion_tokens
-        assert "llmpulse.stream.usage_requested" not in span.attributes
+        _check_usage_chunk_reaches_user(recorded, sim, chunks)
 
     def test_parented_to_the_observed_function(
         self, recorded: InMemoryExporter, sim: LLMSimulator
@@ -252,25 +288,7 @@ class TestErrors:
         self, recorded: InMemoryExporter, sim: LLMSimulator
     ) -> None:
         """LiteLLM's exception reaches the caller; the span names its class and status, sync and async."""
-        sim.fail_next(2, status=429)
-        with pytest.raises(litellm.RateLimitError):
-            litellm.completion(**_openai(sim))
-
-        async def main() -> None:
-            await litellm.acompletion(**_openai(sim, stream=True))
-
-        with pytest.raises(litellm.RateLimitError):
-            _run(main())
-        spans = llm_spans(recorded)
-        assert len(spans) == 2
-        for span in spans:
-            assert (span.status, span.error_type, span.model) == (
-                "error",
-                "RateLimitError",
-                "gpt-4o-mini",
-            )
-            assert span.attributes["http.response.status_code"] == 429
-            assert span.input_tokens is None and span.cost_usd is None
+        _check_rate_limited(recorded, sim, litellm.completion, litellm.acompletion, _openai)
 
 
 class TestInstrumentation:

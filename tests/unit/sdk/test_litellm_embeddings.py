@@ -24,15 +24,9 @@ from llmpulse.pricing import default_price_table  # noqa: E402
 from llmpulse.simulator import LLMSimulator  # noqa: E402
 from llmpulse.testing import InMemoryExporter  # noqa: E402
 from tests.unit.sdk.conftest import llm_spans  # noqa: E402
-from tests.unit.sdk.test_litellm import _close_litellms_event_loop  # noqa: E402, F401
+from tests.unit.sdk.test_litellm import LITELLM_MARKS  # noqa: E402
 
-pytestmark = [
-    pytest.mark.instrument("openai", "litellm"),
-    pytest.mark.filterwarnings("ignore:.*using the `ReadOnly` qualifier:UserWarning"),
-    pytest.mark.filterwarnings(
-        "ignore:Accessing the '.*' attribute on the instance:DeprecationWarning"
-    ),
-]
+pytestmark = [pytest.mark.instrument("openai", "litellm"), *LITELLM_MARKS]
 
 MODEL = "text-embedding-3-small"
 LARGE = "text-embedding-3-large"

@@ -23,18 +23,15 @@ from llmpulse.simulator import LLMSimulator  # noqa: E402
 from llmpulse.testing import InMemoryExporter  # noqa: E402
 from tests.unit.sdk.conftest import llm_spans  # noqa: E402
 from tests.unit.sdk.test_litellm import (  # noqa: E402
-    _close_litellms_event_loop,  # noqa: F401
-    _mini_cost,
+    LITELLM_MARKS,
+    _check_mini_span,
+    _check_rate_limited,
+    _check_usage_chunk_reaches_user,
+    _four_styles,
     _run,
 )
 
-pytestmark = [
-    pytest.mark.instrument("openai", "litellm"),
-    pytest.mark.filterwarnings("ignore:.*using the `ReadOnly` qualifier:UserWarning"),
-    pytest.mark.filterwarnings(
-        "ignore:Accessing the '.*' attribute on the instance:DeprecationWarning"
-    ),
-]
+pytestmark = [pytest.mark.instrument("openai", "litellm"), *LITELLM_MARKS]
 
 PROMPT = "Why do retries need jitter?"
 
@@ -58,39 +55,19 @@ class TestOneRecordPerCall:
         provider LiteLLM resolved, the simulator's tokens, the price table's cost, the prompt
         and the answer, and text_completion as the operation; none from completion or the
         openai client underneath."""
-        reply = litellm.text_completion(**_args(sim, temperature=0.5, max_tokens=200))
-        chunks = list(litellm.text_completion(**_args(sim, stream=True)))
-
-        async def main() -> tuple:
-            areply = await litellm.atext_completion(**_args(sim))
-            stream = await litellm.atext_completion(**_args(sim, stream=True))
-            return areply, [chunk async for chunk in stream]
-
-        areply, achunks = _run(main())
+        reply, chunks, areply, achunks = _four_styles(
+            litellm.text_completion, litellm.atext_completion, _args, sim,
+            temperature=0.5, max_tokens=200,
+        )  # fmt: skip
         spans = llm_spans(recorded)
         assert len(spans) == 4 == len(sim.requests)
         assert all(c.choices for c in chunks + achunks)  # the usage chunk we asked for is ours
         for span, record in zip(spans, sim.requests, strict=True):
-            assert (span.kind, span.name, span.status) == (
-                "llm",
-                "text_completion gpt-4o-mini",
-                "ok",
-            )
-            assert (span.model, span.provider) == ("gpt-4o-mini", "openai")
-            assert (span.input_tokens, span.output_tokens) == (
-                record.prompt_tokens,
-                record.completion_tokens,
-            )
+            _check_mini_span(span, record)
+            assert (span.kind, span.name) == ("llm", "text_completion gpt-4o-mini")
             assert span.total_tokens == record.prompt_tokens + record.completion_tokens
-            assert span.cost_usd == pytest.approx(
-                _mini_cost(record.prompt_tokens, record.completion_tokens)
-            )
-            attrs = span.attributes
-            assert attrs["gen_ai.operation.name"] == "text_completion"
-            assert attrs["gen_ai.request.model"] == "openai/gpt-4o-mini"
-            assert attrs["llmpulse.integration"] == "litellm"
+            assert span.attributes["gen_ai.operation.name"] == "text_completion"
             assert span.input == PROMPT
-            assert (span.ttft_ms is not None) == record.stream
         plain, streamed, aplain, astreamed = spans
         assert plain.output == reply.choices[0].text and aplain.output == areply.choices[0].text
         assert plain.attributes["gen_ai.response.id"] == reply.id
@@ -136,10 +113,7 @@ class TestOneRecordPerCall:
                 **_args(sim, stream=True, stream_options={"include_usage": True})
             )
         )
-        assert chunks[-1].usage.completion_tokens == sim.requests[0].completion_tokens
-        (span,) = llm_spans(recorded)
-        assert span.output_tokens == sim.requests[0].completion_tokens
-        assert "llmpulse.stream.usage_requested" not in span.attributes
+        _check_usage_chunk_reaches_user(recorded, sim, chunks)
 
     def test_parented_to_the_observed_function(
         self, recorded: InMemoryExporter, sim: LLMSimulator
@@ -170,26 +144,10 @@ class TestErrors:
     ) -> None:
         """LiteLLM's exception reaches the caller; the span names its class and status, sync and
         async (streamed)."""
-        sim.fail_next(2, status=429)
-        with pytest.raises(litellm.RateLimitError):
-            litellm.text_completion(**_args(sim))
-
-        async def main() -> None:
-            await litellm.atext_completion(**_args(sim, stream=True))
-
-        with pytest.raises(litellm.RateLimitError):
-            _run(main())
-        spans = llm_spans(recorded)
-        assert len(spans) == 2
-        for span in spans:
-            assert (span.status, span.error_type, span.model, span.name) == (
-                "error",
-                "RateLimitError",
-                "gpt-4o-mini",
-                "text_completion gpt-4o-mini",
-            )
-            assert span.attributes["http.response.status_code"] == 429
-            assert span.input_tokens is None and span.cost_usd is None
+        spans = _check_rate_limited(
+            recorded, sim, litellm.text_completion, litellm.atext_completion, _args
+        )
+        assert [s.name for s in spans] == ["text_completion gpt-4o-mini"] * 2
 
 
 class TestInstrumentation:
