@@ -1,5 +1,5 @@
 """Anthropic Messages requests the simulator's shape tests and the SDK's instrumentation tests
-both send (the client fixture, ``claude``, is in tests/conftest.py)."""
+both send, and what MODEL costs (the client fixture, ``claude``, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,8 @@ WEATHER = {
         "required": ["city", "days"],
     },
 }
+
+
+def sonnet_cost(uncached: int, read: int, write: int, out: int) -> float:
+    """What MODEL charges in USD for uncached input, cache read, cache write and output tokens."""
+    return (uncached * 3.0 + read * 0.30 + write * 3.75 + out * 15.0) / 1e6

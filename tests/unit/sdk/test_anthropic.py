@@ -20,14 +20,10 @@ import llmpulse
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE, Span
 from llmpulse.simulator import Faults, LLMSimulator, SimulatorConfig
 from llmpulse.testing import InMemoryExporter
-from tests.unit.anthropic_requests import MODEL, SYSTEM, USER, WEATHER
+from tests.unit.anthropic_requests import MODEL, SYSTEM, USER, WEATHER, sonnet_cost
 from tests.unit.sdk.conftest import llm_spans
 
 pytestmark = pytest.mark.instrument("anthropic")
-
-
-def _cost(uncached: int, read: int, write: int, out: int) -> float:
-    return (uncached * 3.0 + read * 0.30 + write * 3.75 + out * 15.0) / 1e6
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +73,9 @@ def _check_message_span(span: Span, message: Any) -> None:
     assert (span.input_tokens, span.output_tokens) == (usage.input_tokens, usage.output_tokens)
     assert span.total_tokens == usage.input_tokens + usage.output_tokens
     assert (span.cache_read_tokens, span.cache_write_tokens) == (0, 0)
-    assert span.cost_usd == pytest.approx(_cost(usage.input_tokens, 0, 0, usage.output_tokens))
+    assert span.cost_usd == pytest.approx(
+        sonnet_cost(usage.input_tokens, 0, 0, usage.output_tokens)
+    )
     assert span.output == message.content[0].text
     assert json.loads(span.input) == [{"role": "system", "content": "Be brief."}, *USER]
     assert span.ttft_ms is None and span.name == f"chat {MODEL}"
@@ -97,12 +95,12 @@ def _check_cache_pair(write: Span, read: Span, second: Any) -> None:
     cached = second.usage.cache_read_input_tokens
     assert write.cache_write_tokens == cached > 1024 and write.cache_read_tokens == 0
     assert write.cost_usd == pytest.approx(
-        _cost(write.input_tokens - cached, 0, cached, write.output_tokens)
+        sonnet_cost(write.input_tokens - cached, 0, cached, write.output_tokens)
     )
     assert read.input_tokens == second.usage.input_tokens + cached
     assert (read.cache_read_tokens, read.cache_write_tokens) == (cached, 0)
     assert read.cost_usd == pytest.approx(
-        _cost(second.usage.input_tokens, cached, 0, second.usage.output_tokens)
+        sonnet_cost(second.usage.input_tokens, cached, 0, second.usage.output_tokens)
     )
 
 
@@ -116,7 +114,7 @@ def _check_streamed_span(span: Span, events: list[Any]) -> None:
         delta.output_tokens,
     )
     assert span.cost_usd == pytest.approx(
-        _cost(delta.input_tokens, delta.cache_read_input_tokens, 0, delta.output_tokens)
+        sonnet_cost(delta.input_tokens, delta.cache_read_input_tokens, 0, delta.output_tokens)
     )
     assert 0 < span.ttft_ms < span.latency_ms
     text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
@@ -129,7 +127,9 @@ def _check_tool_stream_span(span: Span, final: Any) -> None:
     and cost, the tool call in the output, time to first token and the finish reason."""
     usage = final.usage
     assert (span.input_tokens, span.output_tokens) == (usage.input_tokens, usage.output_tokens)
-    assert span.cost_usd == pytest.approx(_cost(usage.input_tokens, 0, 0, usage.output_tokens))
+    assert span.cost_usd == pytest.approx(
+        sonnet_cost(usage.input_tokens, 0, 0, usage.output_tokens)
+    )
     assert json.loads(span.output)[1]["name"] == "get_weather" and span.ttft_ms > 0
     assert span.attributes["gen_ai.response.finish_reasons"] == ["tool_use"]
 
@@ -228,7 +228,7 @@ class TestThinking:
             assert span.reasoning_tokens == usage.output_tokens_details.thinking_tokens > 0
             assert span.output_tokens == usage.output_tokens > span.reasoning_tokens
             assert span.cost_usd == pytest.approx(
-                _cost(usage.input_tokens, 0, 0, usage.output_tokens)
+                sonnet_cost(usage.input_tokens, 0, 0, usage.output_tokens)
             )
             assert span.output == result.content[1].text
 
@@ -265,9 +265,11 @@ class TestLangChain:
             )
         assert (read.cache_read_tokens, streamed.cache_read_tokens) == (cached, cached)
         uncached = first.prompt_tokens - cached
-        assert write.cost_usd == pytest.approx(_cost(uncached, 0, cached, first.completion_tokens))
+        assert write.cost_usd == pytest.approx(
+            sonnet_cost(uncached, 0, cached, first.completion_tokens)
+        )
         assert streamed.cost_usd == pytest.approx(
-            _cost(uncached, cached, 0, third.completion_tokens)
+            sonnet_cost(uncached, cached, 0, third.completion_tokens)
         )
         assert streamed.ttft_ms > 0 and len(chunks) > 2
 
@@ -315,7 +317,7 @@ class TestStreaming:
         assert delta.input_tokens is None and delta.output_tokens == 30
         (span,) = llm_spans(recorded)
         assert (span.input_tokens, span.output_tokens) == (start.input_tokens, 30)
-        assert span.cost_usd == pytest.approx(_cost(start.input_tokens, 0, 0, 30))
+        assert span.cost_usd == pytest.approx(sonnet_cost(start.input_tokens, 0, 0, 30))
 
     def test_stream_helper_sync_and_async(self, recorded: InMemoryExporter, sim: LLMSimulator,
                                           claude: anthropic.Anthropic) -> None:  # fmt: skip

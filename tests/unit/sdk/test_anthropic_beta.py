@@ -17,7 +17,7 @@ import pytest
 import llmpulse
 from llmpulse.simulator import Faults, LLMSimulator
 from llmpulse.testing import InMemoryExporter
-from tests.unit.anthropic_requests import MODEL, SYSTEM, USER, WEATHER
+from tests.unit.anthropic_requests import MODEL, SYSTEM, USER, WEATHER, sonnet_cost
 from tests.unit.sdk.conftest import llm_spans
 from tests.unit.sdk.test_anthropic import (
     ERRORS,
@@ -28,7 +28,6 @@ from tests.unit.sdk.test_anthropic import (
     _check_message_span,
     _check_streamed_span,
     _check_tool_stream_span,
-    _cost,
     _raise_unchanged,
 )
 
@@ -138,7 +137,7 @@ class TestStream:
         for span in spans:
             assert (span.model, span.status, span.output_tokens) == (MODEL, "ok", 40)
             assert (span.attributes[BETA], span.attributes[BETAS]) == (True, [CACHING])
-            assert span.cost_usd == pytest.approx(_cost(span.input_tokens, 0, 0, 40))
+            assert span.cost_usd == pytest.approx(sonnet_cost(span.input_tokens, 0, 0, 40))
         created, streamed, helper = spans
         assert created.input_tokens == message.usage.input_tokens and created.ttft_ms is None
         assert streamed.input_tokens == events[0].message.usage.input_tokens

@@ -27,7 +27,7 @@ from llmpulse.schema import Span  # noqa: E402
 from llmpulse.sdk.instrumentation.litellm import usage_from_litellm  # noqa: E402
 from llmpulse.simulator import LLMSimulator  # noqa: E402
 from llmpulse.testing import InMemoryExporter  # noqa: E402
-from tests.unit.anthropic_requests import SYSTEM, USER  # noqa: E402
+from tests.unit.anthropic_requests import SYSTEM, USER, sonnet_cost  # noqa: E402
 from tests.unit.sdk.conftest import llm_spans  # noqa: E402
 
 # What every litellm test module is marked with (test_litellm_text and test_litellm_embeddings
@@ -46,10 +46,6 @@ pytestmark = [pytest.mark.instrument("openai", "anthropic", "litellm"), *LITELLM
 
 def _mini_cost(inp: int, out: int) -> float:  # gpt-4o-mini: $0.15 in, $0.60 out / 1M
     return (inp * 0.15 + out * 0.60) / 1e6
-
-
-def _sonnet_cost(uncached: int, read: int, write: int, out: int) -> float:
-    return (uncached * 3.0 + read * 0.30 + write * 3.75 + out * 15.0) / 1e6
 
 
 @pytest.fixture(scope="module")
@@ -262,10 +258,10 @@ class TestAnthropicThroughLiteLLM:
             )
         uncached = first.prompt_tokens - cached
         assert write_span.cost_usd == pytest.approx(
-            _sonnet_cost(uncached, 0, cached, first.completion_tokens)
+            sonnet_cost(uncached, 0, cached, first.completion_tokens)
         )
         assert read_span.cost_usd == pytest.approx(
-            _sonnet_cost(uncached, cached, 0, second.completion_tokens)
+            sonnet_cost(uncached, cached, 0, second.completion_tokens)
         )
         assert read_span.ttft_ms > 0
 
