@@ -2,6 +2,9 @@
 
 The numbers here mean nothing (tiny inputs, no timing asserted): this only keeps the benchmarks
 runnable as the code under them changes. Real figures come from running them at full size.
+
+One is left out: ``langgraph_instructions.py`` runs ``langgraph_overhead.py``'s variants (which
+run here) in child processes under valgrind, minutes at any size.
 """
 
 from __future__ import annotations
