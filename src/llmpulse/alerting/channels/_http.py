@@ -13,14 +13,18 @@ failure); 408, 429 and 5xx retryable, with the receiver's ``Retry-After``; other
 :class:`Pacer` keeps a channel under its receiver's rate limit (Slack: about one message a
 second) and remembers a 429's wait, so the next attempt waits or defers instead of hammering a
 receiver that already said no (Discord bans an address after 10,000 such answers in 10 min).
+:class:`PartPoster` sends a notification split into several messages with both, resuming after
+the parts a receiver already took.
 """
 
 from __future__ import annotations
 
 import email.utils
 import functools
+import json
 import logging
 import ssl
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -40,6 +44,7 @@ __all__ = [
     "Answer",
     "Pacer",
     "PartLedger",
+    "PartPoster",
     "chunks",
     "post",
     "raise_for_status",
@@ -276,6 +281,39 @@ class PartLedger:
         self._done.move_to_end(key)
         while len(self._done) > self._size:
             self._done.popitem(last=False)
+
+
+class PartPoster:
+    """Posts a notification's messages to one webhook one after another, paced, starting after
+    the parts the receiver already took (``PartLedger``): Slack's and Discord's sender.
+
+    ``check`` reads each answer (the receiver's own 429 and error rules) and raises to stop;
+    only a message it let through counts as delivered. Pacing and the ledger are per
+    receiver, so concurrent sends take turns.
+    """
+
+    def __init__(self, policy: NetworkPolicy, target: Target, *, timeout_s: float,
+                 tls: ssl.SSLContext | None, pacer: Pacer) -> None:  # fmt: skip
+        self.policy = policy
+        self.target = target
+        self.timeout_s = timeout_s
+        self.tls = tls
+        self.pacer = pacer
+        self._ledger = PartLedger()
+        self._lock = threading.Lock()
+
+    def send(self, key: str, messages: list[dict[str, Any]], what: str,
+             check: Callable[[Answer, str], None]) -> None:  # fmt: skip
+        """Post the messages of ``key`` not yet delivered, in order."""
+        with self._lock:
+            for index in range(self._ledger.delivered(key), len(messages)):
+                self.pacer.before_send(what)
+                body = json.dumps(messages[index], ensure_ascii=False).encode("utf-8")
+                answer = post(self.policy, self.target, body, timeout_s=self.timeout_s,
+                              tls=self.tls, what=what)  # fmt: skip
+                self.pacer.sent()
+                check(answer, what)
+                self._ledger.record(key, index + 1)
 
 
 def chunks(sizes: list[int], *, max_count: int, max_total: int) -> list[tuple[int, int]]:

@@ -24,7 +24,6 @@ and 403 are permanent.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,9 +32,8 @@ from llmpulse.alerting.channels._format import facts, iso, title, truncate
 from llmpulse.alerting.channels._http import (
     Answer,
     Pacer,
-    PartLedger,
+    PartPoster,
     chunks,
-    post,
     raise_for_status,
     retry_after,
     tls_context,
@@ -150,7 +148,6 @@ class DiscordChannel:
         url = s.secret("url", required=True)
         assert url is not None
         self.name = name
-        self._policy = policy
         self._url_source = url.source
         target = policy.check_url(url.reveal(), field="url", require_https=True)
         sep = "&" if "?" in target.path else "?"
@@ -162,11 +159,9 @@ class DiscordChannel:
         self._max_messages = s.integer("max_messages", 5, lo=1, hi=50)
         username = s.text("username")
         self._username = truncate(username, 80) if username else None
-        self._tls = tls_context(s.text("ca_file")) if self._target.scheme == "https" else None
-        self._pacer = pacer or Pacer(0.0)
-        self._ledger = PartLedger()
-        # Pacing and the ledger are per receiver: concurrent sends take turns.
-        self._lock = threading.Lock()
+        tls = tls_context(s.text("ca_file")) if self._target.scheme == "https" else None
+        self._poster = PartPoster(policy, self._target, timeout_s=self._timeout_s, tls=tls,
+                                  pacer=pacer or Pacer(0.0))  # fmt: skip
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any], policy: NetworkPolicy) -> DiscordChannel:
@@ -178,29 +173,17 @@ class DiscordChannel:
         what = f"discord {self.name!r} ({self._target.masked})"
         messages = discord_messages(notification, max_messages=self._max_messages,
                                     username=self._username)  # fmt: skip
-        key = notification.idempotency_key
-        with self._lock:
-            self._send_from(key, messages, what)
-
-    def _send_from(self, key: str, messages: list[dict[str, Any]], what: str) -> None:
-        for index in range(self._ledger.delivered(key), len(messages)):
-            self._pacer.before_send(what)
-            body = json.dumps(messages[index], ensure_ascii=False).encode("utf-8")
-            answer = post(self._policy, self._target, body, timeout_s=self._timeout_s,
-                          tls=self._tls, what=what)  # fmt: skip
-            self._pacer.sent()
-            self._check(answer, what)
-            self._ledger.record(key, index + 1)
+        self._poster.send(notification.idempotency_key, messages, what, self._check)
 
     def _check(self, answer: Answer, what: str) -> None:
         if answer.status == 429:
             wait = _rate_limit_wait(answer) or 1.0
-            self._pacer.hold(wait)
+            self._poster.pacer.hold(wait)
             scope = answer.headers.get("x-ratelimit-scope", "")
             raise DeliveryError(f"{what} answered 429 (rate limited{', ' + scope if scope else ''})",
                                 retryable=True, retry_after=wait)  # fmt: skip
         if answer.headers.get("x-ratelimit-remaining") == "0":
-            self._pacer.hold(_float(answer.headers.get("x-ratelimit-reset-after")) or 0.0)
+            self._poster.pacer.hold(_float(answer.headers.get("x-ratelimit-reset-after")) or 0.0)
         if answer.status == 404:
             raise DeliveryError(f"{what} answered 404: unknown webhook; fix or remove this channel",
                                 retryable=False)  # fmt: skip

@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from llmpulse.alerting.channels._base import AlertItem, Notification
 from llmpulse.alerting.channels._format import facts, title, truncate
 from llmpulse.alerting.channels._http import (
+    Answer,
     Pacer,
-    PartLedger,
+    PartPoster,
     chunks,
-    post,
     raise_for_status,
     retry_after,
     tls_context,
@@ -121,16 +120,13 @@ class SlackChannel:
         url = s.secret("url", required=True)
         assert url is not None
         self.name = name
-        self._policy = policy
         self._url_source = url.source
         self._target = policy.check_url(url.reveal(), field="url", require_https=True)
         self._timeout_s = s.seconds("timeout", 10.0, hi=120)
         self._max_messages = s.integer("max_messages", 5, lo=1, hi=50)
-        self._tls = tls_context(s.text("ca_file")) if self._target.scheme == "https" else None
-        self._pacer = pacer or Pacer(1.0)
-        self._ledger = PartLedger()
-        # Pacing and the ledger are per receiver: concurrent sends take turns.
-        self._lock = threading.Lock()
+        tls = tls_context(s.text("ca_file")) if self._target.scheme == "https" else None
+        self._poster = PartPoster(policy, self._target, timeout_s=self._timeout_s, tls=tls,
+                                  pacer=pacer or Pacer(1.0))  # fmt: skip
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any], policy: NetworkPolicy) -> SlackChannel:
@@ -141,22 +137,13 @@ class SlackChannel:
         """Post every message of the notification not yet delivered, spaced by Slack's limit."""
         what = f"slack {self.name!r} ({self._target.masked})"
         messages = slack_messages(notification, max_messages=self._max_messages)
-        key = notification.idempotency_key
-        with self._lock:
-            self._send_from(key, messages, what)
+        self._poster.send(notification.idempotency_key, messages, what, self._check)
 
-    def _send_from(self, key: str, messages: list[dict[str, Any]], what: str) -> None:
-        for index in range(self._ledger.delivered(key), len(messages)):
-            self._pacer.before_send(what)
-            body = json.dumps(messages[index], ensure_ascii=False).encode("utf-8")
-            answer = post(self._policy, self._target, body, timeout_s=self._timeout_s,
-                          tls=self._tls, what=what)  # fmt: skip
-            self._pacer.sent()
-            if answer.status == 429:
-                self._pacer.hold(retry_after(answer.headers) or 1.0)
-            text = answer.body.decode("utf-8", "replace").strip()
-            raise_for_status(answer, what=what, detail=text if _TOKEN.match(text) else "")
-            self._ledger.record(key, index + 1)
+    def _check(self, answer: Answer, what: str) -> None:
+        if answer.status == 429:
+            self._poster.pacer.hold(retry_after(answer.headers) or 1.0)
+        text = answer.body.decode("utf-8", "replace").strip()
+        raise_for_status(answer, what=what, detail=text if _TOKEN.match(text) else "")
 
     def describe(self) -> dict[str, Any]:
         """Type and the masked webhook URL (the URL is a secret)."""
