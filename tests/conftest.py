@@ -12,8 +12,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from functools import cache
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from llmpulse.store import Store
 
 POSTGRES_URL = os.environ.get(
     "LLMPULSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -84,6 +88,25 @@ def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A migrated store on SQLite and on PostgreSQL, closed after the test (llmpulse.store is
+    imported here, not at the top: the SDK-only job runs without its dependencies)."""
+    from llmpulse.store import Store
+
+    with Store.open(database_url) as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+    """A migrated store on SQLite only (for tests whose subject is not the backend)."""
+    from llmpulse.store import Store
+
+    with Store.open(sqlite_url) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Fault-probe fixtures: a fresh SDK around every test, a store opened on both backends."""
+"""Fault-probe fixtures: a fresh SDK around every test (the ``store`` on both backends is in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from llmpulse.store import Store
 from llmpulse.testing import reset_sdk
 
 
@@ -16,11 +16,3 @@ def _fresh_sdk() -> Iterator[None]:
     reset_sdk()
     yield
     reset_sdk()
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """The store behind ``database_url`` (SQLite and PostgreSQL), migrated, for reading back."""
-    opened = Store.open(database_url)
-    yield opened
-    opened.close()

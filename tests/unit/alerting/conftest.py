@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,22 +36,6 @@ def llm(start: float, *, model: str = "gpt-4o", latency_ms: float = 100.0, error
 def point(name: str, value: float, at: float, **labels: str) -> MetricPoint:
     """One metric point."""
     return MetricPoint(name=name, value=value, timestamp=at, labels=dict(labels))
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """A migrated store on SQLite and on PostgreSQL."""
-    s = Store.open(database_url)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    """A migrated store on SQLite only (for tests of pure engine logic)."""
-    s = Store.open(sqlite_url)
-    yield s
-    s.close()
 
 
 T0 = 1_800_000_000.0

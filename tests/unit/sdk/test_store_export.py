@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ FAR_FUTURE = 4e9
 
 # Alembic >= 1.16 warns about the store's migration config (store-owned; reported upstream in
 # the project). Not an SDK behaviour, so it must not fail these tests.
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """The store the test's SDK writes to, opened for reading the results back."""
-    s = Store.open(database_url)
-    yield s
-    s.close()
 
 
 def _all_spans(store: Store) -> list[Any]:

@@ -15,20 +15,6 @@ from llmpulse.store import Store
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """A migrated store on SQLite and on PostgreSQL."""
-    with Store.open(database_url) as s:
-        yield s
-
-
-@pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    """A migrated SQLite store (for tests whose subject is not the backend)."""
-    with Store.open(sqlite_url) as s:
-        yield s
-
-
-@pytest.fixture
 def make_client() -> Iterator[Callable[..., TestClient]]:
     """Build a started app over a store: ``make_client(store, **settings)``; stopped after."""
     clients: list[TestClient] = []

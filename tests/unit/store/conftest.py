@@ -1,13 +1,11 @@
-"""Store test fixtures: an open store on each backend, and a span factory."""
+"""Store test helpers: span factories, and a store emptied or opened at an older revision (the
+open ``store`` and ``sqlite_store`` fixtures, one per backend, are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from llmpulse.schema import BRANCH_ATTRIBUTE, Span
 from llmpulse.store import Store
@@ -87,19 +85,3 @@ def open_at_revision(url: str, revision: str) -> Store:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     return store
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """A migrated store on SQLite and on PostgreSQL."""
-    s = Store.open(database_url)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    """A migrated store on SQLite only."""
-    s = Store.open(sqlite_url)
-    yield s
-    s.close()
