@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from llmpulse.errors import StoreError
+from llmpulse.store._connections import StoreConnections
 from llmpulse.store.queries import alerts
 from llmpulse.store.queries.alerts import AlertRecord, AlertTx, OutboxRecord, SilenceRecord
 
 __all__ = ["AlertsApiMixin"]
 
 
-class AlertsApiMixin:
+class AlertsApiMixin(StoreConnections):
     """Alert state, history, silences, rules, the outbox and leases; mixed into ``Store``."""
-
-    def _read(self, what: str) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _write_tx(self, rows: int = 0) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _writing(self, what: str, rows: int = 1) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _error(self, what: str, exc: SQLAlchemyError) -> StoreError:
-        raise NotImplementedError
 
     @contextmanager
     def alert_transaction(self) -> Iterator[AlertTx]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from llmpulse.schema import MetricPoint, Run, Span
+from llmpulse.store._connections import StoreConnections
 from llmpulse.store._migrate import current_revision, head_revision
 from llmpulse.store.queries import admin, browse
 from llmpulse.store.queries.admin import ApiKeyRecord, ModelRecord
@@ -24,20 +24,11 @@ from llmpulse.store.queries.browse import TraceTotals
 __all__ = ["ServerApiMixin"]
 
 
-class ServerApiMixin:
+class ServerApiMixin(StoreConnections):
     """API keys, models, keyset pages and a cheap ping; mixed into ``Store``."""
 
     _engine: Engine
     _url: str
-
-    def _read(self, what: str) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _write_tx(self, rows: int = 0) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _writing(self, what: str, rows: int = 1) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     def ping(self) -> dict[str, Any]:
         """Reachability, round-trip latency of one query, schema revision vs head. Never raises."""

@@ -8,22 +8,17 @@ database errors become ``StoreError`` / ``StoreUnavailableError`` as everywhere 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection
-
+from llmpulse.store._connections import StoreConnections
 from llmpulse.store.queries import workflows
 from llmpulse.store.queries.workflows import RunPath, RunStep, WorkflowRun
 
 __all__ = ["WorkflowsApiMixin"]
 
 
-class WorkflowsApiMixin:
+class WorkflowsApiMixin(StoreConnections):
     """Workflow runs, run paths and node samples; mixed into ``Store``."""
-
-    def _read(self, what: str) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     def workflow_runs(
         self,
