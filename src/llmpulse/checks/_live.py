@@ -17,7 +17,7 @@ from llmpulse.checks._config import LiveConfig
 from llmpulse.checks._duration import format_duration
 from llmpulse.checks._findings import Finding
 from llmpulse.checks._jumps import RateTarget, jump_findings
-from llmpulse.checks._measures import LLM_MEASURES, WORKFLOW_MEASURES, Measure, subject_label
+from llmpulse.checks._measures import Measure, span_scopes, subject_label
 from llmpulse.checks._reader import StoreReader
 from llmpulse.checks._series import CountSeries, StatSeries, branch_series, span_series_by_group
 from llmpulse.checks._spikes import bucket_values, spike_findings
@@ -78,13 +78,7 @@ def _plan_rates(plan: _Plan, target: RateTarget, cfg: LiveConfig) -> None:
 
 def _plan(store: StoreReader, lo: float, hi: float, cfg: LiveConfig) -> _Plan:
     plan = _Plan()
-    scopes = (
-        (tuple(cfg.llm_group_by), {"kind": "llm"}, LLM_MEASURES),
-        (("name", "kind"), {"kind": list(cfg.workflow_kinds)}, WORKFLOW_MEASURES),
-    )
-    for group_by, filters, measures in scopes:
-        if not filters["kind"]:
-            continue
+    for group_by, filters, measures in span_scopes(cfg):
         for series in span_series_by_group(store, lo, hi, group_by, filters, cfg):
             for m in measures:
                 if getattr(cfg, m.check).enabled:

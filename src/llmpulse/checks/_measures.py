@@ -9,9 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LLM_MEASURES", "WORKFLOW_MEASURES", "Measure", "fmt_value", "subject_label"]
+if TYPE_CHECKING:
+    from llmpulse.checks._config import LiveConfig
+
+__all__ = [
+    "LLM_MEASURES", "WORKFLOW_MEASURES", "Measure", "fmt_value", "span_scopes", "subject_label",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,20 @@ LLM_MEASURES = (
     ),
 )
 WORKFLOW_MEASURES = (P95,)
+
+
+SpanScope = tuple[tuple[str, ...], dict[str, Any], tuple[Measure, ...]]
+
+
+def span_scopes(cfg: LiveConfig) -> list[SpanScope]:
+    """The span groups the live checks scan, as (group_by, span filters, measures): llm spans
+    by ``cfg.llm_group_by``, and the ``cfg.workflow_kinds`` spans by name and kind (left out
+    when no kind is configured)."""
+    scopes: list[SpanScope] = [
+        (tuple(cfg.llm_group_by), {"kind": "llm"}, LLM_MEASURES),
+        (("name", "kind"), {"kind": list(cfg.workflow_kinds)}, WORKFLOW_MEASURES),
+    ]
+    return [scope for scope in scopes if scope[1]["kind"]]
 
 
 def fmt_value(value: float | None, unit: str) -> str:

@@ -13,13 +13,7 @@ from llmpulse.checks._config import LiveConfig, RateRule, SpikeRule
 from llmpulse.checks._evidence import branch_origin
 from llmpulse.checks._findings import Finding, Severity
 from llmpulse.checks._live import LiveResult
-from llmpulse.checks._measures import (
-    LLM_MEASURES,
-    WORKFLOW_MEASURES,
-    Measure,
-    fmt_value,
-    subject_label,
-)
+from llmpulse.checks._measures import Measure, fmt_value, span_scopes, subject_label
 from llmpulse.checks._reader import StoreReader
 
 __all__ = ["rule_findings"]
@@ -121,13 +115,7 @@ def _span_rules(
     cfg: LiveConfig,
     result: LiveResult,
 ) -> None:
-    scopes = (
-        (tuple(cfg.llm_group_by), {"kind": "llm"}, LLM_MEASURES),
-        (("name", "kind"), {"kind": list(cfg.workflow_kinds)}, WORKFLOW_MEASURES),
-    )
-    for group_by, filters, measures in scopes:
-        if not filters["kind"]:
-            continue
+    for group_by, filters, measures in span_scopes(cfg):
         base = _by_group(store.span_stats(*base_w, group_by=group_by, **filters), group_by)
         cur = _by_group(store.span_stats(*cur_w, group_by=group_by, **filters), group_by)
         for key in sorted(set(base) & set(cur), key=str):
