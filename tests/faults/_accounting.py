@@ -10,6 +10,7 @@ hold breaks the identity. ``exported`` must then equal ``stored`` as well.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import func, select
@@ -91,3 +92,16 @@ class AckLostStoreExporter(StoreExporter):
             self.lost = len(batch)
             raise ConnectionError("connection reset after COMMIT")
         return result
+
+
+class GatedStoreExporter(StoreExporter):
+    """The real store exporter, holding every export until ``gate`` is set (30 s at most)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.gate, self.entered = threading.Event(), threading.Event()
+
+    def export(self, batch: list[Any]) -> Any:
+        self.entered.set()
+        assert self.gate.wait(30.0)
+        return super().export(batch)

@@ -16,7 +16,12 @@ import pytest
 import llmpulse
 from llmpulse.sdk.exporters.store import StoreExporter
 from llmpulse.store import Store
-from tests.faults._accounting import AckLostStoreExporter, assert_accounting, stored_rows
+from tests.faults._accounting import (
+    AckLostStoreExporter,
+    GatedStoreExporter,
+    assert_accounting,
+    stored_rows,
+)
 
 HANG = 30.0
 
@@ -32,19 +37,6 @@ class FlakyStoreExporter(StoreExporter):
         if self.fail > 0:
             self.fail -= 1
             raise self.error
-        return super().export(batch)
-
-
-class GatedStoreExporter(StoreExporter):
-    """The real store exporter, holding every export until ``gate`` is set."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.gate, self.entered = threading.Event(), threading.Event()
-
-    def export(self, batch: list[Any]) -> Any:
-        self.entered.set()
-        assert self.gate.wait(HANG)
         return super().export(batch)
 
 

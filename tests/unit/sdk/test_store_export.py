@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import llmpulse
 from llmpulse.schema import Run
 from llmpulse.sdk.exporters.store import StoreExporter, hide_password
 from llmpulse.store import Store
+from tests.faults._accounting import GatedStoreExporter
 
 FAR_FUTURE = 4e9
 
@@ -22,19 +22,6 @@ FAR_FUTURE = 4e9
 
 def _all_spans(store: Store) -> list[Any]:
     return store.list_spans(0, FAR_FUTURE, limit=100_000)
-
-
-class GatedStoreExporter(StoreExporter):
-    """A real store exporter whose first export waits until released."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.gate, self.entered = threading.Event(), threading.Event()
-
-    def export(self, batch: list[Any]) -> Any:
-        self.entered.set()
-        self.gate.wait(30)
-        return super().export(batch)
 
 
 class TestStoreExporter:
