@@ -1,12 +1,13 @@
-"""The Starlette app: OpenAI's chat completions, embeddings (``_embeddings``) and models
-endpoints, Anthropic's messages (``_anthropic``), plus /_sim admin routes."""
+"""The Starlette app: OpenAI's chat completions, responses (``_openai_responses``), embeddings
+(``_embeddings``) and models endpoints, Anthropic's messages (``_anthropic``), plus /_sim admin
+routes."""
 
 from __future__ import annotations
 
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from llmpulse.simulator import _openai_responses
 from llmpulse.simulator._admin import admin_routes
 from llmpulse.simulator._anthropic import AnthropicMessages
 from llmpulse.simulator._config import ModelSpec
@@ -26,6 +28,7 @@ from llmpulse.simulator._embeddings import (
 )
 from llmpulse.simulator._endpoint import Endpoint, Stopper
 from llmpulse.simulator._engine import Engine, Plan, RequestRecord, ScriptedFault, stable_hash
+from llmpulse.simulator._openai_responses import ResponsesRequest, parse_responses
 from llmpulse.simulator._responses import (
     Choice,
     auth_error,
@@ -127,8 +130,18 @@ def parse_chat(body: Any) -> ChatRequest | Response:
     )
 
 
+def _inputs(req: ChatRequest | EmbeddingsRequest | ResponsesRequest | None) -> Sequence[Any]:
+    """What a request log's ``n_messages`` counts: chat messages, embeddings inputs, or
+    Responses input items."""
+    if isinstance(req, ChatRequest):
+        return req.messages
+    if isinstance(req, EmbeddingsRequest):
+        return req.inputs
+    return req.items if req is not None else ()
+
+
 class _Handlers(Endpoint):
-    """The OpenAI-compatible endpoints: chat completions, embeddings and models."""
+    """The OpenAI-compatible endpoints: chat completions, responses, embeddings and models."""
 
     def _authorized(self, request: Request) -> bool:
         key = self.engine.config.api_key
@@ -137,19 +150,18 @@ class _Handlers(Endpoint):
     def _log(
         self,
         request: Request,
-        req: ChatRequest | EmbeddingsRequest | None,
+        req: ChatRequest | EmbeddingsRequest | ResponsesRequest | None,
         response: Response,
         fault: str | None,
         completion_tokens: int = 0,
     ) -> Response:
-        chat = req if isinstance(req, ChatRequest) else None
-        inputs = req.inputs if isinstance(req, EmbeddingsRequest) else ()
+        chat = req if isinstance(req, (ChatRequest, ResponsesRequest)) else None
         self.engine.record(
             RequestRecord(
                 time=time.time(),
                 path=request.url.path,
                 model=req.model if req else None,
-                n_messages=len(chat.messages) if chat else len(inputs),
+                n_messages=len(_inputs(req)),
                 stream=chat.stream if chat else False,
                 status=response.status_code,
                 fault=fault,
@@ -219,6 +231,34 @@ class _Handlers(Endpoint):
             return self._log(request, req, self._shutting_down(), "shutdown")
         response = JSONResponse(answer, headers=self._headers(plan))
         return self._log(request, req, response, plan.fault.kind if plan.fault else None)
+
+    async def responses(self, request: Request) -> Response:
+        """``POST /v1/responses``: the same faults, latency, caching and request log as chat."""
+        admitted = await self._admit(request, parse_responses)
+        if isinstance(admitted, Response):
+            return admitted
+        _, req, spec = admitted
+        plan = self.engine.plan(req.model, req.prompt_tokens, *_openai_responses.cache_prefix(req))
+        refused = await self._refused(request, req, plan)
+        if refused is not None:
+            return refused
+        error = _openai_responses.limit_error(req, spec)
+        if error is not None:
+            return self._log(request, req, error, None)
+        answer = _openai_responses.answer(req, spec, plan)
+        if not await self.stopper.sleep(plan.latency_s):
+            return self._log(request, req, self._shutting_down(), "shutdown")
+        headers = self._headers(plan)
+        response: Response
+        if req.stream:
+            events = _openai_responses.sse(
+                _openai_responses.stream_events(answer), plan.chunk_delay_s, self.stopper
+            )
+            response = StreamingResponse(events, media_type="text/event-stream", headers=headers)
+        else:
+            response = JSONResponse(answer.body, headers=headers)
+        fault = plan.fault.kind if plan.fault else None
+        return self._log(request, req, response, fault, answer.output_tokens)
 
     def _limit_error(self, chat: ChatRequest, spec: ModelSpec) -> Response | None:
         """The 400 the real API gives for a request beyond the model's limits, if any."""
@@ -350,6 +390,7 @@ def build_app(engine: Engine, stopper: Stopper | None = None) -> Starlette:
     handlers = _Handlers(engine, stopper or Stopper())
     routes = [
         Route("/v1/chat/completions", handlers.chat, methods=["POST"]),
+        Route("/v1/responses", handlers.responses, methods=["POST"]),
         Route("/v1/embeddings", handlers.embeddings, methods=["POST"]),
         Route("/v1/messages", AnthropicMessages(engine, handlers.stopper).handle, methods=["POST"]),
         Route("/v1/models", handlers.models, methods=["GET"]),
