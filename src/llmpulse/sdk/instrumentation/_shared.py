@@ -194,12 +194,16 @@ class _NoText(TextCollector):
 _NO_TEXT = _NoText()
 
 
+_TEXT_TYPES = (None, "text", "message", "input_text", "output_text")
+
+
 def chars(value: Any) -> int:
-    """Characters of text in messages, content parts or an answer (tool calls not counted)."""
+    """Characters of text in messages, content parts or an answer (tool calls not counted);
+    the Responses API's message items and ``input_text`` / ``output_text`` parts are text too."""
     if isinstance(value, str):
         return len(value)
     if isinstance(value, dict):
-        if value.get("type") not in (None, "text"):
+        if value.get("type") not in _TEXT_TYPES:
             return 0
         return chars(value.get("content")) + chars(value.get("text"))
     if isinstance(value, (list, tuple)):

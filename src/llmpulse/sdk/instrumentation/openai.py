@@ -1,8 +1,11 @@
-"""Record every OpenAI chat completion (sync, async, streamed) and embeddings call as an llm span.
+"""Record every OpenAI chat completion (sync, async, streamed), Responses API call and embeddings
+call as an llm span.
 
 ``instrument_openai()`` patches ``Completions.create`` and ``AsyncCompletions.create`` of the
-installed ``openai`` package (v1 and later), and ``Embeddings.create`` / ``AsyncEmbeddings.create``
-(recorded as ``_embeddings`` describes: input tokens, the inputs, never the vectors). The wrapper records model, tokens (cached and
+installed ``openai`` package (v1 and later), ``Responses.create`` / ``.parse`` and their async
+twins (read as ``_openai_responses`` describes), and ``Embeddings.create`` /
+``AsyncEmbeddings.create`` (recorded as ``_embeddings`` describes: input tokens, the inputs,
+never the vectors). The wrapper records model, tokens (cached and
 reasoning tokens included), latency, errors by exception class, the prompt and the response
 (redacted / truncated by the client's settings) and ``gen_ai.*`` request attributes. The user's
 call, its arguments, its result and its exceptions pass through untouched; a failure inside
@@ -59,8 +62,8 @@ _REQUEST_ATTRIBUTES = {
 
 
 def instrument_openai() -> bool:
-    """Patch the openai client so chat completions and embeddings are recorded; ``False`` if
-    openai is absent."""
+    """Patch the openai client so chat completions, Responses API calls and embeddings are
+    recorded; ``False`` if openai is absent."""
     try:
         from openai.resources.chat.completions import AsyncCompletions, Completions
     except ImportError:
@@ -77,6 +80,7 @@ def instrument_openai() -> bool:
             AsyncCompletions.create, _LlmCall.begin, observe_async_stream
         )
         _instrument_embeddings()
+        _instrument_responses()
     return True
 
 
@@ -95,6 +99,25 @@ def _instrument_embeddings() -> None:
     )
 
 
+def _instrument_responses() -> None:
+    try:
+        from openai.resources.responses import AsyncResponses, Responses
+    except ImportError:  # an openai before the Responses API
+        log.debug("openai has no responses resource: the Responses API is not recorded")
+        return
+    from llmpulse.sdk.instrumentation import _openai_responses as api
+
+    for name, begin in (("create", api.ResponsesCall.begin), ("parse", api.ParseCall.begin)):
+        for cls, wrap, observe in (
+            (Responses, wrap_create, api.observe_responses),
+            (AsyncResponses, wrap_acreate, api.observe_async_responses),
+        ):
+            original = getattr(cls, name, None)
+            if original is not None:
+                _originals[f"responses.{cls.__name__}.{name}"] = original
+                setattr(cls, name, wrap(original, begin, observe))
+
+
 def uninstrument_openai() -> None:
     """Undo ``instrument_openai`` (does nothing if it was not applied)."""
     with _lock:
@@ -109,6 +132,14 @@ def uninstrument_openai() -> None:
 
             Embeddings.create = _originals.pop("embeddings")  # type: ignore[method-assign]
             AsyncEmbeddings.create = _originals.pop("aembeddings")  # type: ignore[method-assign]
+        if any(key.startswith("responses.") for key in _originals):
+            from openai.resources.responses import AsyncResponses, Responses
+
+            for cls in (Responses, AsyncResponses):
+                for name in ("create", "parse"):
+                    original = _originals.pop(f"responses.{cls.__name__}.{name}", None)
+                    if original is not None:
+                        setattr(cls, name, original)
 
 
 class _LlmCall(ClientCall):
@@ -227,6 +258,15 @@ class _LlmCall(ClientCall):
             "output_tokens": -(-chars_out // _CHARS_PER_TOKEN),
         }
 
+    def _tokens(self, usage: Any) -> dict[str, int]:
+        """The token counts of the provider's ``usage`` object, by llmpulse column."""
+        return _usage(usage)
+
+    def _pieces(self) -> int:
+        """How many streamed pieces of output went past: a token each, about, when the stream
+        carried no usage (a chat stream's chunks)."""
+        return self.chunks
+
     def _response_attributes(self, response: Any, finish_reasons: list[Any]) -> None:
         if getattr(response, "model", None):
             self.attributes["gen_ai.response.model"] = response.model
@@ -242,7 +282,7 @@ class _LlmCall(ClientCall):
         if self.done:
             return
         self.done = True
-        tokens = _usage(usage)
+        tokens = self._tokens(usage)
         if usage is None and (error is None or self.output_chars):
             tokens = self._estimate(output)
         ttft_ms = None
@@ -250,8 +290,8 @@ class _LlmCall(ClientCall):
             ttft_ms = (self.first_token_at - self.t0) * 1000.0
             generating = end - self.first_token_at
             produced = tokens.get("output_tokens") if usage is not None else None
-            if produced is None and self.chunks:
-                produced = self.chunks
+            if produced is None and self._pieces():
+                produced = self._pieces()
                 self.attributes["llmpulse.tokens_per_second_estimated"] = True
             if produced and generating > 0:
                 self.attributes["llmpulse.tokens_per_second"] = round(produced / generating, 3)
