@@ -7,6 +7,8 @@ import asyncio
 import contextvars
 import gc
 import json
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,6 +26,7 @@ from tests.unit.sdk.conftest import llm_spans
 pytestmark = pytest.mark.instrument("openai")
 
 QUESTION = "Why do retries need jitter?"
+_RESOURCE = "openai.resources.responses.responses"  # the module openai loads on first use
 LONG_INSTRUCTIONS = "You are a careful assistant. " * 400  # > 1024 tokens: cached when repeated
 WEATHER = {
     "type": "function",
@@ -446,11 +449,34 @@ class TestInstrumentation:
         llmpulse.uninstrument_openai()
         for method in (Responses.create, Responses.parse, AsyncResponses.create):
             assert method.__module__.startswith("openai.")
+        for client_class in (openai.OpenAI, openai.AsyncOpenAI):
+            assert vars(client_class)["responses"].func.__module__ == "openai._client"
         client.responses.create(model="gpt-4o-mini", input=QUESTION)
         assert llm_spans(recorded) == []
         assert llmpulse.instrument_openai() and llmpulse.instrument_openai()
         client.responses.create(model="gpt-4o-mini", input=QUESTION)
         assert len(llm_spans(recorded)) == 1
+
+    def test_patched_on_first_use(self, sim: LLMSimulator) -> None:
+        """init() does not load openai's Responses resource (~100 ms of imports); the first
+        client.responses patches it, and that first call is recorded."""
+        script = f"""
+import sys, openai, llmpulse
+from llmpulse.testing import InMemoryExporter
+exporter = InMemoryExporter()
+llmpulse.init(exporter=exporter)
+assert "{_RESOURCE}" not in sys.modules
+client = openai.OpenAI(base_url="{sim.base_url}", api_key="sim", max_retries=0)
+client.responses.create(model="gpt-4o-mini", input="Hi")
+openai.AsyncOpenAI(api_key="sim").responses
+assert llmpulse.flush(10)
+print([s.attributes["llmpulse.openai.api"] for s in exporter.spans])
+"""
+        run = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == "['responses']"
 
     def test_a_recording_failure_never_reaches_the_caller(
         self, recorded: InMemoryExporter, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch

@@ -1,7 +1,10 @@
 """Record OpenAI's Responses API (``client.responses.create`` / ``.parse`` / ``.stream``) as llm spans.
 
 ``instrument_openai()`` patches ``Responses.create`` and ``Responses.parse`` (and their async
-twins). ``responses.stream(...)`` sends its request through ``create(stream=True)``, so it is
+twins), when a client first reaches ``client.responses`` if openai has not loaded that resource
+yet: loading it costs ~100 ms (openai builds its stream-event models as it imports them), which
+``llmpulse.init()`` should not charge a program that never calls the Responses API.
+``responses.stream(...)`` sends its request through ``create(stream=True)``, so it is
 recorded there; ``parse`` posts by itself (checked in openai 3.60: it never goes through
 ``create``), so it has its own wrapper and each call is still one span. Resuming a stored
 response's stream (``responses.stream(response_id=...)``) is a ``retrieve``, not a model call,
@@ -27,17 +30,103 @@ cut before its last event is marked ``llmpulse.stream.truncated``.
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, observe_stream
-from llmpulse.sdk.instrumentation._shared import ClientCall, text_or_none
+from llmpulse.sdk.instrumentation._shared import (
+    MARK,
+    ClientCall,
+    text_or_none,
+    wrap_acreate,
+    wrap_create,
+)
 from llmpulse.sdk.instrumentation.openai import _host, _LlmCall
 
-__all__ = ["ParseCall", "ResponsesCall", "observe_async_responses", "observe_responses"]
+__all__ = [
+    "ParseCall", "ResponsesCall", "instrument", "observe_async_responses", "observe_responses",
+    "uninstrument",
+]  # fmt: skip
 
 log = logging.getLogger("llmpulse.sdk")
+
+_lock = threading.Lock()
+_patched: list[tuple[type, str, Any]] = []  # (class, attribute, original), undone last first
+_RESOURCE_MODULE = "openai.resources.responses.responses"
+
+
+def instrument() -> None:
+    """Record the Responses API: now if openai has loaded its resource, else on first use."""
+    with _lock:
+        if _patched:
+            return
+        try:
+            from openai import AsyncOpenAI, OpenAI
+        except ImportError:
+            return
+        lazy = [vars(client).get("responses") for client in (OpenAI, AsyncOpenAI)]
+        if _RESOURCE_MODULE in sys.modules or not all(
+            isinstance(prop, functools.cached_property) for prop in lazy
+        ):
+            _patch_resources()
+            return
+        for client, prop in zip((OpenAI, AsyncOpenAI), lazy, strict=True):
+            assert isinstance(prop, functools.cached_property)
+            patching = functools.cached_property(_patching_on_first_use(prop.func))
+            patching.__set_name__(client, "responses")
+            _patched.append((client, "responses", prop))
+            client.responses = patching  # type: ignore[attr-defined]
+
+
+def uninstrument() -> None:
+    """Undo ``instrument``: openai's own methods and client properties again."""
+    with _lock:
+        while _patched:
+            cls, name, original = _patched.pop()
+            setattr(cls, name, original)
+
+
+def _patching_on_first_use(func: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``client.responses``, patching the resource class the first time (still instrumented)."""
+
+    @functools.wraps(func)
+    def responses(client: Any) -> Any:
+        resource = func(client)
+        try:
+            with _lock:
+                if _patched:
+                    _patch_resources()
+        except Exception:
+            log.debug("openai instrumentation: cannot patch the Responses API", exc_info=True)
+        return resource
+
+    return responses
+
+
+def _patch_resources() -> None:
+    """Wrap ``create`` and ``parse`` of ``Responses`` and ``AsyncResponses`` (once)."""
+    try:
+        from openai.resources.responses import AsyncResponses, Responses
+    except ImportError:  # an openai before the Responses API
+        log.debug("openai has no responses resource: the Responses API is not recorded")
+        return
+    if getattr(Responses.create, MARK, False):
+        return
+    for name, begin in (("create", ResponsesCall.begin), ("parse", ParseCall.begin)):
+        for cls, wrap, observe in (
+            (Responses, wrap_create, observe_responses),
+            (AsyncResponses, wrap_acreate, observe_async_responses),
+        ):
+            original = vars(cls).get(name)
+            if original is not None:
+                _patched.append((cls, name, original))
+                setattr(cls, name, wrap(original, begin, observe))
+
 
 API_ATTRIBUTE = "llmpulse.openai.api"
 # request keyword -> gen_ai attribute

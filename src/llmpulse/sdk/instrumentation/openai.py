@@ -100,22 +100,10 @@ def _instrument_embeddings() -> None:
 
 
 def _instrument_responses() -> None:
-    try:
-        from openai.resources.responses import AsyncResponses, Responses
-    except ImportError:  # an openai before the Responses API
-        log.debug("openai has no responses resource: the Responses API is not recorded")
-        return
-    from llmpulse.sdk.instrumentation import _openai_responses as api
+    from llmpulse.sdk.instrumentation import _openai_responses
 
-    for name, begin in (("create", api.ResponsesCall.begin), ("parse", api.ParseCall.begin)):
-        for cls, wrap, observe in (
-            (Responses, wrap_create, api.observe_responses),
-            (AsyncResponses, wrap_acreate, api.observe_async_responses),
-        ):
-            original = getattr(cls, name, None)
-            if original is not None:
-                _originals[f"responses.{cls.__name__}.{name}"] = original
-                setattr(cls, name, wrap(original, begin, observe))
+    _openai_responses.instrument()
+    _originals["responses"] = _openai_responses.uninstrument
 
 
 def uninstrument_openai() -> None:
@@ -132,14 +120,8 @@ def uninstrument_openai() -> None:
 
             Embeddings.create = _originals.pop("embeddings")  # type: ignore[method-assign]
             AsyncEmbeddings.create = _originals.pop("aembeddings")  # type: ignore[method-assign]
-        if any(key.startswith("responses.") for key in _originals):
-            from openai.resources.responses import AsyncResponses, Responses
-
-            for cls in (Responses, AsyncResponses):
-                for name in ("create", "parse"):
-                    original = _originals.pop(f"responses.{cls.__name__}.{name}", None)
-                    if original is not None:
-                        setattr(cls, name, original)
+        if "responses" in _originals:
+            _originals.pop("responses")()
 
 
 class _LlmCall(ClientCall):
