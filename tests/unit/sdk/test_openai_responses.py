@@ -10,7 +10,10 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 import pydantic
@@ -50,6 +53,68 @@ def _cost(span: Span) -> float | None:
         span.model, span.input_tokens, span.output_tokens, span.cache_read_tokens,
         span.cache_write_tokens, span.reasoning_tokens,
     )  # fmt: skip
+
+
+@contextmanager
+def _answering(content_type: str, body: bytes) -> Iterator[str]:
+    """A real HTTP server on a free port answering every POST with ``body``: for what the
+    simulator does not serve (a failed response, an error event, a background response).
+    Yields its base URL for the openai client."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _response(status: str, **fields: object) -> dict[str, object]:
+    """A response object as the API sends it, with ``status`` and ``fields`` over the rest."""
+    return {
+        "id": "resp_1", "object": "response", "created_at": 1, "model": "gpt-4o-mini",
+        "status": status, "output": [], "parallel_tool_calls": True, "tool_choice": "auto",
+        "tools": [], "error": None, "incomplete_details": None, "usage": None, **fields,
+    }  # fmt: skip
+
+
+def _sse(*events: dict[str, object]) -> bytes:
+    return b"".join(
+        f"event: {e['type']}\ndata: {json.dumps({**e, 'sequence_number': n})}\n\n".encode()
+        for n, e in enumerate(events)
+    )
+
+
+_USAGE = {
+    "input_tokens": 12, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 3,
+    "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15,
+}  # fmt: skip
+_FAILURE = {"code": "server_error", "message": "The model failed mid-answer."}
+_OPENED = (
+    {"type": "response.created", "response": _response("in_progress")},
+    {"type": "response.output_item.added", "output_index": 0,
+     "item": {"id": "msg_1", "type": "message", "role": "assistant", "status": "in_progress",
+              "content": []}},
+    {"type": "response.content_part.added", "item_id": "msg_1", "output_index": 0,
+     "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}},
+    {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
+     "content_index": 0, "delta": "Partial answer", "logprobs": []},
+)  # fmt: skip
 
 
 def _deltas(events: list[object]) -> str:
@@ -438,7 +503,78 @@ class TestErrors:
         assert span.error_type == "RateLimitError"
 
 
+class TestFailedResponses:
+    def test_stream_ending_with_response_failed(self, recorded: InMemoryExporter) -> None:
+        """A stream whose last event is response.failed is an error span named by the error
+        code, with that response's usage and the text that arrived."""
+        failed = _response("failed", error=_FAILURE, usage=_USAGE)
+        body = _sse(*_OPENED, {"type": "response.failed", "response": failed})
+        with (
+            _answering("text/event-stream", body) as url,
+            openai.OpenAI(base_url=url, api_key="k", max_retries=0) as client,
+        ):
+            events = list(client.responses.create(model="gpt-4o-mini", input="Hi", stream=True))
+        assert events[-1].type == "response.failed"  # passed through as openai parsed it
+        (span,) = llm_spans(recorded)
+        assert (span.status, span.error_type, span.error_message) == (
+            "error", "server_error", "The model failed mid-answer.",
+        )  # fmt: skip
+        assert (span.input_tokens, span.output_tokens) == (12, 3)
+        assert span.output == "Partial answer" and span.ttft_ms is not None
+        assert span.attributes["gen_ai.response.finish_reasons"] == ["failed"]
+        assert "llmpulse.stream.truncated" not in span.attributes
+
+    def test_stream_with_an_error_event(self, recorded: InMemoryExporter) -> None:
+        """An error event, then the end of the stream: an error span, its tokens estimated."""
+        error = {"type": "error", "code": "rate_limit_exceeded", "message": "Slow down.",
+                 "param": None}  # fmt: skip
+        with (
+            _answering("text/event-stream", _sse(*_OPENED, error)) as url,
+            openai.OpenAI(base_url=url, api_key="k", max_retries=0) as client,
+        ):
+            list(client.responses.create(model="gpt-4o-mini", input="Hi", stream=True))
+        (span,) = llm_spans(recorded)
+        assert (span.status, span.error_type, span.error_message) == (
+            "error", "rate_limit_exceeded", "Slow down.",
+        )  # fmt: skip
+        assert span.attributes["llmpulse.stream.truncated"] is True
+        assert span.attributes[USAGE_ESTIMATED_ATTRIBUTE] == "chars/4"
+
+    def test_failed_response(self, recorded: InMemoryExporter) -> None:
+        """A non-streamed response whose status is failed is an error span."""
+        body = json.dumps(_response("failed", error=_FAILURE, usage=_USAGE)).encode()
+        with (
+            _answering("application/json", body) as url,
+            openai.OpenAI(base_url=url, api_key="k", max_retries=0) as client,
+        ):
+            assert client.responses.create(model="gpt-4o-mini", input="Hi").status == "failed"
+        (span,) = llm_spans(recorded)
+        assert (span.status, span.error_type, span.input_tokens) == ("error", "server_error", 12)
+
+    def test_background_response(self, recorded: InMemoryExporter) -> None:
+        """background=True returns a queued response: recorded, marked, with no tokens (none
+        estimated: they are billed when it completes)."""
+        body = json.dumps(_response("queued", background=True)).encode()
+        with (
+            _answering("application/json", body) as url,
+            openai.OpenAI(base_url=url, api_key="k", max_retries=0) as client,
+        ):
+            client.responses.create(model="gpt-4o-mini", input=QUESTION, background=True)
+        (span,) = llm_spans(recorded)
+        assert span.status == "ok" and span.attributes["llmpulse.openai.background"] is True
+        assert (span.input_tokens, span.output_tokens, span.cost_usd) == (None, None, None)
+        assert USAGE_ESTIMATED_ATTRIBUTE not in span.attributes
+
+
 class TestInstrumentation:
+    def test_with_raw_response(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
+        """with_raw_response calls are recorded with their usage; the caller parses the same object."""
+        raw = client.responses.with_raw_response.create(model="gpt-4o-mini", input=QUESTION)
+        response = raw.parse()
+        (span,) = llm_spans(recorded)
+        assert span.total_tokens == response.usage.total_tokens
+        assert span.output == response.output_text
+
     def test_uninstrument_restores_the_client(
         self, recorded: InMemoryExporter, client: openai.OpenAI
     ) -> None:

@@ -20,7 +20,10 @@ function calls when it has no text; a response whose ``status`` is ``failed`` is
 
 Streams carry typed events. Usage arrives only in the last one (``response.completed``, or
 ``response.incomplete`` / ``response.failed``), whose full response is read as a non-streamed
-one is. The time to first token is the first text, refusal or function-argument delta. The
+one is. The time to first token is the first text, refusal or function-argument delta. A
+``background=True`` call returns a queued response with no usage: it is recorded without
+tokens (none estimated), marked ``llmpulse.openai.background``; the response it completes later
+is fetched with ``retrieve``, which is not recorded. The
 ``responses.stream()`` helper's ``ResponseStream.close()`` (its ``with`` block) closes the HTTP
 response, not openai's ``Stream``, so that close is watched too (all but the one openai's own
 stream generator makes as it ends, told apart by that generator running): a stream left before
@@ -58,6 +61,23 @@ log = logging.getLogger("llmpulse.sdk")
 _lock = threading.Lock()
 _patched: list[tuple[type, str, Any]] = []  # (class, attribute, original), undone last first
 _RESOURCE_MODULE = "openai.resources.responses.responses"
+
+API_ATTRIBUTE = "llmpulse.openai.api"
+# request keyword -> gen_ai attribute
+_REQUEST_ATTRIBUTES = {
+    "temperature": "gen_ai.request.temperature",
+    "max_output_tokens": "gen_ai.request.max_tokens",
+    "top_p": "gen_ai.request.top_p",
+    "service_tier": "gen_ai.request.service_tier",
+}
+# The events that end a stream: each carries the full response, with its usage.
+_LAST_EVENTS = ("response.completed", "response.incomplete", "response.failed")
+# The events whose delta is the first visible output (reasoning is not visible).
+_FIRST_TOKEN_EVENTS = (
+    "response.output_text.delta",
+    "response.refusal.delta",
+    "response.function_call_arguments.delta",
+)
 
 
 def instrument() -> None:
@@ -128,24 +148,6 @@ def _patch_resources() -> None:
                 setattr(cls, name, wrap(original, begin, observe))
 
 
-API_ATTRIBUTE = "llmpulse.openai.api"
-# request keyword -> gen_ai attribute
-_REQUEST_ATTRIBUTES = {
-    "temperature": "gen_ai.request.temperature",
-    "max_output_tokens": "gen_ai.request.max_tokens",
-    "top_p": "gen_ai.request.top_p",
-    "service_tier": "gen_ai.request.service_tier",
-}
-# The events that end a stream: each carries the full response, with its usage.
-_LAST_EVENTS = ("response.completed", "response.incomplete", "response.failed")
-# The events whose delta is the first visible output (reasoning is not visible).
-_FIRST_TOKEN_EVENTS = (
-    "response.output_text.delta",
-    "response.refusal.delta",
-    "response.function_call_arguments.delta",
-)
-
-
 class ResponsesCall(_LlmCall):
     """One ``responses.create`` being recorded; every method swallows its own failures."""
 
@@ -167,6 +169,7 @@ class ResponsesCall(_LlmCall):
         self.deltas = 0  # text and argument deltas: a token each, about
         self.final: Any = None  # the response the last event carried
         self.error: tuple[str, str] | None = None  # a failed response, or an error event
+        self.pending = False  # a background response, queued: its usage comes later
 
     def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Sent unchanged: a Responses stream always ends with its usage."""
@@ -217,7 +220,7 @@ class ResponsesCall(_LlmCall):
                 key = "llmpulse.stream.truncated" if consumed else "llmpulse.stream.closed_early"
                 self.attributes[key] = True
             self.attributes["llmpulse.stream.chunks"] = self.chunks
-            output = _output(self.final) if self.final is not None else self.text.value()
+            output = _output(self.final) or self.text.value()  # a failed one may hold no output
             self._record(time.perf_counter(), usage=self.usage, output=output, error=self.error)
         except Exception:
             log.debug("openai instrumentation: cannot record stream", exc_info=True)
@@ -231,6 +234,10 @@ class ResponsesCall(_LlmCall):
         if getattr(response, "id", None):
             self.attributes["gen_ai.response.id"] = response.id
         status = getattr(response, "status", None)
+        if status in ("queued", "in_progress"):  # background=True: nothing generated yet
+            self.pending = True
+            self.attributes["llmpulse.openai.background"] = True
+            return
         reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
         if reason or status:
             self.attributes["gen_ai.response.finish_reasons"] = [reason or status]
@@ -242,6 +249,11 @@ class ResponsesCall(_LlmCall):
 
     def _tokens(self, usage: Any) -> dict[str, int]:
         return _usage(usage)
+
+    def _estimate(self, output: Any) -> dict[str, int]:
+        """No estimate for a background response: it has generated nothing yet, and its tokens
+        are billed (and reported) when it completes, which this call does not see."""
+        return {} if self.pending else _LlmCall._estimate(self, output)
 
     def _pieces(self) -> int:
         return self.deltas
