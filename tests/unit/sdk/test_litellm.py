@@ -324,6 +324,37 @@ class TestInstrumentation:
             record.completion_tokens,
         )
 
+    def test_responses_api_underneath_is_not_counted_twice(
+        self, recorded: InMemoryExporter, sim: LLMSimulator
+    ) -> None:
+        """The same for the openai client's Responses API: a provider calling
+        client.responses.create, and LiteLLM's own openai/responses/ bridge, are one span each,
+        LiteLLM's."""
+        client = openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0)
+
+        class ResponsesBacked(litellm.CustomLLM):  # type: ignore[misc]
+            def completion(self, *args: object, **kwargs: object) -> object:
+                reply = client.responses.create(model="gpt-4o-mini", input="Hi")
+                return litellm.ModelResponse(
+                    model="gpt-4o-mini",
+                    choices=[{"message": {"role": "assistant", "content": reply.output_text}}],
+                    usage={"prompt_tokens": reply.usage.input_tokens,
+                           "completion_tokens": reply.usage.output_tokens},
+                )  # fmt: skip
+
+        litellm.custom_provider_map = [{"provider": "inhouse", "custom_handler": ResponsesBacked()}]
+        try:
+            litellm.completion(model="inhouse/gpt-4o-mini", messages=USER)
+        finally:
+            litellm.custom_provider_map = []
+            client.close()
+        litellm.completion(**_openai(sim, model="openai/responses/gpt-4o-mini"))
+        spans = llm_spans(recorded)
+        assert [r.path for r in sim.requests] == ["/v1/responses", "/v1/responses"]
+        assert [s.attributes["llmpulse.integration"] for s in spans] == ["litellm", "litellm"]
+        assert all("llmpulse.openai.api" not in s.attributes for s in spans)
+        assert spans[0].output_tokens == sim.requests[0].completion_tokens
+
     def test_uninstrument(self, recorded: InMemoryExporter, sim: LLMSimulator) -> None:
         """After uninstrument_litellm LiteLLM is original again and its calls are not recorded."""
         llmpulse.uninstrument_litellm()
