@@ -9,6 +9,7 @@ reachable the PostgreSQL half skips and says why, unless LLMPULSE_REQUIRE_SERVIC
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from functools import cache
@@ -41,6 +42,14 @@ def service_missing(name: str, why: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} (LLMPULSE_REQUIRE_SERVICES=1 makes this a failure)")
     pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 @cache

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,10 @@ from typing import IO, Any
 
 import httpx
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 _SERVE = "from llmpulse.cli.main import main; main()"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def run_sdk(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from llmpulse.alerting.channels import NetworkPolicy, Notification, build_channel
-from tests.conftest import service_missing
-from tests.e2e.test_prometheus_scrape import free_port
+from tests.conftest import free_port, service_missing
 from tests.unit.alerting.channels.conftest import make_item
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")

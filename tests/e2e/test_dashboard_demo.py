@@ -17,9 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import service_missing
+from tests.conftest import free_port, service_missing
 from tests.e2e.browser import CHROMIUM, Session, chromium
-from tests.e2e.test_prometheus_scrape import free_port
 
 # page -> screenshot file name
 SHOTS = {

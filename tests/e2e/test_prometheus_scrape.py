@@ -4,7 +4,6 @@ counter values the known traffic implies, and `promtool check metrics` finds not
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from llmpulse.server.app import create_app
 from llmpulse.server.settings import ServerSettings
 from llmpulse.store import Store
-from tests.conftest import service_missing
+from tests.conftest import free_port, service_missing
 from tests.e2e.live_server import serving
 from tests.unit.server.otlp_payloads import request, span
 
@@ -33,13 +32,6 @@ def traffic() -> list[PbSpan]:
         })
         for i in range(7)
     ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -26,18 +26,12 @@ from llmpulse.server.app import create_app
 from llmpulse.server.auth import generate_key
 from llmpulse.server.settings import ServerSettings
 from llmpulse.store import Store
+from tests.conftest import free_port
 from tests.e2e.live_server import serving
 from tests.e2e.receiver import receiving
 from tests.faults._accounting import assert_accounting, stored_rows
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ protect the password, SMTP answers mapped to retry decisions, text and HTML part
 from __future__ import annotations
 
 import email
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,17 +17,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from llmpulse._config_file import FieldError
 from llmpulse.alerting.channels import DeliveryError, NetworkPolicy, build_channel
+from tests.conftest import free_port
 from tests.unit.alerting.channels.certs import self_signed
 from tests.unit.alerting.channels.conftest import LOCAL, make_notification
 
 PASSWORD = "s3cret-smtp-pass"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Inbox:
