@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from tests.threaded_http import serving_in_thread
+
 _HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "content-length", "host"))
 
 
@@ -90,17 +92,11 @@ def lossy_proxy(upstream: str, lose: int = 0) -> Iterator[LossyProxy]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="lossy-proxy",
-                              daemon=True)  # fmt: skip
-    thread.start()
     try:
-        yield proxy
+        with serving_in_thread(server, "lossy-proxy"):
+            yield proxy
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
         client.close()
 
 

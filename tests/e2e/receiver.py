@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.threaded_http import serving_in_thread
+
 
 @dataclass
 class Received:
@@ -86,14 +88,6 @@ def receiving(
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="receiver",
-                              daemon=True)  # fmt: skip
-    thread.start()
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving_in_thread(server, "receiver"):
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)

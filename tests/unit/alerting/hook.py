@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.threaded_http import serving_in_thread
+
 
 class Hook:
     """Answers ``failures`` requests with ``fail_status``, then 200; records each answer."""
@@ -97,13 +99,6 @@ def hook() -> Iterator[Hook]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
     holder.append(Hook(server))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(server):
         yield holder[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

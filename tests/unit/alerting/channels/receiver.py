@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.threaded_http import serving_in_thread
+
 
 @dataclass
 class Received:
@@ -91,15 +93,8 @@ def receiver(host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> Iter
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     server = Server((host, 0), Handler)
-    server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     holder.append(Receiver(server))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(server):
         yield holder[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
