@@ -216,6 +216,25 @@ class TestCreate:
         assert json.loads(recorded_call["arguments"]) == json.loads(call.arguments)
         assert span.output_tokens == response.usage.output_tokens
 
+    def test_tool_loop(self, recorded: InMemoryExporter, client: openai.OpenAI) -> None:
+        """The next turn's input holds the response's own output items (openai objects) and
+        the tool's output: all recorded as the prompt, the answer as text."""
+        history: list[object] = [{"role": "user", "content": "Weather?"}]
+        first = client.responses.create(model="gpt-4o", input=history, tools=[WEATHER])
+        result = {
+            "type": "function_call_output",
+            "call_id": first.output[0].call_id,
+            "output": "18C",
+        }
+        history += [*first.output, result]
+        second = client.responses.create(model="gpt-4o", input=history, tools=[WEATHER])
+        _, span = llm_spans(recorded)
+        prompt = json.loads(span.input)
+        kinds = [item.get("type") for item in prompt]
+        assert kinds == [None, "function_call", "function_call_output"]
+        assert prompt[1]["call_id"] == first.output[0].call_id
+        assert span.output == second.output_text and span.output
+
     def test_parse_is_one_span(
         self, recorded: InMemoryExporter, client: openai.OpenAI, sim: LLMSimulator
     ) -> None:
