@@ -24,6 +24,7 @@ from llmpulse.pricing import default_price_table
 from llmpulse.schema import USAGE_ESTIMATED_ATTRIBUTE, Span
 from llmpulse.simulator import Faults, LLMSimulator, SimulatorConfig
 from llmpulse.testing import InMemoryExporter
+from tests.threaded_http import serving_in_thread
 from tests.unit.sdk.conftest import llm_spans
 
 pytestmark = pytest.mark.instrument("openai")
@@ -74,14 +75,8 @@ def _answering(content_type: str, body: bytes) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving_in_thread(server):
         yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def _response(status: str, **fields: object) -> dict[str, object]:
