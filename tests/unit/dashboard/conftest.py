@@ -1,1 +1,1 @@
-from tests.unit.server.conftest import admin_key, make_client, sqlite_store, store  # noqa: F401
+from tests.unit.server.conftest import admin_key, make_client  # noqa: F401
