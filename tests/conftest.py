@@ -13,7 +13,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,6 +26,42 @@ POSTGRES_URL = os.environ.get(
 REQUIRE_SERVICES = os.environ.get("LLMPULSE_REQUIRE_SERVICES", "") in ("1", "true", "yes")
 
 _KEEP_ENV = {"LLMPULSE_TEST_POSTGRES_URL", "LLMPULSE_REQUIRE_SERVICES", "LLMPULSE_TEST_REDIS_URL"}
+
+
+# Test files that read one costly session fixture: under xdist they run on the same worker, so
+# the fixture is made once (the full demo run of tests/e2e/conftest.py takes about a minute).
+_SAME_WORKER = {
+    "tests/e2e/test_demo_alerts.py": "full_demo",
+    "tests/e2e/test_demo_findings.py": "full_demo",
+}
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """With pytest-xdist off (`-p no:xdist`) or not installed, the xdist options of pyproject's
+    addopts are accepted and ignored: the tests run in this one process."""
+    if not pluginmanager.has_plugin("xdist"):
+        group = parser.getgroup("xdist", "xdist is off: --numprocesses and --dist are ignored")
+        group.addoption("--numprocesses", default=None)
+        group.addoption("--dist", default="no")
+        group.addoption("--no-loadscope-reorder", action="store_true")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (pyproject's addopts): a test file runs whole on one worker, so its
+    module fixtures (a server, a browser, a batch of scripts) are made once; the files of
+    ``_SAME_WORKER`` also share their worker. (pytest-xdist's ``xdist_group`` marks would say
+    this, but with pytest 9.2 its ``--dist loadgroup`` ignores them: pytest-xdist #1386.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class _FilesSharingAFixture(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return _SAME_WORKER.get(path, path)
+
+    return _FilesSharingAFixture(config, log)
 
 
 @pytest.fixture(autouse=True)

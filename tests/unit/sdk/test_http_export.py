@@ -86,7 +86,7 @@ class TestDelivery:
         assert {s["name"] for s in doc["spans"]} >= {f"call-{i}" for i in range(10)}
         assert receiver.records() == 20
 
-    def test_import_loads_no_http_library(self) -> None:
+    def test_import_loads_no_http_library(self, tmp_path: Path) -> None:
         """The SDK sends with the standard library: neither httpx nor requests is imported."""
         code = textwrap.dedent("""
             import sys, llmpulse
@@ -94,7 +94,7 @@ class TestDelivery:
             print(sorted(m for m in ("httpx", "requests", "urllib3", "sqlalchemy", "fastapi")
                          if m in sys.modules))
         """)
-        out = subprocess.run([sys.executable, "-c", code, "/tmp/unused-spool"], capture_output=True,
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "spool")], capture_output=True,
                              text=True, timeout=60, check=True)  # fmt: skip
         assert out.stdout.strip() == "[]", out.stderr
 

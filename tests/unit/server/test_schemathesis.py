@@ -4,6 +4,7 @@ schema). Bounded: a few examples per operation, so it runs in seconds."""
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from llmpulse.server.auth import generate_key
 from llmpulse.server.settings import ServerSettings
 
 _DIR = Path(tempfile.mkdtemp(prefix="llmpulse-schemathesis-"))
+# Every xdist worker imports this module (and makes a _DIR); one of them runs it.
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 APP = create_app(ServerSettings(database_url=f"sqlite:///{_DIR / 'st.db'}"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 _KEY: dict[str, str] = {}
