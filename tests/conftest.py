@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return _SAME_WORKER.get(path, path)
 
     return _FilesSharingAFixture(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """No two tests share an id: pytest-xdist sends tests to its workers by id, so of tests that
+    share one it would run only the first, and say nothing about the others."""
+    counts = Counter(item.nodeid for item in items)
+    shared = sorted(nodeid for nodeid, n in counts.items() if n > 1)
+    if shared:
+        raise pytest.UsageError(f"tests that share an id (xdist would run one): {shared[:5]}")
 
 
 @pytest.fixture(autouse=True)

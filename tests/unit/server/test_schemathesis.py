@@ -15,6 +15,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from schemathesis.generation.hypothesis.builder import ApiOperationMark
 
 from llmpulse.server.app import create_app
 from llmpulse.server.auth import generate_key
@@ -46,6 +47,16 @@ def _running() -> Iterator[None]:
         shutil.rmtree(_DIR, ignore_errors=True)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each operation's test is parametrized with the operation's label, so its pytest id names
+    the operation: since pytest 9.2 an item schemathesis makes is named by its function alone
+    (all 52 were ``test_api_conforms``), and pytest-xdist, which sends tests to its workers by
+    id, ran one of them."""
+    operation = ApiOperationMark.get(metafunc.function)
+    if operation is not None:
+        metafunc.parametrize("operation", [operation.label], ids=[operation.label])
+
+
 @schema.parametrize()
 @settings(
     max_examples=5,
@@ -54,7 +65,7 @@ def _running() -> Iterator[None]:
     database=None,
     derandomize=True,
 )
-def test_api_conforms(case: Any) -> None:
+def test_api_conforms(case: Any, operation: str) -> None:
     """No 500, and status, content type, headers and body conform to the document; data the
     document forbids is refused.
 
