@@ -45,6 +45,7 @@ from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, ob
 from llmpulse.sdk.instrumentation._shared import (
     MARK,
     ClientCall,
+    add_request_params,
     text_or_none,
     wrap_acreate,
     wrap_create,
@@ -332,12 +333,7 @@ def _request_attributes(resource: Any, kwargs: dict[str, Any], model: str | None
         "gen_ai.provider.name": "openai",
         API_ATTRIBUTE: "responses",
     }
-    if model:
-        attributes["gen_ai.request.model"] = model
-    for key, name in _REQUEST_ATTRIBUTES.items():
-        value = kwargs.get(key)
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            attributes[name] = value
+    add_request_params(attributes, kwargs, model, _REQUEST_ATTRIBUTES)
     reasoning = kwargs.get("reasoning")
     effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
     if isinstance(effort, str):

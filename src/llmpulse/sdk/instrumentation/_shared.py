@@ -18,8 +18,8 @@ from llmpulse.sdk import _state
 from llmpulse.sdk._context import call_defaults, current, current_span
 
 __all__ = [
-    "MARK", "Begin", "ClientCall", "Observe", "TextCollector", "chars", "parsed", "text_or_none",
-    "wrap_acreate", "wrap_create",
+    "MARK", "Begin", "ClientCall", "Observe", "TextCollector", "add_request_params", "chars",
+    "parsed", "text_or_none", "wrap_acreate", "wrap_create",
 ]  # fmt: skip
 
 log = logging.getLogger("llmpulse.sdk")
@@ -238,6 +238,20 @@ def error_attributes(exc: BaseException) -> dict[str, Any]:
         attributes["http.response.status_code"] = status
     attributes["error.type"] = type(exc).__name__
     return attributes
+
+
+def add_request_params(
+    attributes: dict[str, Any], kwargs: dict[str, Any], model: str | None, params: dict[str, str]
+) -> None:
+    """Put the requested ``model`` and the request's scalar parameters into ``attributes``:
+    ``params`` maps a keyword of the call to its attribute (a bool, a list or ``None`` is left
+    out: the attribute is a number or text)."""
+    if model:
+        attributes["gen_ai.request.model"] = model
+    for key, name in params.items():
+        value = kwargs.get(key)
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            attributes[name] = value
 
 
 def text_or_none(value: Any) -> str | None:

@@ -37,6 +37,7 @@ from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, ob
 from llmpulse.sdk.instrumentation._shared import (
     MARK,
     ClientCall,
+    add_request_params,
     chars,
     error_attributes,
     text_or_none,
@@ -345,12 +346,7 @@ def _request_attributes(
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
     }  # fmt: skip
-    if model:
-        attributes["gen_ai.request.model"] = model
-    for key, name in _REQUEST_ATTRIBUTES.items():
-        value = kwargs.get(key)
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            attributes[name] = value
+    add_request_params(attributes, kwargs, model, _REQUEST_ATTRIBUTES)
     stop = kwargs.get("stop_sequences")
     if isinstance(stop, (list, tuple)):
         attributes["gen_ai.request.stop_sequences"] = [str(s) for s in stop]

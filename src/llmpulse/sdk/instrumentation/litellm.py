@@ -48,6 +48,7 @@ from llmpulse.sdk.instrumentation._litellm_stream import observe_stream_wrapper
 from llmpulse.sdk.instrumentation._shared import (
     MARK,
     ClientCall,
+    add_request_params,
     error_attributes,
     text_or_none,
     wrap_acreate,
@@ -409,12 +410,7 @@ def _request_attributes(
         "gen_ai.operation.name": operation,
         "llmpulse.integration": "litellm",
     }
-    if requested:
-        attributes["gen_ai.request.model"] = requested
-    for key, name in _REQUEST_ATTRIBUTES.items():
-        value = kwargs.get(key)
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            attributes[name] = value
+    add_request_params(attributes, kwargs, requested, _REQUEST_ATTRIBUTES)
     if kwargs.get("stream") is True:
         attributes["llmpulse.stream"] = True
     return attributes

@@ -28,6 +28,7 @@ from llmpulse.sdk.instrumentation._openai_stream import observe_async_stream, ob
 from llmpulse.sdk.instrumentation._shared import (
     MARK,
     ClientCall,
+    add_request_params,
     chars,
     error_attributes,
     text_or_none,
@@ -393,12 +394,7 @@ def _request_attributes(
     resource: Any, kwargs: dict[str, Any], model: str | None, stream: bool
 ) -> dict[str, Any]:
     attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
-    if model:
-        attributes["gen_ai.request.model"] = model
-    for key, name in _REQUEST_ATTRIBUTES.items():
-        value = kwargs.get(key)
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            attributes[name] = value
+    add_request_params(attributes, kwargs, model, _REQUEST_ATTRIBUTES)
     stop = kwargs.get("stop")
     if isinstance(stop, str):
         attributes["gen_ai.request.stop_sequences"] = [stop]
