@@ -742,15 +742,16 @@ def _node_attributes(run: _NodeRun, state: Any, limit: int) -> tuple[dict[str, A
     ns = attrs.get("langgraph.checkpoint_ns")
     if ns is not None:
         texts.append(ns)
-    # None of our texts is longer than all of them together: within the value cap, none
-    # needs a cut (the user's values were checked one by one).
     joined = "".join(texts)
-    if size < 0 or len(joined) > limit:
+    # None of our texts is longer than all of them together: within the value cap, none
+    # needs a cut (the user's values were checked one by one, and the namespace, counted in
+    # ``size`` already, on its own by ``_add_namespace``).
+    ours = len(joined) - (len(ns) if ns is not None else 0)
+    if size < 0 or ours > limit:
         return attrs, -1, False
     # Ours alone, all plain text (a check of one string, where the converter would check
     # each): storable as they are.
     checked = not users and joined.isascii() and "\x00" not in joined
-    ours = len(joined) - (len(ns) if ns is not None else 0)  # the namespace is counted
     return attrs, size + ours + _NODE_KEYS_SIZE, checked
 
 
